@@ -1,0 +1,1 @@
+"""asyncio adapters: the only place that drives sans-I/O cores from an event loop."""

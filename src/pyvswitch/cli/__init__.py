@@ -1,0 +1,1 @@
+"""Command-line shells: argument parsing and wiring only."""

@@ -1,0 +1,1 @@
+"""unixctl: the JSON-RPC control channel ovs-appctl speaks to every daemon."""
