@@ -13,11 +13,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = REPO / ".venv" / "bin"
-REF_BIN = Path("/usr/bin")
+# Debian puts the reference daemons in /usr/sbin and the tools in /usr/bin.
+REF_DIRS = (Path("/usr/sbin"), Path("/usr/bin"))
 
 
 def have_reference(tool: str = "ovsdb-server") -> bool:
-    return (REF_BIN / tool).exists()
+    return any((d / tool).exists() for d in REF_DIRS)
 
 
 needs_reference = pytest.mark.skipif(
@@ -42,7 +43,11 @@ def ours(tool: str) -> str:
 
 
 def ref(tool: str) -> str:
-    return str(REF_BIN / tool)
+    """The reference tool's path (/usr/sbin for daemons, /usr/bin for tools)."""
+    for d in REF_DIRS:
+        if (d / tool).exists():
+            return str(d / tool)
+    return str(REF_DIRS[1] / tool)
 
 
 def ovs_env(d: Path) -> dict:
