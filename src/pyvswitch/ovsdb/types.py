@@ -1,0 +1,580 @@
+"""OVSDB column types and the values ("datums") they hold (RFC 7047 3.2).
+
+A column type is a key `BaseType`, an optional value `BaseType` (then it is a
+map), and bounds `n_min` (0 or 1) and `n_max` (>= 1, `math.inf` for
+"unlimited").  A base type is an atomic type plus optional constraints: an
+enum, an integer or real range, string lengths, or a reference to a table.
+
+Values inside the engine are plain immutable Python values, so that rows can
+be compared, hashed and shared without copying:
+
+- atoms: `int`, `float`, `bool`, `str`; a uuid is a `str` holding the
+  canonical lowercase 36-character text.
+- a scalar column (n_min = n_max = 1, no value type) holds the bare atom;
+- any other set holds a `tuple` of unique atoms sorted ascending;
+- a map holds a `tuple` of `(key, value)` pairs sorted by unique key.
+
+`Type.datum_from_json` parses and validates an RFC 7047 <value> exactly as
+ovsdb-server does, with its error tags and wording; `Type.datum_to_json` is
+the inverse, in ovsdb-server's output form (a one-element set is written as
+its bare atom).  Canonical uuid text sorts like the 128-bit number, so sorting
+the strings matches ovsdb-server's order.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+import uuid as _uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pyvswitch.ovsdb.errors import OvsdbError, json_text
+
+ZERO_UUID = "00000000-0000-0000-0000-000000000000"
+INT64_MIN = -(1 << 63)
+INT64_MAX = (1 << 63) - 1
+DBL_MAX = 1.7976931348623157e308
+UINT_MAX = (1 << 32) - 1
+
+_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+_ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def new_uuid() -> str:
+    return str(_uuid.uuid4())
+
+
+def is_uuid(s: Any) -> bool:
+    return isinstance(s, str) and _UUID_RE.match(s) is not None
+
+
+def is_id(s: Any) -> bool:
+    """An RFC 7047 <id>: letters, digits and underscores, not starting with a digit."""
+    return isinstance(s, str) and _ID_RE.match(s) is not None
+
+
+class AtomicType(str, enum.Enum):
+    INTEGER = "integer"
+    REAL = "real"
+    BOOLEAN = "boolean"
+    STRING = "string"
+    UUID = "uuid"
+
+
+_ATOMIC_BY_NAME = {t.value: t for t in AtomicType}
+_DEFAULT_ATOM = {AtomicType.INTEGER: 0, AtomicType.REAL: 0.0, AtomicType.BOOLEAN: False,
+                 AtomicType.STRING: "", AtomicType.UUID: ZERO_UUID}
+
+
+def syntax_error(j: Any, details: str, tag: str = "syntax error") -> OvsdbError:
+    return OvsdbError(tag, details, json_text(j))
+
+
+def _jtype(j: Any) -> str:
+    """The JSON type name OVS uses in messages."""
+    if j is None:
+        return "null"
+    if j is True or j is False:
+        return "boolean"
+    if isinstance(j, int):
+        return "integer"
+    if isinstance(j, float):
+        return "real"
+    if isinstance(j, str):
+        return "string"
+    if isinstance(j, list):
+        return "array"
+    return "object"
+
+
+def unwrap_json(j: Any, name: str, value_type: str | None) -> Any:
+    """Checks j is [name, <value_type>] and returns the second element."""
+    if (isinstance(j, list) and len(j) == 2 and isinstance(j[0], str) and j[0] == name
+            and (value_type is None or _jtype(j[1]) == value_type)):
+        return j[1]
+    raise syntax_error(j, f'expected ["{name}", <{value_type or "null"}>]')
+
+
+# --- text rendering for error messages (the ovsdb-client / ovs-vsctl syntax) ---
+
+def _string_needs_quotes(s: str) -> bool:
+    if not s or not (s[0].isascii() and (s[0].isalpha() or s[0] == "_")):
+        return True
+    for c in s[1:]:
+        if not (c.isascii() and (c.isalpha() or c in "_-.")):
+            return True
+    return s in ("true", "false") or is_uuid(s)
+
+
+def atom_to_string(atom: Any, atype: AtomicType) -> str:
+    if atype is AtomicType.STRING:
+        return json_text(atom) if _string_needs_quotes(atom) else atom
+    if atype is AtomicType.BOOLEAN:
+        return "true" if atom else "false"
+    if atype is AtomicType.REAL:
+        return format_real(atom)
+    return str(atom)
+
+
+def format_real(x: float) -> str:
+    return "%.15g" % x
+
+
+# --- base types ---
+
+@dataclass(frozen=True, slots=True)
+class BaseType:
+    type: AtomicType
+    enum: tuple | None = None
+    min_integer: int = INT64_MIN
+    max_integer: int = INT64_MAX
+    min_real: float = -DBL_MAX
+    max_real: float = DBL_MAX
+    min_length: int = 0
+    max_length: int = UINT_MAX
+    ref_table: str | None = None
+    ref_type: str = "strong"
+
+    @property
+    def is_strong_ref(self) -> bool:
+        return self.ref_table is not None and self.ref_type == "strong"
+
+    @property
+    def is_weak_ref(self) -> bool:
+        return self.ref_table is not None and self.ref_type == "weak"
+
+    @property
+    def has_constraints(self) -> bool:
+        return (self.enum is not None or self.min_integer != INT64_MIN or self.max_integer != INT64_MAX
+                or self.min_real != -DBL_MAX or self.max_real != DBL_MAX or self.min_length != 0
+                or self.max_length != UINT_MAX or self.ref_table is not None)
+
+    @staticmethod
+    def from_json(j: Any) -> "BaseType":
+        if isinstance(j, str):
+            return BaseType(_atomic_from_json(j))
+        if not isinstance(j, dict):
+            raise syntax_error(j, "ovsdb type expected")
+        p = Parser(j, "ovsdb type")
+        t = _atomic_from_json(p.member("type", "string"))
+        kw: dict[str, Any] = {}
+        enum_j = p.member("enum", "any", optional=True)
+        if enum_j is not None:
+            enum_type = Type(BaseType(t), None, 1, math.inf)
+            kw["enum"] = _as_tuple(enum_type.datum_from_json(enum_j))
+        elif t is AtomicType.INTEGER:
+            lo = p.member("minInteger", "integer", optional=True)
+            hi = p.member("maxInteger", "integer", optional=True)
+            kw["min_integer"] = INT64_MIN if lo is None else lo
+            kw["max_integer"] = INT64_MAX if hi is None else hi
+            if kw["min_integer"] > kw["max_integer"]:
+                raise syntax_error(j, "minInteger exceeds maxInteger")
+        elif t is AtomicType.REAL:
+            lo = p.member("minReal", "number", optional=True)
+            hi = p.member("maxReal", "number", optional=True)
+            kw["min_real"] = -DBL_MAX if lo is None else float(lo)
+            kw["max_real"] = DBL_MAX if hi is None else float(hi)
+            if kw["min_real"] > kw["max_real"]:
+                raise syntax_error(j, "minReal exceeds maxReal")
+        elif t is AtomicType.STRING:
+            for name, attr, dflt in (("minLength", "min_length", 0), ("maxLength", "max_length", UINT_MAX)):
+                v = p.member(name, "integer", optional=True)
+                if v is None:
+                    v = dflt
+                elif not 0 <= v <= UINT_MAX:
+                    raise syntax_error(j, f"{name} out of valid range 0 to {UINT_MAX}")
+                kw[attr] = v
+            if kw["min_length"] > kw["max_length"]:
+                raise syntax_error(j, "minLength exceeds maxLength")
+        elif t is AtomicType.UUID:
+            ref_table = p.member("refTable", "id", optional=True)
+            if ref_table is not None:
+                kw["ref_table"] = ref_table
+                ref_type = p.member("refType", "id", optional=True)
+                if ref_type is not None:
+                    if ref_type not in ("strong", "weak"):
+                        raise syntax_error(j, f'refType must be "strong" or "weak" (not "{ref_type}")')
+                    kw["ref_type"] = ref_type
+        p.finish()
+        return BaseType(t, **kw)
+
+    def to_json(self) -> Any:
+        if not self.has_constraints:
+            return self.type.value
+        j: dict[str, Any] = {"type": self.type.value}
+        if self.enum is not None:
+            j["enum"] = Type(BaseType(self.type), None, 1, math.inf).datum_to_json(self.enum)
+        if self.min_integer != INT64_MIN:
+            j["minInteger"] = self.min_integer
+        if self.max_integer != INT64_MAX:
+            j["maxInteger"] = self.max_integer
+        if self.min_real != -DBL_MAX:
+            j["minReal"] = self.min_real
+        if self.max_real != DBL_MAX:
+            j["maxReal"] = self.max_real
+        if self.min_length != 0:
+            j["minLength"] = self.min_length
+        if self.max_length != UINT_MAX:
+            j["maxLength"] = self.max_length
+        if self.ref_table is not None:
+            j["refTable"] = self.ref_table
+            if self.ref_type == "weak":
+                j["refType"] = "weak"
+        return j
+
+    def default(self) -> Any:
+        return _DEFAULT_ATOM[self.type]
+
+    def atom_from_json(self, j: Any, symtab: dict | None = None) -> Any:
+        """Parses one <atom> and checks this base type's constraints."""
+        t = self.type
+        if t is AtomicType.STRING:
+            if type(j) is not str:
+                raise syntax_error(j, "expected string")
+            atom = j
+        elif t is AtomicType.INTEGER:
+            if type(j) is not int:
+                raise syntax_error(j, "expected integer")
+            atom = j
+        elif t is AtomicType.UUID:
+            return parse_uuid(j, symtab)
+        elif t is AtomicType.REAL:
+            if type(j) is float:
+                atom = j
+            elif type(j) is int:
+                atom = float(j)
+            else:
+                raise syntax_error(j, "expected real")
+        else:
+            if j is not True and j is not False:
+                raise syntax_error(j, "expected boolean")
+            atom = j
+        self.check_atom(atom)
+        return atom
+
+    def check_atom(self, atom: Any) -> None:
+        """Raises the "constraint violation" ovsdb-server reports for an out-of-bounds atom."""
+        t = self.type
+        if self.enum is not None:
+            if atom not in self.enum:
+                allowed = ", ".join(atom_to_string(a, t) for a in self.enum)
+                raise OvsdbError("constraint violation",
+                                 f"{atom_to_string(atom, t)} is not one of the allowed values ([{allowed}])")
+        elif t is AtomicType.INTEGER:
+            lo, hi = self.min_integer, self.max_integer
+            if atom < lo or atom > hi:
+                raise OvsdbError("constraint violation", _range_message(atom, lo, hi, INT64_MIN, INT64_MAX, str))
+        elif t is AtomicType.REAL:
+            lo, hi = self.min_real, self.max_real
+            if atom < lo or atom > hi:
+                raise OvsdbError("constraint violation",
+                                 _range_message(atom, lo, hi, -DBL_MAX, DBL_MAX, format_real))
+        elif t is AtomicType.STRING:
+            n = len(atom)
+            if n < self.min_length or n > self.max_length:
+                n = len(atom.encode("utf-8", "surrogatepass"))
+                if n < self.min_length:
+                    raise OvsdbError("constraint violation", f"{json_text(atom)} length {n} is less than "
+                                     f"minimum allowed length {self.min_length}")
+                if n > self.max_length:
+                    raise OvsdbError("constraint violation", f"{json_text(atom)} length {n} is greater than "
+                                     f"maximum allowed length {self.max_length}")
+
+
+def _range_message(x, lo, hi, floor, ceil, fmt) -> str:
+    if lo != floor and hi != ceil:
+        return f"{fmt(x)} is not in the valid range {fmt(lo)} to {fmt(hi)} (inclusive)"
+    if lo != floor:
+        return f"{fmt(x)} is less than minimum allowed value {fmt(lo)}"
+    return f"{fmt(x)} is greater than maximum allowed value {fmt(hi)}"
+
+
+def parse_uuid(j: Any, symtab: dict | None) -> str:
+    """An RFC 7047 <uuid>, or with a symbol table a <named-uuid>."""
+    if type(j) is list and len(j) == 2:
+        tag, s = j
+        if tag == "uuid" and type(s) is str:
+            if _UUID_RE.match(s) is None:
+                raise syntax_error(j, f'"{s}" is not a valid UUID')
+            return s.lower()
+        if symtab is not None and tag == "named-uuid" and type(s) is str:
+            u = symtab.get(s)
+            if u is None:
+                u = symtab[s] = new_uuid()
+            return u
+    raise syntax_error(j, 'expected ["uuid", <string>]')
+
+
+def _atomic_from_json(j: Any) -> AtomicType:
+    if not isinstance(j, str):
+        raise syntax_error(j, "atomic-type expected")
+    t = _ATOMIC_BY_NAME.get(j)
+    if t is None:
+        raise syntax_error(j, f'"{j}" is not an atomic-type')
+    return t
+
+
+def _as_tuple(v: Any) -> tuple:
+    return v if isinstance(v, tuple) else (v,)
+
+
+# --- column types ---
+
+@dataclass(frozen=True, slots=True)
+class Type:
+    key: BaseType
+    value: BaseType | None = None
+    n_min: int = 1
+    n_max: int | float = 1
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.n_min == 1 and self.n_max == 1 and self.value is None
+
+    @property
+    def is_map(self) -> bool:
+        return self.value is not None
+
+    @property
+    def is_set(self) -> bool:
+        return self.value is None and not self.is_scalar
+
+    @property
+    def is_optional(self) -> bool:
+        return self.n_min == 0 and self.n_max == 1
+
+    @staticmethod
+    def from_json(j: Any) -> "Type":
+        if isinstance(j, str):
+            return Type(BaseType.from_json(j))
+        if not isinstance(j, dict):
+            raise syntax_error(j, "ovsdb type expected")
+        p = Parser(j, "ovsdb type")
+        key_j = p.member("key", ("string", "object"))
+        value_j = p.member("value", ("string", "object"), optional=True)
+        min_j = p.member("min", "integer", optional=True)
+        max_j = p.member("max", ("integer", "string"), optional=True)
+        p.finish()
+        key = BaseType.from_json(key_j)
+        value = None if value_j is None else BaseType.from_json(value_j)
+        n_min = _n_from_json(min_j, 1)
+        if max_j == "unlimited":
+            n_max: int | float = math.inf
+        else:
+            n_max = _n_from_json(max_j, 1)
+        if not (n_min <= 1 and n_max >= 1 and n_min <= n_max):
+            raise syntax_error(j, "ovsdb type fails constraint checks")
+        return Type(key, value, n_min, n_max)
+
+    def to_json(self) -> Any:
+        if self.is_scalar and not self.key.has_constraints:
+            return self.key.type.value
+        j: dict[str, Any] = {"key": self.key.to_json()}
+        if self.value is not None:
+            j["value"] = self.value.to_json()
+        if self.n_min != 1:
+            j["min"] = self.n_min
+        if self.n_max != 1:
+            j["max"] = "unlimited" if self.n_max == math.inf else self.n_max
+        return j
+
+    def default(self) -> Any:
+        if self.is_scalar:
+            return self.key.default()
+        if self.n_min == 0:
+            return ()
+        if self.value is None:
+            return (self.key.default(),)
+        return ((self.key.default(), self.value.default()),)
+
+    def datum_from_json(self, j: Any, symtab: dict | None = None) -> Any:
+        """Parses an RFC 7047 <value> of this type (see the module docstring)."""
+        key = self.key
+        if self.value is None:
+            if not (type(j) is list and len(j) > 0 and j[0] == "set"):
+                atom = key.atom_from_json(j, symtab)
+                return atom if self.n_min == 1 and self.n_max == 1 else (atom,)
+            inner = unwrap_json(j, "set", "array")
+            n = len(inner)
+            if n < self.n_min or n > self.n_max:
+                raise syntax_error(j, self._count_message("set", n))
+            atoms = sorted({key.atom_from_json(e, symtab) for e in inner})
+            if len(atoms) != n:
+                raise OvsdbError("ovsdb error", "set contains duplicate")
+            if self.is_scalar:
+                return atoms[0]
+            return tuple(atoms)
+        inner = unwrap_json(j, "map", "array")
+        n = len(inner)
+        if n < self.n_min or n > self.n_max:
+            raise syntax_error(j, self._count_message("map", n))
+        value = self.value
+        pairs = {}
+        for e in inner:
+            if type(e) is not list or len(e) != 2:
+                raise syntax_error(e, "expected 2-element array")
+            k = key.atom_from_json(e[0], symtab)
+            pairs[k] = value.atom_from_json(e[1], symtab)
+        if len(pairs) != n:
+            raise OvsdbError("ovsdb error", "map contains duplicate key")
+        return tuple(sorted(pairs.items()))
+
+    def _count_message(self, cls: str, n: int) -> str:
+        if self.n_min == 1 and self.n_max == 1:
+            return f"{cls} must have exactly one member but {n} are present"
+        hi = UINT_MAX if self.n_max == math.inf else self.n_max
+        return f"{cls} must have {self.n_min} to {hi} members but {n} are present"
+
+    def datum_to_json(self, value: Any) -> Any:
+        """The RFC 7047 <value> for a datum, as ovsdb-server writes it."""
+        kt = self.key.type
+        if self.value is not None:
+            vt = self.value.type
+            if kt is AtomicType.UUID or vt is AtomicType.UUID:
+                return ["map", [[atom_to_json(k, kt), atom_to_json(v, vt)] for k, v in value]]
+            return ["map", [list(p) for p in value]]
+        if type(value) is not tuple:
+            return ["uuid", value] if kt is AtomicType.UUID else value
+        if len(value) == 1:
+            v = value[0]
+            return ["uuid", v] if kt is AtomicType.UUID else v
+        if kt is AtomicType.UUID:
+            return ["set", [["uuid", v] for v in value]]
+        return ["set", list(value)]
+
+    def datum_to_string(self, value: Any) -> str:
+        """The datum in OVS's text syntax (as in ovs-vsctl and error messages)."""
+        kt = self.key.type
+        if self.value is not None:
+            vt = self.value.type
+            body = ", ".join(f"{atom_to_string(k, kt)}={atom_to_string(v, vt)}" for k, v in value)
+        else:
+            atoms = value if type(value) is tuple else (value,)
+            body = ", ".join(atom_to_string(a, kt) for a in atoms)
+            if self.n_max == 1 and atoms:
+                return body
+        if self.n_max > 1 or not value:
+            return ("{%s}" if self.value is not None else "[%s]") % body
+        return body
+
+    def check_datum(self, value: Any) -> None:
+        """Checks every atom of a datum against the base types' constraints."""
+        if self.value is not None:
+            for k, v in value:
+                self.key.check_atom(k)
+                self.value.check_atom(v)
+        elif type(value) is tuple:
+            for a in value:
+                self.key.check_atom(a)
+        else:
+            self.key.check_atom(value)
+
+    def diff(self, old: Any, new: Any) -> Any:
+        """The update2 "modify" difference from old to new.
+
+        For a column holding at most one value, the new value itself; for a
+        set, the atoms added or removed; for a map, the pairs whose key was
+        removed (with the old value) and the pairs added or changed (with the
+        new value).
+        """
+        if self.n_max == 1 and self.value is None:
+            return new
+        if self.value is None:
+            return tuple(sorted(set(old).symmetric_difference(new)))
+        od, nd = dict(old), dict(new)
+        out = {}
+        for k, v in od.items():
+            if k not in nd:
+                out[k] = v
+        for k, v in nd.items():
+            if od.get(k, _MISSING) != v or k not in od:
+                out[k] = v
+        return tuple(sorted(out.items()))
+
+    def refs(self, value: Any, weak: bool | None = None):
+        """The uuids a datum references (strong, weak, or either when weak is None)."""
+        out = []
+        key, val = self.key, self.value
+        kref = key.ref_table is not None and (weak is None or key.is_weak_ref == weak)
+        vref = val is not None and val.ref_table is not None and (weak is None or val.is_weak_ref == weak)
+        if val is not None:
+            for k, v in value:
+                if kref:
+                    out.append((key.ref_table, k))
+                if vref:
+                    out.append((val.ref_table, v))
+        elif kref:
+            for a in (value if type(value) is tuple else (value,)):
+                out.append((key.ref_table, a))
+        return out
+
+
+_MISSING = object()
+
+
+def atom_to_json(atom: Any, atype: AtomicType) -> Any:
+    return ["uuid", atom] if atype is AtomicType.UUID else atom
+
+
+def _n_from_json(j: Any, default: int) -> int:
+    if j is None:
+        return default
+    if type(j) is int and 0 <= j < UINT_MAX:
+        return j
+    raise syntax_error(j, "bad min or max value")
+
+
+# --- a small parser for JSON objects with typed members, with OVS's words ---
+
+_JSON_KINDS = {"string", "integer", "real", "boolean", "null", "array", "object"}
+
+
+class Parser:
+    """Reads members of one JSON object; `finish` rejects members nobody read.
+
+    Errors are ovsdb-server's: "Parsing NAME failed: Required 'x' member is
+    missing." and so on, with the whole object as the "syntax" text.
+    """
+
+    __slots__ = ("json", "name", "used")
+
+    def __init__(self, j: Any, name: str) -> None:
+        self.json = j
+        self.name = name
+        self.used: set[str] = set()
+        if not isinstance(j, dict):
+            raise self.error("Object expected.")
+
+    def error(self, details: str, tag: str = "syntax error") -> OvsdbError:
+        return syntax_error(self.json, f"Parsing {self.name} failed: {details}", tag)
+
+    def member(self, name: str, kinds: str | tuple, optional: bool = False) -> Any:
+        j = self.json
+        if name not in j:
+            if optional:
+                return None
+            raise self.error(f"Required '{name}' member is missing.")
+        v = j[name]
+        self.used.add(name)
+        if kinds != "any":
+            kinds = (kinds,) if isinstance(kinds, str) else kinds
+            k = _jtype(v)
+            ok = k in kinds or (k in ("integer", "real") and "number" in kinds)
+            if not ok and "id" in kinds and k == "string":
+                if is_id(v):
+                    ok = True
+                else:
+                    raise self.error(f"Type mismatch for member '{name}'.")
+            if not ok:
+                raise self.error(f"Type mismatch for member '{name}'.")
+        return v
+
+    def finish(self) -> None:
+        unused = sorted(k for k in self.json if k not in self.used)
+        if len(unused) > 1:
+            raise self.error(f"Member '{unused[0]}' and {len(unused) - 1} other member"
+                             f"{'s' if len(unused) > 2 else ''} are present but not allowed here.")
+        if unused:
+            raise self.error(f"Member '{unused[0]}' is present but not allowed here.")
