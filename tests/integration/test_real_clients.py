@@ -177,6 +177,6 @@ def test_real_ovs_vswitchd_runs_against_server(server, vswitchd):
     nxt = server.vsctl("get", "open_vswitch", ".", "next_cfg").strip()
     assert cur == nxt
     # vswitchd writes status columns back through our server.
-    assert server.vsctl("get", "open_vswitch", ".", "ovs_version").strip() == '"3.1.0"'
+    assert "dummy" in server.vsctl("get", "open_vswitch", ".", "iface_types")
     server.vsctl("del-port", "br0", "p1", wait=True)
     assert "p1" not in server.vsctl("list-ports", "br0")
