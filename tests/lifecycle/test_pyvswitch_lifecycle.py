@@ -1,0 +1,189 @@
+"""`pyvswitch start|stop|restart|status` under a private --rundir."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import signal
+import socket
+from pathlib import Path
+
+import pytest
+
+from pyvswitch.cli import lifecycle
+from util import needs_reference, ours, process_gone, ref, run, stop_pid, wait_until
+
+HAVE_OUR_SERVER = importlib.util.find_spec("pyvswitch.cli.ovsdb_server") is not None
+
+
+@pytest.fixture
+def rundir(tmp_path, monkeypatch):
+    """A private directory every OVS directory points at; whatever was started there is stopped after."""
+    d = tmp_path / "run"
+    d.mkdir()
+    for var in ("OVS_RUNDIR", "OVS_LOGDIR", "OVS_DBDIR", "OVS_SYSCONFDIR"):
+        monkeypatch.setenv(var, str(d))
+    yield d
+    for pidfile in d.glob("*.pid"):
+        try:
+            stop_pid(int(pidfile.read_text().split()[0]))
+        except (ValueError, IndexError, OSError):
+            pass
+
+
+@pytest.fixture
+def ref_bindir(tmp_path):
+    """The reference ovsdb-server and ovsdb-tool, and no ovs-vswitchd."""
+    b = tmp_path / "bin"
+    b.mkdir()
+    for tool in ("ovsdb-server", "ovsdb-tool"):
+        (b / tool).symlink_to(ref(tool))
+    return b
+
+
+def pyvswitch(rundir: Path, *args: str, bindir: Path | None = None):
+    cmd = [ours("pyvswitch"), *args, "--rundir", str(rundir)]
+    if bindir is not None:
+        cmd += ["--bindir", str(bindir)]
+    return run(cmd)
+
+
+def pid_of(rundir: Path, daemon: str) -> int:
+    return int((rundir / f"{daemon}.pid").read_text().split()[0])
+
+
+# In-process checks of the pieces that need no daemon.
+
+def test_status_with_nothing_running(rundir):
+    out = io.StringIO()
+    assert lifecycle.status(lifecycle.Programs(None), out) == 1
+    assert "ovsdb-server is not running" in out.getvalue()
+
+
+def test_stale_pidfiles_are_recognized(rundir):
+    pidfile = rundir / "ovsdb-server.pid"
+    pidfile.write_text("999999999\n")
+    st = lifecycle.pid_status(lifecycle.OVSDB_SERVER)
+    assert st.state is lifecycle.State.STALE and "is not running" in st.why
+    pidfile.write_text(f"{os.getpid()}\n")
+    st = lifecycle.pid_status(lifecycle.OVSDB_SERVER)
+    assert st.state is lifecycle.State.STALE and "is not ovsdb-server" in st.why
+    pidfile.write_text("garbage\n")
+    assert lifecycle.pid_status(lifecycle.OVSDB_SERVER).state is lifecycle.State.STALE
+    out = io.StringIO()
+    assert lifecycle.status(lifecycle.Programs(None), out) == 1
+    assert f"Pidfile for ovsdb-server ({pidfile}) is stale" in out.getvalue()
+
+
+def test_stop_removes_a_stale_pidfile_and_is_idempotent(rundir):
+    pidfile = rundir / "ovsdb-server.pid"
+    pidfile.write_text("999999999\n")
+    out = io.StringIO()
+    assert lifecycle.stop(1.0, out) == 0
+    assert not pidfile.exists()
+    assert "Removing stale pidfile" in out.getvalue()
+    assert lifecycle.stop(1.0, io.StringIO()) == 0
+
+
+def test_missing_binary_is_a_clear_error(rundir, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = pyvswitch(rundir, "start", bindir=empty)
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"pyvswitch: cannot start: ovsdb-server: not found in {empty}"
+
+
+def test_socket_in_use_by_someone_else(rundir, ref_bindir):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(rundir / "db.sock"))
+    s.listen()
+    try:
+        r = pyvswitch(rundir, "start", bindir=ref_bindir)
+    finally:
+        s.close()
+    assert r.returncode == 1
+    assert f"{rundir / 'db.sock'} is in use by another process" in r.stderr
+    assert not (rundir / "ovsdb-server.pid").exists()
+
+
+def test_unwritable_directory_says_how_to_fix(tmp_path, monkeypatch):
+    if os.geteuid() == 0:
+        pytest.skip("root can write anywhere")
+    for var in ("OVS_RUNDIR", "OVS_LOGDIR", "OVS_DBDIR", "OVS_SYSCONFDIR"):
+        monkeypatch.setenv(var, "/proc/pyvswitch-nowhere")
+    with pytest.raises(lifecycle.LifecycleError, match="use --rundir DIR"):
+        lifecycle.start(lifecycle.Programs(None), io.StringIO())
+
+
+# End to end, with the reference ovsdb-server and with ours.
+
+IMPLS = [
+    pytest.param("reference", marks=needs_reference),
+    pytest.param("ours", marks=pytest.mark.skipif(not HAVE_OUR_SERVER, reason="pyvswitch.cli.ovsdb_server not written yet")),
+]
+
+
+@pytest.fixture(params=IMPLS)
+def bindir(request, ref_bindir):
+    return ref_bindir if request.param == "reference" else None
+
+
+def test_full_lifecycle(rundir, bindir):
+    r = pyvswitch(rundir, "start", bindir=bindir)
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert f"Creating empty database {rundir / 'conf.db'}" in r.stdout
+    pid = pid_of(rundir, "ovsdb-server")
+    assert f"Started ovsdb-server with pid {pid}" in r.stdout
+    assert "Not starting ovs-vswitchd" in r.stdout or "ovs-vswitchd with pid" in r.stdout
+    assert (rundir / "db.sock").exists() and (rundir / "ovsdb-server.log").exists()
+
+    # The root row exists, as after `ovs-vsctl --no-wait init`, with ovs-ctl's ids.
+    conn = lifecycle.DbConnection(str(rundir / "db.sock"), 5.0)
+    try:
+        rows = conn.transact({"op": "select", "table": "Open_vSwitch", "where": [],
+                              "columns": ["db_version", "ovs_version", "external_ids"]})[0]["rows"]
+    finally:
+        conn.close()
+    assert len(rows) == 1
+    assert rows[0]["db_version"] == "8.3.1" and rows[0]["ovs_version"] == "3.1.0"
+    ids = dict(rows[0]["external_ids"][1])
+    assert ids["rundir"] == str(rundir)
+    assert ids["system-id"] == (rundir / "system-id.conf").read_text().strip()
+
+    r = pyvswitch(rundir, "status", bindir=bindir)
+    assert r.returncode == 0, r.stdout
+    assert f"ovsdb-server is running with pid {pid}" in r.stdout
+    assert f"database socket {rundir / 'db.sock'}: responding (databases: Open_vSwitch, _Server)" in r.stdout
+
+    r = pyvswitch(rundir, "start", bindir=bindir)
+    assert r.returncode == 0 and f"ovsdb-server is already running with pid {pid}" in r.stdout
+    assert pid_of(rundir, "ovsdb-server") == pid
+
+    r = pyvswitch(rundir, "stop", bindir=bindir)
+    assert r.returncode == 0 and f"Stopped ovsdb-server (pid {pid})" in r.stdout
+    assert process_gone(pid)
+    assert not (rundir / "ovsdb-server.pid").exists() and not (rundir / "db.sock").exists()
+    r = pyvswitch(rundir, "stop", bindir=bindir)
+    assert r.returncode == 0 and "ovsdb-server is not running" in r.stdout
+    r = pyvswitch(rundir, "status", bindir=bindir)
+    assert r.returncode == 1 and "ovsdb-server is not running" in r.stdout
+
+
+def test_recovers_from_a_killed_server(rundir, bindir):
+    assert pyvswitch(rundir, "start", bindir=bindir).returncode == 0
+    pid = pid_of(rundir, "ovsdb-server")
+    os.kill(pid, signal.SIGKILL)  # leaves what a crash leaves: pidfile, sockets
+    wait_until(lambda: process_gone(pid), what="ovsdb-server to die")
+    assert (rundir / "ovsdb-server.pid").exists()
+    r = pyvswitch(rundir, "status", bindir=bindir)
+    assert r.returncode == 1 and "is stale" in r.stdout
+    r = pyvswitch(rundir, "restart", bindir=bindir)
+    assert r.returncode == 0, r.stderr
+    assert "Removing stale pidfile" in r.stdout
+    new = pid_of(rundir, "ovsdb-server")
+    assert new != pid
+    r = pyvswitch(rundir, "status", bindir=bindir)
+    assert r.returncode == 0 and "responding" in r.stdout
+    assert pyvswitch(rundir, "stop", bindir=bindir).returncode == 0
+    assert process_gone(new)
