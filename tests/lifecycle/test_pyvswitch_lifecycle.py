@@ -187,3 +187,20 @@ def test_recovers_from_a_killed_server(rundir, bindir):
     assert r.returncode == 0 and "responding" in r.stdout
     assert pyvswitch(rundir, "stop", bindir=bindir).returncode == 0
     assert process_gone(new)
+
+
+def test_named_daemons(rundir, ref_bindir):
+    r = pyvswitch(rundir, "start", "ovs-vswitchd", bindir=ref_bindir)
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"pyvswitch: cannot start: ovs-vswitchd: not found in {ref_bindir}"
+    r = pyvswitch(rundir, "start", "ovsdb-server", bindir=ref_bindir)
+    assert r.returncode == 0, r.stderr
+    assert "ovs-vswitchd" not in r.stdout
+    r = pyvswitch(rundir, "status", "ovsdb-server", bindir=ref_bindir)
+    assert r.returncode == 0 and "ovs-vswitchd" not in r.stdout
+    r = pyvswitch(rundir, "status", "ovs-vswitchd", bindir=ref_bindir)
+    assert r.returncode == 0 and "ovs-vswitchd is not running (ovs-vswitchd: not found in" in r.stdout
+    r = pyvswitch(rundir, "stop", "ovsdb-server", bindir=ref_bindir)
+    assert r.returncode == 0 and "Stopped ovsdb-server" in r.stdout
+    r = pyvswitch(rundir, "status", "bogus")
+    assert r.returncode == 2 and "unknown daemon 'bogus'" in r.stderr

@@ -390,10 +390,10 @@ def stop_daemon(prog: Daemon, timeout: float, out) -> None:
     print(f"Stopped {prog.name} (pid {pid})", file=out)
 
 
-def status(programs: Programs, out) -> int:
+def status(programs: Programs, out, daemons: tuple[Daemon, ...] = DAEMONS) -> int:
     """Prints what runs, as `ovs-ctl status` does, plus sockets and health; 0 if all is well."""
     rc = 0
-    for prog in DAEMONS:
+    for prog in daemons:
         st = pid_status(prog)
         if st.state is State.RUNNING:
             print(f"{prog.name} is running with pid {st.pid}", file=out)
@@ -407,6 +407,7 @@ def status(programs: Programs, out) -> int:
                 rc = rc if ok else 1
             continue
         if prog is OVS_VSWITCHD and st.state is State.STOPPED and programs.command(prog) is None:
+            # Not counted as a failure: this pyvswitch has no switch daemon to run.
             print(f"{prog.name} is not running ({programs.missing(prog)})", file=out)
             continue
         if st.state is State.STALE:
@@ -419,25 +420,33 @@ def status(programs: Programs, out) -> int:
     return rc
 
 
-def start(programs: Programs, out) -> int:
+def _make_dirs() -> None:
+    hint = " (run as root, or use --rundir DIR)" if os.geteuid() != 0 else ""
     for d in (dirs.rundir(), dirs.logdir(), dirs.dbdir()):
         try:
             os.makedirs(d, exist_ok=True)
         except OSError as e:
-            hint = " (run as root, or use --rundir DIR)" if os.geteuid() != 0 else ""
             raise LifecycleError(f"{d}: {e.strerror}{hint}") from e
         if not os.access(d, os.W_OK):
-            hint = " (run as root, or use --rundir DIR)" if os.geteuid() != 0 else ""
             raise LifecycleError(f"{d}: {os.strerror(errno.EACCES)}{hint}")
-    if not start_daemon(OVSDB_SERVER, programs, out):
-        raise LifecycleError(f"cannot start: {programs.missing(OVSDB_SERVER)}")
-    if not start_daemon(OVS_VSWITCHD, programs, out):
-        print(f"Not starting ovs-vswitchd: {programs.missing(OVS_VSWITCHD)}", file=out)
+
+
+def start(programs: Programs, out, daemons: tuple[Daemon, ...] | None = None) -> int:
+    """Starts the named daemons, or by default ovsdb-server and, if this pyvswitch has it, ovs-vswitchd."""
+    _make_dirs()
+    for prog in daemons or DAEMONS:
+        if start_daemon(prog, programs, out):
+            continue
+        if daemons is None and prog is OVS_VSWITCHD:
+            print(f"Not starting ovs-vswitchd: {programs.missing(prog)}", file=out)
+        else:
+            raise LifecycleError(f"cannot start: {programs.missing(prog)}")
     return 0
 
 
-def stop(timeout: float, out) -> int:
-    for prog in reversed(DAEMONS):
+def stop(timeout: float, out, daemons: tuple[Daemon, ...] = DAEMONS) -> int:
+    """Stops the named daemons, the switch before the database."""
+    for prog in reversed(daemons):
         stop_daemon(prog, timeout, out)
     return 0
 
@@ -446,6 +455,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog=PROGRAM, description="Start, stop and check the pyvswitch daemons (ovsdb-server, ovs-vswitchd).")
     p.add_argument("command", choices=("start", "stop", "restart", "status"))
+    p.add_argument("daemons", nargs="*", metavar="DAEMON",
+                   help="ovsdb-server and/or ovs-vswitchd (default: both)")
     p.add_argument("--rundir", metavar="DIR",
                    help="keep the database, logs, sockets and pidfiles all under DIR "
                         "(default: OVS's directories, or $OVS_RUNDIR, $OVS_DBDIR, $OVS_LOGDIR)")
@@ -453,7 +464,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="run the daemons and ovsdb-tool found in these directories instead of pyvswitch's own")
     p.add_argument("--timeout", type=float, default=5.0, metavar="SECS",
                    help="how long stop waits after SIGTERM before SIGKILL (default: 5)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for name in args.daemons:
+        if name not in [d.name for d in DAEMONS]:
+            p.error(f"unknown daemon {name!r} (choose from {', '.join(d.name for d in DAEMONS)})")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -464,13 +479,14 @@ def main(argv: list[str] | None = None) -> int:
             os.environ[var] = d
     programs = Programs(args.bindir)
     out = sys.stdout
+    named = tuple(d for d in DAEMONS if d.name in args.daemons) or None
     try:
         if args.command == "status":
-            return status(programs, out)
+            return status(programs, out, named or DAEMONS)
         if args.command in ("stop", "restart"):
-            stop(args.timeout, out)
+            stop(args.timeout, out, named or DAEMONS)
         if args.command in ("start", "restart"):
-            start(programs, out)
+            start(programs, out, named)
         return 0
     except LifecycleError as e:
         print(f"{PROGRAM}: {e}", file=sys.stderr)
