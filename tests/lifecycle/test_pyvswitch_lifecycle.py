@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import os
 import signal
 import socket
@@ -204,3 +205,23 @@ def test_named_daemons(rundir, ref_bindir):
     assert r.returncode == 0 and "Stopped ovsdb-server" in r.stdout
     r = pyvswitch(rundir, "status", "bogus")
     assert r.returncode == 2 and "unknown daemon 'bogus'" in r.stderr
+
+
+def test_upgrades_an_old_database(rundir, ref_bindir, tmp_path):
+    old = json.loads(lifecycle.schema_path().read_text())
+    old["version"] = "8.2.0"
+    del old["tables"]["Open_vSwitch"]["columns"]["dpdk_version"]
+    old_schema = tmp_path / "old.ovsschema"
+    old_schema.write_text(json.dumps(old))
+    db = rundir / "conf.db"
+    assert run([ref("ovsdb-tool"), "create", str(db), str(old_schema)]).returncode == 0
+    cksum = run([ref("ovsdb-tool"), "db-cksum", str(db)]).stdout.strip()
+    r = pyvswitch(rundir, "start", bindir=ref_bindir)
+    assert r.returncode == 0, r.stderr
+    backup = rundir / f"conf.db.backup8.2.0-{cksum.replace(' ', '-')}"
+    assert f"Backing up database to {backup}" in r.stdout
+    assert f"Upgrading database schema of {db} from 8.2.0 to 8.3.1" in r.stdout
+    assert backup.exists()
+    assert run([ref("ovsdb-tool"), "db-version", str(db)]).stdout.strip() == "8.3.1"
+    r = pyvswitch(rundir, "restart", bindir=ref_bindir)
+    assert r.returncode == 0 and "Upgrading" not in r.stdout

@@ -29,6 +29,7 @@ import errno
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -243,7 +244,8 @@ def schema_path() -> Path:
     return Path(str(resources.files("pyvswitch") / "schemas" / "vswitch.ovsschema"))
 
 
-def _run(cmd: list[str], what: str) -> None:
+def _run(cmd: list[str], what: str) -> str:
+    """Runs cmd to completion and returns its output; a failure becomes a LifecycleError."""
     # Output goes to a file, not a pipe: a detached daemon that kept the pipe
     # open would make us wait for it forever.
     with tempfile.TemporaryFile("w+") as output:
@@ -258,18 +260,39 @@ def _run(cmd: list[str], what: str) -> None:
         detail = output.read().strip()
     if r.returncode != 0:
         raise LifecycleError(f"{what} failed (exit status {r.returncode}){': ' + detail if detail else ''}")
+    return detail
 
 
 def ensure_database(programs: Programs, out) -> None:
+    """Creates the database from our schema, or converts an existing one to it, as ovs-ctl does."""
     db = Path(dirs.default_db())
-    if db.exists():
-        return
     tool = programs.command(OVSDB_TOOL)
     if tool is None:
+        if db.exists():
+            return
         raise LifecycleError(f"cannot create {db}: {programs.missing(OVSDB_TOOL)}")
-    db.parent.mkdir(parents=True, exist_ok=True)
-    _run(tool + ["create", str(db), str(schema_path())], f"creating {db}")
-    print(f"Creating empty database {db}", file=out)
+    schema = str(schema_path())
+    if not db.exists():
+        print(f"Creating empty database {db}", file=out)
+        db.parent.mkdir(parents=True, exist_ok=True)
+        _run(tool + ["create", str(db), schema], f"creating {db}")
+        return
+    try:
+        if _run(tool + ["needs-conversion", str(db), schema], f"checking the schema of {db}") != "yes":
+            return
+    except LifecycleError as e:
+        # As ovs-ctl: the server gets the database as it is, and says what is wrong with it.
+        print(f"Warning: {e}", file=out)
+        return
+    version = _run(tool + ["db-version", str(db)], f"reading {db}")
+    cksum = _run(tool + ["db-cksum", str(db)], f"reading {db}").replace(" ", "-")
+    backup = db.with_name(f"{db.name}.backup{version}-{cksum}")
+    if not backup.exists():
+        print(f"Backing up database to {backup}", file=out)
+        shutil.copy2(db, backup)
+    print(f"Upgrading database schema of {db} from {version} to {json.loads(Path(schema).read_text())['version']}",
+          file=out)
+    _run(tool + ["convert", str(db), schema], f"converting {db}")
 
 
 def _system_id() -> str:
