@@ -8,13 +8,15 @@ by setting OVS_RUNDIR, OVS_LOGDIR, OVS_DBDIR and OVS_SYSCONFDIR, which the
 daemons inherit.  A daemon's pidfile is the truth about whether it runs: a
 pidfile whose pid is gone, or belongs to some other program, is stale and
 is removed.  `start` creates the database from our Open_vSwitch schema on
-first use (with ovsdb-tool), starts what is not running, waits until the
-database answers, and then does what `ovs-vsctl --no-wait init` and
+first use, or converts an older one (keeping a backup), with ovsdb-tool;
+starts what is not running; waits until the database answers; and then
+does what `ovs-vsctl --no-wait init` and
 ovs-ctl's system-id step do: make sure the root Open_vSwitch row exists and
 carries db_version, ovs_version, system-id, hostname and rundir.  `stop`
 stops in the reverse order: SIGTERM, wait until the process is gone (a
 zombie counts as gone), then SIGKILL; it then removes any pidfile and
-control socket the daemon left behind.  Every command is idempotent.
+control socket the daemon left behind.  Every command is idempotent and may
+name the daemons it applies to (the systemd units run one daemon each).
 
 The programs are our own console modules, run with this interpreter; with
 `--bindir DIR[:DIR...]` they are looked up as executables there instead
@@ -53,7 +55,9 @@ class LifecycleError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Daemon:
+class Program:
+    """One of our programs: its OVS name and the module that implements it."""
+
     name: str
     module: str
 
@@ -74,10 +78,10 @@ class Daemon:
         return [f"unix:{dirs.default_db_sock()}"] + common
 
 
-OVSDB_SERVER = Daemon("ovsdb-server", "pyvswitch.cli.ovsdb_server")
-OVS_VSWITCHD = Daemon("ovs-vswitchd", "pyvswitch.cli.ovs_vswitchd")
+OVSDB_SERVER = Program("ovsdb-server", "pyvswitch.cli.ovsdb_server")
+OVS_VSWITCHD = Program("ovs-vswitchd", "pyvswitch.cli.ovs_vswitchd")
 DAEMONS = (OVSDB_SERVER, OVS_VSWITCHD)
-OVSDB_TOOL = Daemon("ovsdb-tool", "pyvswitch.cli.ovsdb_tool")
+OVSDB_TOOL = Program("ovsdb-tool", "pyvswitch.cli.ovsdb_tool")
 
 
 class Programs:
@@ -86,7 +90,7 @@ class Programs:
     def __init__(self, bindir: str | None) -> None:
         self.bindir = [d for d in bindir.split(":") if d] if bindir else None
 
-    def command(self, prog: Daemon) -> list[str] | None:
+    def command(self, prog: Program) -> list[str] | None:
         if self.bindir is None:
             if importlib.util.find_spec(prog.module) is None:
                 return None
@@ -97,7 +101,7 @@ class Programs:
                 return [path]
         return None
 
-    def missing(self, prog: Daemon) -> str:
+    def missing(self, prog: Program) -> str:
         if self.bindir is None:
             return f"{prog.name} is not available in this pyvswitch (no module {prog.module})"
         return f"{prog.name}: not found in {':'.join(self.bindir)}"
@@ -126,7 +130,7 @@ def process_gone(pid: int) -> bool:
         return True
 
 
-def _is_program(pid: int, prog: Daemon) -> bool:
+def _is_program(pid: int, prog: Program) -> bool:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
@@ -134,7 +138,7 @@ def _is_program(pid: int, prog: Daemon) -> bool:
     return prog.name.encode() in cmdline or prog.module.encode() in cmdline
 
 
-def pid_status(prog: Daemon) -> PidStatus:
+def pid_status(prog: Program) -> PidStatus:
     pidfile = prog.pidfile()
     try:
         text = pidfile.read_text()
@@ -161,7 +165,7 @@ def _remove(path: Path) -> bool:
         return False
 
 
-def _remove_leftovers(prog: Daemon, pid: int | None) -> None:
+def _remove_leftovers(prog: Program, pid: int | None) -> None:
     """Removes the pidfile and, if its process is gone, the control socket it left."""
     _remove(prog.pidfile())
     if pid is not None and process_gone(pid):
@@ -341,7 +345,7 @@ def initialize_database() -> None:
         conn.close()
 
 
-def _check_stale(prog: Daemon, st: PidStatus, out) -> None:
+def _check_stale(prog: Program, st: PidStatus, out) -> None:
     if st.state is State.STALE:
         print(f"Removing stale pidfile {prog.pidfile()} ({st.why})", file=out)
         _remove_leftovers(prog, st.pid)
@@ -349,7 +353,7 @@ def _check_stale(prog: Daemon, st: PidStatus, out) -> None:
         raise LifecycleError(f"pidfile for {prog.name} ({prog.pidfile()}) exists but cannot be read: {st.why}")
 
 
-def start_daemon(prog: Daemon, programs: Programs, out) -> bool:
+def start_daemon(prog: Program, programs: Programs, out) -> bool:
     """Starts prog unless it runs; False if it is not available at all."""
     st = pid_status(prog)
     if st.state is State.RUNNING:
@@ -384,7 +388,7 @@ def start_daemon(prog: Daemon, programs: Programs, out) -> bool:
     return True
 
 
-def stop_daemon(prog: Daemon, timeout: float, out) -> None:
+def stop_daemon(prog: Program, timeout: float, out) -> None:
     st = pid_status(prog)
     if st.state is State.STOPPED:
         print(f"{prog.name} is not running", file=out)
@@ -413,7 +417,7 @@ def stop_daemon(prog: Daemon, timeout: float, out) -> None:
     print(f"Stopped {prog.name} (pid {pid})", file=out)
 
 
-def status(programs: Programs, out, daemons: tuple[Daemon, ...] = DAEMONS) -> int:
+def status(programs: Programs, out, daemons: tuple[Program, ...] = DAEMONS) -> int:
     """Prints what runs, as `ovs-ctl status` does, plus sockets and health; 0 if all is well."""
     rc = 0
     for prog in daemons:
@@ -454,7 +458,7 @@ def _make_dirs() -> None:
             raise LifecycleError(f"{d}: {os.strerror(errno.EACCES)}{hint}")
 
 
-def start(programs: Programs, out, daemons: tuple[Daemon, ...] | None = None) -> int:
+def start(programs: Programs, out, daemons: tuple[Program, ...] | None = None) -> int:
     """Starts the named daemons, or by default ovsdb-server and, if this pyvswitch has it, ovs-vswitchd."""
     _make_dirs()
     for prog in daemons or DAEMONS:
@@ -467,7 +471,7 @@ def start(programs: Programs, out, daemons: tuple[Daemon, ...] | None = None) ->
     return 0
 
 
-def stop(timeout: float, out, daemons: tuple[Daemon, ...] = DAEMONS) -> int:
+def stop(timeout: float, out, daemons: tuple[Program, ...] = DAEMONS) -> int:
     """Stops the named daemons, the switch before the database."""
     for prog in reversed(daemons):
         stop_daemon(prog, timeout, out)
