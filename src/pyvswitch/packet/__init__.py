@@ -1,0 +1,7 @@
+"""Pure packet foundations: header codecs, flow keys, match fields and matches.
+
+Nothing in this package does I/O.  `headers` encodes and decodes the fixed
+protocol headers and builds test frames; `flow` extracts a `FlowKey` from a
+frame; `fields` is the one table of match fields; `match` is a set of field
+values and masks with OVS's text syntax.
+"""

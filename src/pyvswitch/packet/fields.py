@@ -1,0 +1,468 @@
+"""The table of match fields (OVS's "meta-flow"): one declaration per field.
+
+Each `Field` says what a user-visible field is (its name and aliases as in
+`man ovs-fields`), where it lives in a `FlowKey` (a slot, a bit shift and the
+bits of the value that are kept), whether it may be masked, which other
+fields must be matched first (its prerequisite), how its value is written in
+text, and its NXM/OXM class and field codes.  The text parser and printer in
+`packet.match`, the OXM/NXM codecs, set-field actions and the classifier all
+read this table rather than knowing fields themselves.
+
+Several fields share storage, as in OVS: `tcp_src`, `udp_src`, `sctp_src`
+and `icmp_type` are all `tp_src`; `arp_spa` is `nw_src`; `arp_op` is
+`nw_proto`; `nd_sll` is `arp_sha`; `dl_vlan`, `dl_vlan_pcp`, `vlan_vid` and
+`vlan_pcp` are views of `vlan_tci`.  A match is therefore a set of slot
+values and masks; which field name to print for a slot depends on the
+protocol it matches (see `match.format_match`).
+
+Values are ints (MACs, IP addresses included); `parse_value`/`format_value`
+convert from and to OVS's text, raising `FieldError` with ovs-ofctl's words.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from dataclasses import dataclass
+
+from pyvswitch.packet.flow import INDEX, N_REGS
+from pyvswitch.packet.headers import (
+    ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_IPV6, ETH_TYPE_RARP, IPPROTO_ICMP, IPPROTO_ICMPV6,
+    IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, ND_NEIGHBOR_ADVERT, ND_NEIGHBOR_SOLICIT, VLAN_CFI,
+    mac_to_str,
+)
+
+
+class FieldError(ValueError):
+    """A field name or value that ovs-ofctl would reject; str() is OVS's message."""
+
+
+class Prereq(enum.Enum):
+    """What must already be matched before a field may be (OVS's MFP_*)."""
+    NONE = "none"
+    VLAN_VID = "vlan_vid"
+    ARP = "arp"
+    IPV4 = "ipv4"
+    IPV6 = "ipv6"
+    IP_ANY = "ip_any"
+    TCP = "tcp"
+    UDP = "udp"
+    SCTP = "sctp"
+    ICMPV4 = "icmpv4"
+    ICMPV6 = "icmpv6"
+    ND = "nd"
+    ND_SOLICIT = "nd_solicit"
+    ND_ADVERT = "nd_advert"
+
+
+class Kind(enum.Enum):
+    """How a field's value is written in text."""
+    DECIMAL = "decimal"
+    HEX = "hexadecimal"
+    MAC = "ethernet"
+    IPV4 = "ipv4"
+    IPV6 = "ipv6"
+    PORT = "port"
+    FRAG = "frag"
+    TCP_FLAGS = "tcp_flags"
+
+
+# OXM and NXM classes.
+OFPXMC_OPENFLOW_BASIC = 0x8000
+NXM_OF = 0x0000
+NXM_NX = 0x0001
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    aliases: tuple[str, ...]
+    n_bytes: int          # the field's size in OpenFlow (and in ovs-ofctl's range errors)
+    slot: str             # the FlowKey slot that stores it
+    shift: int            # where the value's bits start within the slot
+    keep: int             # the bits of a value that are stored (others silently dropped)
+    maskable: bool
+    prereq: Prereq
+    kind: Kind
+    nxm: tuple[int, int] | None = None   # (class, field)
+    oxm: tuple[int, int] | None = None
+    present: int = 0      # bits always set in value and mask (the VLAN CFI "tag present" bit)
+
+    @property
+    def index(self) -> int:
+        return INDEX[self.slot]
+
+    def to_slot(self, value: int, mask: int) -> tuple[int, int]:
+        """(slot value, slot mask) for a field value and mask."""
+        if mask == (1 << (8 * self.n_bytes)) - 1:
+            mask = self.keep
+        m = ((mask & self.keep) << self.shift) | self.present
+        return (((value & self.keep) << self.shift) | self.present) & m, m
+
+    def from_slot(self, slot_value: int) -> int:
+        return (slot_value >> self.shift) & self.keep
+
+
+def _f(name, aliases, n_bytes, slot, prereq, kind, *, maskable=False, shift=0, keep=None,
+       nxm=None, oxm=None, present=0) -> Field:
+    if keep is None:
+        keep = (1 << (8 * n_bytes)) - 1
+    return Field(name, tuple(aliases), n_bytes, slot, shift, keep, maskable, prereq, kind,
+                 nxm, oxm, present)
+
+
+P, K = Prereq, Kind
+_BASIC = OFPXMC_OPENFLOW_BASIC
+
+FIELDS: tuple[Field, ...] = (
+    _f("in_port", (), 2, "in_port", P.NONE, K.PORT, nxm=(NXM_OF, 0), oxm=(_BASIC, 0)),
+    _f("metadata", (), 8, "metadata", P.NONE, K.HEX, maskable=True, oxm=(_BASIC, 2)),
+    _f("tun_id", ("tunnel_id",), 8, "tun_id", P.NONE, K.HEX, maskable=True,
+       nxm=(NXM_NX, 16), oxm=(_BASIC, 38)),
+    *(_f(f"reg{i}", (), 4, f"reg{i}", P.NONE, K.HEX, maskable=True, nxm=(NXM_NX, i))
+      for i in range(N_REGS)),
+    _f("eth_src", ("dl_src",), 6, "dl_src", P.NONE, K.MAC, maskable=True,
+       nxm=(NXM_OF, 2), oxm=(_BASIC, 4)),
+    _f("eth_dst", ("dl_dst",), 6, "dl_dst", P.NONE, K.MAC, maskable=True,
+       nxm=(NXM_OF, 1), oxm=(_BASIC, 3)),
+    _f("eth_type", ("dl_type",), 2, "dl_type", P.NONE, K.HEX, nxm=(NXM_OF, 3), oxm=(_BASIC, 5)),
+    _f("vlan_tci", (), 2, "vlan_tci", P.NONE, K.HEX, maskable=True, nxm=(NXM_OF, 4)),
+    _f("dl_vlan", (), 2, "vlan_tci", P.NONE, K.DECIMAL, keep=0x0FFF, present=VLAN_CFI),
+    _f("vlan_vid", (), 2, "vlan_tci", P.NONE, K.DECIMAL, maskable=True, keep=0x1FFF,
+       oxm=(_BASIC, 6)),
+    _f("dl_vlan_pcp", (), 1, "vlan_tci", P.NONE, K.DECIMAL, shift=13, keep=0x7, present=VLAN_CFI),
+    _f("vlan_pcp", (), 1, "vlan_tci", P.VLAN_VID, K.DECIMAL, shift=13, keep=0x7,
+       present=VLAN_CFI, oxm=(_BASIC, 7)),
+    _f("ip_src", ("nw_src",), 4, "nw_src", P.IPV4, K.IPV4, maskable=True,
+       nxm=(NXM_OF, 7), oxm=(_BASIC, 11)),
+    _f("ip_dst", ("nw_dst",), 4, "nw_dst", P.IPV4, K.IPV4, maskable=True,
+       nxm=(NXM_OF, 8), oxm=(_BASIC, 12)),
+    _f("ipv6_src", (), 16, "ipv6_src", P.IPV6, K.IPV6, maskable=True,
+       nxm=(NXM_NX, 19), oxm=(_BASIC, 26)),
+    _f("ipv6_dst", (), 16, "ipv6_dst", P.IPV6, K.IPV6, maskable=True,
+       nxm=(NXM_NX, 20), oxm=(_BASIC, 27)),
+    _f("ipv6_label", (), 4, "ipv6_label", P.IPV6, K.HEX, maskable=True, keep=0xFFFFF,
+       nxm=(NXM_NX, 27), oxm=(_BASIC, 28)),
+    _f("nw_proto", ("ip_proto",), 1, "nw_proto", P.IP_ANY, K.DECIMAL,
+       nxm=(NXM_OF, 6), oxm=(_BASIC, 10)),
+    _f("nw_tos", (), 1, "nw_tos", P.IP_ANY, K.DECIMAL, keep=0xFC, nxm=(NXM_OF, 5)),
+    _f("ip_dscp", ("nw_tos_shifted",), 1, "nw_tos", P.IP_ANY, K.DECIMAL, shift=2, keep=0x3F,
+       oxm=(_BASIC, 8)),
+    _f("nw_ecn", ("ip_ecn",), 1, "nw_tos", P.IP_ANY, K.DECIMAL, keep=0x3,
+       nxm=(NXM_NX, 28), oxm=(_BASIC, 9)),
+    _f("nw_ttl", (), 1, "nw_ttl", P.IP_ANY, K.DECIMAL, nxm=(NXM_NX, 29)),
+    _f("ip_frag", ("nw_frag",), 1, "nw_frag", P.IP_ANY, K.FRAG, maskable=True, keep=0x3,
+       nxm=(NXM_NX, 26)),
+    _f("arp_op", (), 2, "nw_proto", P.ARP, K.DECIMAL, keep=0xFF, nxm=(NXM_OF, 15), oxm=(_BASIC, 21)),
+    _f("arp_spa", (), 4, "nw_src", P.ARP, K.IPV4, maskable=True, nxm=(NXM_OF, 16), oxm=(_BASIC, 22)),
+    _f("arp_tpa", (), 4, "nw_dst", P.ARP, K.IPV4, maskable=True, nxm=(NXM_OF, 17), oxm=(_BASIC, 23)),
+    _f("arp_sha", (), 6, "arp_sha", P.ARP, K.MAC, maskable=True, nxm=(NXM_NX, 17), oxm=(_BASIC, 24)),
+    _f("arp_tha", (), 6, "arp_tha", P.ARP, K.MAC, maskable=True, nxm=(NXM_NX, 18), oxm=(_BASIC, 25)),
+    _f("tcp_src", ("tp_src",), 2, "tp_src", P.TCP, K.DECIMAL, maskable=True,
+       nxm=(NXM_OF, 9), oxm=(_BASIC, 13)),
+    _f("tcp_dst", ("tp_dst",), 2, "tp_dst", P.TCP, K.DECIMAL, maskable=True,
+       nxm=(NXM_OF, 10), oxm=(_BASIC, 14)),
+    _f("tcp_flags", (), 2, "tcp_flags", P.TCP, K.TCP_FLAGS, maskable=True, keep=0x0FFF,
+       nxm=(NXM_NX, 34)),
+    _f("udp_src", (), 2, "tp_src", P.UDP, K.DECIMAL, maskable=True,
+       nxm=(NXM_OF, 11), oxm=(_BASIC, 15)),
+    _f("udp_dst", (), 2, "tp_dst", P.UDP, K.DECIMAL, maskable=True,
+       nxm=(NXM_OF, 12), oxm=(_BASIC, 16)),
+    _f("sctp_src", (), 2, "tp_src", P.SCTP, K.DECIMAL, maskable=True, oxm=(_BASIC, 17)),
+    _f("sctp_dst", (), 2, "tp_dst", P.SCTP, K.DECIMAL, maskable=True, oxm=(_BASIC, 18)),
+    _f("icmp_type", (), 1, "tp_src", P.ICMPV4, K.DECIMAL, keep=0xFFFF, nxm=(NXM_OF, 13), oxm=(_BASIC, 19)),
+    _f("icmp_code", (), 1, "tp_dst", P.ICMPV4, K.DECIMAL, keep=0xFFFF, nxm=(NXM_OF, 14), oxm=(_BASIC, 20)),
+    _f("icmpv6_type", (), 1, "tp_src", P.ICMPV6, K.DECIMAL, keep=0xFFFF, nxm=(NXM_NX, 21), oxm=(_BASIC, 29)),
+    _f("icmpv6_code", (), 1, "tp_dst", P.ICMPV6, K.DECIMAL, keep=0xFFFF, nxm=(NXM_NX, 22), oxm=(_BASIC, 30)),
+    _f("nd_target", (), 16, "nd_target", P.ND, K.IPV6, maskable=True,
+       nxm=(NXM_NX, 23), oxm=(_BASIC, 31)),
+    _f("nd_sll", (), 6, "arp_sha", P.ND_SOLICIT, K.MAC, maskable=True,
+       nxm=(NXM_NX, 24), oxm=(_BASIC, 32)),
+    _f("nd_tll", (), 6, "arp_tha", P.ND_ADVERT, K.MAC, maskable=True,
+       nxm=(NXM_NX, 25), oxm=(_BASIC, 33)),
+)
+
+BY_NAME: dict[str, Field] = {}
+for _fld in FIELDS:
+    for _n in (_fld.name, *_fld.aliases):
+        assert _n not in BY_NAME, _n
+        BY_NAME[_n] = _fld
+BY_NXM: dict[tuple[int, int], Field] = {f.nxm: f for f in FIELDS if f.nxm}
+BY_OXM: dict[tuple[int, int], Field] = {f.oxm: f for f in FIELDS if f.oxm}
+
+
+def field(name: str) -> Field:
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise FieldError(f"unknown keyword {name}") from None
+
+
+# ---- prerequisites --------------------------------------------------------
+
+_L4_V4 = {P.TCP: IPPROTO_TCP, P.UDP: IPPROTO_UDP, P.SCTP: IPPROTO_SCTP, P.ICMPV4: IPPROTO_ICMP}
+_L4_ANY = {P.TCP: IPPROTO_TCP, P.UDP: IPPROTO_UDP, P.SCTP: IPPROTO_SCTP}
+
+
+def prereq_ok(prereq: Prereq, get) -> bool:
+    """Whether a match satisfies prereq; get(slot) is the match's (masked) value of a slot."""
+    if prereq is P.NONE:
+        return True
+    dl_type = get("dl_type")
+    if prereq is P.VLAN_VID:
+        return bool(get("vlan_tci") & VLAN_CFI)
+    if prereq is P.ARP:
+        return dl_type in (ETH_TYPE_ARP, ETH_TYPE_RARP)
+    if prereq is P.IPV4:
+        return dl_type == ETH_TYPE_IP
+    if prereq is P.IPV6:
+        return dl_type == ETH_TYPE_IPV6
+    if dl_type not in (ETH_TYPE_IP, ETH_TYPE_IPV6):
+        return False
+    if prereq is P.IP_ANY:
+        return True
+    proto = get("nw_proto")
+    if prereq in _L4_ANY:
+        return proto == _L4_ANY[prereq]
+    if prereq is P.ICMPV4:
+        return dl_type == ETH_TYPE_IP and proto == IPPROTO_ICMP
+    if dl_type != ETH_TYPE_IPV6 or proto != IPPROTO_ICMPV6:
+        return False
+    if prereq is P.ICMPV6:
+        return True
+    icmp_type, icmp_code = get("tp_src"), get("tp_dst")
+    if icmp_code != 0:
+        return False
+    if prereq is P.ND:
+        return icmp_type in (ND_NEIGHBOR_SOLICIT, ND_NEIGHBOR_ADVERT)
+    if prereq is P.ND_SOLICIT:
+        return icmp_type == ND_NEIGHBOR_SOLICIT
+    return icmp_type == ND_NEIGHBOR_ADVERT
+
+
+# ---- text: values ---------------------------------------------------------
+
+# OpenFlow 1.0 reserved port numbers and their names (OpenFlow 1.1+ uses 0xffffffxx).
+PORT_NAMES = {0xFFF7: "UNSET", 0xFFF8: "IN_PORT", 0xFFF9: "TABLE", 0xFFFA: "NORMAL",
+              0xFFFB: "FLOOD", 0xFFFC: "ALL", 0xFFFD: "CONTROLLER", 0xFFFE: "LOCAL",
+              0xFFFF: "ANY"}
+PORT_NUMBERS = {name: num for num, name in PORT_NAMES.items()} | {"NONE": 0xFFFF}
+
+FRAG_VALUES = {"no": (0, 3), "yes": (1, 1), "first": (1, 3), "later": (3, 3), "not_later": (0, 2)}
+TCP_FLAG_NAMES = ("fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr", "ns",
+                  "[200]", "[400]", "[800]")
+
+
+def parse_int(s: str) -> int | None:
+    """An unsigned integer as C's strtoull with base 0 reads it (0x hex, 0 octal), or None."""
+    s = s.strip()
+    neg = s.startswith("-")
+    body = s[1:] if neg else s
+    try:
+        if body[:2] in ("0x", "0X"):
+            v = int(body[2:], 16)
+        elif len(body) > 1 and body[0] == "0":
+            v = int(body[1:], 8)
+        else:
+            v = int(body, 10)
+    except ValueError:
+        return None
+    if not body[-1:].isalnum():
+        return None
+    return -v if neg else v
+
+
+def parse_port(s: str) -> int | None:
+    """An OpenFlow 1.0 port number from its text, as ovs-ofctl reads it, or None."""
+    name = s.upper()
+    if name in PORT_NUMBERS:
+        return PORT_NUMBERS[name]
+    if not s.isdigit():
+        return None
+    n = int(s)
+    if n <= 0xFFFF:
+        return n
+    if 0xFFFFFF00 <= n <= 0xFFFFFFFF:
+        return n - 0xFFFF0000
+    return None
+
+
+def format_port(port: int) -> str:
+    return PORT_NAMES.get(port, str(port))
+
+
+def _parse_ipv4(s: str, whole: str) -> int:
+    try:
+        parts = s.split(".")
+        if len(parts) != 4 or not all(p.isdigit() and int(p) <= 255 for p in parts):
+            raise ValueError
+        return int.from_bytes(bytes(int(p) for p in parts), "big")
+    except ValueError:
+        raise FieldError(f"{whole}: invalid IP address") from None
+
+
+def _parse_ipv6(s: str, whole: str) -> int:
+    try:
+        return int(ipaddress.IPv6Address(s))
+    except ValueError:
+        raise FieldError(f"{whole}: invalid IPv6 address") from None
+
+
+def _prefix_mask(bits: int, width: int) -> int:
+    return ((1 << width) - 1) ^ ((1 << (width - bits)) - 1)
+
+
+def prefix_len(mask: int, width: int) -> int | None:
+    """The prefix length of a CIDR mask, or None if mask is not one."""
+    inv = ~mask & ((1 << width) - 1)
+    if inv & (inv + 1):
+        return None
+    return width - inv.bit_length()
+
+
+def _parse_mac(s: str, whole: str) -> int:
+    parts = s.split(":")
+    try:
+        if len(parts) != 6 or not all(1 <= len(p) <= 2 for p in parts):
+            raise ValueError
+        return int.from_bytes(bytes(int(p, 16) for p in parts), "big")
+    except ValueError:
+        raise FieldError(f"{whole}: invalid Ethernet address") from None
+
+
+def _parse_tcp_flags(s: str) -> tuple[int, int]:
+    if s and s[0] in "+-":
+        value = mask = 0
+        for token in _split_flags(s):
+            sign, name = token[0], token[1:]
+            if name not in TCP_FLAG_NAMES:
+                raise FieldError(f"{name}: unknown TCP flag(s)")
+            bit = 1 << TCP_FLAG_NAMES.index(name)
+            if mask & bit:
+                raise FieldError(f"{name}: Each TCP flag can be specified only once")
+            mask |= bit
+            if sign == "+":
+                value |= bit
+        return value, mask
+    if "|" in s or s in TCP_FLAG_NAMES:
+        value = 0
+        for name in s.split("|"):
+            if name not in TCP_FLAG_NAMES:
+                raise FieldError(f"{s}: unknown TCP flag(s)")
+            value |= 1 << TCP_FLAG_NAMES.index(name)
+        return value, 0x0FFF
+    value_s, _, mask_s = s.partition("/")
+    value = parse_int(value_s)
+    mask = parse_int(mask_s) if mask_s else 0x0FFF
+    if value is None or mask is None or value < 0 or mask < 0 or (value | mask) & ~0x0FFF:
+        raise FieldError(f"{s}: unknown TCP flag(s)")
+    return value, mask
+
+
+def _split_flags(s: str) -> list[str]:
+    tokens, i = [], 0
+    while i < len(s):
+        j = i + 1
+        while j < len(s) and s[j] not in "+-":
+            j += 1
+        tokens.append(s[i:j])
+        i = j
+    return tokens
+
+
+def parse_value(fld: Field, s: str) -> tuple[int, int]:
+    """(value, mask) of a field from its text ("value" or "value/mask"), in the field's units."""
+    full = (1 << (8 * fld.n_bytes)) - 1
+    kind = fld.kind
+    if kind is K.PORT:
+        port = parse_port(s)
+        if port is None:
+            raise FieldError(f"{s}: invalid or unknown port for {fld.name}")
+        return port, full
+    if kind is K.FRAG:
+        if s not in FRAG_VALUES:
+            raise FieldError(f'{s}: unknown fragment type (valid types are "no", "yes", "first", '
+                             f'"later", "not_later"')
+        return FRAG_VALUES[s]
+    if kind is K.TCP_FLAGS:
+        return _parse_tcp_flags(s)
+    value_s, slash, mask_s = s.partition("/")
+    if kind is K.MAC:
+        value = _parse_mac(value_s, s)
+        mask = _parse_mac(mask_s, s) if slash else full
+    elif kind in (K.IPV4, K.IPV6):
+        width = 32 if kind is K.IPV4 else 128
+        parse = _parse_ipv4 if kind is K.IPV4 else _parse_ipv6
+        value = parse(value_s, s)
+        if not slash:
+            mask = full
+        elif mask_s.isdigit():
+            bits = int(mask_s)
+            if bits > width:
+                which = "IPv4" if kind is K.IPV4 else "IPv6"
+                raise FieldError(f"{s}: {which} network prefix bits not between 0 and {width}, "
+                                 "inclusive")
+            mask = _prefix_mask(bits, width)
+        else:
+            mask = parse(mask_s, s)
+    else:
+        value = parse_int(value_s)
+        if value is None:
+            raise FieldError(f"{s}: bad syntax for {fld.name} value")
+        if value < 0 or value > full:
+            raise FieldError(f"{s}: value too large for {fld.n_bytes}-byte field {fld.name}")
+        if slash:
+            mask = parse_int(mask_s)
+            if mask is None:
+                raise FieldError(f"{s}: bad syntax for {fld.name} mask")
+            if mask < 0 or mask > full:
+                raise FieldError(f"{s}: value too large for {fld.n_bytes}-byte field {fld.name}")
+        else:
+            mask = full
+    if not fld.maskable and mask != full and slash:
+        raise FieldError(f"{s}: invalid mask for field {fld.name}")
+    return value, mask
+
+
+def format_ipv4(value: int, mask: int) -> str:
+    text = str(ipaddress.IPv4Address(value))
+    if mask == 0xFFFFFFFF:
+        return text
+    bits = prefix_len(mask, 32)
+    return f"{text}/{bits}" if bits is not None else f"{text}/{ipaddress.IPv4Address(mask)}"
+
+
+def ipv6_to_str(addr: int) -> str:
+    """An IPv6 address as inet_ntop writes it (IPv4-mapped and -compatible forms included)."""
+    high = addr >> 32
+    if (high == 0xFFFF or (high == 0 and addr >> 16)):
+        return f"::{'ffff:' if high else ''}{ipaddress.IPv4Address(addr & 0xFFFFFFFF)}"
+    return str(ipaddress.IPv6Address(addr))
+
+
+def format_ipv6(value: int, mask: int) -> str:
+    text = ipv6_to_str(value)
+    if mask == (1 << 128) - 1:
+        return text
+    bits = prefix_len(mask, 128)
+    return f"{text}/{bits}" if bits is not None else f"{text}/{ipv6_to_str(mask)}"
+
+
+def format_mac(value: int, mask: int) -> str:
+    if mask == (1 << 48) - 1:
+        return mac_to_str(value)
+    return f"{mac_to_str(value)}/{mac_to_str(mask)}"
+
+
+def format_tcp_flags(value: int, mask: int) -> str:
+    if mask == 0x0FFF:
+        if not value:
+            return "0"
+        return "|".join(n for i, n in enumerate(TCP_FLAG_NAMES) if value >> i & 1)
+    return "".join(("+" if value >> i & 1 else "-") + n
+                   for i, n in enumerate(TCP_FLAG_NAMES) if mask >> i & 1)
+
+
+def c_hex(v: int) -> str:
+    """C's "%#x": 0x-prefixed hex, except plain 0 for zero."""
+    return f"{v:#x}" if v else "0"
