@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -225,3 +226,15 @@ def test_upgrades_an_old_database(rundir, ref_bindir, tmp_path):
     assert run([ref("ovsdb-tool"), "db-version", str(db)]).stdout.strip() == "8.3.1"
     r = pyvswitch(rundir, "restart", bindir=ref_bindir)
     assert r.returncode == 0 and "Upgrading" not in r.stdout
+
+
+def test_our_programs_never_resolve_to_a_foreign_binary(tmp_path, monkeypatch):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    monkeypatch.setattr(sys, "executable", str(bindir / "python3"))
+    tool = bindir / "ovsdb-tool"
+    tool.write_text("\x7fELF the reference ovsdb-tool\n")
+    cmd = lifecycle.Programs(None).command(lifecycle.OVSDB_TOOL)
+    assert cmd[:2] == [sys.executable, "-c"] and "from pyvswitch.cli.ovsdb_tool import main" in cmd[2]
+    tool.write_text("import sys\nfrom pyvswitch.cli.ovsdb_tool import main\nsys.exit(main())\n")
+    assert lifecycle.Programs(None).command(lifecycle.OVSDB_TOOL) == [str(tool)]

@@ -94,7 +94,16 @@ class Programs:
         if self.bindir is None:
             if importlib.util.find_spec(prog.module) is None:
                 return None
-            return [sys.executable, "-m", prog.module]
+            # Our console script beside this interpreter, if it is ours (a
+            # system Python may have the reference OVS beside it); otherwise
+            # the module's main() called directly.
+            script = Path(sys.executable).parent / prog.name
+            try:
+                if f"from {prog.module} import main" in script.read_text(errors="replace"):
+                    return [str(script)]
+            except OSError:
+                pass
+            return [sys.executable, "-c", f"import sys; from {prog.module} import main; sys.exit(main())"]
         for d in self.bindir:
             path = os.path.join(d, prog.name)
             if os.access(path, os.X_OK):
