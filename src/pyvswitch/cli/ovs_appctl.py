@@ -17,6 +17,7 @@ import signal
 import sys
 
 from pyvswitch import dirs, vlog
+from pyvswitch.daemon import pidfile_owner
 from pyvswitch.unixctl.client import UnixctlClient, UnixctlProtocolError, read_pidfile
 from pyvswitch.unixctl.commands import version_string
 
@@ -133,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         pidfile = os.path.join(dirs.rundir(), f"{target}.pid")
         try:
             pid = read_pidfile(pidfile)
+            if pidfile_owner(pidfile) is None:
+                # Nobody holds the pidfile's lock: the daemon is gone.
+                return _fail(f'cannot read pidfile "{pidfile}" (No such process)')
         except OSError as e:
             vlog.module("daemon_unix").warn("%s: open: %s", pidfile, e.strerror)
             return _fail(f'cannot read pidfile "{pidfile}" ({e.strerror})')

@@ -1,0 +1,445 @@
+"""ovsdb-server's event loop: connections, storage and remotes around `ServerCore`.
+
+The sans-I/O `ServerCore` (ovsdb/server.py) decides everything about the
+protocol; this shell feeds it bytes and time, and applies the effects it
+returns: `LogCommit` (append to the database file), `Send`, `Close`.
+
+Group commit: effects are not applied as they come but queued, and the
+queue is flushed once per event-loop iteration (a `call_soon` scheduled by
+the first effect).  The flush writes every queued commit of a database with
+one write to its file, then sends the queued bytes in order.  So when many
+clients commit in the same iteration they share one system call, and no
+reply to a transaction leaves before its commit is in the file: a SIGKILL
+never loses an acknowledged transaction.
+
+Remotes: the command line's `--remote` list plus those read from the
+database (`db:DB,TABLE,COLUMN`), recomputed after each commit to DB.  A
+column of strings names remotes directly; a column of references names rows
+whose `target` column does (Open_vSwitch.manager_options -> Manager.target).
+Each remote is a `RemoteManager` (aio/stream.py) that listens or connects
+with backoff; removing a remote closes its listener.
+
+unixctl: the `ovsdb-server/*` commands are registered here, beside the
+builtins every daemon has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any, Callable
+
+from pyvswitch import vlog
+from pyvswitch.aio.stream import (Connection, Remote, RemoteError, RemoteManager,
+                                  DEFAULT_MAX_BACKLOG, parse_remote, ssl_contexts)
+from pyvswitch.ovsdb.server import Close, LogCommit, Send
+from pyvswitch.unixctl.core import CommandTable
+
+log = vlog.module("ovsdb_server")
+log_jsonrpc = vlog.module("ovsdb_jsonrpc_server")
+
+RESERVED_DB = "_Server"
+
+
+class DbRef:
+    """A `db:DB,TABLE,COLUMN` reference."""
+
+    __slots__ = ("text", "db", "table", "column")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        parts = text[3:].split(",")
+        if len(parts) != 3 or not all(parts):
+            raise RemoteError(f'"{text}": invalid syntax')
+        self.db, self.table, self.column = parts
+
+
+class OvsdbServerShell:
+    """Everything ovsdb-server does at run time, on the running asyncio loop."""
+
+    def __init__(self, core, *, clock: Callable[[], float] = time.time,
+                 max_backlog: int = DEFAULT_MAX_BACKLOG,
+                 open_storage: Callable[[str], Any] | None = None) -> None:
+        self.core = core
+        self.clock = clock
+        self.max_backlog = max_backlog
+        self.open_storage = open_storage
+        self.storages: dict[str, Any] = {}          # db name -> Storage
+        self.conns: dict[int, Connection] = {}      # session id -> connection
+        self.remotes: list[str] = []                # as configured (sorted on output)
+        self.managers: dict[str, RemoteManager] = {}  # effective remote text -> manager
+        self.ssl_options: dict[str, str] = {}      # private-key, certificate, ca-cert
+        self._queue: list = []
+        self._flush_scheduled = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self.loop = asyncio.get_running_loop()
+        self.exit_requested = asyncio.Event()
+        self.n_commits_written = 0
+
+    # ---- databases ----
+
+    def add_storage(self, storage, name: str | None = None) -> str:
+        name = name or storage.schema.name
+        self.core.add_database(storage.db, name)
+        self.storages[name] = storage
+        return name
+
+    def remove_db(self, name: str) -> None:
+        storage = self.storages.pop(name)
+        self._apply(self.core.remove_database(name, self.clock()))
+        storage.close()
+        self.update_remotes()
+
+    def db_names(self) -> list[str]:
+        return sorted(list(self.storages) + [RESERVED_DB])
+
+    # ---- connections: the Peer interface of aio/stream.py ----
+
+    def connected(self, conn: Connection) -> None:
+        sid = self.core.open_session(self.clock(), name=conn.name)
+        conn.context = sid
+        self.conns[sid] = conn
+
+    def received(self, conn: Connection, data: bytes) -> None:
+        sid = conn.context
+        if sid not in self.conns:
+            return
+        self._apply(self.core.receive(sid, data, self.clock()))
+
+    def disconnected(self, conn: Connection, reason: str) -> None:
+        sid = conn.context
+        if self.conns.get(sid) is conn:
+            del self.conns[sid]
+            self._apply(self.core.close_session(sid, self.clock()))
+
+    # ---- effects ----
+
+    def _apply(self, effects: list) -> None:
+        if not effects:
+            self._rearm_timer()
+            return
+        self._queue.extend(effects)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Writes queued commits (one write per database), then sends."""
+        self._flush_scheduled = False
+        queue, self._queue = self._queue, []
+        commits: dict[str, list] = {}
+        for eff in queue:
+            if isinstance(eff, LogCommit):
+                commits.setdefault(eff.db_name, []).append(eff.commit)
+        changed_dbs = set()
+        for name, batch in commits.items():
+            storage = self.storages.get(name)
+            if storage is None:
+                continue
+            try:
+                storage.append_commits(batch)
+                self.n_commits_written += len(batch)
+            except Exception as e:  # the file is broken; keep serving what is in memory
+                log.err("%s: writing %d transactions failed: %s", name, len(batch), e)
+            changed_dbs.add(name)
+        for eff in queue:
+            if isinstance(eff, Send):
+                conn = self.conns.get(eff.sid)
+                if conn is not None:
+                    conn.send(eff.data)
+            elif isinstance(eff, Close):
+                conn = self.conns.pop(eff.sid, None)
+                if conn is not None:
+                    if eff.reason:
+                        log_jsonrpc.info("%s: %s", conn.name, eff.reason,
+                                         rl=_CLOSE_RL)
+                    conn.close(eff.reason)
+        now = self.clock()
+        for name in changed_dbs:
+            storage = self.storages.get(name)
+            if storage is not None and storage.should_compact(now):
+                self.compact(name, "automatically")
+        if changed_dbs and any(self._refs_db(n) for n in changed_dbs):
+            self.update_remotes()
+        self._rearm_timer()
+
+    def _rearm_timer(self) -> None:
+        deadline = self.core.next_deadline()
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None:
+            delay = max(0.0, deadline - self.clock())
+            self._timer = self.loop.call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self._apply(self.core.handle_timer(self.clock()))
+        self._rearm_timer()
+
+    # ---- compaction ----
+
+    def compact(self, name: str, why: str = "by user request") -> str | None:
+        storage = self.storages.get(name)
+        if storage is None:
+            return "no database by that name"
+        log.info("compacting %s database %s", name, why)
+        try:
+            storage.compact(self.clock())
+        except Exception as e:
+            text = f"{name}: compaction failed ({e})"
+            log.err("%s", text)
+            return text
+        return None
+
+    # ---- remotes ----
+
+    def _refs_db(self, name: str) -> bool:
+        return any(r.startswith("db:") and r[3:].split(",")[0] == name for r in self.remotes)
+
+    def check_remote(self, text: str) -> str | None:
+        """None if text can be added as a remote, else the error text."""
+        if text.startswith("db:"):
+            try:
+                ref = DbRef(text)
+            except RemoteError as e:
+                return str(e)
+            storage = self.storages.get(ref.db)
+            if storage is None:
+                return f'"{text}": no database named {ref.db}'
+            table = storage.schema.tables.get(ref.table)
+            if table is None:
+                return f'"{text}": no table named {ref.table}'
+            if ref.column not in table.columns:
+                return f'"{text}": table "{ref.table}" has no column "{ref.column}"'
+        return None
+
+    def _db_targets(self, text: str) -> list[str]:
+        try:
+            ref = DbRef(text)
+        except RemoteError:
+            return []
+        storage = self.storages.get(ref.db)
+        if storage is None:
+            log.warn('"%s": no database named %s', text, ref.db, rl=_DB_RL)
+            return []
+        db = storage.db
+        tschema = storage.schema.tables.get(ref.table)
+        if tschema is None or ref.column not in tschema.columns:
+            return []
+        ctype = tschema.columns[ref.column].type
+        targets: list[str] = []
+        for row in db.tables[ref.table].rows.values():
+            value = row[ref.column]
+            atoms = value if isinstance(value, tuple) else (value,)
+            if ctype.key.ref_table:
+                ref_table = db.tables.get(ctype.key.ref_table)
+                if ref_table is None:
+                    continue
+                for u in atoms:
+                    target_row = ref_table.rows.get(u)
+                    if target_row is not None and "target" in storage.schema.tables[
+                            ctype.key.ref_table].columns:
+                        t = target_row["target"]
+                        targets.extend(t if isinstance(t, tuple) else (t,))
+            elif ctype.value is None and ctype.key.type == "string":
+                targets.extend(a for a in atoms if isinstance(a, str) and a)
+        return targets
+
+    def effective_remotes(self) -> set[str]:
+        out: set[str] = set()
+        for r in self.remotes:
+            if r.startswith("db:"):
+                out.update(self._db_targets(r))
+            else:
+                out.add(r)
+        return out
+
+    def update_remotes(self) -> None:
+        want = self.effective_remotes()
+        for text in list(self.managers):
+            if text not in want:
+                self.managers.pop(text).close()
+        for text in sorted(want - set(self.managers)):
+            try:
+                remote = parse_remote(text)
+            except RemoteError as e:
+                log.err("%s", e, rl=_DB_RL)
+                continue
+            self._start_remote(remote)
+
+    def _start_remote(self, remote: Remote) -> RemoteManager:
+        mgr = RemoteManager(remote, lambda: self, ssl_server=self._ssl_server,
+                            ssl_client=self._ssl_client, max_backlog=self.max_backlog)
+        self.managers[remote.text] = mgr
+        mgr.start()
+        return mgr
+
+    async def start_remotes(self) -> None:
+        """Starts every remote; waits until the passive ones listen (or failed once)."""
+        self.update_remotes()
+        waits = [asyncio.wait_for(m.listening.wait(), 2.0) for m in self.managers.values()
+                 if m.remote.passive]
+        for w in waits:
+            try:
+                await w
+            except asyncio.TimeoutError:
+                pass
+
+    def _ssl_value(self, key: str) -> str | None:
+        value = self.ssl_options.get(key)
+        if value and value.startswith("db:"):
+            try:
+                ref = DbRef(value)
+            except RemoteError:
+                return None
+            storage = self.storages.get(ref.db)
+            if storage is None or ref.table not in storage.db.tables:
+                return None
+            for row in storage.db.tables[ref.table].rows.values():
+                v = row[ref.column]
+                if isinstance(v, tuple):
+                    v = v[0] if v else None
+                if v:
+                    return v
+            return None
+        return value
+
+    def _ssl_pair(self):
+        key, cert, ca = (self._ssl_value(k) for k in ("private-key", "certificate", "ca-cert"))
+        if not (key and cert and ca):
+            return None
+        try:
+            return ssl_contexts(key, cert, ca)
+        except (OSError, ValueError) as e:
+            log.err("SSL configuration failed: %s", e, rl=_DB_RL)
+            return None
+
+    def _ssl_server(self):
+        pair = self._ssl_pair()
+        return pair[0] if pair else None
+
+    def _ssl_client(self):
+        pair = self._ssl_pair()
+        return pair[1] if pair else None
+
+    # ---- unixctl ----
+
+    def register_commands(self, table: CommandTable) -> None:
+        def compact(args):
+            names = args or [n for n in self.storages]
+            for n in names:
+                if n == RESERVED_DB:
+                    return False, "cannot compact built-in databases"
+                err = self.compact(n)
+                if err is not None:
+                    return False, err
+            return True, ""
+
+        def add_remote(args):
+            text = args[0]
+            err = self.check_remote(text)
+            if err is not None:
+                return False, err
+            if text not in self.remotes:
+                self.remotes.append(text)
+            self.update_remotes()
+            return True, ""
+
+        def remove_remote(args):
+            if args[0] not in self.remotes:
+                return False, "no such remote"
+            self.remotes.remove(args[0])
+            self.update_remotes()
+            return True, ""
+
+        def list_remotes(args):
+            return True, "".join(f"{r}\n" for r in sorted(self.remotes))
+
+        def add_db(args):
+            path = os.path.abspath(args[0])
+            if any(os.path.abspath(s.path) == path for s in self.storages.values()):
+                return False, f"ovsdb error: {path}: already open"
+            if self.open_storage is None:
+                return False, "adding databases is not supported"
+            try:
+                storage = self.open_storage(args[0])
+            except Exception as e:
+                return False, _error_text(e)
+            name = storage.schema.name
+            if name in self.storages or name == RESERVED_DB:
+                storage.close()
+                return False, f"{args[0]}: {name} database is already open"
+            self.add_storage(storage)
+            self.update_remotes()
+            return True, ""
+
+        def remove_db(args):
+            name = args[0]
+            if name == RESERVED_DB:
+                return False, "Cannot remove reserved database."
+            if name not in self.storages:
+                return False, "Failed to find the database."
+            self.remove_db(name)
+            return True, ""
+
+        def list_dbs(args):
+            return True, "".join(f"{n}\n" for n in self.db_names())
+
+        table.register("ovsdb-server/compact", "", 0, 1, compact)
+        table.register("ovsdb-server/add-remote", "REMOTE", 1, 1, add_remote)
+        table.register("ovsdb-server/remove-remote", "REMOTE", 1, 1, remove_remote)
+        table.register("ovsdb-server/list-remotes", "", 0, 0, list_remotes)
+        table.register("ovsdb-server/add-db", "DB", 1, 1, add_db)
+        table.register("ovsdb-server/remove-db", "DB", 1, 1, remove_db)
+        table.register("ovsdb-server/list-dbs", "", 0, 0, list_dbs)
+        table.register("ovsdb-server/reconnect", "", 0, 0, self._reconnect)
+
+    def _reconnect(self, args):
+        for sid, conn in list(self.conns.items()):
+            self.conns.pop(sid)
+            self._apply(self.core.close_session(sid, self.clock()))
+            conn.close("reconnect requested")
+        return True, ""
+
+    def memory_report(self) -> str:
+        report = getattr(self.core, "memory_report", None)
+        if callable(report):
+            return report()
+        cells = 0
+        for storage in self.storages.values():
+            for tname, table in storage.db.tables.items():
+                cells += len(table.rows) * len(storage.schema.tables[tname].columns)
+        return f"cells:{cells} monitors:0 sessions:{len(self.conns)}"
+
+    # ---- shutdown ----
+
+    def close(self) -> None:
+        for mgr in self.managers.values():
+            mgr.close()
+        self.managers.clear()
+        for sid, conn in list(self.conns.items()):
+            conn.close("server exiting")
+        self.conns.clear()
+        if self._queue:
+            self.flush()
+        for storage in self.storages.values():
+            storage.close()
+
+
+_CLOSE_RL = vlog.RateLimit(rate=60, burst=60)
+_DB_RL = vlog.RateLimit(rate=1, burst=5)
+
+
+def _error_text(e: Exception) -> str:
+    error = getattr(e, "error", None)
+    if isinstance(error, str):
+        details = getattr(e, "details", None)
+        return error if not details else f"{error}: {details}"
+    return str(e)
