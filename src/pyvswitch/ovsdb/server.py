@@ -33,7 +33,18 @@ call, so a batch of pipelined requests costs one write per session.
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from dataclasses import dataclass
+from typing import Any
+
+from pyvswitch.ovsdb import server_db
+from pyvswitch.ovsdb.errors import OvsdbError, json_text
+from pyvswitch.ovsdb.jsonrpc import (Framer, JsonRpcError, Notification, Request, dumps,
+                                     parse_message)
+from pyvswitch.ovsdb.monitor import (VERSIONS, Monitor, compose, parse_condition_changes,
+                                     parse_monitor_requests)
+from pyvswitch.ovsdb.types import ZERO_UUID, is_id, new_uuid, syntax_error
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +68,523 @@ class Close:
 Effect = LogCommit | Send | Close
 
 DEFAULT_PROBE_INTERVAL = 5.0
+
+
+# Theory of operation.  Each session has a JSON-RPC `Framer`, its monitors,
+# the locks it holds or waits for, its pending transactions ("triggers") and
+# an output buffer.  Handling a call appends bytes to output buffers and
+# commits to `_log`; `_flush` turns them into effects at the end of the call.
+#
+# A transaction runs at once.  If a "wait" operation is not yet satisfied the
+# engine says until when to wait (`Outcome.wait_until`); the transaction then
+# waits as a trigger of its database and runs again after each commit to that
+# database and at its deadline, when the engine reports "timed out".  Every
+# commit is logged, recorded in the database's bounded history under a new
+# transaction id (for "monitor_cond_since"), and turned into update
+# notifications for every monitor of that database, computed and encoded
+# once per set of identical monitors.
+#
+# Locks: each lock name has a queue of waiting sessions; the first one owns
+# it.  "steal" puts the thief first; the victim stays queued behind it.
+#
+# Inactivity probes follow OVS's reconnect state machine: after
+# `probe_interval` seconds with nothing received the core sends an "echo"
+# request; if nothing arrives within another interval, it closes the session.
+
+
+# How many recent commits each database remembers for monitor_cond_since.
+HISTORY_LENGTH = 100
+
+_DEFERRED = object()
+_ECHO = b'{"id":"echo","method":"echo","params":[]}'
+
+
+class _Db:
+    __slots__ = ("name", "db", "monitors", "history", "last_id", "triggers")
+
+    def __init__(self, name: str, db) -> None:
+        self.name = name
+        self.db = db
+        self.monitors: list[tuple["_Session", Monitor]] = []
+        self.history: deque[tuple[str, dict]] = deque(maxlen=HISTORY_LENGTH)
+        # An id for the contents as loaded; never the zero uuid, which
+        # clients send to mean "I know nothing".
+        self.last_id = new_uuid()
+        self.triggers: list[_Trigger] = []
+
+
+class _Trigger:
+    __slots__ = ("session", "id", "id_text", "dbh", "ops", "start", "deadline")
+
+    def __init__(self, session, id_json, dbh, ops, start, deadline) -> None:
+        self.session = session
+        self.id = id_json
+        self.id_text = dumps(id_json)
+        self.dbh = dbh
+        self.ops = ops
+        self.start = start
+        self.deadline = deadline
+
+
+class _Session:
+    __slots__ = ("sid", "name", "framer", "monitors", "locks", "triggers", "out",
+                 "db_change_aware", "probe_interval", "last_rx", "probe_sent_at", "open")
+
+    def __init__(self, sid: int, name: str, now: float, probe_interval: float) -> None:
+        self.sid = sid
+        self.name = name
+        self.framer = Framer()
+        self.monitors: dict[str, Monitor] = {}     # by id_text
+        self.locks: set[str] = set()
+        self.triggers: list[_Trigger] = []
+        self.out: list[bytes] = []
+        self.db_change_aware = False
+        self.probe_interval = probe_interval
+        self.last_rx = now
+        self.probe_sent_at: float | None = None
+        self.open = True
+
+
+def _reply(id_json: Any, result: Any) -> bytes:
+    return ('{"id":%s,"result":%s,"error":null}' % (dumps(id_json), dumps(result))).encode()
+
+
+def _error_reply(id_json: Any, error: Any) -> bytes:
+    return ('{"id":%s,"result":null,"error":%s}' % (dumps(id_json), dumps(error))).encode()
+
+
+def _notify(method: str, params: list) -> bytes:
+    return ('{"id":null,"method":"%s","params":%s}' % (method, dumps(params))).encode()
+
+
+class ServerCore:
+    """The protocol engine of ovsdb-server (see the module docstring)."""
+
+    def __init__(self, now: float = 0.0, probe_interval: float = DEFAULT_PROBE_INTERVAL) -> None:
+        from pyvswitch.ovsdb.database import Database
+        self.probe_interval = probe_interval
+        self.dbs: dict[str, _Db] = {}
+        self._sessions: dict[int, _Session] = {}
+        self._next_sid = 1
+        self._locks: dict[str, list[_Session]] = {}
+        self._log: list[LogCommit] = []
+        self._dirty: list[_Session] = []
+        self._closing: list[Close] = []
+        self._now = now
+        schema = server_db.server_schema()
+        self._server = _Db(server_db.SERVER_DB, Database(schema))
+        self.dbs[server_db.SERVER_DB] = self._server
+        self._server_update(server_db.insert_ops(server_db.SERVER_DB, schema), now)
+        self._flush()
+
+    # --- the shell's interface ---
+
+    def add_database(self, db, name: str | None = None, now: float | None = None) -> list:
+        """Serves db under name (its schema's name by default)."""
+        name = name or db.schema.name
+        if name in self.dbs:
+            raise ValueError(f"{name}: database already open")
+        now = self._now if now is None else now
+        self.dbs[name] = _Db(name, db)
+        self._server_update(server_db.insert_ops(name, db.schema), now)
+        self._reconnect_unaware(f"adding {name} database to server")
+        return self._flush()
+
+    def remove_database(self, name: str, now: float) -> list:
+        dbh = self.dbs.pop(name)
+        for s, mon in dbh.monitors:
+            if s.open and s.db_change_aware:
+                s.monitors.pop(mon.id_text, None)
+                self._out(s, _notify("monitor_canceled", [mon.id]))
+        for t in dbh.triggers:
+            if t in t.session.triggers:
+                t.session.triggers.remove(t)
+        dbh.monitors.clear()
+        dbh.triggers.clear()
+        self._server_update(server_db.delete_ops(name), now)
+        self._reconnect_unaware(f"removing {name} database from server")
+        return self._flush()
+
+    def database_names(self) -> list[str]:
+        return sorted(self.dbs)
+
+    def open_session(self, now: float, name: str = "", probe_interval: float | None = None) -> int:
+        sid = self._next_sid
+        self._next_sid += 1
+        self._sessions[sid] = _Session(sid, name or f"session#{sid}", now,
+                                       self.probe_interval if probe_interval is None else probe_interval)
+        return sid
+
+    def set_probe_interval(self, sid: int, seconds: float) -> None:
+        s = self._sessions.get(sid)
+        if s is not None:
+            s.probe_interval = seconds
+
+    def receive(self, sid: int, data: bytes, now: float) -> list:
+        s = self._sessions.get(sid)
+        if s is None:
+            return []
+        self._now = now
+        s.last_rx = now
+        s.probe_sent_at = None
+        try:
+            texts = s.framer.feed_json(data)
+        except JsonRpcError as e:
+            self._close(s, f"{s.name}: receive error: {e}")
+            return self._flush()
+        for text in texts:
+            if not s.open:
+                break
+            try:
+                msg = parse_message(text)
+            except JsonRpcError as e:
+                self._close(s, f"{s.name}: received bad JSON-RPC message: {e}")
+                break
+            try:
+                self._dispatch(s, msg, now)
+            except Exception as e:  # a bug: drop this client, keep serving the others
+                self._close(s, f"{s.name}: internal error: {e!r}")
+                break
+        return self._flush()
+
+    def close_session(self, sid: int, now: float) -> list:
+        s = self._sessions.get(sid)
+        if s is None:
+            return []
+        self._now = now
+        self._forget(s)
+        s.out.clear()
+        return self._flush()
+
+    def next_deadline(self) -> float | None:
+        best = math.inf
+        for s in self._sessions.values():
+            if s.probe_interval > 0:
+                t = (s.last_rx if s.probe_sent_at is None else s.probe_sent_at) + s.probe_interval
+                if t < best:
+                    best = t
+        for dbh in self.dbs.values():
+            for t in dbh.triggers:
+                if t.deadline < best:
+                    best = t.deadline
+        return None if best == math.inf else best
+
+    def handle_timer(self, now: float) -> list:
+        self._now = now
+        for s in list(self._sessions.values()):
+            if s.probe_interval <= 0:
+                continue
+            if s.probe_sent_at is None:
+                if now >= s.last_rx + s.probe_interval:
+                    s.probe_sent_at = now
+                    self._out(s, _ECHO)
+            elif now >= s.probe_sent_at + s.probe_interval:
+                self._close(s, f"{s.name}: no response to inactivity probe after "
+                               f"{s.probe_interval:g} seconds, disconnecting")
+        for dbh in list(self.dbs.values()):
+            if any(t.deadline <= now for t in dbh.triggers):
+                self._run_triggers(dbh, now, only_expired=True)
+        return self._flush()
+
+    # --- effects ---
+
+    def _out(self, s: _Session, data: bytes) -> None:
+        if not s.out:
+            self._dirty.append(s)
+        s.out.append(data)
+
+    def _flush(self) -> list:
+        effects: list = self._log
+        self._log = []
+        for s in self._dirty:
+            if s.out:
+                effects.append(Send(s.sid, b"".join(s.out)))
+                s.out.clear()
+        self._dirty.clear()
+        if self._closing:
+            effects.extend(self._closing)
+            self._closing = []
+        return effects
+
+    def _close(self, s: _Session, reason: str) -> None:
+        if s.open:
+            self._forget(s)
+            self._closing.append(Close(s.sid, reason))
+
+    def _forget(self, s: _Session) -> None:
+        s.open = False
+        self._sessions.pop(s.sid, None)
+        for mon in s.monitors.values():
+            dbh = self.dbs.get(mon.db_name)
+            if dbh is not None:
+                dbh.monitors = [(ss, m) for ss, m in dbh.monitors if m is not mon]
+        s.monitors.clear()
+        for t in s.triggers:
+            if t in t.dbh.triggers:
+                t.dbh.triggers.remove(t)
+        s.triggers.clear()
+        for name in list(s.locks):
+            self._unlock(s, name)
+
+    def _reconnect_unaware(self, reason: str) -> None:
+        for s in list(self._sessions.values()):
+            if not s.db_change_aware:
+                self._close(s, f"{s.name}: {reason}")
+
+    # --- dispatch ---
+
+    def _dispatch(self, s: _Session, msg, now: float) -> None:
+        if type(msg) is Request:
+            handler = _METHODS.get(msg.method)
+            if handler is None:
+                self._out(s, _error_reply(msg.id, "unknown method"))
+                return
+            try:
+                result = handler(self, s, msg, now)
+            except OvsdbError as e:
+                self._out(s, _error_reply(msg.id, e.to_json()))
+                return
+            if result is not _DEFERRED:
+                self._out(s, _reply(msg.id, result))
+        elif type(msg) is Notification:
+            if msg.method == "cancel" and len(msg.params) == 1:
+                self._cancel(s, msg.params[0])
+        # Replies (to our echo probes) need nothing beyond the activity.
+
+    def _lookup_db(self, req: Request) -> _Db:
+        params = req.params
+        if not params or not isinstance(params[0], str):
+            raise OvsdbError("syntax error", f"{req.method} request params must begin with <db-name>",
+                             json_text(params))
+        dbh = self.dbs.get(params[0])
+        if dbh is None:
+            raise OvsdbError("unknown database",
+                             f"{req.method} request specifies unknown database {params[0]}",
+                             json_text(params))
+        return dbh
+
+    # --- methods ---
+
+    def _m_echo(self, s, req, now):
+        return req.params
+
+    def _m_list_dbs(self, s, req, now):
+        return sorted(self.dbs)
+
+    def _m_get_schema(self, s, req, now):
+        return self._lookup_db(req).db.schema.to_json()
+
+    def _m_set_db_change_aware(self, s, req, now):
+        if len(req.params) != 1 or not isinstance(req.params[0], bool):
+            raise syntax_error(req.params, "set_db_change_aware: true or false parameter expected")
+        s.db_change_aware = req.params[0]
+        return {}
+
+    def _m_transact(self, s, req, now):
+        dbh = self._lookup_db(req)
+        t = _Trigger(s, req.id, dbh, req.params[1:], now, math.inf)
+        if not self._try_trigger(t, now):
+            dbh.triggers.append(t)
+            s.triggers.append(t)
+        return _DEFERRED
+
+    def _cancel(self, s, id_json) -> None:
+        text = dumps(id_json)
+        for t in s.triggers:
+            if t.id_text == text:
+                s.triggers.remove(t)
+                t.dbh.triggers.remove(t)
+                return
+
+    # --- transactions ---
+
+    def _execute(self, t: _Trigger, now: float):
+        """Runs a trigger's transaction; returns (results, commit, wait_until)."""
+        ops = t.ops
+        dbh = t.dbh
+        if dbh is self._server:
+            i = server_db.first_write(ops)
+            if i is not None:
+                outcome = dbh.db.execute(ops[:i], now=now)
+                results = list(outcome.results)
+                if results and isinstance(results[-1], dict) and "error" in results[-1]:
+                    return results, None, None
+                return results + [server_db.not_allowed(ops[i])], None, None
+        outcome = dbh.db.execute(ops, now=now, start=t.start, locks=t.session.locks)
+        return outcome.results, outcome.commit, outcome.wait_until
+
+    def _try_trigger(self, t: _Trigger, now: float) -> bool:
+        """Runs a transaction; True if it completed (and was answered)."""
+        results, commit, wait_until = self._execute(t, now)
+        if wait_until is not None and commit is None:
+            t.deadline = wait_until
+            return False
+        if commit is not None:
+            self._commit(t.dbh, commit)
+        self._out(t.session, _reply(t.id, results))
+        return True
+
+    def _commit(self, dbh: _Db, commit) -> None:
+        if dbh is not self._server:
+            self._log.append(LogCommit(dbh.name, commit))
+        txn_id = new_uuid()
+        changes = commit.changes
+        dbh.history.append((txn_id, changes))
+        dbh.last_id = txn_id
+        if dbh.monitors:
+            cache: dict = {}
+            for s, mon in dbh.monitors:
+                body = cache.get(mon.key, _DEFERRED)
+                if body is _DEFERRED:
+                    upd = mon.updates(changes)
+                    body = cache[mon.key] = dumps(upd) if upd else None
+                if body is not None:
+                    self._out(s, mon.notification(body, txn_id))
+        if dbh.triggers:
+            self._run_triggers(dbh, self._now)
+
+    def _run_triggers(self, dbh: _Db, now: float, only_expired: bool = False) -> None:
+        # A commit by one trigger reruns the others from within _commit.
+        for t in list(dbh.triggers):
+            if t not in dbh.triggers or (only_expired and t.deadline > now):
+                continue
+            dbh.triggers.remove(t)
+            t.session.triggers.remove(t)
+            if not self._try_trigger(t, now):
+                dbh.triggers.append(t)
+                t.session.triggers.append(t)
+
+    def _server_update(self, ops: list, now: float) -> None:
+        outcome = self._server.db.execute(ops, now=now)
+        if outcome.commit is not None:
+            self._commit(self._server, outcome.commit)
+
+    # --- monitors ---
+
+    def _m_monitor(self, s, req, now):
+        dbh = self._lookup_db(req)
+        version = VERSIONS[req.method]
+        params = req.params
+        if len(params) != (4 if version == 3 else 3):
+            raise syntax_error(params, "invalid parameters")
+        id_text = dumps(params[1])
+        if id_text in s.monitors:
+            raise syntax_error(params[1], "duplicate monitor ID")
+        tables = parse_monitor_requests(dbh.db.schema, params[2], version)
+        mon = Monitor(params[1], dbh.name, version, tables)
+        if version == 3:
+            found, changes = self._since(dbh, params[3])
+            result = [found, dbh.last_id, mon.updates(changes) if found else mon.initial(dbh.db)]
+        else:
+            result = mon.initial(dbh.db)
+        s.monitors[id_text] = mon
+        dbh.monitors.append((s, mon))
+        return result
+
+    def _since(self, dbh: _Db, last_id: Any) -> tuple[bool, dict]:
+        if not isinstance(last_id, str) or last_id == ZERO_UUID:
+            return False, {}
+        if last_id == dbh.last_id:
+            return True, {}
+        ids = [i for i, _ in dbh.history]
+        if last_id not in ids:
+            return False, {}
+        k = ids.index(last_id)
+        return True, compose(c for _, c in list(dbh.history)[k + 1:])
+
+    def _m_monitor_cond_change(self, s, req, now):
+        params = req.params
+        if len(params) != 3:
+            raise syntax_error(params, "invalid parameters")
+        old_text = dumps(params[0])
+        mon = s.monitors.get(old_text)
+        if mon is None:
+            raise syntax_error(params[0], "unknown monitor session")
+        new_text = dumps(params[1])
+        if new_text != old_text and new_text in s.monitors:
+            raise syntax_error(params[1], "duplicate monitor ID")
+        wheres = parse_condition_changes(mon, params[2])
+        dbh = self.dbs[mon.db_name]
+        upd = mon.change_conditions(dbh.db, wheres)
+        if new_text != old_text:
+            del s.monitors[old_text]
+            mon.id = params[1]
+            mon.id_text = new_text
+            s.monitors[new_text] = mon
+        if upd:
+            self._out(s, mon.notification(dumps(upd), dbh.last_id))
+        return {}
+
+    def _m_monitor_cancel(self, s, req, now):
+        params = req.params
+        mon = s.monitors.pop(dumps(params[0]), None) if len(params) == 1 else None
+        if mon is None:
+            raise OvsdbError("unknown monitor")
+        dbh = self.dbs.get(mon.db_name)
+        if dbh is not None:
+            dbh.monitors = [(ss, m) for ss, m in dbh.monitors if m is not mon]
+        return {}
+
+    # --- locks ---
+
+    def _lock_name(self, req) -> str:
+        p = req.params
+        if len(p) != 1 or not is_id(p[0]):
+            raise syntax_error(p, f"{req.method} request params must be <id>")
+        return p[0]
+
+    def _m_lock(self, s, req, now):
+        name = self._lock_name(req)
+        if name in s.locks:
+            raise syntax_error(req.params, f'must issue "unlock" before new "{req.method}"')
+        queue = self._locks.setdefault(name, [])
+        s.locks.add(name)
+        if req.method == "steal":
+            if queue:
+                self._out(queue[0], _notify("stolen", [name]))
+            queue.insert(0, s)
+            return {"locked": True}
+        queue.append(s)
+        return {"locked": queue[0] is s}
+
+    def _m_unlock(self, s, req, now):
+        p = req.params
+        if len(p) != 1 or not isinstance(p[0], str) or p[0] not in s.locks:
+            raise syntax_error(p, 'unlock: "unlock" without "lock" or "steal"')
+        self._unlock(s, p[0])
+        return {}
+
+    def _unlock(self, s: _Session, name: str) -> None:
+        s.locks.discard(name)
+        queue = self._locks.get(name)
+        if not queue:
+            return
+        if s in queue:
+            queue.remove(s)
+        if queue:
+            # ovsdb-server tells the owner after any waiter leaves, even
+            # when the owner did not change.
+            self._out(queue[0], _notify("locked", [name]))
+        else:
+            del self._locks[name]
+
+    def lock_owner(self, name: str) -> int | None:
+        queue = self._locks.get(name)
+        return queue[0].sid if queue else None
+
+
+_METHODS = {
+    "echo": ServerCore._m_echo,
+    "list_dbs": ServerCore._m_list_dbs,
+    "get_schema": ServerCore._m_get_schema,
+    "set_db_change_aware": ServerCore._m_set_db_change_aware,
+    "transact": ServerCore._m_transact,
+    "monitor": ServerCore._m_monitor,
+    "monitor_cond": ServerCore._m_monitor,
+    "monitor_cond_since": ServerCore._m_monitor,
+    "monitor_cond_change": ServerCore._m_monitor_cond_change,
+    "monitor_cancel": ServerCore._m_monitor_cancel,
+    "lock": ServerCore._m_lock,
+    "steal": ServerCore._m_lock,
+    "unlock": ServerCore._m_unlock,
+}
