@@ -474,12 +474,12 @@ class Type:
     def diff(self, old: Any, new: Any) -> Any:
         """The update2 "modify" difference from old to new.
 
-        For a column holding at most one value, the new value itself; for a
-        set, the atoms added or removed; for a map, the pairs whose key was
-        removed (with the old value) and the pairs added or changed (with the
-        new value).
+        For a column holding at most one value or pair, the new value itself;
+        for a set, the atoms added or removed; for a map, the pairs whose key
+        was removed (with the old value) and the pairs added or changed (with
+        the new value).
         """
-        if self.n_max == 1 and self.value is None:
+        if self.n_max == 1:
             return new
         if self.value is None:
             return tuple(sorted(set(old).symmetric_difference(new)))
@@ -492,6 +492,36 @@ class Type:
             if od.get(k, _MISSING) != v or k not in od:
                 out[k] = v
         return tuple(sorted(out.items()))
+
+    def apply_diff(self, old: Any, diff: Any) -> Any:
+        """The inverse of `diff`: old plus a difference gives the new value."""
+        if self.n_max == 1:
+            return diff
+        if self.value is None:
+            return tuple(sorted(set(old).symmetric_difference(diff)))
+        d = dict(old)
+        for k, v in diff:
+            if d.get(k, _MISSING) == v:
+                del d[k]
+            else:
+                d[k] = v
+        return tuple(sorted(d.items()))
+
+    def to_english(self) -> str:
+        """The type in words, as ovsdb-server's error messages put it."""
+        key = self.key.type.value
+        if self.is_scalar:
+            return key
+        s = "set" if self.value is None else "map"
+        if self.n_max == math.inf:
+            s += f" of {self.n_min} or more" if self.n_min else " of"
+        elif self.n_min:
+            s += f" of {self.n_min} to {self.n_max}"
+        else:
+            s += f" of up to {self.n_max}"
+        if self.value is None:
+            return f"{s} {key}s"
+        return f"{s} ({key}, {self.value.type.value}) pairs"
 
     def refs(self, value: Any, weak: bool | None = None):
         """The uuids a datum references (strong, weak, or either when weak is None)."""
@@ -538,16 +568,18 @@ class Parser:
     missing." and so on, with the whole object as the "syntax" text.
     """
 
-    __slots__ = ("json", "name", "used")
+    __slots__ = ("json", "name", "used", "failed")
 
     def __init__(self, j: Any, name: str) -> None:
         self.json = j
         self.name = name
         self.used: set[str] = set()
+        self.failed = False
         if not isinstance(j, dict):
             raise self.error("Object expected.")
 
     def error(self, details: str, tag: str = "syntax error") -> OvsdbError:
+        self.failed = True
         return syntax_error(self.json, f"Parsing {self.name} failed: {details}", tag)
 
     def member(self, name: str, kinds: str | tuple, optional: bool = False) -> Any:
@@ -572,6 +604,8 @@ class Parser:
         return v
 
     def finish(self) -> None:
+        if self.failed:
+            return
         unused = sorted(k for k in self.json if k not in self.used)
         if len(unused) > 1:
             raise self.error(f"Member '{unused[0]}' and {len(unused) - 1} other member"

@@ -1,0 +1,129 @@
+"""RFC 7047 conditions ("where" clauses, section 5.1), compiled to predicates.
+
+`compile_where(table_schema, where_json)` parses a list of clauses
+`[column, function, value]` (or the literals `true` / `false`, which
+monitor_cond uses) and returns a `Condition`, a callable taking a `Row` and
+returning whether every clause holds.  Parsing follows ovsdb-server: the
+value is parsed with the column's type, relaxed for "includes" (any number of
+members up to the column's maximum) and "excludes" (any number); "<", "<=",
+">", ">=" apply only to integer and real columns holding at most one value,
+and are false when the column is empty.
+
+`Condition.uuid` is the uuid named by a `["_uuid", "==", ...]` clause, if
+any, so that a caller can look the one possible row up instead of scanning
+the table; `Condition.always` is true for an empty condition.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import replace
+from typing import Any, Callable
+
+from pyvswitch.ovsdb.errors import OvsdbError
+from pyvswitch.ovsdb.schema import TableSchema
+from pyvswitch.ovsdb.types import AtomicType, Type, syntax_error
+
+FUNCTIONS = ("<", "<=", "==", "!=", ">=", ">", "includes", "excludes")
+_ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+class Condition:
+    __slots__ = ("clauses", "uuid", "always", "never")
+
+    def __init__(self, clauses: list[Callable], uuid: str | None, never: bool) -> None:
+        self.clauses = clauses
+        self.uuid = uuid
+        self.never = never
+        self.always = not clauses and not never
+
+    def __call__(self, row) -> bool:
+        if self.never:
+            return False
+        for c in self.clauses:
+            if not c(row):
+                return False
+        return True
+
+
+def compile_where(table: TableSchema, where: Any, symtab: dict | None = None) -> Condition:
+    if not isinstance(where, list):
+        raise syntax_error(where, "Parse error in condition.")
+    clauses: list[Callable] = []
+    uuid = None
+    never = False
+    for cj in where:
+        if cj is True:
+            continue
+        if cj is False:
+            never = True
+            continue
+        fn, key_uuid = compile_clause(table, cj, symtab)
+        if key_uuid is not None:
+            if uuid is not None and uuid != key_uuid:
+                never = True
+            uuid = key_uuid
+        clauses.append(fn)
+    return Condition(clauses, uuid, never)
+
+
+def compile_clause(table: TableSchema, cj: Any, symtab: dict | None) -> tuple[Callable, str | None]:
+    if not (isinstance(cj, list) and len(cj) == 3 and isinstance(cj[0], str) and isinstance(cj[1], str)):
+        raise syntax_error(cj, "Parse error in condition.")
+    name, function, value_j = cj
+    column = table.column(name)
+    if column is None:
+        raise syntax_error(cj, f"No column {name} in table {table.name}.", "unknown column")
+    t: Type = column.type
+    if function not in FUNCTIONS:
+        raise OvsdbError("unknown function", f"No function named {function}.")
+    if function in _ORDER:
+        if not (t.is_scalar or (t.is_optional and t.value is None)) or \
+                t.key.type not in (AtomicType.INTEGER, AtomicType.REAL):
+            raise syntax_error(cj, f'Type mismatch: "{function}" operator may not be applied to column '
+                                   f"{name} of type {t.to_english()}.")
+    elif function == "excludes" and not t.is_scalar:
+        t = replace(t, n_min=0, n_max=math.inf)
+    elif function == "includes" and not t.is_scalar:
+        t = replace(t, n_min=0)
+    arg = t.datum_from_json(value_j, symtab)
+    return _clause(column.index, function, arg, column.type.is_scalar), \
+        (arg if name == "_uuid" and function == "==" else None)
+
+
+def _getter(index: int) -> Callable:
+    if index >= 0:
+        return lambda row: row.values[index]
+    if index == -1:
+        return lambda row: row.uuid
+    return lambda row: row.version
+
+
+def _clause(index: int, function: str, arg: Any, scalar: bool) -> Callable:
+    get = _getter(index)
+    if function == "==":
+        if index >= 0:
+            return lambda row: row.values[index] == arg
+        return lambda row: get(row) == arg
+    if function == "!=":
+        return lambda row: get(row) != arg
+    if function in _ORDER:
+        op = _ORDER[function]
+        if scalar:
+            return lambda row: op(get(row), arg)
+        if not arg:
+            return lambda row: False
+        a = arg[0]
+        return lambda row: bool(v := get(row)) and op(v[0], a)
+    if scalar:
+        if function == "includes":
+            return lambda row: get(row) == arg
+        return lambda row: get(row) != arg
+    if function == "includes":
+        if not arg:
+            return lambda row: True
+        need = frozenset(arg)
+        return lambda row: need.issubset(get(row))
+    avoid = frozenset(arg)
+    return lambda row: avoid.isdisjoint(get(row))

@@ -1,0 +1,181 @@
+"""RFC 7047 mutations (section 5.1), parsed and applied as ovsdb-server does.
+
+`compile_mutations(table_schema, mutations_json, symtab)` parses a list of
+`[column, mutator, value]` and returns a function that takes a row's values
+(a list, changed in place) and applies every mutation in order, raising the
+`OvsdbError` ovsdb-server reports ("domain error" for division by zero,
+"range error" for integer overflow or a non-finite real, "constraint
+violation" for out-of-bounds results, duplicates or wrong set sizes).
+
+Arithmetic mutators (+= -= *= /= %=) apply to integer and real columns
+holding one value or a set, element by element; integer division and
+remainder truncate toward zero, like C.  "insert" adds set members or map
+pairs (an existing key keeps its value); "delete" removes set members, map
+pairs by key and value, or map pairs by key (when the value parses as a set
+of keys).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any, Callable
+
+from pyvswitch.ovsdb.errors import OvsdbError
+from pyvswitch.ovsdb.schema import TableSchema
+from pyvswitch.ovsdb.types import INT64_MAX, INT64_MIN, AtomicType, BaseType, Type, syntax_error
+
+MUTATORS = ("+=", "-=", "*=", "/=", "%=", "insert", "delete")
+
+
+def _int_div(x: int, y: int) -> int:
+    q = abs(x) // abs(y)
+    return q if (x >= 0) == (y >= 0) else -q
+
+
+def _int_mod(x: int, y: int) -> int:
+    return x - _int_div(x, y) * y
+
+
+_INT_OPS = {"+=": lambda x, y: x + y, "-=": lambda x, y: x - y, "*=": lambda x, y: x * y,
+            "/=": _int_div, "%=": _int_mod}
+_REAL_OPS = {"+=": lambda x, y: x + y, "-=": lambda x, y: x - y, "*=": lambda x, y: x * y,
+             "/=": lambda x, y: x / y}
+
+
+def compile_mutations(table: TableSchema, mutations: Any, symtab: dict | None = None) -> Callable[[list], None]:
+    if not isinstance(mutations, list):
+        raise syntax_error(mutations, "Parse error in mutation.")
+    compiled = [_compile_one(table, mj, symtab) for mj in mutations]
+
+    def apply(values: list) -> None:
+        for m in compiled:
+            m(values)
+    return apply
+
+
+def _type_mismatch(mj: Any, mutator: str, name: str, t: Type) -> OvsdbError:
+    return syntax_error(mj, f'Type mismatch: "{mutator}" operator may not be applied to column '
+                            f"{name} of type {t.to_english()}.")
+
+
+def _compile_one(table: TableSchema, mj: Any, symtab: dict | None) -> Callable[[list], None]:
+    if not (isinstance(mj, list) and len(mj) == 3 and isinstance(mj[0], str) and isinstance(mj[1], str)):
+        raise syntax_error(mj, "Parse error in mutation.")
+    name, mutator, arg_j = mj
+    column = table.column(name)
+    if column is None:
+        raise syntax_error(mj, f"No column {name} in table {table.name}.", "unknown column")
+    if not column.mutable:
+        raise syntax_error(mj, f"Cannot mutate immutable column {name} in table {table.name}.",
+                           "constraint violation")
+    t = column.type
+    index = column.index
+    if mutator not in MUTATORS:
+        raise OvsdbError("unknown mutator", f"No mutator named {mutator}.")
+    if mutator in _INT_OPS:
+        kt = t.key.type
+        if (not (t.is_scalar or t.is_set) or kt not in (AtomicType.INTEGER, AtomicType.REAL)
+                or (mutator == "%=" and kt is AtomicType.REAL)):
+            raise _type_mismatch(mj, mutator, name, t)
+        arg = Type(BaseType(kt)).datum_from_json(arg_j, symtab)
+        return _arithmetic(t, index, mutator, arg)
+    if not (t.is_set or t.is_map):
+        raise _type_mismatch(mj, mutator, name, t)
+    if mutator == "insert":
+        arg = replace(t, n_min=0).datum_from_json(arg_j, symtab)
+        return _insert(t, index, arg)
+    at = replace(t, n_min=0, n_max=math.inf)
+    try:
+        arg = at.datum_from_json(arg_j, symtab)
+        by_key = False
+    except OvsdbError:
+        if not t.is_map:
+            raise
+        arg = replace(at, value=None).datum_from_json(arg_j, symtab)
+        by_key = True
+    return _delete(t, index, arg, by_key)
+
+
+def _check_count(t: Type, n: int) -> None:
+    if n < t.n_min or n > t.n_max:
+        raise OvsdbError("constraint violation", f"Attempted to store {n} elements in {t.to_english()}.")
+
+
+def _arithmetic(t: Type, index: int, mutator: str, y: Any) -> Callable[[list], None]:
+    key = t.key
+    is_int = key.type is AtomicType.INTEGER
+    op = (_INT_OPS if is_int else _REAL_OPS)[mutator]
+
+    def one(x):
+        if mutator in ("/=", "%=") and y == 0:
+            raise OvsdbError("domain error", "Division by zero.")
+        r = op(x, y)
+        if is_int:
+            if r < INT64_MIN or r > INT64_MAX:
+                raise OvsdbError("range error", f'Result of "{mutator}" operation is out of range.')
+        elif not math.isfinite(r):
+            raise OvsdbError("range error", f'Result of "{mutator}" operation is out of range.')
+        return r
+
+    if t.is_scalar:
+        def apply(values: list) -> None:
+            r = one(values[index])
+            key.check_atom(r)
+            values[index] = r
+        return apply
+
+    def apply_set(values: list) -> None:
+        out = [one(x) for x in values[index]]
+        for r in out:
+            key.check_atom(r)
+        s = sorted(set(out))
+        if len(s) != len(out):
+            raise OvsdbError("constraint violation", f'Result of "{mutator}" operation contains duplicate values.')
+        values[index] = tuple(s)
+    return apply_set
+
+
+def _insert(t: Type, index: int, arg: tuple) -> Callable[[list], None]:
+    if t.is_map:
+        def apply(values: list) -> None:
+            d = dict(arg)
+            d.update(values[index])
+            _check_count(t, len(d))
+            values[index] = tuple(sorted(d.items())) if len(d) > 1 else tuple(d.items())
+        return apply
+
+    def apply_set(values: list) -> None:
+        cur = values[index]
+        new = set(cur)
+        new.update(arg)
+        _check_count(t, len(new))
+        if len(new) != len(cur):
+            values[index] = tuple(sorted(new))
+    return apply_set
+
+
+def _delete(t: Type, index: int, arg: tuple, by_key: bool) -> Callable[[list], None]:
+    if t.is_map:
+        if by_key:
+            keys = frozenset(arg)
+
+            def apply(values: list) -> None:
+                new = tuple(p for p in values[index] if p[0] not in keys)
+                _check_count(t, len(new))
+                values[index] = new
+            return apply
+        pairs = frozenset(arg)
+
+        def apply_pairs(values: list) -> None:
+            new = tuple(p for p in values[index] if p not in pairs)
+            _check_count(t, len(new))
+            values[index] = new
+        return apply_pairs
+    atoms = frozenset(arg)
+
+    def apply_set(values: list) -> None:
+        new = tuple(a for a in values[index] if a not in atoms)
+        _check_count(t, len(new))
+        values[index] = new
+    return apply_set

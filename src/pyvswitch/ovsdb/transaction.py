@@ -1,0 +1,388 @@
+"""One RFC 7047 "transact" (section 5.2), executed against a `Database`.
+
+Theory of operation.  A `Transaction` overlays the committed database with
+`TxnRow`s: for each row it touched, the committed `Row` (`old`, None for an
+insert) and a working list of values (`new`, None for a delete).  Queries
+("where" clauses) see the overlay, so later operations see the effects of
+earlier ones.  Nothing in the database changes until every operation has
+succeeded and the commit-time checks pass; then `Database` applies the
+resulting `Commit` in one step.  A failed transaction is simply dropped.
+
+Commit-time checks run in ovsdb-server's order, with its error words:
+1. strong references: every reference must name an existing row
+   ("referential integrity violation ... references nonexistent row"), and a
+   deleted row must have no remaining references ("cannot delete ...");
+2. garbage collection: rows of non-root tables that the transaction touched
+   and that no strong reference reaches any more are deleted, repeatedly;
+3. maxRows;
+4. weak references to rows that no longer exist are removed, which may empty
+   a column that must not be empty ("constraint violation");
+5. index uniqueness.
+Rows whose values end up unchanged are not part of the commit.
+
+Operation results are exactly ovsdb-server 3.1's: one result per operation,
+the failing operation's error object, `null` for operations not executed,
+and one extra error object when the commit-time checks fail.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from pyvswitch.ovsdb.condition import Condition, compile_where
+from pyvswitch.ovsdb.data import Row, row_from_json
+from pyvswitch.ovsdb.errors import OvsdbError, json_text
+from pyvswitch.ovsdb.mutation import compile_mutations
+from pyvswitch.ovsdb.schema import column_set_from_json
+from pyvswitch.ovsdb.types import ZERO_UUID, Parser, is_uuid, new_uuid, syntax_error
+
+if TYPE_CHECKING:
+    from pyvswitch.ovsdb.database import Database, Table
+
+
+class TxnRow:
+    __slots__ = ("table", "uuid", "old", "new")
+
+    def __init__(self, table: "Table", uuid: str, old: Row | None, new: list | None) -> None:
+        self.table = table
+        self.uuid = uuid
+        self.old = old
+        self.new = new
+
+
+class _View:
+    """A row as a condition sees it during a transaction (same attributes as `Row`)."""
+    __slots__ = ("uuid", "version", "values", "table")
+
+    def __init__(self, tr: TxnRow) -> None:
+        self.uuid = tr.uuid
+        self.version = tr.old.version if tr.old is not None else ZERO_UUID
+        self.values = tr.new
+        self.table = tr.table.schema
+
+
+class NeedRetry(Exception):
+    """A "wait" operation is not yet satisfied and has not timed out."""
+
+
+class Transaction:
+    def __init__(self, db: "Database", now: float, started: float | None = None,
+                 locks: frozenset | set | tuple = ()) -> None:
+        self.db = db
+        self.now = now
+        self.started = now if started is None else started
+        self.locks = locks
+        self.rows: dict[str, dict[str, TxnRow]] = {}
+        self.symtab: dict[str, str] = {}
+        self.created: set[str] = set()
+        self.comments: list[str] = []
+        self.durable = False
+        self.timeout_ms: float = math.inf
+
+    # --- running the operations ---
+
+    def run(self, ops: list) -> tuple[list | None, Any]:
+        """Executes ops; returns (results, commit-or-None) or raises NeedRetry."""
+        n = len(ops)
+        results: list = []
+        error = None
+        for i, op in enumerate(ops, 1):
+            try:
+                p = Parser(op, f"ovsdb operation {i} of {n}")
+                name = p.member("op", "id")
+                executor = _EXECUTORS.get(name)
+                if executor is None:
+                    raise p.error(f'No operation "{name}"')
+                try:
+                    result = executor(self, p)
+                except OvsdbError as e:
+                    if e.error == "not supported":
+                        raise
+                    p.finish()
+                    raise
+                p.finish()
+            except OvsdbError as e:
+                if e.error == "not supported":
+                    raise NeedRetry() from None
+                error = e
+                results.append(e.to_json())
+                break
+            results.append(result)
+        if error is not None:
+            results.extend([None] * (n - len(results)))
+            return results, None
+        try:
+            commit = self.db._precommit(self)
+        except OvsdbError as e:
+            results.append(e.to_json())
+            return results, None
+        return results, commit
+
+    # --- the overlay ---
+
+    def table(self, p: Parser, member: str = "table") -> "Table":
+        name = p.member(member, "id")
+        t = self.db.tables.get(name)
+        if t is None:
+            raise p.error(f"No table named {name}.")
+        return t
+
+    def txn_rows(self, table: "Table") -> dict[str, TxnRow]:
+        d = self.rows.get(table.schema.name)
+        if d is None:
+            d = self.rows[table.schema.name] = {}
+        return d
+
+    def query(self, table: "Table", cond: Condition) -> list[TxnRow]:
+        """The rows (post-overlay) that satisfy cond, as TxnRows made writable."""
+        trs = self.rows.get(table.schema.name)
+        out: list[TxnRow] = []
+        if cond.never:
+            return out
+        if cond.uuid is not None:
+            u = cond.uuid
+            tr = trs.get(u) if trs else None
+            if tr is not None:
+                if tr.new is not None and cond(_View(tr)):
+                    out.append(tr)
+                return out
+            row = table.rows.get(u)
+            if row is not None and cond(row):
+                out.append(self.modify(table, row))
+            return out
+        if trs:
+            for u, row in table.rows.items():
+                if u in trs:
+                    continue
+                if cond(row):
+                    out.append(row)
+            for tr in list(trs.values()):
+                if tr.new is not None and cond(_View(tr)):
+                    out.append(tr)
+        else:
+            out = [row for row in table.rows.values() if cond(row)]
+        return [r if type(r) is TxnRow else self.modify(table, r) for r in out]
+
+    def select_rows(self, table: "Table", cond: Condition) -> list:
+        """Like query, but read-only: committed Rows or _Views."""
+        trs = self.rows.get(table.schema.name)
+        if cond.never:
+            return []
+        if cond.uuid is not None:
+            u = cond.uuid
+            tr = trs.get(u) if trs else None
+            if tr is not None:
+                v = _View(tr) if tr.new is not None else None
+                return [v] if v is not None and cond(v) else []
+            row = table.rows.get(u)
+            return [row] if row is not None and cond(row) else []
+        if not trs:
+            return [row for row in table.rows.values() if cond(row)]
+        out = [row for u, row in table.rows.items() if u not in trs and cond(row)]
+        for tr in trs.values():
+            if tr.new is not None:
+                v = _View(tr)
+                if cond(v):
+                    out.append(v)
+        return out
+
+    def modify(self, table: "Table", row: Row) -> TxnRow:
+        trs = self.txn_rows(table)
+        tr = trs.get(row.uuid)
+        if tr is None:
+            tr = trs[row.uuid] = TxnRow(table, row.uuid, row, list(row.values))
+        return tr
+
+    def exists(self, table: "Table", uuid: str) -> bool:
+        trs = self.rows.get(table.schema.name)
+        if trs:
+            tr = trs.get(uuid)
+            if tr is not None:
+                return tr.new is not None
+        return uuid in table.rows
+
+
+# --- the operations (RFC 7047 5.2) ---
+
+def _insert(x: Transaction, p: Parser) -> dict:
+    table = x.table(p)
+    uuid_name = p.member("uuid-name", "id", optional=True)
+    uuid_j = p.member("uuid", "string", optional=True)
+    row_j = p.member("row", "object", optional=True)
+    if uuid_j is not None:
+        if not is_uuid(uuid_j):
+            raise syntax_error(uuid_j, "bad uuid")
+        u = uuid_j.lower()
+        trs = x.rows.get(table.schema.name)
+        if u in table.rows or (trs and u in trs):
+            raise syntax_error(uuid_j, "This UUID would duplicate a UUID already present within the table "
+                                       "or deleted within the same transaction.", "duplicate uuid")
+    if uuid_name is not None:
+        if uuid_name in x.created:
+            raise syntax_error(uuid_name, 'This "uuid-name" appeared on an earlier "insert" operation.',
+                               "duplicate uuid-name")
+        if uuid_j is not None:
+            x.symtab[uuid_name] = u
+        else:
+            u = x.symtab.get(uuid_name) or x.symtab.setdefault(uuid_name, new_uuid())
+        x.created.add(uuid_name)
+    elif uuid_j is None:
+        u = new_uuid()
+    values = list(table.defaults)
+    given = row_from_json(table.schema, row_j, x.symtab) if row_j is not None else {}
+    for i, v in given.items():
+        if i >= 0:
+            values[i] = v
+    for c in table.schema.columns.values():
+        if c.index not in given:
+            v = values[c.index]
+            if type(v) is not tuple or len(v) == 1:
+                c.type.check_datum(v)
+    x.txn_rows(table)[u] = TxnRow(table, u, None, values)
+    return {"uuid": ["uuid", u]}
+
+
+def _select(x: Transaction, p: Parser) -> dict:
+    table = x.table(p)
+    where = p.member("where", "array")
+    columns_j = p.member("columns", "array", optional=True)
+    sort_j = p.member("sort", "array", optional=True)
+    ts = table.schema
+    cond = compile_where(ts, where, x.symtab)
+    names = list(ts.all_columns) if columns_j is None else column_set_from_json(columns_j, ts.all_columns)
+    rows = x.select_rows(table, cond)
+    if sort_j is not None:
+        for name in reversed(column_set_from_json(sort_j, ts.all_columns)):
+            idx = ts.all_columns[name].index
+            rows.sort(key=lambda r, idx=idx: _get(r, idx))
+    cols = [(n, ts.all_columns[n]) for n in names]
+    out = []
+    for r in rows:
+        out.append({n: c.type.datum_to_json(_get(r, c.index)) for n, c in cols})
+    return {"rows": out}
+
+
+def _get(r, idx: int) -> Any:
+    if idx >= 0:
+        return r.values[idx]
+    return r.uuid if idx == -1 else r.version
+
+
+def _update(x: Transaction, p: Parser) -> dict:
+    table = x.table(p)
+    where = p.member("where", "array")
+    row_j = p.member("row", "object")
+    ts = table.schema
+    given = row_from_json(ts, row_j, x.symtab)
+    for name in row_j:
+        c = ts.all_columns[name]
+        if not c.mutable:
+            raise OvsdbError("constraint violation", f"Cannot update immutable column {name} in table {ts.name}.",
+                             json_text(p.json))
+    cond = compile_where(ts, where, x.symtab)
+    items = list(given.items())
+    matches = x.query(table, cond)
+    for tr in matches:
+        new = tr.new
+        for i, v in items:
+            new[i] = v
+    return {"count": len(matches)}
+
+
+def _mutate(x: Transaction, p: Parser) -> dict:
+    table = x.table(p)
+    where = p.member("where", "array")
+    mutations_j = p.member("mutations", "array")
+    ts = table.schema
+    mutate = compile_mutations(ts, mutations_j, x.symtab)
+    cond = compile_where(ts, where, x.symtab)
+    matches = x.query(table, cond)
+    for tr in matches:
+        mutate(tr.new)
+    return {"count": len(matches)}
+
+
+def _delete(x: Transaction, p: Parser) -> dict:
+    table = x.table(p)
+    where = p.member("where", "array")
+    cond = compile_where(table.schema, where, x.symtab)
+    matches = x.query(table, cond)
+    for tr in matches:
+        tr.new = None
+    return {"count": len(matches)}
+
+
+def _wait(x: Transaction, p: Parser) -> dict:
+    table = x.table(p)
+    where = p.member("where", "array")
+    columns_j = p.member("columns", "array", optional=True)
+    until = p.member("until", "string")
+    rows_j = p.member("rows", "array")
+    timeout_j = p.member("timeout", "number", optional=True)
+    ts = table.schema
+    cond = compile_where(ts, where, x.symtab)
+    names = list(ts.all_columns) if columns_j is None else column_set_from_json(columns_j, ts.all_columns)
+    if timeout_j is not None:
+        timeout_ms = min(float(timeout_j), float(1 << 63))
+        if timeout_ms < 0:
+            raise syntax_error(timeout_j, "timeout must be nonnegative")
+        x.timeout_ms = min(x.timeout_ms, timeout_ms)
+    else:
+        timeout_ms = math.inf
+    if until == "==":
+        equal = True
+    elif until == "!=":
+        equal = False
+    else:
+        raise syntax_error(until, '"until" must be "==" or "!="')
+    idxs = [ts.all_columns[n].index for n in names]
+    defaults = table.defaults
+    expected = set()
+    for rj in rows_j:
+        given = row_from_json(ts, rj, x.symtab)
+        key = []
+        for i in idxs:
+            if i in given:
+                key.append(given[i])
+            elif i >= 0:
+                key.append(defaults[i])
+            else:
+                key.append(ZERO_UUID)
+        expected.add(tuple(key))
+    actual = {tuple(_get(r, i) for i in idxs) for r in x.select_rows(table, cond)}
+    if (actual == expected) != equal:
+        elapsed_ms = int((x.now - x.started) * 1000)
+        if elapsed_ms >= timeout_ms:
+            if elapsed_ms:
+                raise OvsdbError("timed out", f'"wait" timed out after {elapsed_ms} ms')
+            raise OvsdbError("timed out", '"where" clause test failed')
+        raise OvsdbError("not supported", "triggers not supported")
+    return {}
+
+
+def _commit(x: Transaction, p: Parser) -> dict:
+    if p.member("durable", "boolean"):
+        x.durable = True
+    return {}
+
+
+def _abort(x: Transaction, p: Parser) -> dict:
+    raise OvsdbError("aborted", "aborted by request")
+
+
+def _comment(x: Transaction, p: Parser) -> dict:
+    x.comments.append(p.member("comment", "string"))
+    return {}
+
+
+def _assert(x: Transaction, p: Parser) -> dict:
+    lock = p.member("lock", "id")
+    if lock not in x.locks:
+        raise OvsdbError("not owner", f"Asserted lock {lock} not held.")
+    return {}
+
+
+_EXECUTORS = {"insert": _insert, "select": _select, "update": _update, "mutate": _mutate,
+              "delete": _delete, "wait": _wait, "commit": _commit, "abort": _abort,
+              "comment": _comment, "assert": _assert}
