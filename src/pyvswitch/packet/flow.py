@@ -1,7 +1,7 @@
 """Flow keys and their extraction from frames (OVS's `flow_extract`).
 
 A `FlowKey` is everything the switch may match on for one packet: where it
-came from (`in_port`), its parsed L2-L4 headers, and the pipeline metadata
+came from (`in_port`, an OpenFlow port number), its parsed L2-L4 headers, and the pipeline metadata
 (tunnel id, `metadata`, registers) that OpenFlow processing sets later.  It
 is a `NamedTuple` of plain ints: hashable (it is the exact-match cache key),
 indexable by position (the classifier masks it field by field), and cheap to
@@ -86,7 +86,7 @@ class FlowKey(NamedTuple):
 
 
 # Bit width of each FlowKey slot, in order; a full mask for slot i is (1 << WIDTHS[i]) - 1.
-WIDTHS: tuple[int, ...] = (32, 48, 48, 16, 16, 16, 32, 32, 128, 128, 20, 8, 8, 8, 2, 48, 48,
+WIDTHS: tuple[int, ...] = (16, 48, 48, 16, 16, 16, 32, 32, 128, 128, 20, 8, 8, 8, 2, 48, 48,
                            16, 16, 12, 128, 64, 64) + (32,) * N_REGS
 assert len(WIDTHS) == len(FlowKey._fields)
 FULL_MASK = FlowKey(*((1 << w) - 1 for w in WIDTHS))

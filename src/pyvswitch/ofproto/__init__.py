@@ -1,0 +1,1 @@
+"""OpenFlow switch semantics: flow tables and their classifier, translation, NORMAL."""

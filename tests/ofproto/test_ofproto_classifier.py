@@ -1,0 +1,167 @@
+"""The classifier: unit tests, a linear-scan reference model, megaflow wildcard soundness."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings, strategies as st
+
+from pyvswitch.ofproto.classifier import Classifier, ClsRule
+from pyvswitch.packet.flow import FULL_MASK, FlowKey, extract
+from pyvswitch.packet.headers import tcp_frame, udp_frame
+from pyvswitch.packet.match import Match, parse_match
+
+
+def rule(text: str, priority: int, value=None) -> ClsRule:
+    return ClsRule(parse_match(text), priority, value)
+
+
+def key(**slots) -> FlowKey:
+    return FlowKey(**slots)
+
+
+WEB = extract(tcp_frame(1, 2, 0x0A000001, 0x0A000002, 5555, 80), in_port=1)
+DNS = extract(udp_frame(1, 2, 0x0A000001, 0x08080808, 5555, 53), in_port=2)
+
+
+def test_priority_and_replace():
+    c = Classifier()
+    low, high = rule("ip", 10, "low"), rule("tcp,tp_dst=80", 20, "high")
+    assert c.insert(low) is None and c.insert(high) is None
+    assert c.lookup(WEB)[0] is high
+    assert c.lookup(DNS)[0] is low
+    again = rule("tcp,tp_dst=80", 20, "again")
+    assert c.insert(again) is high
+    assert len(c) == 2 and c.lookup(WEB)[0] is again
+    assert c.remove(rule("tcp,tp_dst=80", 20)) is again
+    assert c.lookup(WEB)[0] is low
+    assert c.remove(rule("tcp,tp_dst=80", 20)) is None
+    assert c.remove(low) is low and len(c) == 0 and c.n_subtables == 0
+    assert c.lookup(WEB) == (None, FlowKey())
+
+
+def test_same_match_different_priorities():
+    c = Classifier()
+    for p in (5, 50, 20):
+        c.insert(rule("tcp", p, p))
+    assert c.lookup(WEB)[0].value == 50
+    c.remove(rule("tcp", 50))
+    assert c.lookup(WEB)[0].value == 20
+    assert c.find_exactly(parse_match("tcp"), 5).value == 5
+    assert c.find_exactly(parse_match("tcp"), 6) is None
+    assert c.find_exactly(parse_match("udp"), 5) is None
+
+
+def test_wildcards_cover_what_was_examined():
+    c = Classifier()
+    c.insert(rule("tcp,tp_dst=80", 100))
+    c.insert(rule("in_port=7", 50))
+    r, wc = c.lookup(WEB)
+    assert r.priority == 100
+    # Only the first subtable was needed: its fields are exact, nothing else is.
+    assert wc == parse_match("tcp,tp_dst=80").mask
+    r, wc = c.lookup(DNS)
+    assert r is None
+    assert wc.in_port == FULL_MASK.in_port and wc.tp_dst == 0xFFFF and wc.nw_src == 0
+
+
+def test_loose_iteration_version_and_overlap():
+    c = Classifier()
+    rules = [rule("tcp,nw_src=10.0.0.0/8,tp_dst=80", 1), rule("tcp,nw_src=10.1.0.0/16", 2),
+             rule("udp", 3), rule("ip", 4)]
+    v0 = c.version
+    for r in rules:
+        c.insert(r)
+    assert c.version > v0
+    assert set(c.rules()) == set(rules)
+    assert {r.priority for r in c.rules(parse_match("tcp"))} == {1, 2}
+    assert {r.priority for r in c.rules(parse_match("tcp,nw_src=10.0.0.0/8"))} == {1, 2}
+    assert {r.priority for r in c.rules(parse_match("ip,nw_src=10.1.0.0/16"))} == {2}
+    assert {r.priority for r in c.rules(Match())} == {1, 2, 3, 4}
+    for r in c.rules():  # the iteration is a snapshot
+        c.remove(r)
+    assert len(c) == 0
+    c.insert(rule("tcp,tp_dst=80", 7))
+    assert [r.priority for r in c.overlapping(parse_match("ip,nw_src=1.2.3.4"), 7)] == [7]
+    assert list(c.overlapping(parse_match("udp"), 7)) == []
+    assert list(c.overlapping(parse_match("tcp,tp_dst=81"), 7)) == []
+    assert list(c.overlapping(parse_match("ip"), 8)) == []
+    c.clear()
+    assert len(c) == 0 and c.lookup(WEB)[0] is None
+
+
+# ---- the reference model: a linear scan ---------------------------------------
+
+SLOTS = ("in_port", "nw_src", "tp_dst", "reg0")
+WIDTH = 3  # small value spaces so random keys actually hit random rules
+
+
+def _linear(rules: dict, k: FlowKey):
+    best = None
+    for r in rules.values():
+        if r.match.matches(k) and (best is None or r.priority > best.priority):
+            best = r
+    return best
+
+
+_slot_vm = st.tuples(st.integers(0, 2**WIDTH - 1), st.integers(0, 2**WIDTH - 1))
+_match = st.fixed_dictionaries({}, optional={s: _slot_vm for s in SLOTS}).map(
+    lambda d: Match.from_slots(**d))
+_key = st.fixed_dictionaries({s: st.integers(0, 2**WIDTH - 1) for s in SLOTS}).map(
+    lambda d: FlowKey(**d))
+_ops = st.lists(st.tuples(st.sampled_from(["add", "add", "add", "del"]), _match,
+                          st.integers(0, 1000)), max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_ops, st.lists(_key, min_size=1, max_size=20))
+def test_lookup_equals_linear_scan(ops, keys):
+    c = Classifier()
+    model: dict = {}
+    for op, m, prio in ops:
+        # Unique priorities make the expected answer unique.
+        prio = prio * 64 + len(model) % 64
+        if op == "add":
+            r = ClsRule(m, prio)
+            c.insert(r)
+            model[(m, prio)] = r
+        elif model:
+            victim = sorted(model, key=lambda mp: mp[1])[prio % len(model)]
+            assert c.remove(model.pop(victim)) is not None
+    assert len(c) == len(model)
+    rnd = random.Random(len(ops))
+    for k in keys:
+        got, wc = c.lookup(k)
+        want = _linear(model, k)
+        assert (got.priority if got else None) == (want.priority if want else None)
+        # Soundness of the wildcards: any key equal to k on wc's bits gets the same answer.
+        for _ in range(3):
+            other = FlowKey(*(
+                (v & m) | (rnd.getrandbits(WIDTH) & ~m) if name in SLOTS else v
+                for name, v, m in zip(FlowKey._fields, k, wc)))
+            again = c.lookup(other)[0]
+            assert (again.priority if again else None) == (got.priority if got else None)
+
+
+def test_many_rules_smoke():
+    """10k rules over several masks: every exact 5-tuple rule is found by its own packet."""
+    rnd = random.Random(7)
+    c = Classifier()
+    exact = []
+    for i in range(10_000):
+        shape = i % 4
+        src, dst, port = rnd.getrandbits(32), rnd.getrandbits(32), rnd.getrandbits(16)
+        if shape == 0:
+            m = Match.from_slots(dl_type=0x0800, nw_proto=6, nw_src=src, nw_dst=dst, tp_dst=port)
+            exact.append((m, i + 10_000))
+        elif shape == 1:
+            m = Match.from_slots(dl_type=0x0800, nw_dst=(dst, 0xFFFFFF00))
+        elif shape == 2:
+            m = Match.from_slots(in_port=port & 0xFF, dl_dst=rnd.getrandbits(48))
+        else:
+            m = Match.from_slots(dl_type=0x0800, nw_proto=6, tp_dst=(port, 0xFFF0))
+        c.insert(ClsRule(m, i + 10_000 if shape == 0 else rnd.randrange(10_000)))
+    assert c.n_subtables == 4
+    for m, prio in exact:
+        r, _ = c.lookup(FlowKey(*m.value))
+        assert r.priority == prio
