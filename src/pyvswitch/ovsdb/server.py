@@ -96,6 +96,10 @@ DEFAULT_PROBE_INTERVAL = 5.0
 HISTORY_LENGTH = 100
 
 _DEFERRED = object()
+
+
+class _BareError(Exception):
+    """An error ovsdb-server reports as a bare string, not an error object."""
 _ECHO = b'{"id":"echo","method":"echo","params":[]}'
 
 
@@ -344,6 +348,9 @@ class ServerCore:
             except OvsdbError as e:
                 self._out(s, _error_reply(msg.id, e.to_json()))
                 return
+            except _BareError as e:
+                self._out(s, _error_reply(msg.id, e.args[0]))
+                return
             if result is not _DEFERRED:
                 self._out(s, _reply(msg.id, result))
         elif type(msg) is Notification:
@@ -410,7 +417,7 @@ class ServerCore:
                 if results and isinstance(results[-1], dict) and "error" in results[-1]:
                     return results, None, None
                 return results + [server_db.not_allowed(ops[i])], None, None
-        outcome = dbh.db.execute(ops, now=now, start=t.start, locks=t.session.locks)
+        outcome = dbh.db.execute(ops, now=now, started=t.start, locks=self._owned(t.session))
         return outcome.results, outcome.commit, outcome.wait_until
 
     def _try_trigger(self, t: _Trigger, now: float) -> bool:
@@ -519,7 +526,7 @@ class ServerCore:
         params = req.params
         mon = s.monitors.pop(dumps(params[0]), None) if len(params) == 1 else None
         if mon is None:
-            raise OvsdbError("unknown monitor")
+            raise _BareError("unknown monitor")
         dbh = self.dbs.get(mon.db_name)
         if dbh is not None:
             dbh.monitors = [(ss, m) for ss, m in dbh.monitors if m is not mon]
@@ -567,6 +574,10 @@ class ServerCore:
             self._out(queue[0], _notify("locked", [name]))
         else:
             del self._locks[name]
+
+    def _owned(self, s: _Session) -> frozenset:
+        locks = self._locks
+        return frozenset(n for n in s.locks if locks[n][0] is s)
 
     def lock_owner(self, name: str) -> int | None:
         queue = self._locks.get(name)
