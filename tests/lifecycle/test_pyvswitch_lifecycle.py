@@ -46,6 +46,19 @@ def ref_bindir(tmp_path):
     return b
 
 
+# End to end, with the reference ovsdb-server and with ours.
+
+IMPLS = [
+    pytest.param("reference", marks=needs_reference),
+    pytest.param("ours", marks=pytest.mark.skipif(not HAVE_OUR_SERVER, reason="pyvswitch.cli.ovsdb_server not written yet")),
+]
+
+
+@pytest.fixture(params=IMPLS)
+def bindir(request, ref_bindir):
+    return ref_bindir if request.param == "reference" else None
+
+
 def pyvswitch(rundir: Path, *args: str, bindir: Path | None = None):
     cmd = [ours("pyvswitch"), *args, "--rundir", str(rundir)]
     if bindir is not None:
@@ -98,12 +111,12 @@ def test_missing_binary_is_a_clear_error(rundir, tmp_path):
     assert r.stderr.strip() == f"pyvswitch: cannot start: ovsdb-server: not found in {empty}"
 
 
-def test_socket_in_use_by_someone_else(rundir, ref_bindir):
+def test_socket_in_use_by_someone_else(rundir, bindir):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(str(rundir / "db.sock"))
     s.listen()
     try:
-        r = pyvswitch(rundir, "start", bindir=ref_bindir)
+        r = pyvswitch(rundir, "start", bindir=bindir)
     finally:
         s.close()
     assert r.returncode == 1
@@ -118,19 +131,6 @@ def test_unwritable_directory_says_how_to_fix(tmp_path, monkeypatch):
         monkeypatch.setenv(var, "/proc/pyvswitch-nowhere")
     with pytest.raises(lifecycle.LifecycleError, match="use --rundir DIR"):
         lifecycle.start(lifecycle.Programs(None), io.StringIO())
-
-
-# End to end, with the reference ovsdb-server and with ours.
-
-IMPLS = [
-    pytest.param("reference", marks=needs_reference),
-    pytest.param("ours", marks=pytest.mark.skipif(not HAVE_OUR_SERVER, reason="pyvswitch.cli.ovsdb_server not written yet")),
-]
-
-
-@pytest.fixture(params=IMPLS)
-def bindir(request, ref_bindir):
-    return ref_bindir if request.param == "reference" else None
 
 
 def test_full_lifecycle(rundir, bindir):
@@ -210,23 +210,24 @@ def test_named_daemons(rundir, ref_bindir):
     assert r.returncode == 2 and "unknown daemon 'bogus'" in r.stderr
 
 
-def test_upgrades_an_old_database(rundir, ref_bindir, tmp_path):
+def test_upgrades_an_old_database(rundir, bindir, tmp_path):
+    tool = ours("ovsdb-tool") if bindir is None else ref("ovsdb-tool")
     old = json.loads(lifecycle.schema_path().read_text())
     old["version"] = "8.2.0"
     del old["tables"]["Open_vSwitch"]["columns"]["dpdk_version"]
     old_schema = tmp_path / "old.ovsschema"
     old_schema.write_text(json.dumps(old))
     db = rundir / "conf.db"
-    assert run([ref("ovsdb-tool"), "create", str(db), str(old_schema)]).returncode == 0
-    cksum = run([ref("ovsdb-tool"), "db-cksum", str(db)]).stdout.strip()
-    r = pyvswitch(rundir, "start", bindir=ref_bindir)
+    assert run([tool, "create", str(db), str(old_schema)]).returncode == 0
+    cksum = run([tool, "db-cksum", str(db)]).stdout.strip()
+    r = pyvswitch(rundir, "start", bindir=bindir)
     assert r.returncode == 0, r.stderr
     backup = rundir / f"conf.db.backup8.2.0-{cksum.replace(' ', '-')}"
     assert f"Backing up database to {backup}" in r.stdout
     assert f"Upgrading database schema of {db} from 8.2.0 to 8.3.1" in r.stdout
     assert backup.exists()
-    assert run([ref("ovsdb-tool"), "db-version", str(db)]).stdout.strip() == "8.3.1"
-    r = pyvswitch(rundir, "restart", bindir=ref_bindir)
+    assert run([tool, "db-version", str(db)]).stdout.strip() == "8.3.1"
+    r = pyvswitch(rundir, "restart", bindir=bindir)
     assert r.returncode == 0 and "Upgrading" not in r.stdout
 
 
