@@ -154,7 +154,8 @@ def _reply(id_json: Any, result: Any) -> bytes:
 
 
 def _error_reply(id_json: Any, error: Any) -> bytes:
-    return ('{"id":%s,"result":null,"error":%s}' % (dumps(id_json), dumps(error))).encode()
+    # ovsdb-server leaves "result" out of an error reply.
+    return ('{"id":%s,"error":%s}' % (dumps(id_json), dumps(error))).encode()
 
 
 def _notify(method: str, params: list) -> bytes:

@@ -85,17 +85,17 @@ class Client:
         msgs = self.take()
         assert msgs, f"no reply to {method}"
         *notes, reply = msgs
-        assert "result" in reply, reply
+        assert "result" in reply or "error" in reply, reply
         return notes, reply
 
     def result(self, method: str, params: list):
         notes, reply = self.call(method, params)
-        assert reply["error"] is None, reply
+        assert reply.get("error") is None, reply
         return reply["result"]
 
     def error(self, method: str, params: list):
         notes, reply = self.call(method, params)
-        assert reply["error"] is not None, reply
+        assert reply.get("error") is not None and "result" not in reply, reply
         return reply["error"]
 
     def transact(self, *ops, db: str = "T"):

@@ -1,0 +1,237 @@
+"""Differential tests: the same JSON-RPC conversation with the reference
+ovsdb-server and with `ServerCore`, replies compared with uuids normalized."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from server_harness import TEST_SCHEMA, Harness
+
+from pyvswitch.ovsdb.jsonrpc import Framer, dumps
+from util import needs_reference, ovs_env, ref, stop_pid, wait_until
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+class RefClients:
+    """N raw JSON-RPC connections to a private reference ovsdb-server."""
+
+    def __init__(self, d: Path, n: int) -> None:
+        db = d / "t.db"
+        subprocess.run([ref("ovsdb-tool"), "create", str(db), str(TEST_SCHEMA)], check=True,
+                       env=ovs_env(d), capture_output=True)
+        sock = d / "db.sock"
+        self.proc = subprocess.Popen(
+            [ref("ovsdb-server"), str(db), f"--remote=punix:{sock}", f"--pidfile={d / 's.pid'}",
+             f"--unixctl={d / 's.ctl'}", f"--log-file={d / 's.log'}", "-vconsole:off"],
+            env=ovs_env(d), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(sock.exists, what="reference ovsdb-server socket")
+        self.socks = []
+        for _ in range(n):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(str(sock))
+            s.settimeout(10)
+            self.socks.append((s, Framer(), []))
+
+    def send(self, i: int, msg: dict) -> None:
+        self.socks[i][0].sendall(dumps(msg).encode())
+
+    def until_reply(self, i: int, id_json) -> list:
+        """Everything client i receives up to and including the reply with id_json."""
+        s, framer, queue = self.socks[i]
+        out = []
+        while True:
+            while queue:
+                m = queue.pop(0)
+                out.append(m)
+                if m.get("method") is None and m.get("id") == id_json:
+                    return out
+            data = s.recv(1 << 20)
+            assert data, "reference ovsdb-server closed the connection"
+            queue.extend(framer.feed_json(data))
+
+    def close(self) -> None:
+        for s, _, _ in self.socks:
+            s.close()
+        stop_pid(self.proc.pid)
+        self.proc.wait(timeout=5)
+
+
+class CoreClients:
+    def __init__(self, n: int) -> None:
+        self.h = Harness()
+        self.clients = [self.h.client() for _ in range(n)]
+
+    def send(self, i: int, msg: dict) -> None:
+        self.clients[i].send(msg)
+
+    def until_reply(self, i: int, id_json) -> list:
+        msgs = self.clients[i].take()
+        assert msgs and msgs[-1].get("id") == id_json and "method" not in msgs[-1], msgs
+        return msgs
+
+
+def normalize(j, names: dict):
+    if isinstance(j, str):
+        return UUID.sub(lambda m: names.get(m.group(), "<uuid>"), j)
+    if isinstance(j, list):
+        return [normalize(v, names) for v in j]
+    if isinstance(j, dict):
+        return {normalize(k, names): normalize(v, names) for k, v in j.items()}
+    return j
+
+
+def name_inserted(reply: dict, names: dict) -> None:
+    """Names the uuids of inserted rows in order, so both servers' match."""
+    result = reply.get("result")
+    if isinstance(result, list):
+        for r in result:
+            if isinstance(r, dict) and isinstance(r.get("uuid"), list):
+                names.setdefault(r["uuid"][1], f"row{len(names)}")
+
+
+def converse(server, n: int, steps: list) -> list:
+    """Runs steps (client, method, params); returns what each client saw per step."""
+    names: dict = {}
+    transcript = []
+    for k, (i, method, params) in enumerate(steps):
+        rid = f"r{k}"
+        server.send(i, {"method": method, "params": params, "id": rid})
+        if method == "transact" and any(isinstance(op, dict) and op.get("op") == "wait" for op in params[1:]):
+            # A waiting transaction answers later; its reply shows up in a later sync.
+            seen = {i: []}
+        else:
+            seen = {i: server.until_reply(i, rid)}
+            name_inserted(seen[i][-1], names)
+        for j in range(n):
+            sync = f"sync{k}.{j}"
+            server.send(j, {"method": "echo", "params": [], "id": sync})
+            seen.setdefault(j, []).extend(server.until_reply(j, sync)[:-1])
+        for msgs in seen.values():
+            for m in msgs:
+                name_inserted(m, names)
+        step = {}
+        for j, msgs in seen.items():
+            # Notifications for several monitors come in the server's own order.
+            step[j] = sorted(json.dumps(normalize(m, names), sort_keys=True) for m in msgs)
+        transcript.append(step)
+    return transcript
+
+
+def compare(n: int, steps: list) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        refc = RefClients(Path(d), n)
+        try:
+            expected = converse(refc, n, steps)
+        finally:
+            refc.close()
+    got = converse(CoreClients(n), n, steps)
+    for k, (e, g) in enumerate(zip(expected, got)):
+        assert g == e, f"step {k}: {steps[k]}"
+
+
+def ins(table, **row):
+    return {"op": "insert", "table": table, "row": row}
+
+
+@needs_reference
+def test_basic_methods_and_errors():
+    compare(1, [
+        (0, "list_dbs", []),
+        (0, "get_schema", ["T"]),
+        (0, "get_schema", ["nope"]),
+        (0, "get_schema", []),
+        (0, "frobnicate", []),
+        (0, "echo", [1, "two", {"x": 3}]),
+        (0, "transact", []),
+        (0, "transact", ["nope"]),
+        (0, "transact", ["T"]),
+        (0, "set_db_change_aware", [True]),
+        (0, "set_db_change_aware", ["yes"]),
+        (0, "monitor_cancel", ["nothing"]),
+        (0, "monitor", ["nope", "m", {}]),
+        (0, "monitor", ["T", "m", 5]),
+        (0, "monitor", ["T", "m", {"Nope": {}}]),
+        (0, "monitor", ["T", "m", {"A": 5}]),
+        (0, "monitor", ["T", "m", {"A": {"columns": ["nope"]}}]),
+        (0, "monitor", ["T", "m", {"A": {"columns": ["i", "i"]}}]),
+        (0, "monitor", ["T", "m", {"A": {"columns": 5}}]),
+        (0, "monitor", ["T", "m", {"A": {"select": {"bogus": True}}}]),
+        (0, "monitor", ["T", "m", {"A": {"where": []}}]),
+        (0, "monitor_cond", ["T", "m", {"A": {"where": [["nope", "==", 1]]}}]),
+        (0, "monitor_cond_since", ["T", "m", {"A": {}}]),
+        (0, "monitor_cond_change", ["m"]),
+        (0, "monitor_cond_change", ["m", "m", {}]),
+        (0, "lock", []),
+        (0, "lock", ["not an id"]),
+        (0, "unlock", ["L"]),
+        (0, "transact", ["_Server", {"op": "select", "table": "Database", "where": [["name", "==", "T"]],
+                                     "columns": ["name", "model", "connected", "leader", "cid", "sid",
+                                                 "index"]}]),
+        (0, "transact", ["_Server", {"op": "delete", "table": "Database", "where": []}]),
+    ])
+
+
+@needs_reference
+def test_monitors_and_updates():
+    compare(2, [
+        (0, "transact", ["T", ins("A", i=1, s="x", set=["set", [1, 2]], map=["map", [["a", "b"]]])]),
+        (1, "monitor", ["T", "m1", {"A": {}}]),
+        (1, "monitor", ["T", ["m", 2], {"A": {"columns": ["i"], "select": {"initial": False}}}]),
+        (1, "monitor_cond", ["T", "mc", {"A": [{"columns": ["i", "s", "set", "map", "opt"],
+                                                "where": [["i", "<", 5]]}]}]),
+        (1, "monitor_cond", ["T", "mc", {"A": [{"columns": ["i"]}]}]),
+        (0, "transact", ["T", {"op": "update", "table": "A", "where": [],
+                               "row": {"s": "y", "set": ["set", [2, 3]],
+                                       "map": ["map", [["a", "c"], ["d", "e"]]]}}]),
+        (0, "transact", ["T", {"op": "update", "table": "A", "where": [], "row": {"i": 7}}]),
+        (1, "monitor_cond_change", ["mc", "mc2", {"A": [{"where": [["i", ">", 5]]}]}]),
+        (1, "monitor_cond_change", ["mc2", "mc2", {"A": [{"where": [False]}]}]),
+        (1, "monitor_cond_change", ["nope", "x", {"A": [{"where": [False]}]}]),
+        (1, "monitor_cond_change", ["mc2", "m1", {"A": [{"where": [False]}]}]),
+        (1, "monitor_cond_change", ["mc2", "mc3", {"A": [{"columns": ["s"], "where": []}]}]),
+        (1, "monitor_cond_change", ["mc2", "mc3", {"B": [{"where": []}]}]),
+        (1, "monitor_cond_change", ["mc2", "mc3", {"A": {"where": []}}]),
+        (0, "transact", ["T", ins("A", i=2), ins("B", name="b", a=["named-uuid", "x"]) | {"uuid-name": "y"}]),
+        (0, "transact", ["T", {"op": "mutate", "table": "A", "where": [["i", "==", 2]],
+                               "mutations": [["set", "insert", ["set", [9]]]]}]),
+        (1, "monitor_cancel", ["m1"]),
+        (0, "transact", ["T", {"op": "delete", "table": "A", "where": [["i", "==", 7]]}]),
+        (0, "monitor_cond", ["T", "own", {"A": [{"columns": ["i"]}]}]),
+        (0, "transact", ["T", ins("A", i=5)]),
+    ])
+
+
+@needs_reference
+def test_locks():
+    compare(3, [
+        (0, "lock", ["L"]),
+        (1, "lock", ["L"]),
+        (2, "lock", ["L"]),
+        (2, "steal", ["L"]),
+        (0, "lock", ["L"]),
+        (2, "unlock", ["L"]),
+        (1, "unlock", ["L"]),
+        (1, "steal", ["L"]),
+        (1, "transact", ["T", {"op": "assert", "lock": "L"}]),
+        (0, "transact", ["T", ins("A", i=1), {"op": "assert", "lock": "L"}]),
+        (1, "unlock", ["L"]),
+        (0, "transact", ["T", {"op": "assert", "lock": "L"}]),
+    ])
+
+
+@needs_reference
+def test_wait_is_retried_after_commits():
+    wait = {"op": "wait", "table": "A", "where": [], "columns": ["i"], "until": "==", "rows": [{"i": 3}]}
+    compare(2, [
+        (0, "transact", ["T", wait]),
+        (1, "transact", ["T", ins("A", i=2)]),
+        (1, "transact", ["T", {"op": "update", "table": "A", "where": [], "row": {"i": 3}}]),
+        (0, "transact", ["T", {**wait, "timeout": 0, "rows": [{"i": 4}]}]),
+    ])
