@@ -7,7 +7,7 @@ returning whether every clause holds.  Parsing follows ovsdb-server: the
 value is parsed with the column's type, relaxed for "includes" (any number of
 members up to the column's maximum) and "excludes" (any number); "<", "<=",
 ">", ">=" apply only to integer and real columns holding at most one value,
-and are false when the column is empty.
+with a single value as argument, and are false when the column is empty.
 
 `Condition.uuid` is the uuid named by a `["_uuid", "==", ...]` clause, if
 any, so that a caller can look the one possible row up instead of scanning
@@ -83,6 +83,7 @@ def compile_clause(table: TableSchema, cj: Any, symtab: dict | None) -> tuple[Ca
                 t.key.type not in (AtomicType.INTEGER, AtomicType.REAL):
             raise syntax_error(cj, f'Type mismatch: "{function}" operator may not be applied to column '
                                    f"{name} of type {t.to_english()}.")
+        t = replace(t, n_min=1)
     elif function == "excludes" and not t.is_scalar:
         t = replace(t, n_min=0, n_max=math.inf)
     elif function == "includes" and not t.is_scalar:
@@ -112,10 +113,7 @@ def _clause(index: int, function: str, arg: Any, scalar: bool) -> Callable:
         op = _ORDER[function]
         if scalar:
             return lambda row: op(get(row), arg)
-        if not arg:
-            return lambda row: False
-        a = arg[0]
-        return lambda row: bool(v := get(row)) and op(v[0], a)
+        return lambda row: bool(v := get(row)) and op(v[0], arg)
     if scalar:
         if function == "includes":
             return lambda row: get(row) == arg

@@ -131,7 +131,7 @@ def _arithmetic(t: Type, index: int, mutator: str, y: Any) -> Callable[[list], N
             key.check_atom(r)
         s = sorted(set(out))
         if len(s) != len(out):
-            raise OvsdbError("constraint violation", f'Result of "{mutator}" operation contains duplicate values.')
+            raise OvsdbError("constraint violation", f'Result of "{mutator}" operation contains duplicates.')
         values[index] = tuple(s)
     return apply_set
 

@@ -257,6 +257,16 @@ def _select(x: Transaction, p: Parser) -> dict:
             idx = ts.all_columns[name].index
             rows.sort(key=lambda r, idx=idx: _get(r, idx))
     cols = [(n, ts.all_columns[n]) for n in names]
+    if "_uuid" not in names:
+        # ovsdb-server returns distinct rows: duplicates of the selected columns go.
+        seen = set()
+        distinct = []
+        for r in rows:
+            key = tuple(_get(r, c.index) for n, c in cols)
+            if key not in seen:
+                seen.add(key)
+                distinct.append(r)
+        rows = distinct
     out = []
     for r in rows:
         out.append({n: c.type.datum_to_json(_get(r, c.index)) for n, c in cols})

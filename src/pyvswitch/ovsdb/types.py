@@ -103,7 +103,7 @@ def _string_needs_quotes(s: str) -> bool:
     if not s or not (s[0].isascii() and (s[0].isalpha() or s[0] == "_")):
         return True
     for c in s[1:]:
-        if not (c.isascii() and (c.isalpha() or c in "_-.")):
+        if not (c.isascii() and (c.isalnum() or c in "_-.")):
             return True
     return s in ("true", "false") or is_uuid(s)
 
@@ -576,7 +576,8 @@ class Parser:
         self.used: set[str] = set()
         self.failed = False
         if not isinstance(j, dict):
-            raise self.error("Object expected.")
+            self.failed = True
+            raise OvsdbError("syntax error", f"Parsing {name} failed: Object expected.")
 
     def error(self, details: str, tag: str = "syntax error") -> OvsdbError:
         self.failed = True
