@@ -1,0 +1,102 @@
+"""The command table's entry type and the context commands run in.
+
+Every ovs-vsctl command is declared once as a `CommandSpec`: its name, the
+argument syntax shown by --commands (from which the min/max argument counts
+are derived), the options it accepts, whether it only reads, and up to three
+functions:
+
+- `pre(ctx)`: before anything is fetched, declares the tables and columns the
+  command will need (`ctx.want(table, columns)`), so that only those are
+  fetched.  It must not look at data.
+- `run(ctx)`: runs against the fetched view (ctx.view), writing its output
+  into `ctx.output` and its changes into the view; raises `VsctlError` for
+  a user error (printed as "ovs-vsctl: MESSAGE", exit status 1) or sets
+  `ctx.try_again` when it must wait for the database to change (wait-until).
+- `post(ctx)`: after the commit, fixes up output that needs server-assigned
+  UUIDs (e.g. `create`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+UNLIMITED = 2 ** 31 - 1
+
+
+class VsctlError(Exception):
+    """A user-visible failure: printed as "ovs-vsctl: <message>", exit 1."""
+
+
+class ExitStatus(Exception):
+    """Ends the program quietly with an exit status (e.g. br-exists -> 2)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    name: str
+    syntax: str                 # e.g. "!BRIDGE ?PARENT ?NEW-VLAN", as --commands shows it
+    run: Callable
+    pre: Callable | None = None
+    post: Callable | None = None
+    options: str = ""           # e.g. "--may-exist,--id="
+    read_only: bool = False
+    min_args: int = 0
+    max_args: int = 0
+
+    @staticmethod
+    def make(name: str, syntax: str, run, pre=None, post=None, options: str = "", read_only: bool = False):
+        lo = hi = 0
+        for word in syntax.split():
+            if word.startswith("!"):
+                lo += 1
+                hi += 1
+            elif word.startswith("?"):
+                hi += 1
+            elif word.startswith("+"):
+                lo += 1
+                hi = UNLIMITED
+            elif word.startswith("*"):
+                hi = UNLIMITED
+        return CommandSpec(name, syntax, run, pre, post, options, read_only, lo, min(hi, UNLIMITED))
+
+    def options_list(self) -> list[str]:
+        return [o for o in self.options.split(",") if o]
+
+    def options_string(self) -> str:
+        return self.options
+
+
+@dataclass(slots=True)
+class Context:
+    """What one command sees while it runs."""
+
+    name: str
+    args: list[str]
+    options: dict[str, str | None]
+    shared: Any                      # the per-invocation state (runner.Invocation)
+    output: list[str] = field(default_factory=list)
+    table: list | None = None        # rows for table-format output: (headings, rows of cells)
+    try_again: bool = False
+    data: dict = field(default_factory=dict)   # what run() leaves for post()
+
+    @property
+    def view(self):
+        return self.shared.view
+
+    @property
+    def schema(self):
+        return self.shared.schema
+
+    def want(self, table: str, columns=()) -> None:
+        self.shared.want(table, columns)
+
+    def has(self, option: str) -> bool:
+        return option in self.options
+
+    def print(self, line: str = "") -> None:
+        self.output.append(line + "\n")

@@ -1,0 +1,228 @@
+"""Values in OVS's text syntax, as ovs-vsctl reads and prints them.
+
+Reading: an atom is a bare word or a double-quoted JSON string; integers may
+be written as ranges "1-3" in a datum; uuids as UUID text or "@name" (a row
+id from the symbol table).  A datum is atoms (or key=value pairs for a map)
+separated by commas or white space, optionally enclosed in [] or {}.
+Errors are raised as VsctlError with the wording ovs-vsctl uses, e.g.
+`"maybe" is not a valid boolean (use "true" or "false")`.
+
+Printing: strings are quoted only when they would not read back as the same
+bare word; sets print as [a, b], maps as {k=v, k2=v2}, an optional value
+bare or [].
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+from pyvswitch.ovsdb.errors import OvsdbError
+from pyvswitch.ovsdb.types import AtomicType, BaseType, Type, format_real
+from pyvswitch.vsctl.command import VsctlError
+
+UUID_TYPE = Type(BaseType(AtomicType.UUID))
+_UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+_INT_RE = re.compile(r"[ \t\n\v\f\r]*[-+]?[0-9]+\Z")
+_DELIMS = ", \t\r\n=]}[{"
+_BOOLS = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False,
+          "1": True, "0": False}
+
+
+def is_uuid(s: str) -> bool:
+    return _UUID_RE.match(s) is not None
+
+
+def token(s: str, pos: int, delims: str) -> tuple[int, str | None]:
+    """A quoted string or a run of characters not in delims, from pos."""
+    if pos < len(s) and s[pos] == '"':
+        end = _quoted_end(s, pos)
+        if end < 0:
+            raise VsctlError(f"{s[pos:]}: missing quote at end of quoted string")
+        return end, json.loads(s[pos:end])
+    end = pos
+    while end < len(s) and s[end] not in delims:
+        end += 1
+    return end, s[pos:end]
+
+
+def _quoted_end(s: str, pos: int) -> int:
+    i = pos + 1
+    while i < len(s):
+        c = s[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == '"':
+            return i + 1
+        i += 1
+    return -1
+
+
+def _english(t: Type) -> str:
+    k = t.key.type.value
+    if t.value is not None:
+        return f"map of ({k}, {t.value.type.value}) pairs"
+    if t.is_scalar:
+        return k
+    if t.n_max == math.inf:
+        return f"set of {k}s" if t.n_min == 0 else f"set of 1 or more {k}s"
+    if t.n_min == 0 and t.n_max == 1:
+        return f"optional {k}"
+    return f"set of up to {t.n_max} {k}s"
+
+
+def _check(base: BaseType, atom):
+    try:
+        base.check_atom(atom)
+    except OvsdbError as e:
+        raise VsctlError(f"{e.error}: {e.details}" if e.details else e.error) from None
+    return atom
+
+
+def _atom(base: BaseType, text: str, quoted: bool, symtab, allow_range: bool) -> list:
+    t = base.type
+    if t is AtomicType.STRING:
+        if not quoted and text == "":
+            raise VsctlError('An empty string is not valid as input; use "" to represent the empty string')
+        return [_check(base, text)]
+    if quoted:
+        text = json.dumps(text)
+    if t is AtomicType.INTEGER:
+        if _INT_RE.match(text):
+            return [_check(base, int(text))]
+        if allow_range:
+            m = re.match(r"([-+]?[0-9]+)-([-+]?[0-9]+)\Z", text.strip())
+            if m is None:
+                raise VsctlError(f'"{text}" is not a valid integer or range')
+            lo, hi = int(m.group(1)), int(m.group(2))
+            if hi < lo:
+                raise VsctlError(f'"{text}" is not a valid range. Range end cannot be before start.')
+            if hi - lo >= 4096:
+                raise VsctlError(f'"{text}" is not a valid range. Range can\'t have more than 4096 elements.')
+            return [_check(base, v) for v in range(lo, hi + 1)]
+        raise VsctlError(f'"{text}" is not a valid integer')
+    if t is AtomicType.REAL:
+        try:
+            value = float(text)
+        except ValueError:
+            raise VsctlError(f'"{text}" is not a valid real number') from None
+        return [_check(base, value)]
+    if t is AtomicType.BOOLEAN:
+        if text not in _BOOLS:
+            raise VsctlError(f'"{text}" is not a valid boolean (use "true" or "false")')
+        return [_BOOLS[text]]
+    if text.startswith("@") and symtab is not None:
+        return [symtab[text]]
+    if not is_uuid(text):
+        raise VsctlError(f'"{text}" is not a valid UUID')
+    return [text.lower()]
+
+
+def atom_from_string(base: BaseType, text: str, symtab=None):
+    quoted = text.startswith('"')
+    if quoted:
+        end, value = token(text, 0, "")
+        if end != len(text):
+            raise VsctlError(f"{text}: trailing garbage after quoted string")
+        text = value
+    return _atom(base, text, quoted, symtab, False)[0]
+
+
+def datum_from_string(t: Type, s: str, symtab=None):
+    p = 0
+    n = len(s)
+    while p < n and s[p].isspace():
+        p += 1
+    end_delim = None
+    if p < n and s[p] in "[{":
+        end_delim = "]" if s[p] == "[" else "}"
+        p += 1
+    keys: list = []
+    pairs: dict = {}
+    count = 0
+    while True:
+        while p < n and s[p].isspace():
+            p += 1
+        if p >= n or s[p] == end_delim:
+            break
+        if s[p] in _DELIMS and s[p] != '"':
+            raise VsctlError(f'{s}: unexpected "{s[p]}" parsing {_english(t)}')
+        quoted = s[p] == '"'
+        p, text = token(s, p, _DELIMS)
+        atoms = _atom(t.key, text, quoted, symtab, t.key.type is AtomicType.INTEGER and t.value is None)
+        if t.value is not None:
+            while p < n and s[p].isspace():
+                p += 1
+            if p >= n or s[p] != "=":
+                raise VsctlError(f'{s}: syntax error at "' + (f'{s[p]}"' if p < n else ""))
+            p += 1
+            if p < n and s[p] in _DELIMS and s[p] != '"':
+                raise VsctlError(f'{s}: unexpected "{s[p]}" parsing {_english(t)}')
+            quoted = s[p] == '"' if p < n else False
+            p, vtext = token(s, p, _DELIMS)
+            value = _atom(t.value, vtext, quoted, symtab, False)[0]
+            if atoms[0] in pairs:
+                raise VsctlError(f"{s}: map contains duplicate key")
+            pairs[atoms[0]] = value
+            count += 1
+        else:
+            for a in atoms:
+                if a in keys:
+                    raise VsctlError(f"{s}: set contains duplicate value")
+                keys.append(a)
+            count += len(atoms)
+        while p < n and s[p].isspace():
+            p += 1
+        if p < n and s[p] == ",":
+            p += 1
+    if end_delim is not None:
+        if p >= n or s[p] != end_delim:
+            raise VsctlError(f'{s}: missing "{end_delim}" at end of data')
+        p += 1
+        if p < n:
+            raise VsctlError(f'{s}: trailing garbage after "{end_delim}"')
+    if count > t.n_max:
+        raise VsctlError(f"{s}: {count} value(s) specified but the maximum number is {t.n_max}")
+    if count < t.n_min:
+        raise VsctlError(f"{s}: {count} value(s) specified but the minimum number is {t.n_min}")
+    if t.value is not None:
+        return tuple(sorted(pairs.items()))
+    if t.is_scalar:
+        return keys[0]
+    return tuple(sorted(keys))
+
+
+# --- printing ---
+
+def _needs_quotes(s: str) -> bool:
+    if not s or not (s[0].isascii() and (s[0].isalpha() or s[0] == "_")):
+        return True
+    for c in s[1:]:
+        if not (c.isascii() and (c.isalnum() or c in "_-.")):
+            return True
+    return s in ("true", "false") or is_uuid(s)
+
+
+def atom_to_string(base: BaseType, atom) -> str:
+    t = base.type
+    if t is AtomicType.STRING:
+        return json.dumps(atom, ensure_ascii=False) if _needs_quotes(atom) else atom
+    if t is AtomicType.BOOLEAN:
+        return "true" if atom else "false"
+    if t is AtomicType.REAL:
+        return format_real(atom)
+    return str(atom)
+
+
+def datum_to_string(t: Type, value) -> str:
+    if t.value is not None:
+        return "{" + ", ".join(f"{atom_to_string(t.key, k)}={atom_to_string(t.value, v)}"
+                               for k, v in value) + "}"
+    if t.is_scalar:
+        return atom_to_string(t.key, value)
+    atoms = value if isinstance(value, tuple) else (value,)
+    if t.n_max == 1 and atoms:
+        return atom_to_string(t.key, atoms[0])
+    return "[" + ", ".join(atom_to_string(t.key, a) for a in atoms) + "]"
