@@ -1,0 +1,266 @@
+"""The userspace datapath: forwards between netdevs in its own thread.
+
+Loop: wait (epoll) until some port's descriptor is readable; for each ready port take a
+batch of up to BATCH frames; for each frame extract the flow key, look it up in the flow
+cache (flowtable.FlowTable), and on a miss call the upcall handler, install the megaflow
+it returns and count the miss; then queue the packet on its output ports.  Each output
+port gets its queued packets in one `send_batch` at the end of the batch, so a burst
+costs one pass per port, not one per packet.
+
+Control-plane calls (ports, flows, stats) come from other threads; they and the
+forwarding loop serialize on `lock`, which the loop holds for one batch at a time.
+The upcall handler runs in this thread, with the lock held: it must not call back into
+the datapath except through its return value.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+import time
+from typing import Callable
+
+from pyvswitch.netdev import Netdev, NetdevStats, Packet
+from pyvswitch.packet.flow import FlowKey, extract
+
+from . import DpStats, UpcallHandler, UserspaceHandler
+from .actions import execute
+from .flowtable import FlowTable, Megaflow
+
+BATCH = 64
+IDLE_SECONDS = 10.0     # megaflows unused this long expire, as OVS's default max-idle
+_HOUSEKEEPING = 1.0     # seconds between expiry/resort passes
+
+
+class UserspaceDatapath:
+    def __init__(self, name: str = "ovs-netdev", dp_type: str = "netdev", *,
+                 clock: Callable[[], float] = time.monotonic):
+        self.name = name
+        self.type = dp_type
+        self.lock = threading.RLock()
+        self.table = FlowTable()
+        self._clock = clock
+        self._ports: dict[int, Netdev] = {}
+        self._by_fd: dict[int, tuple[int, Netdev]] = {}
+        self._epoll = select.epoll()
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._epoll.register(self._wake_r, select.EPOLLIN)
+        self._upcall: UpcallHandler | None = None
+        self._userspace: UserspaceHandler | None = None
+        self._stats = DpStats()
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self._next_housekeeping = 0.0
+        self.idle_seconds = IDLE_SECONDS
+        self.last_upcall_error: Exception | None = None
+
+    # Ports.
+
+    def port_add(self, netdev: Netdev, port_no: int | None = None) -> int:
+        with self.lock:
+            if port_no is None:
+                port_no = 1
+                while port_no in self._ports:
+                    port_no += 1
+            elif port_no in self._ports:
+                raise ValueError(f"port {port_no} is in use")
+            self._ports[port_no] = netdev
+            fd = netdev.fileno()
+            if fd >= 0:
+                self._by_fd[fd] = (port_no, netdev)
+                self._epoll.register(fd, select.EPOLLIN)
+            self._wake()
+            return port_no
+
+    def port_del(self, port_no: int) -> Netdev | None:
+        with self.lock:
+            netdev = self._ports.pop(port_no, None)
+            if netdev is None:
+                return None
+            fd = netdev.fileno()
+            if fd in self._by_fd:
+                del self._by_fd[fd]
+                try:
+                    self._epoll.unregister(fd)
+                except (OSError, ValueError):
+                    pass
+            return netdev
+
+    def ports(self) -> dict[int, Netdev]:
+        return dict(self._ports)
+
+    def port_stats(self, port_no: int) -> NetdevStats | None:
+        dev = self._ports.get(port_no)
+        return dev.stats() if dev else None
+
+    # Flows.
+
+    def set_upcall_handler(self, handler: UpcallHandler | None) -> None:
+        self._upcall = handler
+
+    def set_userspace_handler(self, handler: UserspaceHandler | None) -> None:
+        self._userspace = handler
+
+    def flow_put(self, mask: FlowKey, key: FlowKey, actions: tuple) -> Megaflow:
+        with self.lock:
+            return self.table.put(mask, key, actions, self._clock())
+
+    def flow_dump(self) -> list[Megaflow]:
+        with self.lock:
+            return list(self.table.flows())
+
+    def flow_del(self, flow: Megaflow) -> bool:
+        with self.lock:
+            return self.table.remove(flow)
+
+    def flow_flush(self) -> int:
+        with self.lock:
+            return self.table.flush()
+
+    def revalidate(self, translate) -> None:
+        """Re-translates every megaflow's key: keeps it, updates its actions, or removes it
+        when the translation is gone or would need a different mask."""
+        with self.lock:
+            for f in list(self.table.flows()):
+                res = translate(f.key)
+                if res is None or res[1] != f.mask:
+                    self.table.remove(f)
+                elif res[0] != f.actions:
+                    f.actions = res[0]
+            self.table.emc.clear()
+
+    def execute(self, pkt: Packet, actions: tuple) -> None:
+        """Executes actions on one packet now (packet-out)."""
+        with self.lock:
+            outs, ups = execute(actions, pkt)
+            for port_no, p in outs:
+                dev = self._ports.get(port_no)
+                if dev is not None:
+                    dev.send_batch([p])
+            for cookie, p in ups:
+                if self._userspace:
+                    self._userspace(cookie, p)
+
+    def stats(self) -> DpStats:
+        s = self._stats
+        return DpStats(s.hit, s.missed, s.lost, self.table.n_flows, self.table.mask_hits,
+                       self.table.n_masks)
+
+    # The forwarding thread.
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._running = True
+            self._thread = threading.Thread(target=self._run, name=f"dp-{self.name}", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._running = False
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+        with self.lock:
+            for port_no in list(self._ports):
+                self.port_del(port_no)
+            self._epoll.close()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass
+
+    def _run(self) -> None:
+        poll = self._epoll.poll
+        while self._running:
+            events = poll(0.5)
+            with self.lock:
+                for fd, _ in events:
+                    if fd == self._wake_r:
+                        try:
+                            os.read(self._wake_r, 4096)
+                        except BlockingIOError:
+                            pass
+                        continue
+                    port = self._by_fd.get(fd)
+                    if port is not None:
+                        self.process(port[0], port[1].recv_batch(BATCH))
+                now = self._clock()
+                if now >= self._next_housekeeping:
+                    self._next_housekeeping = now + _HOUSEKEEPING
+                    self.table.expire(now, self.idle_seconds)
+                    self.table.resort()
+
+    def process(self, in_port: int, pkts: list[Packet]) -> None:
+        """Forwards one batch received on in_port (called with the lock held)."""
+        if not pkts:
+            return
+        now = self._clock()
+        lookup = self.table.lookup
+        stats = self._stats
+        queued: dict[int, list[Packet]] = {}
+        for pkt in pkts:
+            key = extract(pkt.frame, in_port)
+            f = lookup(key)
+            if f is None:
+                stats.missed += 1
+                f = self._miss(key, pkt, now)
+                if f is None:
+                    continue
+                if f.__class__ is tuple:        # not cacheable: executed once
+                    self._execute_into(f, pkt, queued)
+                    continue
+            else:
+                stats.hit += 1
+            f.packets += 1
+            f.bytes += len(pkt.frame)
+            f.used = now
+            f.tcp_flags |= key.tcp_flags
+            outs = f.outputs
+            if outs is not None:
+                for port_no in outs:
+                    q = queued.get(port_no)
+                    if q is None:
+                        queued[port_no] = [pkt]
+                    else:
+                        q.append(pkt)
+            else:
+                self._execute_into(f.actions, pkt, queued)
+        ports = self._ports
+        for port_no, q in queued.items():
+            dev = ports.get(port_no)
+            if dev is not None:
+                dev.send_batch(q)
+
+    def _miss(self, key: FlowKey, pkt: Packet, now: float):
+        handler = self._upcall
+        if handler is None:
+            self._stats.lost += 1
+            return None
+        try:
+            res = handler(key, pkt)
+        except Exception as e:   # a slow-path bug must not stop forwarding for everyone
+            self._stats.lost += 1
+            self.last_upcall_error = e
+            return None
+        if res is None:
+            return None
+        actions, mask = res
+        if mask is None:
+            return actions
+        return self.table.put(mask, key, actions, now)
+
+    def _execute_into(self, actions: tuple, pkt: Packet, queued: dict[int, list[Packet]]) -> None:
+        outs, ups = execute(actions, pkt)
+        for port_no, p in outs:
+            queued.setdefault(port_no, []).append(p)
+        if ups and self._userspace:
+            for cookie, p in ups:
+                self._userspace(cookie, p)
