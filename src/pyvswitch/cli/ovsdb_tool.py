@@ -25,8 +25,8 @@ from typing import Any, Callable
 from pyvswitch import OVS_COMPAT_VERSION, dirs, vlog
 from pyvswitch.cli.options import Arg, Option, OptionError, parse
 from pyvswitch.ovsdb.errors import OvsdbError, json_text
-from pyvswitch.ovsdb.log import (CLUSTER_MAGIC, MAGIC, identify, json_error_text, ovs_member_order,
-                                 parse_log)
+from pyvswitch.ovsdb.log import (CLUSTER_MAGIC, MAGIC, OvsJsonError, identify, ovs_json_loads,
+                                 ovs_member_order, parse_log)
 from pyvswitch.ovsdb.schema import DatabaseSchema
 from pyvswitch.ovsdb.storage import (Lockfile, Storage, error_text, io_error, read_file,
                                      read_schema, snapshot, write_atomically)
@@ -87,10 +87,9 @@ def read_schema_file(path: str) -> DatabaseSchema:
         os.close(fd)
     data = b"".join(chunks)
     try:
-        j = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise Fatal(f'failed to read schema: "{path}" could not be read as JSON ({json_error_text(data)})') \
-            from None
+        j = ovs_json_loads(data)
+    except OvsJsonError as e:
+        raise Fatal(f'failed to read schema: "{path}" could not be read as JSON ({e})') from None
     try:
         return DatabaseSchema.from_json(j)
     except OvsdbError as e:
@@ -99,9 +98,9 @@ def read_schema_file(path: str) -> DatabaseSchema:
 
 def parse_json_arg(text: str) -> Any:
     try:
-        return json.loads(text)
-    except ValueError:
-        raise Fatal(f'"{text}": {json_error_text(text)}') from None
+        return ovs_json_loads(text)
+    except OvsJsonError as e:
+        raise Fatal(f'"{text}": {e}') from None
 
 
 def _args(args: list[str], n: int) -> list[str]:
@@ -250,12 +249,25 @@ def cmd_compare_versions(ctx: Context, args: list[str]) -> int:
 
 def _transact(ctx: Context, args: list[str], read_only: bool) -> int:
     db, trns = (default_db(), args[0]) if len(args) == 1 else args
-    ops = parse_json_arg(trns)
+    params = parse_json_arg(trns)
     with Storage.open(db, read_only=read_only, strict=True) as storage:
-        outcome = storage.db.execute(ops, now=time.time())
-        ctx.out.write(_dumps(outcome.results) + "\n")
-        if not read_only and outcome.commit is not None:
-            storage.append_commits([outcome.commit])
+        if not isinstance(params, list):
+            result: Any = OvsdbError("syntax error", "array expected", json_text(params)).to_json()
+        elif not params or params[0] != storage.schema.name:
+            result = OvsdbError("syntax error", "database name expected as first parameter",
+                                json_text(params)).to_json()
+        else:
+            now = time.time()
+            outcome = storage.db.execute(params[1:], now=now)
+            if outcome.results is None:
+                # A "wait" that is not satisfied: nothing else will commit
+                # here, so run it again past its deadline for "timed out".
+                outcome = storage.db.execute(params[1:], now=max(outcome.wait_until, now) + 0.001,
+                                             started=now)
+            result = outcome.results
+            if not read_only and outcome.commit is not None:
+                storage.append_commits([outcome.commit])
+        ctx.out.write(_dumps(result) + "\n")
     return 0
 
 

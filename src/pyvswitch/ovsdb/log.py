@@ -129,17 +129,32 @@ def parse_log(data: bytes, path: str) -> tuple[list[LogRecord], LogError | None]
                                      f"{length} bytes starting at offset {start} have SHA-1 hash {digest} "
                                      f"but should have hash {expected}", pos)
         try:
-            value = json.loads(bytes(body))
-        except (ValueError, UnicodeDecodeError) as e:
+            value = ovs_json_loads(bytes(body))
+        except OvsJsonError as e:
             return records, LogError("syntax error", path,
-                                     f"{length} bytes starting at offset {start} are not valid JSON "
-                                     f"({json_error_text(bytes(body))})", pos)
+                                     f"{length} bytes starting at offset {start} are not valid JSON ({e})", pos)
         if not isinstance(value, dict):
             return records, LogError("syntax error", path,
                                      f"{length} bytes starting at offset {start} are not a JSON object", pos)
         records.append(LogRecord(pos, start + length, value))
         pos = start + length
     return records, None
+
+
+class OvsJsonError(ValueError):
+    """Text OVS would not accept as JSON; str() is OVS's description."""
+
+
+def ovs_json_loads(text: bytes | str) -> Any:
+    """Parses a JSON text as OVS does: the top level must be an object or an
+    array.  Raises OvsJsonError with OVS's wording."""
+    try:
+        value = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        raise OvsJsonError(json_error_text(text)) from None
+    if not isinstance(value, (dict, list)):
+        raise OvsJsonError(json_error_text(text))
+    return value
 
 
 def json_error_text(text: bytes | str) -> str:
@@ -226,7 +241,9 @@ class _OvsJsonChecker:
         kind, tok, at = self._next()
         if kind == "eof":
             raise _JsonSyntax(len(self.data), "empty input stream")
-        last = self._value(kind, tok, at)
+        if kind != "punct" or tok not in b"[{":
+            raise _JsonSyntax(at, "syntax error at beginning of input")
+        self._value(kind, tok, at)
         kind, tok, at = self._next()
         if kind != "eof":
             raise _JsonSyntax(at, "trailing garbage at end of input")

@@ -303,7 +303,8 @@ class Storage:
         """Group commit: the records of several `Commit`s in one write,
         fsynced once if any of them asked to be durable."""
         commits = list(commits)
-        self.append([c.record() for c in commits], durable=any(c.durable for c in commits))
+        records = [r for r in (c.record() for c in commits) if r is not None]
+        self.append(records, durable=any(c.durable for c in commits))
 
     def _cut_torn_tail(self) -> None:
         err = self.read_error
