@@ -236,3 +236,13 @@ def test_our_programs_never_resolve_to_a_foreign_binary(tmp_path, monkeypatch):
     assert cmd[:2] == [sys.executable, "-c"] and "from pyvswitch.cli.ovsdb_tool import main" in cmd[2]
     tool.write_text("import sys\nfrom pyvswitch.cli.ovsdb_tool import main\nsys.exit(main())\n")
     assert lifecycle.Programs(None).command(lifecycle.OVSDB_TOOL) == [str(tool)]
+
+
+def test_creates_the_database_behind_a_dangling_symlink(rundir, bindir, tmp_path):
+    # As Debian's openvswitch packages leave /etc/openvswitch/conf.db.
+    target = tmp_path / "var-lib" / "conf.db"
+    (rundir / "conf.db").symlink_to(target)
+    r = pyvswitch(rundir, "start", bindir=bindir)
+    assert r.returncode == 0, r.stderr
+    assert target.is_file() and (rundir / "conf.db").is_symlink()
+    assert pyvswitch(rundir, "stop", bindir=bindir).returncode == 0

@@ -287,8 +287,11 @@ def ensure_database(programs: Programs, out) -> None:
     schema = str(schema_path())
     if not db.exists():
         print(f"Creating empty database {db}", file=out)
-        db.parent.mkdir(parents=True, exist_ok=True)
-        _run(tool + ["create", str(db), schema], f"creating {db}")
+        # Debian's packages leave /etc/openvswitch/conf.db as a symlink into
+        # /var/lib/openvswitch, dangling until the first start: create the target.
+        target = Path(os.path.realpath(db))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _run(tool + ["create", str(target), schema], f"creating {db}")
         return
     try:
         if _run(tool + ["needs-conversion", str(db), schema], f"checking the schema of {db}") != "yes":
