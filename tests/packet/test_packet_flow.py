@@ -106,10 +106,12 @@ def test_ipv6_and_extension_headers():
     assert (first.nw_frag, first.nw_proto, first.tp_dst) == (FRAG_ANY, IPPROTO_UDP, 6)
     later = extract(eth_frame(0, 0, ETH_TYPE_IPV6, ipv6_packet(
         V6A, V6B, 44, ipv6_frag(IPPROTO_UDP, 10) + Udp(5, 6).pack())))
-    assert (later.nw_frag, later.nw_proto, later.tp_dst) == (FRAG_ANY | FRAG_LATER, IPPROTO_UDP, 0)
+    # A later fragment keeps the fragment header's type, as OVS does.
+    assert (later.nw_frag, later.nw_proto, later.tp_dst) == (FRAG_ANY | FRAG_LATER, 44, 0)
     # A truncated extension header: addresses stay, the rest of L3 does not.
-    k = extract(eth_frame(0, 0, ETH_TYPE_IPV6, ipv6_packet(V6A, V6B, IPPROTO_HOPOPTS, b"\x06\x05")))
-    assert (k.ipv6_src, k.nw_proto, k.nw_ttl) == (V6A, 0, 0)
+    k = extract(eth_frame(0, 0, ETH_TYPE_IPV6, ipv6_packet(V6A, V6B, IPPROTO_HOPOPTS, b"\x06\x05",
+                                                           label=5)))
+    assert (k.ipv6_src, k.ipv6_label, k.nw_proto, k.nw_ttl) == (V6A, 0, 0, 0)
 
 
 def test_neighbor_discovery():
@@ -121,10 +123,11 @@ def test_neighbor_discovery():
     na = extract(eth_frame(0, 0, ETH_TYPE_IPV6, ipv6_packet(V6A, V6B, IPPROTO_ICMPV6,
                                                             nd_packet(136, target, tll=MAC2))))
     assert (na.tp_src, na.nd_target, na.arp_tha) == (136, target, MAC2)
-    # A zero-length option makes the ND fields invalid; type and code remain.
+    # A zero-length option ends the option list; the target stays.
     bad = nd_packet(135, target) + b"\x01\x00" + b"\0" * 6
     k = extract(eth_frame(0, 0, ETH_TYPE_IPV6, ipv6_packet(V6A, V6B, IPPROTO_ICMPV6, bad)))
-    assert (k.tp_src, k.nd_target, k.arp_sha) == (135, 0, 0)
+    assert (k.tp_src, k.nd_target, k.arp_sha) == (135, target, 0)
+    # A repeated link-layer address option invalidates the message.
     dup = nd_packet(135, target, sll=MAC1) + b"\x01\x01" + MAC2.to_bytes(6, "big")
     k = extract(eth_frame(0, 0, ETH_TYPE_IPV6, ipv6_packet(V6A, V6B, IPPROTO_ICMPV6, dup)))
     assert k.nd_target == 0

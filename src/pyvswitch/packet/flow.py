@@ -1,8 +1,9 @@
 """Flow keys and their extraction from frames (OVS's `flow_extract`).
 
 A `FlowKey` is everything the switch may match on for one packet: where it
-came from (`in_port`, an OpenFlow port number), its parsed L2-L4 headers, and the pipeline metadata
-(tunnel id, `metadata`, registers) that OpenFlow processing sets later.  It
+came from (`in_port`, an OpenFlow port number), its parsed L2-L4 headers,
+and the pipeline metadata (tunnel id, `metadata`, registers) that OpenFlow
+processing sets later.  It
 is a `NamedTuple` of plain ints: hashable (it is the exact-match cache key),
 indexable by position (the classifier masks it field by field), and cheap to
 build.  Addresses are ints (MAC 48 bits, IPv4 32, IPv6 128).
@@ -17,11 +18,15 @@ Field storage follows OVS, so one key layout serves every protocol:
 - `nw_frag` is 0, `FRAG_ANY` (a first fragment) or `FRAG_ANY|FRAG_LATER`.
 
 Extraction never raises.  A truncated or malformed frame yields the fields
-parsed before the problem, as OVS does: a short VLAN tag ends parsing, a bad
-IPv4 header leaves all L3 fields zero, a bad IPv6 extension header leaves only
-the addresses and label, a short L4 header leaves the ports zero, a malformed
-ND option list clears the ND fields but keeps type and code.  Frames are
-trimmed to the IP total length, so Ethernet padding is never parsed as L4.
+parsed before the problem, exactly as OVS's extractor does (a test compares
+the two on thousands of mangled frames through `ovs-ofctl parse-pcap`): a
+short VLAN tag ends parsing, a bad IPv4 header leaves all L3 fields zero, a
+bad IPv6 extension header leaves only the addresses, a short L4 header leaves
+the ports zero, a later fragment keeps nw_proto from its fragment header, a
+bad ND option ends the option list.  The L4 parse follows nw_proto whatever
+the IP version (ICMP inside IPv6 still fills tp_src/tp_dst), as in OVS.
+Frames are trimmed to the IP total length, so padding is never parsed as L4.
+MPLS, NSH, tunnels' outer headers and IGMP's group address are not parsed.
 This is the per-packet hot path: one function, local variables, explicit
 length checks, precompiled structs, no per-layer objects.
 """
@@ -33,7 +38,7 @@ from typing import NamedTuple
 from pyvswitch.packet.headers import (
     ARP, ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_IPV6, ETH_TYPE_MIN, ETH_TYPE_RARP, ETH_TYPE_VLAN,
     ETH_TYPE_VLAN_8021AD, DL_TYPE_NONE, IPPROTO_AH, IPPROTO_DSTOPTS, IPPROTO_FRAGMENT,
-    IPPROTO_HOPOPTS, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_ROUTING, IPPROTO_SCTP, IPPROTO_TCP,
+    IPPROTO_HOPOPTS, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IGMP, IPPROTO_ROUTING, IPPROTO_SCTP, IPPROTO_TCP,
     IPPROTO_UDP, IPV4, IPV6, ND_NEIGHBOR_ADVERT, ND_NEIGHBOR_SOLICIT, ND_OPT_SOURCE_LINKADDR,
     ND_OPT_TARGET_LINKADDR, TCP_FLAGS_MASK, VLAN_CFI,
 )
@@ -160,7 +165,6 @@ def extract(frame, in_port: int = 0) -> FlowKey:
                 end = ofs + 40 + plen
                 ipv6_src = _from_bytes(src, "big")
                 ipv6_dst = _from_bytes(dst, "big")
-                ipv6_label = vtf & 0xFFFFF
                 p = ofs + 40
                 ok = True
                 while nxt in _IPV6_EXT_HDRS:
@@ -168,13 +172,15 @@ def extract(frame, in_port: int = 0) -> FlowKey:
                         ok = False
                         break
                     if nxt == IPPROTO_FRAGMENT:
-                        frag_word = (frame[p + 2] << 8) | frame[p + 3]
-                        nxt = frame[p]
-                        p += 8
-                        nw_frag = FRAG_ANY
-                        if frag_word & 0xFFF8:
+                        # A later fragment keeps the fragment header's type as nw_proto.
+                        offlg = (frame[p + 2] << 8) | frame[p + 3]
+                        if offlg:  # OVS counts even reserved bits as "a fragment"
+                            nw_frag = FRAG_ANY
+                        if offlg & 0xFFF8:
                             nw_frag = FRAG_ANY | FRAG_LATER
                             break
+                        nxt = frame[p]
+                        p += 8
                         continue
                     hlen = (frame[p + 1] + 2) * 4 if nxt == IPPROTO_AH else (frame[p + 1] + 1) * 8
                     if end - p < hlen:
@@ -183,6 +189,7 @@ def extract(frame, in_port: int = 0) -> FlowKey:
                     nxt = frame[p]
                     p += hlen
                 if ok:
+                    ipv6_label = vtf & 0xFFFFF
                     nw_tos = (vtf >> 20) & 0xFF
                     nw_ttl = hlim
                     nw_proto = nxt
@@ -218,15 +225,13 @@ def extract(frame, in_port: int = 0) -> FlowKey:
             if room >= 12:
                 tp_src = (frame[l4] << 8) | frame[l4 + 1]
                 tp_dst = (frame[l4 + 2] << 8) | frame[l4 + 3]
-        elif nw_proto == IPPROTO_ICMP:
-            if dl_type == ETH_TYPE_IP and room >= 8:
+        elif nw_proto == IPPROTO_ICMP or nw_proto == IPPROTO_ICMPV6 or nw_proto == IPPROTO_IGMP:
+            # As in OVS, the L4 parse follows nw_proto whatever the IP version.
+            if room >= 8:
                 tp_src = frame[l4]
                 tp_dst = frame[l4 + 1]
-        elif nw_proto == IPPROTO_ICMPV6:
-            if dl_type == ETH_TYPE_IPV6 and room >= 4:
-                tp_src = frame[l4]
-                tp_dst = frame[l4 + 1]
-                if tp_dst == 0 and (tp_src == ND_NEIGHBOR_SOLICIT or tp_src == ND_NEIGHBOR_ADVERT):
+                if (nw_proto == IPPROTO_ICMPV6 and dl_type == ETH_TYPE_IPV6 and tp_dst == 0
+                        and (tp_src == ND_NEIGHBOR_SOLICIT or tp_src == ND_NEIGHBOR_ADVERT)):
                     nd_target, arp_sha, arp_tha = _parse_nd(frame, l4 + 4, end)
 
     return _new(FlowKey, (in_port, dl_dst, dl_src, dl_type, vlan_tci, vlan_tci2, nw_src, nw_dst,
@@ -235,7 +240,11 @@ def extract(frame, in_port: int = 0) -> FlowKey:
 
 
 def _parse_nd(frame, p: int, end: int) -> tuple[int, int, int]:
-    """(target, sll, tll) of an ND message body at p; all zero if it is malformed."""
+    """(target, sll, tll) of an ND message body at p.
+
+    As OVS does, an option whose length is zero or overruns the message ends
+    the option list (keeping what was found); a repeated link-layer address
+    option makes the whole message invalid (all zero)."""
     if end - p < 20:
         return 0, 0, 0
     target = _from_bytes(frame[p + 4:p + 20], "big")
@@ -245,7 +254,7 @@ def _parse_nd(frame, p: int, end: int) -> tuple[int, int, int]:
         opt_type = frame[p]
         opt_len = frame[p + 1] * 8
         if opt_len == 0 or opt_len > end - p:
-            return 0, 0, 0
+            break
         if opt_type == ND_OPT_SOURCE_LINKADDR and opt_len == 8:
             if sll:
                 return 0, 0, 0
@@ -256,6 +265,43 @@ def _parse_nd(frame, p: int, end: int) -> tuple[int, int, int]:
             tll = _from_bytes(frame[p + 2:p + 8], "big")
         p += opt_len
     return target, sll, tll
+
+
+_M = FULL_MASK
+_MASK_L2 = {"in_port", "dl_dst", "dl_src", "dl_type", "vlan_tci"}
+_MASK_IP = {"nw_proto", "nw_tos", "nw_ttl", "nw_frag"}
+_MASK_BY_KIND = {
+    "ipv4": frozenset(_MASK_L2 | _MASK_IP | {"nw_src", "nw_dst"}),
+    "ipv6": frozenset(_MASK_L2 | _MASK_IP | {"ipv6_src", "ipv6_dst", "ipv6_label"}),
+    "arp": frozenset(_MASK_L2 | {"nw_src", "nw_dst", "nw_proto", "arp_sha", "arp_tha"}),
+    "other": frozenset(_MASK_L2),
+}
+_TP = ("tp_src", "tp_dst")
+_L4_SLOTS = {IPPROTO_TCP: _TP + ("tcp_flags",), IPPROTO_UDP: _TP, IPPROTO_SCTP: _TP,
+             IPPROTO_ICMP: _TP, IPPROTO_ICMPV6: _TP, IPPROTO_IGMP: _TP}
+
+
+def packet_mask(key: FlowKey) -> FlowKey:
+    """The mask of the slots that describe this packet (OVS's wildcards "for a packet"):
+    an exact-match megaflow for key covers exactly these bits."""
+    dl_type, nw_proto = key.dl_type, key.nw_proto
+    if dl_type == ETH_TYPE_IP:
+        slots = set(_MASK_BY_KIND["ipv4"])
+    elif dl_type == ETH_TYPE_IPV6:
+        slots = set(_MASK_BY_KIND["ipv6"])
+    elif dl_type == ETH_TYPE_ARP or dl_type == ETH_TYPE_RARP:
+        slots = set(_MASK_BY_KIND["arp"])
+    else:
+        slots = set(_MASK_BY_KIND["other"])
+    if key.vlan_tci:
+        slots.add("vlan_tci2")
+    if "nw_frag" in slots and not key.nw_frag & FRAG_LATER:
+        if nw_proto in _L4_SLOTS:
+            slots.update(_L4_SLOTS[nw_proto])
+            if (nw_proto == IPPROTO_ICMPV6 and dl_type == ETH_TYPE_IPV6 and key.tp_dst == 0
+                    and key.tp_src in (ND_NEIGHBOR_SOLICIT, ND_NEIGHBOR_ADVERT)):
+                slots.update(("nd_target", "arp_sha", "arp_tha"))
+    return _new(FlowKey, tuple(m if name in slots else 0 for name, m in zip(FlowKey._fields, _M)))
 
 
 def with_metadata(key: FlowKey, **fields: int) -> FlowKey:

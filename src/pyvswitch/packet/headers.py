@@ -30,6 +30,7 @@ DL_TYPE_NONE = 0x05FF       # OVS's dl_type for 802.2 frames without SNAP
 # IP protocol numbers and IPv6 extension header types.
 IPPROTO_HOPOPTS = 0
 IPPROTO_ICMP = 1
+IPPROTO_IGMP = 2
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
 IPPROTO_ROUTING = 43

@@ -270,6 +270,7 @@ def format_match(match: Match, priority: int | None = None) -> str:
     if m:
         out.append(f"in_port={format_port(v)}")
     _format_vlan(out, *get("vlan_tci"))
+    _format_vlan(out, *get("vlan_tci2"), suffix="1")
     for slot in ("dl_src", "dl_dst"):
         v, m = get(slot)
         if m:
@@ -345,7 +346,7 @@ def _hex_masked(v: int, m: int, full: int) -> str:
     return c_hex(v) if m == full else f"{c_hex(v)}/{c_hex(m)}"
 
 
-def _format_vlan(out: list[str], tci: int, mask: int) -> None:
+def _format_vlan(out: list[str], tci: int, mask: int, suffix: str = "") -> None:
     if not mask:
         return
     vid_mask = mask & VLAN_VID_MASK
@@ -353,10 +354,10 @@ def _format_vlan(out: list[str], tci: int, mask: int) -> None:
     if (mask & VLAN_CFI and tci & VLAN_CFI and vid_mask in (0, VLAN_VID_MASK)
             and pcp_mask in (0, VLAN_PCP_MASK) and (vid_mask or pcp_mask)):
         if vid_mask:
-            out.append(f"dl_vlan={tci & VLAN_VID_MASK}")
+            out.append(f"dl_vlan{suffix}={tci & VLAN_VID_MASK}")
         if pcp_mask:
-            out.append(f"dl_vlan_pcp={tci >> 13}")
+            out.append(f"dl_vlan_pcp{suffix}={tci >> 13}")
     elif mask == 0xFFFF:
-        out.append(f"vlan_tci=0x{tci:04x}")
+        out.append(f"vlan_tci{suffix}=0x{tci:04x}")
     else:
-        out.append(f"vlan_tci=0x{tci:04x}/0x{mask:04x}")
+        out.append(f"vlan_tci{suffix}=0x{tci:04x}/0x{mask:04x}")
