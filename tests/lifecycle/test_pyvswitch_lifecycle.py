@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -246,3 +247,22 @@ def test_creates_the_database_behind_a_dangling_symlink(rundir, bindir, tmp_path
     assert r.returncode == 0, r.stderr
     assert target.is_file() and (rundir / "conf.db").is_symlink()
     assert pyvswitch(rundir, "stop", bindir=bindir).returncode == 0
+
+
+def test_stop_kills_a_daemon_that_ignores_sigterm(rundir):
+    code = ("import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('ready', flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code, "ovsdb-server"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        (rundir / "ovsdb-server.pid").write_text(f"{proc.pid}\n")
+        out = io.StringIO()
+        assert lifecycle.stop(0.2, out, (lifecycle.OVSDB_SERVER,)) == 0
+        assert "did not exit on SIGTERM; killing it with SIGKILL" in out.getvalue()
+        assert f"Stopped ovsdb-server (pid {proc.pid})" in out.getvalue()
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+        assert not (rundir / "ovsdb-server.pid").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
