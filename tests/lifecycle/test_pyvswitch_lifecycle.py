@@ -138,7 +138,7 @@ def test_full_lifecycle(rundir, bindir):
     assert (rundir / "db.sock").exists() and (rundir / "ovsdb-server.log").exists()
 
     # The root row exists, as after `ovs-vsctl --no-wait init`, with ovs-ctl's ids.
-    conn = lifecycle.DbConnection(str(rundir / "db.sock"), 5.0)
+    conn = lifecycle.JsonRpcSession(str(rundir / "db.sock"), 5.0)
     try:
         rows = conn.transact({"op": "select", "table": "Open_vSwitch", "where": [],
                               "columns": ["db_version", "ovs_version", "external_ids"]})[0]["rows"]
@@ -154,6 +154,8 @@ def test_full_lifecycle(rundir, bindir):
     assert r.returncode == 0, r.stdout
     assert f"ovsdb-server is running with pid {pid}" in r.stdout
     assert f"database socket {rundir / 'db.sock'}: responding (databases: Open_vSwitch, _Server)" in r.stdout
+    assert f"control socket {rundir / f'ovsdb-server.{pid}.ctl'}: responding (ovsdb-server (Open vSwitch) 3.1.0)" \
+        in r.stdout
 
     r = pyvswitch(rundir, "start", bindir=bindir)
     assert r.returncode == 0 and f"ovsdb-server is already running with pid {pid}" in r.stdout

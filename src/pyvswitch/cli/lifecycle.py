@@ -181,8 +181,8 @@ def _remove_leftovers(prog: Program, pid: int | None) -> None:
         _remove(prog.ctl(pid))
 
 
-class DbConnection:
-    """A minimal blocking JSON-RPC session to ovsdb-server's unix socket."""
+class JsonRpcSession:
+    """A minimal blocking JSON-RPC session on a unix socket: ovsdb-server's or a control socket."""
 
     def __init__(self, path: str, timeout: float) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -224,19 +224,33 @@ class DbConnection:
         return result
 
 
-def probe_db(timeout: float = 2.0) -> tuple[bool, str]:
-    """Whether ovsdb-server answers an echo and list_dbs on the database socket, and what it said."""
+def _probe(path: str, timeout: float, ask) -> tuple[bool, str]:
+    """Whether the peer on a unix socket answers ask(session), and its answer or the error."""
     try:
-        conn = DbConnection(dirs.default_db_sock(), timeout)
+        conn = JsonRpcSession(path, timeout)
     except OSError as e:
         return False, os.strerror(e.errno) if e.errno else str(e)
     try:
-        conn.call("echo", ["pyvswitch"])
-        return True, "databases: " + ", ".join(conn.call("list_dbs", []))
+        return True, ask(conn)
     except (OSError, LifecycleError, jsonrpc.JsonRpcError) as e:
         return False, str(e) or type(e).__name__
     finally:
         conn.close()
+
+
+def _echo_and_list_dbs(conn: JsonRpcSession) -> str:
+    conn.call("echo", ["pyvswitch"])
+    return "databases: " + ", ".join(conn.call("list_dbs", []))
+
+
+def probe_db(timeout: float = 2.0) -> tuple[bool, str]:
+    """Whether ovsdb-server answers an echo and list_dbs on the database socket."""
+    return _probe(dirs.default_db_sock(), timeout, _echo_and_list_dbs)
+
+
+def probe_ctl(path: Path, timeout: float = 2.0) -> tuple[bool, str]:
+    """Whether a daemon answers `version` on its control socket (as `ovs-appctl version`)."""
+    return _probe(str(path), timeout, lambda conn: str(conn.call("version", [])).strip())
 
 
 def _socket_listener_alive(path: str) -> bool:
@@ -339,7 +353,7 @@ def _os_release() -> tuple[str, str]:
 def initialize_database() -> None:
     """`ovs-vsctl --no-wait init` plus ovs-ctl's system ids, in two transactions."""
     schema = json.loads(schema_path().read_text())
-    conn = DbConnection(dirs.default_db_sock(), START_TIMEOUT)
+    conn = JsonRpcSession(dirs.default_db_sock(), START_TIMEOUT)
     try:
         rows = conn.transact({"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["_uuid"]})[0]["rows"]
         if not rows:
@@ -437,8 +451,10 @@ def status(programs: Programs, out, daemons: tuple[Program, ...] = DAEMONS) -> i
         if st.state is State.RUNNING:
             print(f"{prog.name} is running with pid {st.pid}", file=out)
             print(f"  log file {prog.log_file()}", file=out)
-            print(f"  control socket {prog.ctl(st.pid)}"
-                  f"{'' if prog.ctl(st.pid).exists() else ' (missing)'}", file=out)
+            ok, what = probe_ctl(prog.ctl(st.pid))
+            print(f"  control socket {prog.ctl(st.pid)}: {'responding' if ok else 'not responding'} ({what})",
+                  file=out)
+            rc = rc if ok else 1
             if prog is OVSDB_SERVER:
                 ok, what = probe_db()
                 print(f"  database socket {dirs.default_db_sock()}: "
