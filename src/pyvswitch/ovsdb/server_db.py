@@ -79,7 +79,7 @@ def delete_ops(name: str) -> list:
 def first_write(ops: list) -> int | None:
     """The index of the first operation that would write, if any."""
     for i, op in enumerate(ops):
-        if isinstance(op, dict) and op.get("op") in WRITE_OPS:
+        if isinstance(op, dict) and isinstance(op.get("op"), str) and op["op"] in WRITE_OPS:
             return i
     return None
 
