@@ -103,7 +103,7 @@ def test_missing_binary_is_a_clear_error(rundir, tmp_path):
     empty.mkdir()
     r = pyvswitch(rundir, "start", bindir=empty)
     assert r.returncode == 1
-    assert r.stderr.strip() == f"pyvswitch: cannot start: ovsdb-server: not found in {empty}"
+    assert r.stderr.strip() == f"pyvswitch: ovsdb-server not found in {empty}"
 
 
 def test_socket_in_use_by_someone_else(rundir, bindir):
@@ -194,14 +194,14 @@ def test_recovers_from_a_killed_server(rundir, bindir):
 def test_named_daemons(rundir, ref_bindir):
     r = pyvswitch(rundir, "start", "ovs-vswitchd", bindir=ref_bindir)
     assert r.returncode == 1
-    assert r.stderr.strip() == f"pyvswitch: cannot start: ovs-vswitchd: not found in {ref_bindir}"
+    assert r.stderr.strip() == f"pyvswitch: ovs-vswitchd not found in {ref_bindir}"
     r = pyvswitch(rundir, "start", "ovsdb-server", bindir=ref_bindir)
     assert r.returncode == 0, r.stderr
     assert "ovs-vswitchd" not in r.stdout
     r = pyvswitch(rundir, "status", "ovsdb-server", bindir=ref_bindir)
     assert r.returncode == 0 and "ovs-vswitchd" not in r.stdout
     r = pyvswitch(rundir, "status", "ovs-vswitchd", bindir=ref_bindir)
-    assert r.returncode == 0 and "ovs-vswitchd is not running (ovs-vswitchd: not found in" in r.stdout
+    assert r.returncode == 0 and "ovs-vswitchd not found in" in r.stdout
     r = pyvswitch(rundir, "stop", "ovsdb-server", bindir=ref_bindir)
     assert r.returncode == 0 and "Stopped ovsdb-server" in r.stdout
     r = pyvswitch(rundir, "status", "bogus")

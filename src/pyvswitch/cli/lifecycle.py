@@ -111,9 +111,10 @@ class Programs:
         return None
 
     def missing(self, prog: Program) -> str:
+        """Why command(prog) found nothing, to follow the program's name."""
         if self.bindir is None:
-            return f"{prog.name} is not available in this pyvswitch (no module {prog.module})"
-        return f"{prog.name}: not found in {':'.join(self.bindir)}"
+            return f"is not available in this pyvswitch (no module {prog.module})"
+        return f"not found in {':'.join(self.bindir)}"
 
 
 class State(enum.Enum):
@@ -297,7 +298,7 @@ def ensure_database(programs: Programs, out) -> None:
     if tool is None:
         if db.exists():
             return
-        raise LifecycleError(f"cannot create {db}: {programs.missing(OVSDB_TOOL)}")
+        raise LifecycleError(f"cannot create {db}: ovsdb-tool {programs.missing(OVSDB_TOOL)}")
     schema = str(schema_path())
     if not db.exists():
         print(f"Creating empty database {db}", file=out)
@@ -463,7 +464,7 @@ def status(programs: Programs, out, daemons: tuple[Program, ...] = DAEMONS) -> i
             continue
         if prog is OVS_VSWITCHD and st.state is State.STOPPED and programs.command(prog) is None:
             # Not counted as a failure: this pyvswitch has no switch daemon to run.
-            print(f"{prog.name} is not running ({programs.missing(prog)})", file=out)
+            print(f"{prog.name} {programs.missing(prog)}", file=out)
             continue
         if st.state is State.STALE:
             print(f"Pidfile for {prog.name} ({prog.pidfile()}) is stale ({st.why})", file=out)
@@ -493,9 +494,9 @@ def start(programs: Programs, out, daemons: tuple[Program, ...] | None = None) -
         if start_daemon(prog, programs, out):
             continue
         if daemons is None and prog is OVS_VSWITCHD:
-            print(f"Not starting ovs-vswitchd: {programs.missing(prog)}", file=out)
+            print(f"Not starting ovs-vswitchd: ovs-vswitchd {programs.missing(prog)}", file=out)
         else:
-            raise LifecycleError(f"cannot start: {programs.missing(prog)}")
+            raise LifecycleError(f"{prog.name} {programs.missing(prog)}")
     return 0
 
 
