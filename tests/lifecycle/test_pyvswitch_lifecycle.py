@@ -268,3 +268,26 @@ def test_stop_kills_a_daemon_that_ignores_sigterm(rundir):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_default_paths_are_ovs_defaults(monkeypatch):
+    for var in ("OVS_RUNDIR", "OVS_LOGDIR", "OVS_DBDIR", "OVS_SYSCONFDIR"):
+        monkeypatch.delenv(var, raising=False)
+    assert lifecycle.OVSDB_SERVER.pidfile() == Path("/var/run/openvswitch/ovsdb-server.pid")
+    assert lifecycle.OVSDB_SERVER.log_file() == Path("/var/log/openvswitch/ovsdb-server.log")
+    assert lifecycle.OVSDB_SERVER.options() == [
+        "/etc/openvswitch/conf.db", "--remote=punix:/var/run/openvswitch/db.sock",
+        "--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
+        "--pidfile=/var/run/openvswitch/ovsdb-server.pid", "--log-file=/var/log/openvswitch/ovsdb-server.log",
+        "--detach", "--no-chdir"]
+    assert lifecycle.OVS_VSWITCHD.options()[0] == "unix:/var/run/openvswitch/db.sock"
+
+
+def test_rundir_points_every_directory_there(tmp_path, monkeypatch, capsys):
+    for var in ("OVS_RUNDIR", "OVS_LOGDIR", "OVS_DBDIR", "OVS_SYSCONFDIR"):
+        monkeypatch.setenv(var, "/nonexistent")
+    monkeypatch.chdir(tmp_path)
+    assert lifecycle.main(["status", "--rundir", "here"]) == 1
+    for var in ("OVS_RUNDIR", "OVS_LOGDIR", "OVS_DBDIR", "OVS_SYSCONFDIR"):
+        assert os.environ[var] == str(tmp_path / "here")
+    assert "ovsdb-server is not running" in capsys.readouterr().out
