@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import operator
-from dataclasses import replace
 from typing import Any, Callable
 
 from pyvswitch.ovsdb.errors import OvsdbError
@@ -83,11 +82,11 @@ def compile_clause(table: TableSchema, cj: Any, symtab: dict | None) -> tuple[Ca
                 t.key.type not in (AtomicType.INTEGER, AtomicType.REAL):
             raise syntax_error(cj, f'Type mismatch: "{function}" operator may not be applied to column '
                                    f"{name} of type {t.to_english()}.")
-        t = replace(t, n_min=1)
+        t = t.with_bounds(1, t.n_max)
     elif function == "excludes" and not t.is_scalar:
-        t = replace(t, n_min=0, n_max=math.inf)
+        t = t.with_bounds(0, math.inf)
     elif function == "includes" and not t.is_scalar:
-        t = replace(t, n_min=0)
+        t = t.with_bounds(0, t.n_max)
     arg = t.datum_from_json(value_j, symtab)
     return _clause(column.index, function, arg, column.type.is_scalar), \
         (arg if name == "_uuid" and function == "==" else None)

@@ -51,7 +51,7 @@ class Table:
         self.strong_cols = [(c.index, c) for c in cols if has(c, False)]
         self.weak_cols = [(c.index, c) for c in cols if has(c, True)]
         self.ref_cols = [(c.index, c) for c in cols if has(c, False) or has(c, True)]
-        self.persistent_cols = [(c.index, c) for c in cols if not c.ephemeral]
+        self.persistent_cols = [(c.name, c.index, c.type, c.type.default()) for c in cols if not c.ephemeral]
 
     def index_key(self, ix: int, row) -> tuple:
         return tuple(_get(row, i) for i in self.index_cols[ix])
@@ -70,7 +70,7 @@ class Commit:
     now: float
     durable: bool = False
     comment: str | None = None
-    schema: DatabaseSchema | None = field(default=None, repr=False)
+    tables: dict[str, Table] | None = field(default=None, repr=False)
 
     def record(self, date_ms: int | None = None) -> dict | None:
         """The standalone-log transaction record for this commit, in ovsdb-server's
@@ -81,22 +81,21 @@ class Commit:
         rec["_date"] = int(self.now * 1000) if date_ms is None else date_ms
         any_table = False
         for tname, rows in self.changes.items():
-            ts = self.schema.tables[tname]
-            cols = [c for c in ts.columns.values() if not c.ephemeral]
+            cols = self.tables[tname].persistent_cols
             out: dict[str, Any] = {}
             for u, (old, new) in rows.items():
                 if new is None:
                     out[u] = None
                 elif old is None:
-                    out[u] = {c.name: c.type.datum_to_json(new.values[c.index]) for c in cols
-                              if new.values[c.index] != c.type.default()}
+                    nv = new.values
+                    out[u] = {name: t.datum_to_json(nv[i]) for name, i, t, d in cols if nv[i] != d}
                 else:
                     ov, nv = old.values, new.values
                     delta = {}
-                    for c in cols:
-                        i = c.index
-                        if ov[i] is not nv[i] and ov[i] != nv[i]:
-                            delta[c.name] = c.type.datum_to_json(c.type.diff(ov[i], nv[i]))
+                    for name, i, t, d in cols:
+                        a, b = ov[i], nv[i]
+                        if a is not b and a != b:
+                            delta[name] = t.datum_to_json(t.diff(a, b))
                     if delta:
                         out[u] = delta
             if out:
@@ -128,6 +127,7 @@ class Database:
         self.tables: dict[str, Table] = {name: Table(ts) for name, ts in schema.tables.items()}
         self.strong_in: dict[str, int] = {}
         self.weak_in: dict[str, dict[tuple[str, str], int]] = {}
+        self._has_non_root = any(not t.is_root for t in schema.tables.values())
 
     # --- transactions ---
 
@@ -146,86 +146,50 @@ class Database:
         if not x.rows:
             return None
         tables = self.tables
+        strong_in = self.strong_in
         delta: dict[str, int] = {}
         touched: dict[str, Table] = {}
-
-        def exists_any(t: Table, u: str) -> bool:
-            trs = x.rows.get(t.schema.name)
-            return (trs is not None and u in trs) or u in t.rows
+        deleted: list[tuple[str, TxnRow]] = []
 
         # 1. Strong references: adjust counts, check targets exist.
         for tname, trs in list(x.rows.items()):
             table = tables[tname]
-            if not table.strong_cols:
-                continue
+            strong_cols = table.strong_cols
             for tr in list(trs.values()):
                 old, new = tr.old, tr.new
+                if new is None:
+                    if old is None:
+                        continue
+                    deleted.append((tname, tr))
+                if not strong_cols:
+                    continue
                 ov = old.values if old is not None else None
-                for i, c in table.strong_cols:
+                for i, c in strong_cols:
                     if ov is not None and new is not None and (ov[i] is new[i] or ov[i] == new[i]):
                         continue
                     if ov is not None:
                         for rt, u in c.type.refs(ov[i], weak=False):
                             delta[u] = delta.get(u, 0) - 1
+                            touched[u] = tables[rt]
                     if new is not None:
                         for rt, u in c.type.refs(new[i], weak=False):
                             target = tables[rt]
-                            if not exists_any(target, u):
+                            if not x.exists_any(target, u):
                                 raise OvsdbError(
                                     "referential integrity violation",
                                     f"Table {tname} column {c.name} row {tr.uuid} references nonexistent "
                                     f"row {u} in table {rt}.")
                             delta[u] = delta.get(u, 0) + 1
                             touched[u] = target
-                    if ov is not None:
-                        for rt, u in c.type.refs(ov[i], weak=False):
-                            touched[u] = tables[rt]
-        strong_in = self.strong_in
-        for tname, trs in x.rows.items():
-            for tr in trs.values():
-                if tr.new is None and tr.old is not None:
-                    n = strong_in.get(tr.uuid, 0) + delta.get(tr.uuid, 0)
-                    if n > 0:
-                        raise OvsdbError("referential integrity violation",
-                                         f"cannot delete {tname} row {tr.uuid} because of {n} "
-                                         f"remaining reference(s)")
+        for tname, tr in deleted:
+            n = strong_in.get(tr.uuid, 0) + delta.get(tr.uuid, 0)
+            if n > 0:
+                raise OvsdbError("referential integrity violation",
+                                 f"cannot delete {tname} row {tr.uuid} because of {n} remaining reference(s)")
 
         # 2. Garbage collection of unreferenced rows in non-root tables.
-        if any(not t.schema.is_root for t in tables.values()):
-            candidates: dict[str, Table] = {}
-            for tname, trs in x.rows.items():
-                t = tables[tname]
-                if not t.schema.is_root:
-                    for u in trs:
-                        candidates[u] = t
-            for u, t in touched.items():
-                if not t.schema.is_root:
-                    candidates[u] = t
-            progress = True
-            while progress and candidates:
-                progress = False
-                for u, t in list(candidates.items()):
-                    if strong_in.get(u, 0) + delta.get(u, 0) > 0:
-                        continue
-                    trs = x.rows.get(t.schema.name)
-                    tr = trs.get(u) if trs else None
-                    if tr is None:
-                        row = t.rows.get(u)
-                        if row is None:
-                            del candidates[u]
-                            continue
-                        tr = x.modify(t, row)
-                    del candidates[u]
-                    if tr.new is None:
-                        continue
-                    for i, c in t.strong_cols:
-                        for rt, v in c.type.refs(tr.new[i], weak=False):
-                            delta[v] = delta.get(v, 0) - 1
-                            target = tables[rt]
-                            if not target.schema.is_root:
-                                candidates[v] = target
-                    tr.new = None
-                    progress = True
+        if self._has_non_root:
+            self._collect_garbage(x, delta, touched, deleted)
 
         # 3. maxRows.
         for tname, trs in x.rows.items():
@@ -233,10 +197,11 @@ class Database:
             if t.schema.max_rows == math.inf:
                 continue
             n = len(t.rows)
-            for u, tr in trs.items():
-                if tr.old is None and tr.new is not None:
-                    n += 1
-                elif tr.old is not None and tr.new is None:
+            for tr in trs.values():
+                if tr.old is None:
+                    if tr.new is not None:
+                        n += 1
+                elif tr.new is None:
                     n -= 1
             if n > t.schema.max_rows:
                 raise OvsdbError("constraint violation",
@@ -245,21 +210,19 @@ class Database:
 
         # 4. Weak references to rows that are gone.
         weak_in = self.weak_in
-        for tname, trs in list(x.rows.items()):
-            for tr in list(trs.values()):
-                if tr.old is not None and tr.new is None:
-                    for (st, su) in weak_in.get(tr.uuid, ()):
-                        src = tables[st]
-                        row = src.rows.get(su)
-                        if row is not None:
-                            x.modify(src, row)
+        if weak_in:
+            for tname, tr in deleted:
+                for (st, su) in weak_in.get(tr.uuid, ()):
+                    src = tables[st]
+                    row = src.rows.get(su)
+                    if row is not None:
+                        x.modify(src, row)
         for tname, trs in x.rows.items():
             t = tables[tname]
-            if not t.weak_cols:
-                continue
-            for tr in trs.values():
-                if tr.new is not None:
-                    self._remove_dangling(x, t, tr)
+            if t.weak_cols:
+                for tr in trs.values():
+                    if tr.new is not None:
+                        self._remove_dangling(x, t, tr)
 
         # 5. Index uniqueness.
         for tname, trs in x.rows.items():
@@ -287,7 +250,46 @@ class Database:
                 changes[tname] = out
         if not changes:
             return None
-        return Commit(changes, x.now, x.durable, "\n".join(x.comments) if x.comments else None, self.schema)
+        return Commit(changes, x.now, x.durable, "\n".join(x.comments) if x.comments else None, tables)
+
+    def _collect_garbage(self, x: Transaction, delta: dict, touched: dict, deleted: list) -> None:
+        """Deletes rows of non-root tables that no strong reference reaches, until none is left."""
+        tables, strong_in = self.tables, self.strong_in
+        candidates: dict[str, Table] = {}
+        for tname, trs in x.rows.items():
+            t = tables[tname]
+            if not t.schema.is_root:
+                for u in trs:
+                    candidates[u] = t
+        for u, t in touched.items():
+            if not t.schema.is_root:
+                candidates[u] = t
+        progress = True
+        while progress and candidates:
+            progress = False
+            for u, t in list(candidates.items()):
+                if strong_in.get(u, 0) + delta.get(u, 0) > 0:
+                    continue
+                trs = x.rows.get(t.schema.name)
+                tr = trs.get(u) if trs else None
+                del candidates[u]
+                if tr is None:
+                    row = t.rows.get(u)
+                    if row is None:
+                        continue
+                    tr = x.modify(t, row)
+                if tr.new is None:
+                    continue
+                for i, c in t.strong_cols:
+                    for rt, v in c.type.refs(tr.new[i], weak=False):
+                        delta[v] = delta.get(v, 0) - 1
+                        target = tables[rt]
+                        if not target.schema.is_root:
+                            candidates[v] = target
+                tr.new = None
+                if tr.old is not None:
+                    deleted.append((t.schema.name, tr))
+                progress = True
 
     def _remove_dangling(self, x: Transaction, t: Table, tr: TxnRow) -> None:
         new = tr.new
@@ -483,8 +485,7 @@ class Database:
         for tname, t in self.tables.items():
             if not t.rows:
                 continue
-            cols = [(c.name, c.index, c.type, c.type.default()) for c in t.schema.columns.values()
-                    if not c.ephemeral]
+            cols = t.persistent_cols
             rows = {}
             for u, row in t.rows.items():
                 v = row.values

@@ -18,7 +18,6 @@ of keys).
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Any, Callable
 
 from pyvswitch.ovsdb.errors import OvsdbError
@@ -83,17 +82,21 @@ def _compile_one(table: TableSchema, mj: Any, symtab: dict | None) -> Callable[[
     if not (t.is_set or t.is_map):
         raise _type_mismatch(mj, mutator, name, t)
     if mutator == "insert":
-        arg = replace(t, n_min=0).datum_from_json(arg_j, symtab)
+        arg = t.with_bounds(0, t.n_max).datum_from_json(arg_j, symtab)
         return _insert(t, index, arg)
-    at = replace(t, n_min=0, n_max=math.inf)
-    try:
-        arg = at.datum_from_json(arg_j, symtab)
-        by_key = False
-    except OvsdbError:
-        if not t.is_map:
-            raise
-        arg = replace(at, value=None).datum_from_json(arg_j, symtab)
+    by_key = False
+    if t.is_map and not (type(arg_j) is list and arg_j and arg_j[0] == "map"):
+        # Not a <map>: ovsdb-server's map parse would fail; it then reads a set of keys.
         by_key = True
+    else:
+        try:
+            arg = t.with_bounds(0, math.inf).datum_from_json(arg_j, symtab)
+        except OvsdbError:
+            if not t.is_map:
+                raise
+            by_key = True
+    if by_key:
+        arg = t.with_bounds(0, math.inf, keys_only=True).datum_from_json(arg_j, symtab)
     return _delete(t, index, arg, by_key)
 
 

@@ -89,7 +89,7 @@ class Transaction:
         error = None
         for i, op in enumerate(ops, 1):
             try:
-                p = Parser(op, f"ovsdb operation {i} of {n}")
+                p = Parser(op, ("ovsdb operation %d of %d", (i, n)))
                 name = p.member("op", "id")
                 executor = _EXECUTORS.get(name)
                 if executor is None:
@@ -193,6 +193,11 @@ class Transaction:
         if tr is None:
             tr = trs[row.uuid] = TxnRow(table, row.uuid, row, list(row.values))
         return tr
+
+    def exists_any(self, table: "Table", uuid: str) -> bool:
+        """Whether a row with this uuid is in the table or in this transaction (even deleted)."""
+        trs = self.rows.get(table.schema.name)
+        return (trs is not None and uuid in trs) or uuid in table.rows
 
     def exists(self, table: "Table", uuid: str) -> bool:
         trs = self.rows.get(table.schema.name)

@@ -26,8 +26,8 @@ from __future__ import annotations
 import enum
 import math
 import re
-import uuid as _uuid
-from dataclasses import dataclass
+from random import getrandbits as _getrandbits
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pyvswitch.ovsdb.errors import OvsdbError, json_text
@@ -42,8 +42,15 @@ _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 _ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
+_VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
+
+
 def new_uuid() -> str:
-    return str(_uuid.uuid4())
+    """A random (version 4) uuid's text.  The `random` module reseeds itself in
+    a forked child, so a restarted daemon never repeats its parent's uuids."""
+    h = "%032x" % (_getrandbits(128) & _VERSION_MASK | _VERSION_BITS)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def is_uuid(s: Any) -> bool:
@@ -64,6 +71,8 @@ class AtomicType(str, enum.Enum):
 
 
 _ATOMIC_BY_NAME = {t.value: t for t in AtomicType}
+_PY_TYPE = {AtomicType.INTEGER: int, AtomicType.REAL: float, AtomicType.BOOLEAN: bool,
+            AtomicType.STRING: str}
 _DEFAULT_ATOM = {AtomicType.INTEGER: 0, AtomicType.REAL: 0.0, AtomicType.BOOLEAN: False,
                  AtomicType.STRING: "", AtomicType.UUID: ZERO_UUID}
 
@@ -91,9 +100,10 @@ def _jtype(j: Any) -> str:
 
 def unwrap_json(j: Any, name: str, value_type: str | None) -> Any:
     """Checks j is [name, <value_type>] and returns the second element."""
-    if (isinstance(j, list) and len(j) == 2 and isinstance(j[0], str) and j[0] == name
-            and (value_type is None or _jtype(j[1]) == value_type)):
-        return j[1]
+    if type(j) is list and len(j) == 2 and j[0] == name:
+        v = j[1]
+        if value_type is None or (value_type == "array" and type(v) is list) or _jtype(v) == value_type:
+            return v
     raise syntax_error(j, f'expected ["{name}", <{value_type or "null"}>]')
 
 
@@ -136,6 +146,14 @@ class BaseType:
     max_length: int = UINT_MAX
     ref_table: str | None = None
     ref_type: str = "strong"
+    # Whether atoms need `check_atom` (an enum, a range or a length limit).
+    constrained: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "constrained", self.enum is not None or self.min_integer != INT64_MIN
+                           or self.max_integer != INT64_MAX or self.min_real != -DBL_MAX
+                           or self.max_real != DBL_MAX or self.min_length != 0
+                           or self.max_length != UINT_MAX)
 
     @property
     def is_strong_ref(self) -> bool:
@@ -230,29 +248,16 @@ class BaseType:
     def atom_from_json(self, j: Any, symtab: dict | None = None) -> Any:
         """Parses one <atom> and checks this base type's constraints."""
         t = self.type
-        if t is AtomicType.STRING:
-            if type(j) is not str:
-                raise syntax_error(j, "expected string")
-            atom = j
-        elif t is AtomicType.INTEGER:
-            if type(j) is not int:
-                raise syntax_error(j, "expected integer")
-            atom = j
-        elif t is AtomicType.UUID:
+        if t is AtomicType.UUID:
             return parse_uuid(j, symtab)
-        elif t is AtomicType.REAL:
-            if type(j) is float:
-                atom = j
-            elif type(j) is int:
-                atom = float(j)
+        if type(j) is not _PY_TYPE[t]:
+            if t is AtomicType.REAL and type(j) is int:
+                j = float(j)
             else:
-                raise syntax_error(j, "expected real")
-        else:
-            if j is not True and j is not False:
-                raise syntax_error(j, "expected boolean")
-            atom = j
-        self.check_atom(atom)
-        return atom
+                raise syntax_error(j, f"expected {t.value}")
+        if self.constrained:
+            self.check_atom(j)
+        return j
 
     def check_atom(self, atom: Any) -> None:
         """Raises the "constraint violation" ovsdb-server reports for an out-of-bounds atom."""
@@ -393,18 +398,19 @@ class Type:
         """Parses an RFC 7047 <value> of this type (see the module docstring)."""
         key = self.key
         if self.value is None:
-            if not (type(j) is list and len(j) > 0 and j[0] == "set"):
+            if type(j) is not list or not j or j[0] != "set":
                 atom = key.atom_from_json(j, symtab)
                 return atom if self.n_min == 1 and self.n_max == 1 else (atom,)
             inner = unwrap_json(j, "set", "array")
             n = len(inner)
             if n < self.n_min or n > self.n_max:
                 raise syntax_error(j, self._count_message("set", n))
+            if n == 1:
+                atom = key.atom_from_json(inner[0], symtab)
+                return atom if self.n_min == 1 and self.n_max == 1 else (atom,)
             atoms = sorted({key.atom_from_json(e, symtab) for e in inner})
             if len(atoms) != n:
                 raise OvsdbError("ovsdb error", "set contains duplicate")
-            if self.is_scalar:
-                return atoms[0]
             return tuple(atoms)
         inner = unwrap_json(j, "map", "array")
         n = len(inner)
@@ -415,11 +421,21 @@ class Type:
         for e in inner:
             if type(e) is not list or len(e) != 2:
                 raise syntax_error(e, "expected 2-element array")
-            k = key.atom_from_json(e[0], symtab)
-            pairs[k] = value.atom_from_json(e[1], symtab)
+            pairs[key.atom_from_json(e[0], symtab)] = value.atom_from_json(e[1], symtab)
         if len(pairs) != n:
             raise OvsdbError("ovsdb error", "map contains duplicate key")
+        if n == 1:
+            return tuple(pairs.items())
         return tuple(sorted(pairs.items()))
+
+    def with_bounds(self, n_min: int, n_max: int | float, keys_only: bool = False) -> "Type":
+        """This type with other size bounds (and without its value type if keys_only); cached."""
+        k = (id(self), n_min, n_max, keys_only)
+        v = _VARIANTS.get(k)
+        if v is None or v[0] is not self:
+            v = _VARIANTS[k] = (self, replace(self, n_min=n_min, n_max=n_max,
+                                              value=None if keys_only else self.value))
+        return v[1]
 
     def _count_message(self, cls: str, n: int) -> str:
         if self.n_min == 1 and self.n_max == 1:
@@ -542,6 +558,7 @@ class Type:
 
 
 _MISSING = object()
+_VARIANTS: dict[tuple, tuple[Type, Type]] = {}
 
 
 def atom_to_json(atom: Any, atype: AtomicType) -> Any:
@@ -558,7 +575,8 @@ def _n_from_json(j: Any, default: int) -> int:
 
 # --- a small parser for JSON objects with typed members, with OVS's words ---
 
-_JSON_KINDS = {"string", "integer", "real", "boolean", "null", "array", "object"}
+_KIND_TYPES = {"string": (str,), "id": (str,), "integer": (int,), "real": (float,), "number": (int, float),
+               "boolean": (bool,), "array": (list,), "object": (dict,)}
 
 
 class Parser:
@@ -568,16 +586,22 @@ class Parser:
     missing." and so on, with the whole object as the "syntax" text.
     """
 
-    __slots__ = ("json", "name", "used", "failed")
+    __slots__ = ("json", "_name", "used", "failed")
 
-    def __init__(self, j: Any, name: str) -> None:
+    def __init__(self, j: Any, name: str | tuple) -> None:
         self.json = j
-        self.name = name
+        self._name = name
         self.used: set[str] = set()
         self.failed = False
         if not isinstance(j, dict):
             self.failed = True
-            raise OvsdbError("syntax error", f"Parsing {name} failed: Object expected.")
+            raise OvsdbError("syntax error", f"Parsing {self.name} failed: Object expected.")
+
+    @property
+    def name(self) -> str:
+        """The object's description; a (format, args) pair is formatted only when needed."""
+        n = self._name
+        return n if type(n) is str else n[0] % n[1]
 
     def error(self, details: str, tag: str = "syntax error") -> OvsdbError:
         self.failed = True
@@ -591,17 +615,17 @@ class Parser:
             raise self.error(f"Required '{name}' member is missing.")
         v = j[name]
         self.used.add(name)
-        if kinds != "any":
-            kinds = (kinds,) if isinstance(kinds, str) else kinds
-            k = _jtype(v)
-            ok = k in kinds or (k in ("integer", "real") and "number" in kinds)
-            if not ok and "id" in kinds and k == "string":
-                if is_id(v):
-                    ok = True
-                else:
-                    raise self.error(f"Type mismatch for member '{name}'.")
-            if not ok:
-                raise self.error(f"Type mismatch for member '{name}'.")
+        if kinds == "any":
+            return v
+        tv = type(v)
+        if type(kinds) is str:
+            ok = tv in _KIND_TYPES[kinds]
+        else:
+            ok = any(tv in _KIND_TYPES[k] for k in kinds)
+        if ok and kinds == "id" and not is_id(v):
+            ok = False
+        if not ok:
+            raise self.error(f"Type mismatch for member '{name}'.")
         return v
 
     def finish(self) -> None:
