@@ -33,6 +33,7 @@ call, so a batch of pipelined requests costs one write per session.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -96,11 +97,58 @@ DEFAULT_PROBE_INTERVAL = 5.0
 HISTORY_LENGTH = 100
 
 _DEFERRED = object()
+_NO_LOCKS: frozenset = frozenset()
 
 
 class _BareError(Exception):
     """An error ovsdb-server reports as a bare string, not an error object."""
 _ECHO = b'{"id":"echo","method":"echo","params":[]}'
+
+
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+class _Framer:
+    """`jsonrpc.Framer` with a fast path for whole messages.
+
+    Requests usually arrive whole, several to a read.  Between texts, this
+    decodes them directly with `json`'s C decoder; at the first text that is
+    incomplete (or anything unusual) it hands the rest to a `Framer`, which
+    finds the text's end incrementally and reports invalid input.  Until that
+    framer has given out its partial text, it gets all further bytes.
+    """
+
+    __slots__ = ("slow",)
+
+    def __init__(self) -> None:
+        self.slow = Framer()
+
+    def feed_json(self, data: bytes) -> list:
+        slow = self.slow
+        if slow.pending:
+            return slow.feed_json(data)
+        try:
+            text = data.decode()
+        except UnicodeDecodeError:
+            return slow.feed_json(data)
+        out = []
+        pos = 0
+        n = len(text)
+        while True:
+            while pos < n and text[pos] in " \t\r\n":
+                pos += 1
+            if pos >= n:
+                return out
+            if text[pos] not in "{[":
+                break
+            try:
+                value, pos2 = _raw_decode(text, pos)
+            except ValueError:
+                break
+            out.append(value)
+            pos = pos2
+        out.extend(slow.feed_json(text[pos:].encode()))
+        return out
 
 
 class _Db:
@@ -118,12 +166,11 @@ class _Db:
 
 
 class _Trigger:
-    __slots__ = ("session", "id", "id_text", "dbh", "ops", "start", "deadline")
+    __slots__ = ("session", "id", "dbh", "ops", "start", "deadline")
 
     def __init__(self, session, id_json, dbh, ops, start, deadline) -> None:
         self.session = session
         self.id = id_json
-        self.id_text = dumps(id_json)
         self.dbh = dbh
         self.ops = ops
         self.start = start
@@ -137,7 +184,7 @@ class _Session:
     def __init__(self, sid: int, name: str, now: float, probe_interval: float) -> None:
         self.sid = sid
         self.name = name
-        self.framer = Framer()
+        self.framer = _Framer()
         self.monitors: dict[str, Monitor] = {}     # by id_text
         self.locks: set[str] = set()
         self.triggers: list[_Trigger] = []
@@ -150,7 +197,7 @@ class _Session:
 
 
 def _reply(id_json: Any, result: Any) -> bytes:
-    return ('{"id":%s,"result":%s,"error":null}' % (dumps(id_json), dumps(result))).encode()
+    return dumps({"id": id_json, "result": result, "error": None}).encode()
 
 
 def _error_reply(id_json: Any, error: Any) -> bytes:
@@ -399,7 +446,7 @@ class ServerCore:
     def _cancel(self, s, id_json) -> None:
         text = dumps(id_json)
         for t in s.triggers:
-            if t.id_text == text:
+            if dumps(t.id) == text:
                 s.triggers.remove(t)
                 t.dbh.triggers.remove(t)
                 return
@@ -577,6 +624,8 @@ class ServerCore:
             del self._locks[name]
 
     def _owned(self, s: _Session) -> frozenset:
+        if not s.locks:
+            return _NO_LOCKS
         locks = self._locks
         return frozenset(n for n in s.locks if locks[n][0] is s)
 

@@ -331,3 +331,30 @@ def test_add_and_remove_database():
     notes = aware.take()
     assert {"id": None, "method": "monitor_canceled", "params": ["t"]} in notes
     assert aware.result("list_dbs", []) == ["T2", "_Server"]
+
+
+# --- framing ---
+
+def _echo_stream():
+    msgs = [{"method": "echo", "params": [i, "é\u20ac", {"a": "}]{["}], "id": i} for i in range(4)]
+    return b" \n".join(json.dumps(m, ensure_ascii=False).encode() for m in msgs), msgs
+
+
+def test_requests_whole_split_and_byte_by_byte():
+    data, msgs = _echo_stream()
+    for step in (len(data), 1, 3, 17):
+        h = Harness()
+        c = h.client()
+        for k in range(0, len(data), step):
+            c.send_bytes(data[k:k + step])
+        got = c.take()
+        assert [m["result"] for m in got] == [m["params"] for m in msgs], step
+        assert c.closed is None
+
+
+def test_trailing_garbage_closes_the_session():
+    data, _ = _echo_stream()
+    h = Harness()
+    c = h.client()
+    c.send_bytes(data + b" 42")
+    assert c.closed is not None
