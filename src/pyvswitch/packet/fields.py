@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import re
 from dataclasses import dataclass
 
 from pyvswitch.packet.flow import INDEX, N_REGS
@@ -180,6 +181,7 @@ FIELDS: tuple[Field, ...] = (
        nxm=(NXM_NX, 24), oxm=(_BASIC, 32)),
     _f("nd_tll", (), 6, "arp_tha", P.ND_ADVERT, K.MAC, maskable=True,
        nxm=(NXM_NX, 25), oxm=(_BASIC, 33)),
+    _f("nd_options_type", (), 1, "tcp_flags", P.ND, K.DECIMAL),
 )
 
 BY_NAME: dict[str, Field] = {}
@@ -253,23 +255,26 @@ TCP_FLAG_NAMES = ("fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr", "ns",
                   "[200]", "[400]", "[800]")
 
 
+_C_INT = re.compile(r"([+-]?)(?:0[xX]([0-9a-fA-F]*)|0([0-7]*)|([1-9][0-9]*))\Z")
+
+
+_C_INT_PREFIX = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+
+
 def parse_int(s: str) -> int | None:
-    """An unsigned integer as C's strtoull with base 0 reads it (0x hex, 0 octal), or None."""
-    s = s.strip()
-    neg = s.startswith("-")
-    body = s[1:] if neg else s
-    try:
-        if body[:2] in ("0x", "0X"):
-            v = int(body[2:], 16)
-        elif len(body) > 1 and body[0] == "0":
-            v = int(body[1:], 8)
-        else:
-            v = int(body, 10)
-    except ValueError:
+    """An integer as C's strtoull with base 0 reads it (0x hex, 0 octal, a minus sign wrapping
+    modulo 2**64), or None if s is not one."""
+    m = _C_INT.match(s)
+    if not m:
         return None
-    if not body[-1:].isalnum():
-        return None
-    return -v if neg else v
+    sign, hex_digits, oct_digits, dec_digits = m.groups()
+    if hex_digits is not None:
+        v = int(hex_digits, 16) if hex_digits else 0
+    elif oct_digits is not None:
+        v = int(oct_digits, 8) if oct_digits else 0
+    else:
+        v = int(dec_digits)
+    return (-v) % (1 << 64) if sign == "-" else v
 
 
 def parse_port(s: str) -> int | None:
@@ -291,21 +296,46 @@ def format_port(port: int) -> str:
     return PORT_NAMES.get(port, str(port))
 
 
+_DOTTED_QUAD = re.compile(r"(\d+)\.(\d+)\.(\d+)\.(\d+)\Z")
+_IPV6_CHARS = re.compile(r"[0-9a-fA-F:.]+\Z")
+_LEADING_INT = re.compile(r"[+-]?\d+")
+
+
 def _parse_ipv4(s: str, whole: str) -> int:
-    try:
-        parts = s.split(".")
-        if len(parts) != 4 or not all(p.isdigit() and int(p) <= 255 for p in parts):
-            raise ValueError
-        return int.from_bytes(bytes(int(p) for p in parts), "big")
-    except ValueError:
-        raise FieldError(f"{whole}: invalid IP address") from None
+    m = _DOTTED_QUAD.match(s)
+    if not m:
+        raise FieldError(f"{whole}: invalid IP address")
+    # Each octet is read like C's "%hhu", which wraps above 255.
+    return int.from_bytes(bytes(int(g) & 0xFF for g in m.groups()), "big")
 
 
 def _parse_ipv6(s: str, whole: str) -> int:
     try:
+        if not _IPV6_CHARS.match(s):
+            raise ValueError
         return int(ipaddress.IPv6Address(s))
     except ValueError:
         raise FieldError(f"{whole}: invalid IPv6 address") from None
+
+
+def _parse_ip_mask(kind: Kind, mask_s: str, whole: str) -> int:
+    """An IP mask written as an address or a prefix length, read the way OVS reads it: IPv4
+    tries an address first; IPv6 takes any leading integer as a prefix length."""
+    width, which = (32, "IPv4") if kind is Kind.IPV4 else (128, "IPv6")
+    if kind is Kind.IPV4 and _DOTTED_QUAD.match(mask_s):
+        return _parse_ipv4(mask_s, whole)
+    m = _LEADING_INT.match(mask_s)
+    if m:
+        bits = int(m.group())
+        if not 0 <= bits <= width:
+            raise FieldError(f"{whole}: {which} network prefix bits not between 0 and {width}, "
+                             "inclusive")
+        if m.end() != len(mask_s):
+            raise FieldError(f"{whole}: invalid {'IP' if width == 32 else 'IPv6'} address")
+        return _prefix_mask(bits, width)
+    if kind is Kind.IPV4:
+        raise FieldError(f"{whole}: invalid IP address")
+    return _parse_ipv6(mask_s, whole)
 
 
 def _prefix_mask(bits: int, width: int) -> int:
@@ -351,9 +381,13 @@ def _parse_tcp_flags(s: str) -> tuple[int, int]:
                 raise FieldError(f"{s}: unknown TCP flag(s)")
             value |= 1 << TCP_FLAG_NAMES.index(name)
         return value, 0x0FFF
-    value_s, _, mask_s = s.partition("/")
+    value_s, slash, mask_s = s.partition("/")
     value = parse_int(value_s)
-    mask = parse_int(mask_s) if mask_s else 0x0FFF
+    mask = 0x0FFF
+    if slash:
+        # ovs-ofctl reads the mask like strtoull, ignoring whatever follows the number.
+        prefix = _C_INT_PREFIX.match(mask_s)
+        mask = parse_int(prefix.group()) if prefix else None
     if value is None or mask is None or value < 0 or mask < 0 or (value | mask) & ~0x0FFF:
         raise FieldError(f"{s}: unknown TCP flag(s)")
     return value, mask
@@ -391,20 +425,8 @@ def parse_value(fld: Field, s: str) -> tuple[int, int]:
         value = _parse_mac(value_s, s)
         mask = _parse_mac(mask_s, s) if slash else full
     elif kind in (K.IPV4, K.IPV6):
-        width = 32 if kind is K.IPV4 else 128
-        parse = _parse_ipv4 if kind is K.IPV4 else _parse_ipv6
-        value = parse(value_s, s)
-        if not slash:
-            mask = full
-        elif mask_s.isdigit():
-            bits = int(mask_s)
-            if bits > width:
-                which = "IPv4" if kind is K.IPV4 else "IPv6"
-                raise FieldError(f"{s}: {which} network prefix bits not between 0 and {width}, "
-                                 "inclusive")
-            mask = _prefix_mask(bits, width)
-        else:
-            mask = parse(mask_s, s)
+        value = (_parse_ipv4 if kind is K.IPV4 else _parse_ipv6)(value_s, s)
+        mask = _parse_ip_mask(kind, mask_s, s) if slash else full
     else:
         value = parse_int(value_s)
         if value is None:
@@ -419,7 +441,7 @@ def parse_value(fld: Field, s: str) -> tuple[int, int]:
                 raise FieldError(f"{s}: value too large for {fld.n_bytes}-byte field {fld.name}")
         else:
             mask = full
-    if not fld.maskable and mask != full and slash:
+    if not fld.maskable and mask not in (0, full) and slash:
         raise FieldError(f"{s}: invalid mask for field {fld.name}")
     return value, mask
 

@@ -173,10 +173,11 @@ def _allowed_slots(dl_type: int, nw_proto: int, tp_src: int, tp_dst: int) -> fro
         if nw_proto in (IPPROTO_UDP, IPPROTO_SCTP):
             return _IPV6 | _TP
         if nw_proto == IPPROTO_ICMPV6:
+            # ND's options type (nd_options_type) lives in the tcp_flags slot.
             if tp_dst == 0 and tp_src == ND_NEIGHBOR_SOLICIT:
-                return _IPV6 | _TP | {"nd_target", "arp_sha"}
+                return _IPV6 | _TP | {"nd_target", "arp_sha", "tcp_flags"}
             if tp_dst == 0 and tp_src == ND_NEIGHBOR_ADVERT:
-                return _IPV6 | _TP | {"nd_target", "arp_tha"}
+                return _IPV6 | _TP | {"nd_target", "arp_tha", "tcp_flags"}
             return _IPV6 | _TP
         return _IPV6
     if dl_type in (ETH_TYPE_ARP, ETH_TYPE_RARP):
@@ -313,11 +314,13 @@ def format_match(match: Match, priority: int | None = None) -> str:
     tp_dst, tp_dst_m = get("tp_dst")
     is_icmp4 = dl_type_m and dl_type == ETH_TYPE_IP and nw_proto_m and nw_proto == IPPROTO_ICMP
     is_icmp6 = dl_type_m and dl_type == ETH_TYPE_IPV6 and nw_proto_m and nw_proto == IPPROTO_ICMPV6
+    flags, flags_m = get("tcp_flags")
     if is_icmp4 or is_icmp6:
+        # ICMP type and code are 8 bits wide; the slots are 16.
         if tp_src_m:
-            out.append(f"icmp_type={tp_src}")
+            out.append(f"icmp_type={tp_src & 0xFF}")
         if tp_dst_m:
-            out.append(f"icmp_code={tp_dst}")
+            out.append(f"icmp_code={tp_dst & 0xFF}")
         if is_icmp6:
             v, m = get("nd_target")
             if m:
@@ -326,15 +329,17 @@ def format_match(match: Match, priority: int | None = None) -> str:
                 v, m = get(slot)
                 if m:
                     out.append(f"{name}={format_mac(v, m)}")
+            if flags_m and tp_dst == 0 and tp_src in (ND_NEIGHBOR_SOLICIT, ND_NEIGHBOR_ADVERT):
+                out.append(f"nd_options_type={flags & 0xFF}")
+                flags_m = 0
     else:
         for name, v, m in (("tp_src", tp_src, tp_src_m), ("tp_dst", tp_dst, tp_dst_m)):
             if m == 0xFFFF:
                 out.append(f"{name}={v}")
             elif m:
                 out.append(f"{name}=0x{v:x}/0x{m:x}")
-    v, m = get("tcp_flags")
-    if m:
-        out.append(f"tcp_flags={format_tcp_flags(v, m)}")
+    if flags_m:
+        out.append(f"tcp_flags={format_tcp_flags(flags, flags_m)}")
     return ",".join(out)
 
 
