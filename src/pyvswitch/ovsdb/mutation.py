@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from pyvswitch.ovsdb.errors import OvsdbError
 from pyvswitch.ovsdb.schema import TableSchema
-from pyvswitch.ovsdb.types import INT64_MAX, INT64_MIN, AtomicType, BaseType, Type, syntax_error
+from pyvswitch.ovsdb.types import INT64_MAX, INT64_MIN, MAP, SCALAR, AtomicType, BaseType, Type, syntax_error
 
 MUTATORS = ("+=", "-=", "*=", "/=", "%=", "insert", "delete")
 
@@ -59,10 +59,12 @@ def _type_mismatch(mj: Any, mutator: str, name: str, t: Type) -> OvsdbError:
 
 
 def _compile_one(table: TableSchema, mj: Any, symtab: dict | None) -> Callable[[list], None]:
-    if not (isinstance(mj, list) and len(mj) == 3 and isinstance(mj[0], str) and isinstance(mj[1], str)):
+    if type(mj) is not list or len(mj) != 3:
         raise syntax_error(mj, "Parse error in mutation.")
     name, mutator, arg_j = mj
-    column = table.column(name)
+    if type(name) is not str or type(mutator) is not str:
+        raise syntax_error(mj, "Parse error in mutation.")
+    column = table.all_columns.get(name)
     if column is None:
         raise syntax_error(mj, f"No column {name} in table {table.name}.", "unknown column")
     if not column.mutable:
@@ -70,34 +72,33 @@ def _compile_one(table: TableSchema, mj: Any, symtab: dict | None) -> Callable[[
                            "constraint violation")
     t = column.type
     index = column.index
-    if mutator not in MUTATORS:
-        raise OvsdbError("unknown mutator", f"No mutator named {mutator}.")
-    if mutator in _INT_OPS:
-        kt = t.key.type
-        if (not (t.is_scalar or t.is_set) or kt not in (AtomicType.INTEGER, AtomicType.REAL)
-                or (mutator == "%=" and kt is AtomicType.REAL)):
+    if mutator == "insert" or mutator == "delete":
+        if t.kind == SCALAR:
             raise _type_mismatch(mj, mutator, name, t)
-        arg = Type(BaseType(kt)).datum_from_json(arg_j, symtab)
-        return _arithmetic(t, index, mutator, arg)
-    if not (t.is_set or t.is_map):
-        raise _type_mismatch(mj, mutator, name, t)
-    if mutator == "insert":
-        arg = t.with_bounds(0, t.n_max).datum_from_json(arg_j, symtab)
-        return _insert(t, index, arg)
-    by_key = False
-    if t.is_map and not (type(arg_j) is list and arg_j and arg_j[0] == "map"):
-        # Not a <map>: ovsdb-server's map parse would fail; it then reads a set of keys.
-        by_key = True
-    else:
-        try:
-            arg = t.with_bounds(0, math.inf).datum_from_json(arg_j, symtab)
-        except OvsdbError:
-            if not t.is_map:
-                raise
+        if mutator == "insert":
+            return _insert(t, index, t.with_bounds(0, t.n_max).datum_from_json(arg_j, symtab))
+        by_key = False
+        if t.kind == MAP and not (type(arg_j) is list and arg_j and arg_j[0] == "map"):
+            # Not a <map>: ovsdb-server's map parse would fail; it then reads a set of keys.
             by_key = True
-    if by_key:
-        arg = t.with_bounds(0, math.inf, keys_only=True).datum_from_json(arg_j, symtab)
-    return _delete(t, index, arg, by_key)
+        else:
+            try:
+                arg = t.with_bounds(0, math.inf).datum_from_json(arg_j, symtab)
+            except OvsdbError:
+                if t.kind != MAP:
+                    raise
+                by_key = True
+        if by_key:
+            arg = t.with_bounds(0, math.inf, keys_only=True).datum_from_json(arg_j, symtab)
+        return _delete(t, index, arg, by_key)
+    if mutator not in _INT_OPS:
+        raise OvsdbError("unknown mutator", f"No mutator named {mutator}.")
+    kt = t.key.type
+    if (t.kind == MAP or kt not in (AtomicType.INTEGER, AtomicType.REAL)
+            or (mutator == "%=" and kt is AtomicType.REAL)):
+        raise _type_mismatch(mj, mutator, name, t)
+    arg = Type(BaseType(kt)).datum_from_json(arg_j, symtab)
+    return _arithmetic(t, index, mutator, arg)
 
 
 def _check_count(t: Type, n: int) -> None:
@@ -140,7 +141,7 @@ def _arithmetic(t: Type, index: int, mutator: str, y: Any) -> Callable[[list], N
 
 
 def _insert(t: Type, index: int, arg: tuple) -> Callable[[list], None]:
-    if t.is_map:
+    if t.kind == MAP:
         def apply(values: list) -> None:
             d = dict(arg)
             d.update(values[index])
@@ -159,7 +160,7 @@ def _insert(t: Type, index: int, arg: tuple) -> Callable[[list], None]:
 
 
 def _delete(t: Type, index: int, arg: tuple, by_key: bool) -> Callable[[list], None]:
-    if t.is_map:
+    if t.kind == MAP:
         if by_key:
             keys = frozenset(arg)
 

@@ -327,24 +327,32 @@ def _as_tuple(v: Any) -> tuple:
 
 # --- column types ---
 
+SCALAR, SET, MAP = 0, 1, 2
+
 @dataclass(frozen=True, slots=True)
 class Type:
     key: BaseType
     value: BaseType | None = None
     n_min: int = 1
     n_max: int | float = 1
+    # Precomputed: SCALAR, SET or MAP (hot paths test it instead of the properties).
+    kind: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", MAP if self.value is not None else
+                           SCALAR if self.n_min == 1 and self.n_max == 1 else SET)
 
     @property
     def is_scalar(self) -> bool:
-        return self.n_min == 1 and self.n_max == 1 and self.value is None
+        return self.kind == SCALAR
 
     @property
     def is_map(self) -> bool:
-        return self.value is not None
+        return self.kind == MAP
 
     @property
     def is_set(self) -> bool:
-        return self.value is None and not self.is_scalar
+        return self.kind == SET
 
     @property
     def is_optional(self) -> bool:
@@ -397,17 +405,18 @@ class Type:
     def datum_from_json(self, j: Any, symtab: dict | None = None) -> Any:
         """Parses an RFC 7047 <value> of this type (see the module docstring)."""
         key = self.key
-        if self.value is None:
+        kind = self.kind
+        if kind != MAP:
             if type(j) is not list or not j or j[0] != "set":
                 atom = key.atom_from_json(j, symtab)
-                return atom if self.n_min == 1 and self.n_max == 1 else (atom,)
+                return atom if kind == SCALAR else (atom,)
             inner = unwrap_json(j, "set", "array")
             n = len(inner)
             if n < self.n_min or n > self.n_max:
                 raise syntax_error(j, self._count_message("set", n))
             if n == 1:
                 atom = key.atom_from_json(inner[0], symtab)
-                return atom if self.n_min == 1 and self.n_max == 1 else (atom,)
+                return atom if kind == SCALAR else (atom,)
             atoms = sorted({key.atom_from_json(e, symtab) for e in inner})
             if len(atoms) != n:
                 raise OvsdbError("ovsdb error", "set contains duplicate")
@@ -575,6 +584,7 @@ def _n_from_json(j: Any, default: int) -> int:
 
 # --- a small parser for JSON objects with typed members, with OVS's words ---
 
+_KNOWN_IDS: set[str] = set()
 _KIND_TYPES = {"string": (str,), "id": (str,), "integer": (int,), "real": (float,), "number": (int, float),
                "boolean": (bool,), "array": (list,), "object": (dict,)}
 
@@ -622,14 +632,17 @@ class Parser:
             ok = tv in _KIND_TYPES[kinds]
         else:
             ok = any(tv in _KIND_TYPES[k] for k in kinds)
-        if ok and kinds == "id" and not is_id(v):
-            ok = False
+        if ok and kinds == "id" and v not in _KNOWN_IDS:
+            if not is_id(v):
+                ok = False
+            elif len(_KNOWN_IDS) < 4096:
+                _KNOWN_IDS.add(v)
         if not ok:
             raise self.error(f"Type mismatch for member '{name}'.")
         return v
 
     def finish(self) -> None:
-        if self.failed:
+        if self.failed or len(self.used) == len(self.json):
             return
         unused = sorted(k for k in self.json if k not in self.used)
         if len(unused) > 1:
