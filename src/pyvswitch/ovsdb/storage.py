@@ -327,7 +327,7 @@ class Storage:
         return should_compact(size=self.size, base_size=self.base_size, commits=self.commits,
                               last_compaction=self.last_compaction, now=now, policy=self.policy)
 
-    def compact(self, now: float | None = None, comment: str | None = None,
+    def compact(self, now: float | None = None, comment: str | None = "compacting database online",
                 dst: str | None = None) -> None:
         """Rewrites the file (or writes dst) as schema plus one snapshot."""
         now = time.time() if now is None else now
