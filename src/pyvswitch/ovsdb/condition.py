@@ -29,13 +29,16 @@ _ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.
 
 
 class Condition:
-    __slots__ = ("clauses", "uuid", "always", "never")
+    __slots__ = ("clauses", "uuid", "always", "never", "eq")
 
-    def __init__(self, clauses: list[Callable], uuid: str | None, never: bool) -> None:
+    def __init__(self, clauses: list[Callable], uuid: str | None, never: bool,
+                 eq: dict[int, Any] | None = None) -> None:
         self.clauses = clauses
         self.uuid = uuid
         self.never = never
         self.always = not clauses and not never
+        # {column index: value} for the "==" clauses, so that an index can answer.
+        self.eq = eq or {}
 
     def __call__(self, row) -> bool:
         if self.never:
@@ -52,6 +55,7 @@ def compile_where(table: TableSchema, where: Any, symtab: dict | None = None) ->
     clauses: list[Callable] = []
     uuid = None
     never = False
+    eq: dict[int, Any] = {}
     for cj in where:
         if cj is True:
             continue
@@ -63,8 +67,10 @@ def compile_where(table: TableSchema, where: Any, symtab: dict | None = None) ->
             if uuid is not None and uuid != key_uuid:
                 never = True
             uuid = key_uuid
+        elif cj[1] == "==":
+            eq[table.all_columns[cj[0]].index] = fn.arg
         clauses.append(fn)
-    return Condition(clauses, uuid, never)
+    return Condition(clauses, uuid, never, eq)
 
 
 def compile_clause(table: TableSchema, cj: Any, symtab: dict | None) -> tuple[Callable, str | None]:
@@ -104,8 +110,13 @@ def _clause(index: int, function: str, arg: Any, scalar: bool) -> Callable:
     get = _getter(index)
     if function == "==":
         if index >= 0:
-            return lambda row: row.values[index] == arg
-        return lambda row: get(row) == arg
+            def eq(row) -> bool:
+                return row.values[index] == arg
+        else:
+            def eq(row) -> bool:
+                return get(row) == arg
+        eq.arg = arg
+        return eq
     if function == "!=":
         return lambda row: get(row) != arg
     if function in _ORDER:

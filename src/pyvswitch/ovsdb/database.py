@@ -54,7 +54,10 @@ class Table:
         self.persistent_cols = [(c.name, c.index, c.type, c.type.default()) for c in cols if not c.ephemeral]
 
     def index_key(self, ix: int, row) -> tuple:
-        return tuple(_get(row, i) for i in self.index_cols[ix])
+        cols = self.index_cols[ix]
+        if len(cols) == 1 and cols[0] >= 0:
+            return (row.values[cols[0]],)
+        return tuple([_get(row, i) for i in cols])
 
 
 def _get(row, i: int):

@@ -151,17 +151,18 @@ class Transaction:
             if row is not None and cond(row):
                 out.append(self.modify(table, row))
             return out
+        committed = _indexed(table, cond)
+        if committed is None:
+            committed = table.rows.values()
         if trs:
-            for u, row in table.rows.items():
-                if u in trs:
-                    continue
-                if cond(row):
+            for row in committed:
+                if row.uuid not in trs and cond(row):
                     out.append(row)
             for tr in list(trs.values()):
                 if tr.new is not None and cond(_View(tr)):
                     out.append(tr)
         else:
-            out = [row for row in table.rows.values() if cond(row)]
+            out = [row for row in committed if cond(row)]
         return [r if type(r) is TxnRow else self.modify(table, r) for r in out]
 
     def select_rows(self, table: "Table", cond: Condition) -> list:
@@ -177,9 +178,12 @@ class Transaction:
                 return [v] if v is not None and cond(v) else []
             row = table.rows.get(u)
             return [row] if row is not None and cond(row) else []
+        committed = _indexed(table, cond)
+        if committed is None:
+            committed = table.rows.values()
         if not trs:
-            return [row for row in table.rows.values() if cond(row)]
-        out = [row for u, row in table.rows.items() if u not in trs and cond(row)]
+            return [row for row in committed if cond(row)]
+        out = [row for row in committed if row.uuid not in trs and cond(row)]
         for tr in trs.values():
             if tr.new is not None:
                 v = _View(tr)
@@ -206,6 +210,18 @@ class Transaction:
             if tr is not None:
                 return tr.new is not None
         return uuid in table.rows
+
+
+def _indexed(table: "Table", cond: Condition) -> list | None:
+    """The committed rows an index says may match cond, or None to scan the table."""
+    eq = cond.eq
+    if not eq:
+        return None
+    for ix, cols in enumerate(table.index_cols):
+        if all(i in eq for i in cols):
+            u = table.indexes[ix].get(tuple([eq[i] for i in cols]))
+            return [] if u is None else [table.rows[u]]
+    return None
 
 
 # --- the operations (RFC 7047 5.2) ---
