@@ -121,6 +121,15 @@ CASES = [
     ["create", "nodir/new.db", REF_SCHEMA],
     [], ["bogus"], ["--bogus"], ["-x"], ["db-version", "a", "b"], ["transact"], ["-vfoo", "db-version"],
     ["-V"], ["--version"], ["list-commands"], ["compare-versions", "1"],
+    ["compact", "torn.db"], ["compact", "garbage.db", "x.db"], ["compact", "missing.db"],
+    ["convert", "torn.db", REF_SCHEMA], ["convert", "conf.db", "missing.ovsschema"],
+    ["query", "torn.db", '["Open_vSwitch"]'], ["transact", "badsha.db", '["Open_vSwitch"]'],
+    ["query", "conf.db", "conf.db"], ["query", "conf.db", "[1"], ["query", "conf.db", "1"],
+    ["query", "conf.db", '["Open_vSwitch",{"op":"select","table":"Bridge","where":[],"columns":["name"]}]'],
+    ["transact", "conf.db", '{}'], ["transact", "conf.db", '["Nope"]'],
+    ["show-log", "missing.db"], ["db-is-standalone", "empty.db"], ["db-is-clustered", "text.db"],
+    ["needs-conversion", "conf.db", "missing.ovsschema"], ["needs-conversion", "torn.db", REF_SCHEMA],
+    ["db-cid", "conf.db", "x"], ["-m"],
 ]
 
 
