@@ -383,7 +383,7 @@ def _wait(x: Transaction, p: Parser) -> dict:
         expected.add(tuple(key))
     actual = {tuple(_get(r, i) for i in idxs) for r in x.select_rows(table, cond)}
     if (actual == expected) != equal:
-        elapsed_ms = int((x.now - x.started) * 1000)
+        elapsed_ms = round((x.now - x.started) * 1000)
         if elapsed_ms >= timeout_ms:
             if elapsed_ms:
                 raise OvsdbError("timed out", f'"wait" timed out after {elapsed_ms} ms')
