@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             parsed, local, words = parse.parse_global(argv, commands.values())
+        except parse.GetoptError as e:
+            sys.stderr.write(f"{sys.argv[0]}: {e}\n")
+            return 1
         except parse.UsageError as e:
             raise VsctlError(str(e)) from None
         action = _apply_options(parsed, opts, vlog)

@@ -437,10 +437,12 @@ def cmd_add(ctx) -> None:
     current = row[column]
     if ctype.is_map:
         pairs = dict(current)
-        for k, v in added:
-            pairs.setdefault(k, v)
+        replaced = tuple(sorted({k for k, _ in added if k in pairs}))
+        pairs.update(added)
         result = tuple(sorted(pairs.items()))
-        arg = tuple(sorted(dict(reversed(added)).items()))
+        arg = tuple(sorted(dict(added).items()))
+        if replaced:
+            ctx.view.mutate(row, column, "delete", replaced, tuple(p for p in current if p[0] not in replaced))
     else:
         cur = current if isinstance(current, tuple) else (current,)
         result = tuple(sorted(set(cur) | set(added)))

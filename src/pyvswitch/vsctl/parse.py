@@ -24,6 +24,10 @@ class UsageError(Exception):
     """A bad command line; the message is printed after "ovs-vsctl: "."""
 
 
+class GetoptError(UsageError):
+    """A bad option as getopt reports it: printed after argv[0] and ": "."""
+
+
 NONE, REQUIRED, OPTIONAL = 0, 1, 2
 
 # (long name, short letter or None, argument kind), in OVS's order: the order
@@ -114,16 +118,16 @@ def parse_global(argv: list[str], specs) -> tuple[list[tuple[str, str | None]], 
             exact = [t for t in table if t[0] == name]
             matches = exact or [t for t in table if t[0].startswith(name)]
             if not matches:
-                raise UsageError(f"unrecognized option '{word}'")
+                raise GetoptError(f"unrecognized option '{word}'")
             if len(matches) > 1:
                 names = " ".join(f"'--{t[0]}'" for t in matches)
-                raise UsageError(f"option '--{name}' is ambiguous; possibilities: {names}")
+                raise GetoptError(f"option '--{name}' is ambiguous; possibilities: {names}")
             full, _short, kind, is_local = matches[0]
             if kind == NONE and eq:
-                raise UsageError(f"option '--{full}' doesn't allow an argument")
+                raise GetoptError(f"option '--{full}' doesn't allow an argument")
             if kind == REQUIRED and not eq:
                 if i + 1 >= len(argv):
-                    raise UsageError(f"option '--{full}' requires an argument")
+                    raise GetoptError(f"option '--{full}' requires an argument")
                 i += 1
                 value = argv[i]
             elif not eq:
@@ -143,7 +147,7 @@ def parse_global(argv: list[str], specs) -> tuple[list[tuple[str, str | None]], 
             while j < len(word):
                 letter = word[j]
                 if letter not in shorts:
-                    raise UsageError(f"invalid option -- '{letter}'")
+                    raise GetoptError(f"invalid option -- '{letter}'")
                 full, kind = shorts[letter]
                 rest = word[j + 1:]
                 if kind == NONE:
@@ -154,7 +158,7 @@ def parse_global(argv: list[str], specs) -> tuple[list[tuple[str, str | None]], 
                     out.append((full, rest))
                 elif kind == REQUIRED:
                     if i >= len(argv):
-                        raise UsageError(f"option requires an argument -- '{letter}'")
+                        raise GetoptError(f"option requires an argument -- '{letter}'")
                     out.append((full, argv[i]))
                     i += 1
                 else:

@@ -136,8 +136,8 @@ def datum_from_string(t: Type, s: str, symtab=None):
     while p < n and s[p].isspace():
         p += 1
     end_delim = None
-    if p < n and s[p] in "[{":
-        end_delim = "]" if s[p] == "[" else "}"
+    if p < n and s[p] == ("{" if t.value is not None else "["):
+        end_delim = "}" if t.value is not None else "]"
         p += 1
     keys: list = []
     pairs: dict = {}

@@ -1,0 +1,83 @@
+"""Helpers for ovs-vsctl tests: fresh OVSDB servers on the Open_vSwitch schema,
+and a runner that plays one script with the real ovs-vsctl and with ours."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from util import ours, ovs_env, ref, stop_pid, wait_until
+
+SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
+
+
+class Server:
+    """A reference ovsdb-server on a fresh Open_vSwitch database in a private dir."""
+
+    def __init__(self, server_tool: str = "ovsdb-server") -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="vsctl-"))
+        self.env = ovs_env(self.dir)
+        self.sock = self.dir / "db.sock"
+        db = self.dir / "conf.db"
+        subprocess.run([ref("ovsdb-tool"), "create", str(db), SCHEMA], check=True, env=self.env)
+        self.proc = subprocess.Popen(
+            [ref(server_tool), str(db), f"--remote=punix:{self.sock}", f"--unixctl={self.dir}/ovsdb-server.ctl",
+             f"--log-file={self.dir}/ovsdb-server.log"],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: self.sock.exists() or self.proc.poll() is not None, 20, what="ovsdb-server socket")
+        assert self.proc.poll() is None
+
+    def vsctl(self, tool: str, *args, timeout: float = 30) -> subprocess.CompletedProcess:
+        return subprocess.run([tool, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+
+    def dump(self) -> str:
+        r = subprocess.run([ref("ovsdb-client"), "dump", f"unix:{self.sock}", "Open_vSwitch"],
+                           env=self.env, capture_output=True, text=True, check=True)
+        return r.stdout
+
+    def close(self) -> None:
+        stop_pid(self.proc.pid)
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# A script step starting with this compares its output lines in sorted order:
+# for output whose order follows UUIDs, which differ from run to run.
+UNORDERED = "<unordered>"
+
+
+def normalize(text: str, tool: str = "ovs-vsctl") -> str:
+    """UUIDs and times masked; getopt's argv[0] prefix as if run from $PATH."""
+    text = text.replace(f"{tool}: ", "ovs-vsctl: ")
+    return TIME_RE.sub("<TIME>", UUID_RE.sub("<UUID>", text))
+
+
+def play(script: list[list[str]], tool: str) -> list[tuple[str, str, int]]:
+    """Runs each command line of script against one fresh server."""
+    s = Server()
+    try:
+        out = []
+        for args in script:
+            unordered = bool(args) and args[0] == UNORDERED
+            r = s.vsctl(tool, *args[unordered:])
+            stdout = normalize(r.stdout, tool)
+            if unordered:
+                stdout = "".join(sorted(stdout.splitlines(True)))
+            out.append((stdout, normalize(r.stderr, tool), r.returncode))
+        return out
+    finally:
+        s.close()
+
+
+def compare(script: list[list[str]]) -> None:
+    """Asserts that ours and the real ovs-vsctl behave the same on script."""
+    want = play(script, ref("ovs-vsctl"))
+    got = play(script, ours("ovs-vsctl"))
+    for args, w, g in zip(script, want, got):
+        assert g == w, f"ovs-vsctl {' '.join(args)}\n--- want:\n{w[0]}{w[1]}rc={w[2]}\n--- got:\n{g[0]}{g[1]}rc={g[2]}"
+
