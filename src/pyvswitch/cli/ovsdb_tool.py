@@ -206,25 +206,52 @@ def _schema_field(field: str) -> Callable[[Context, list[str]], int]:
 
 def _is_magic(magic: str) -> Callable[[Context, list[str]], int]:
     def run(ctx: Context, args: list[str]) -> int:
-        path = args[0]
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError as e:
-            raise io_error(path, "open", e) from None
-        try:
-            head = os.read(fd, 1024)
-        finally:
-            os.close(fd)
-        err = identify(head, path)
-        if err is not None and "clustered" not in err.text:
-            raise OvsdbError(err.kind, f"{path}: {err.text}")
-        is_cluster = err is not None
-        return 0 if is_cluster == (magic == CLUSTER_MAGIC) else 2
+        return 0 if _is_clustered(args[0]) == (magic == CLUSTER_MAGIC) else 2
     return run
 
 
+def _is_clustered(path: str) -> bool:
+    """Whether path is a clustered database file; OvsdbError if it is neither kind."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as e:
+        raise io_error(path, "open", e) from None
+    try:
+        head = os.read(fd, 1024)
+    except OSError as e:
+        raise OvsdbError("I/O error", f"{path}: read error ({e.strerror})") from None
+    finally:
+        os.close(fd)
+    err = identify(head, path)
+    if err is not None and "clustered" not in err.text:
+        raise OvsdbError(err.kind, f"{path}: {err.text}")
+    return err is not None
+
+
+_UNSUPPORTED = "ovsdb error: clustered databases are not supported"
+
+
 def cmd_clustered(ctx: Context, args: list[str]) -> int:
-    raise Fatal("ovsdb error: clustered databases are not supported")
+    raise Fatal(_UNSUPPORTED)
+
+
+def cmd_cluster_field(ctx: Context, args: list[str]) -> int:
+    if not _is_clustered(args[0]):
+        raise Fatal(f"{args[0]}: not a clustered database")
+    raise Fatal(_UNSUPPORTED)
+
+
+def cmd_check_cluster(ctx: Context, args: list[str]) -> int:
+    for path in args:
+        if not _is_clustered(path):
+            raise OvsdbError("ovsdb error", f"{path}: cannot identify file type")
+    raise Fatal(_UNSUPPORTED)
+
+
+def cmd_cluster_to_standalone(ctx: Context, args: list[str]) -> int:
+    if not _is_clustered(args[1]):
+        raise Fatal("Database is not clustered db.\n")
+    raise Fatal(_UNSUPPORTED)
 
 
 _VERSION = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\Z")
@@ -399,9 +426,9 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("db-name", "[db]", 0, 1, _db_field("name")),
     Command("db-version", "[db]", 0, 1, _db_field("version")),
     Command("db-cksum", "[db]", 0, 1, _db_field("cksum")),
-    Command("db-cid", "db", 1, 1, cmd_clustered),
-    Command("db-sid", "db", 1, 1, cmd_clustered),
-    Command("db-local-address", "db", 1, 1, cmd_clustered),
+    Command("db-cid", "db", 1, 1, cmd_cluster_field),
+    Command("db-sid", "db", 1, 1, cmd_cluster_field),
+    Command("db-local-address", "db", 1, 1, cmd_cluster_field),
     Command("db-is-clustered", "db", 1, 1, _is_magic(CLUSTER_MAGIC)),
     Command("db-is-standalone", "db", 1, 1, _is_magic(MAGIC)),
     Command("schema-name", "[schema]", 0, 1, _schema_field("name")),
@@ -410,11 +437,11 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("query", "[db] trns", 1, 2, cmd_query),
     Command("transact", "[db] trns", 1, 2, cmd_transact),
     Command("show-log", "[db]", 0, 1, cmd_show_log),
-    Command("check-cluster", "db...", 1, _INF, cmd_clustered),
+    Command("check-cluster", "db...", 1, _INF, cmd_check_cluster),
     Command("compare-versions", "a op b", 3, 3, cmd_compare_versions),
     Command("help", "", 0, _INF, cmd_help),
     Command("list-commands", "", 0, _INF, cmd_list_commands),
-    Command("cluster-to-standalone", "db clusterdb", 2, 2, cmd_clustered),
+    Command("cluster-to-standalone", "db clusterdb", 2, 2, cmd_cluster_to_standalone),
 )}
 
 

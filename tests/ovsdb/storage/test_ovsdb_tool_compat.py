@@ -129,7 +129,9 @@ CASES = [
     ["transact", "conf.db", '{}'], ["transact", "conf.db", '["Nope"]'],
     ["show-log", "missing.db"], ["db-is-standalone", "empty.db"], ["db-is-clustered", "text.db"],
     ["needs-conversion", "conf.db", "missing.ovsschema"], ["needs-conversion", "torn.db", REF_SCHEMA],
-    ["db-cid", "conf.db", "x"], ["-m"],
+    ["db-cid", "conf.db", "x"], ["-m"], ["db-cid", "conf.db"], ["db-sid", "conf.db"],
+    ["db-local-address", "conf.db"], ["db-cid", "missing.db"], ["check-cluster", "conf.db"],
+    ["cluster-to-standalone", "x.db", "conf.db"],
 ]
 
 
