@@ -2,46 +2,65 @@
 
 What: a `Classifier` holds rules, each an object with `.match` (a
 `packet.match.Match`) and `.priority` (an int, higher wins).  `lookup(key)`
-returns the best rule for a `FlowKey` together with the wildcard mask of
-every slot the search had to examine: a megaflow that caches the result may
-match exactly those bits and nothing more, and every packet agreeing with
-`key` on them gets the same answer.  It is sans-I/O and single-threaded.
+returns the best rule for a `FlowKey` together with the wildcard mask of the
+bits the answer depended on: a megaflow that caches the result may match
+exactly those bits, and every packet agreeing with `key` on them gets the
+same answer.  `lookup_rule(key)` is the same search without the mask.  It is
+sans-I/O and single-threaded.
 
-Design (tuple space search): rules are grouped by mask into subtables, one
-hash table per distinct mask, keyed by the masked values of the slots the
-mask covers.  A lookup masks the key once per subtable and makes one dict
-probe.  Subtables are visited in order of the highest priority they hold,
-so the search stops at the first subtable that cannot beat the best rule
-found so far.  Because of that order, the subtables visited by any lookup
-are a prefix of the list, so the wildcard mask of a lookup is the union of
-a prefix of the masks, which is precomputed (one tuple per prefix length)
-and costs nothing per packet.
+Design (tuple space search, as in OVS): rules are grouped by mask into
+subtables, one hash table per distinct mask, keyed by the masked values of
+the slots the mask covers, so a lookup costs one masking and one dict probe
+per subtable.  Subtables are visited in order of the highest priority they
+hold, and the search stops at the first subtable that cannot beat the best
+rule found so far.
+
+Staged lookup keeps megaflows wide.  A subtable's slots are split into
+stages (metadata, L2, L3, L4; `STAGES`) and, for every stage but the last,
+the subtable keeps the set of partial keys (the masked values of the stages
+up to it) of its rules.  `lookup` probes the partial sets first; when one
+misses, no rule of the subtable can match any packet agreeing with `key` on
+those stages, so only their bits join the wildcards.  A UDP packet checked
+against `tcp,nw_dst=...,tp_dst=80` rules thus leaves tp_dst wildcarded.
 
 Invariants:
 - at most one rule per (match, priority); inserting another replaces it;
-- within a subtable bucket (same match, i.e. same mask and values) rules are
-  sorted by descending priority, so the bucket head is its best rule;
-- `_order` lists the non-empty subtables by descending `max_priority`
-  whenever `_dirty` is false; `_wc_prefix[n]` is the union of the masks of
-  `_order[:n]`;
+- within a bucket (same match) rules are sorted by descending priority, so
+  the head is the bucket's best rule;
+- each stage index counts, per partial key, the rules of the subtable that
+  have it (a rule replaced in place is counted once);
+- `_order` lists the subtables by descending `max_priority` whenever
+  `_dirty` is false;
 - `version` grows on every change, so callers (revalidators, dumps) can tell
   whether anything changed since they last looked.
 
 Among rules of equal priority that overlap, which one wins is unspecified,
-as in OpenFlow.  OVS's further megaflow narrowing (staged lookup, prefix
-tries) is not done: the wildcards are correct but can be wider than OVS's.
+as in OpenFlow.  OVS's prefix tries (narrowing IP address wildcards to the
+prefix lengths rules use) are not implemented.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import and_, itemgetter
-from typing import Any, Iterator, Protocol
+from operator import and_, itemgetter, or_
+from typing import Any, Callable, Iterator, Protocol
 
-from pyvswitch.packet.flow import FULL_MASK, FlowKey
+from pyvswitch.packet.flow import FULL_MASK, INDEX, N_REGS, FlowKey
 from pyvswitch.packet.match import Match
 
 _ZERO = FlowKey()
+_new = tuple.__new__
+
+# The lookup stages, in the order they are probed.
+STAGES: tuple[frozenset[str], ...] = (
+    frozenset(("in_port", "tun_id", "metadata", *(f"reg{i}" for i in range(N_REGS)))),
+    frozenset(("dl_dst", "dl_src", "dl_type", "vlan_tci", "vlan_tci2")),
+    frozenset(("nw_src", "nw_dst", "ipv6_src", "ipv6_dst", "ipv6_label", "nw_proto", "nw_tos",
+               "nw_ttl", "nw_frag", "arp_sha", "arp_tha")),
+    frozenset(("tp_src", "tp_dst", "tcp_flags", "nd_target")),
+)
+assert frozenset().union(*STAGES) == frozenset(FlowKey._fields)
+_STAGE_OF = [next(n for n, s in enumerate(STAGES) if name in s) for name in FlowKey._fields]
 
 
 class Rule(Protocol):
@@ -57,8 +76,8 @@ class ClsRule:
     value: Any = None
 
 
-def _key_function(mask: FlowKey):
-    """The function from a FlowKey to its hash key under mask."""
+def key_function(mask: FlowKey) -> Callable[[FlowKey], Any]:
+    """The function from a FlowKey to its hash key under mask (exact slots are not ANDed)."""
     pairs = [(i, m) for i, m in enumerate(mask) if m]
     if not pairs:
         return lambda key: ()
@@ -75,37 +94,88 @@ def _key_function(mask: FlowKey):
 
 
 class Subtable:
-    """All rules with one mask: buckets of rules keyed by masked values."""
+    """All rules with one mask: buckets of rules keyed by masked values, plus stage indexes."""
 
-    __slots__ = ("mask", "key", "buckets", "n_rules", "max_priority", "_priorities")
+    __slots__ = ("mask", "key", "buckets", "stages", "n_rules", "max_priority", "priorities")
 
     def __init__(self, mask: FlowKey):
         self.mask = mask
-        self.key = _key_function(mask)
+        self.key = key_function(mask)
         self.buckets: dict[Any, list] = {}
         self.n_rules = 0
         self.max_priority = -1
-        self._priorities: dict[int, int] = {}  # priority -> number of rules with it
+        self.priorities: dict[int, int] = {}  # priority -> number of rules with it
+        used = sorted({_STAGE_OF[i] for i, m in enumerate(mask) if m})
+        # (key function, partial key -> number of rules, mask so far) for every stage but the last.
+        self.stages: list[tuple[Callable, dict, FlowKey]] = []
+        for stage in used[:-1]:
+            partial = _new(FlowKey, tuple(m if _STAGE_OF[i] <= stage else 0
+                                          for i, m in enumerate(mask)))
+            self.stages.append((key_function(partial), {}, partial))
 
-    def _count(self, priority: int, delta: int) -> None:
-        n = self._priorities.get(priority, 0) + delta
-        self.n_rules += delta
-        if n:
-            self._priorities[priority] = n
-            if priority > self.max_priority:
-                self.max_priority = priority
+    def add(self, rule: Rule, k) -> Rule | None:
+        bucket = self.buckets.setdefault(k, [])
+        priority = rule.priority
+        for i, old in enumerate(bucket):
+            if old.priority == priority:
+                bucket[i] = rule
+                return old
+            if old.priority < priority:
+                bucket.insert(i, rule)
+                break
         else:
-            del self._priorities[priority]
+            bucket.append(rule)
+        value = rule.match.value
+        for keyfn, index, _ in self.stages:
+            pk = keyfn(value)
+            index[pk] = index.get(pk, 0) + 1
+        self.n_rules += 1
+        self.priorities[priority] = self.priorities.get(priority, 0) + 1
+        if priority > self.max_priority:
+            self.max_priority = priority
+        return None
+
+    def discard(self, rule: Rule, k) -> Rule | None:
+        bucket = self.buckets.get(k)
+        if not bucket:
+            return None
+        for i, old in enumerate(bucket):
+            if old.priority == rule.priority:
+                break
+        else:
+            return None
+        del bucket[i]
+        if not bucket:
+            del self.buckets[k]
+        value = old.match.value
+        for keyfn, index, _ in self.stages:
+            pk = keyfn(value)
+            n = index[pk] - 1
+            if n:
+                index[pk] = n
+            else:
+                del index[pk]
+        self.n_rules -= 1
+        priority = old.priority
+        n = self.priorities[priority] - 1
+        if n:
+            self.priorities[priority] = n
+        else:
+            del self.priorities[priority]
             if priority == self.max_priority:
-                self.max_priority = max(self._priorities) if self._priorities else -1
+                self.max_priority = max(self.priorities) if self.priorities else -1
+        return old
 
 
 class Classifier:
     def __init__(self) -> None:
         self._subtables: dict[FlowKey, Subtable] = {}
         self._order: list[Subtable] = []
-        self._wc_prefix: list[FlowKey] = [_ZERO]
         self._dirty = False
+        # The union of the masks along a lookup path, keyed by their id()s: lookups take few
+        # distinct paths.  The masks belong to live subtables, and any change to the set of
+        # subtables clears the memo, so an id cannot be reused while it is in here.
+        self._wc_memo: dict[tuple[int, ...], FlowKey] = {}
         self._n_rules = 0
         self.version = 0
 
@@ -120,47 +190,29 @@ class Classifier:
 
     def insert(self, rule: Rule) -> Rule | None:
         """Adds rule; returns the rule with the same match and priority it replaced, if any."""
-        match, priority = rule.match, rule.priority
+        match = rule.match
         st = self._subtables.get(match.mask)
         if st is None:
             st = self._subtables[match.mask] = Subtable(match.mask)
-        bucket = st.buckets.setdefault(st.key(match.value), [])
-        self.version += 1
-        for i, old in enumerate(bucket):
-            if old.priority == priority:
-                bucket[i] = rule
-                return old
-            if old.priority < priority:
-                bucket.insert(i, rule)
-                break
-        else:
-            bucket.append(rule)
-        old_max = st.max_priority
-        st._count(priority, +1)
-        self._n_rules += 1
-        if st.max_priority != old_max:
             self._dirty = True
-        return None
+        old_max = st.max_priority
+        replaced = st.add(rule, st.key(match.value))
+        self.version += 1
+        if replaced is None:
+            self._n_rules += 1
+            if st.max_priority != old_max:
+                self._dirty = True
+        return replaced
 
     def remove(self, rule: Rule) -> Rule | None:
         """Removes the rule with rule's match and priority; returns it, or None if absent."""
         st = self._subtables.get(rule.match.mask)
         if st is None:
             return None
-        k = st.key(rule.match.value)
-        bucket = st.buckets.get(k)
-        if not bucket:
-            return None
-        for i, old in enumerate(bucket):
-            if old.priority == rule.priority:
-                break
-        else:
-            return None
-        del bucket[i]
-        if not bucket:
-            del st.buckets[k]
         old_max = st.max_priority
-        st._count(old.priority, -1)
+        old = st.discard(rule, st.key(rule.match.value))
+        if old is None:
+            return None
         self._n_rules -= 1
         self.version += 1
         if not st.n_rules:
@@ -175,34 +227,56 @@ class Classifier:
         self.__init__()
         self.version = version + 1
 
-    # ---- queries --------------------------------------------------------------
+    # ---- lookups ----------------------------------------------------------------
 
-    def _reorder(self) -> None:
-        self._order = sorted(self._subtables.values(), key=lambda st: -st.max_priority)
-        prefix = [_ZERO]
-        acc = _ZERO
-        for st in self._order:
-            acc = FlowKey(*(a | b for a, b in zip(acc, st.mask)))
-            prefix.append(acc)
-        self._wc_prefix = prefix
-        self._dirty = False
+    def _subtables_in_order(self) -> list[Subtable]:
+        if self._dirty:
+            self._order = sorted(self._subtables.values(), key=lambda st: -st.max_priority)
+            self._dirty = False
+            self._wc_memo.clear()
+        return self._order
 
     def lookup(self, key: FlowKey) -> tuple[Rule | None, FlowKey]:
         """(the highest-priority rule matching key or None, the wildcard mask it depended on)."""
-        if self._dirty:
-            self._reorder()
         best = None
         best_priority = -1
-        n = 0
-        for st in self._order:
+        path: list = []
+        for st in self._subtables_in_order():
             if st.max_priority <= best_priority:
                 break
-            n += 1
+            for keyfn, index, partial in st.stages:
+                if keyfn(key) not in index:
+                    path.append(partial)
+                    break
+            else:
+                path.append(st.mask)
+                bucket = st.buckets.get(st.key(key))
+                if bucket is not None and bucket[0].priority > best_priority:
+                    best = bucket[0]
+                    best_priority = best.priority
+        ids = tuple(map(id, path))
+        wc = self._wc_memo.get(ids)
+        if wc is None:
+            if len(self._wc_memo) > 65536:
+                self._wc_memo.clear()
+            acc = _ZERO
+            for m in path:
+                acc = tuple(map(or_, acc, m))
+            wc = self._wc_memo[ids] = _new(FlowKey, acc)
+        return best, wc
+
+    def lookup_rule(self, key: FlowKey) -> Rule | None:
+        """The highest-priority rule matching key, or None (no wildcards: the fast path)."""
+        best = None
+        best_priority = -1
+        for st in self._subtables_in_order():
+            if st.max_priority <= best_priority:
+                break
             bucket = st.buckets.get(st.key(key))
             if bucket is not None and bucket[0].priority > best_priority:
                 best = bucket[0]
                 best_priority = best.priority
-        return best, self._wc_prefix[n]
+        return best
 
     def find_exactly(self, match: Match, priority: int) -> Rule | None:
         """The rule with exactly this match and priority (OpenFlow's "strict" lookups)."""
@@ -236,7 +310,7 @@ class Classifier:
         """Rules of the same priority that some packet could match together with match
         (what OpenFlow's OFPFF_CHECK_OVERLAP refuses)."""
         for st in list(self._subtables.values()):
-            if priority not in st._priorities:
+            if priority not in st.priorities:
                 continue
             both = [(i, m & om) for i, (m, om) in enumerate(zip(st.mask, match.mask)) if m & om]
             for bucket in st.buckets.values():
@@ -244,3 +318,8 @@ class Classifier:
                     if r.priority == priority and all(
                             (r.match.value[i] ^ match.value[i]) & m == 0 for i, m in both):
                         yield r
+
+
+def stage_of(slot: str) -> int:
+    """The lookup stage (0 metadata, 1 L2, 2 L3, 3 L4) a FlowKey slot belongs to."""
+    return _STAGE_OF[INDEX[slot]]
