@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from pyvswitch.datapath.actions import OUTPUT
-from pyvswitch.ofproto.classifier import _key_function
+from pyvswitch.ofproto.classifier import key_function
 from pyvswitch.packet.flow import FlowKey
 
 
@@ -58,7 +58,7 @@ class _Subtable:
 
     def __init__(self, mask: FlowKey):
         self.mask = mask
-        self.fn = _key_function(mask)
+        self.fn = key_function(mask)
         self.flows: dict = {}
         self.hits = 0
 
