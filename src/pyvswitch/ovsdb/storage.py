@@ -256,6 +256,8 @@ class Storage:
             if held is not None:
                 held.release()
             raise
+        if err is not None:
+            vlog.module("ovsdb_log").warn(f"{err} (using the {len(records)} records before it)")
         size = records[-1].end
         return cls(path, schema, db, fd, held, size, err, now, len(records))
 

@@ -109,6 +109,7 @@ def test_torn_tail_is_truncated_on_first_write(path, cut_from_end):
             assert s.read_error is not None and s.read_error.offset == last.offset
             assert _contents(s.db) == good
             assert os.path.getsize(path) == cut          # opening changes nothing
+            assert any(str(s.read_error) in line and "ovsdb_log|WARN" in line for line in lines)
             s.append_commits([_insert(s, "after", 8)])
             after = _contents(s.db)
     finally:
