@@ -179,3 +179,20 @@ def test_fuzz_mutated_frames_never_raise(frame, flips, cut):
             b[pos] = val
     k = extract(bytes(b[:cut]))
     assert isinstance(k, FlowKey) and all(isinstance(v, int) for v in k)
+
+
+def test_builders_fill_transport_checksums():
+    import struct
+    from pyvswitch.packet.headers import icmp_frame, nd_frame
+    f = tcp_frame(MAC1, MAC2, IP1, IP2, 1234, 80, payload=b"hello")
+    l4 = f[34:]
+    assert checksum(f[26:34] + struct.pack("!BBH", 0, IPPROTO_TCP, len(l4)) + l4) == 0
+    f = udp_frame(MAC1, MAC2, IP1, IP2, 5, 6, b"x")
+    l4 = f[34:]
+    assert checksum(f[26:34] + struct.pack("!BBH", 0, IPPROTO_UDP, len(l4)) + l4) == 0
+    assert checksum(icmp_frame(MAC1, MAC2, IP1, IP2)[34:]) == 0
+    f = nd_frame(MAC1, 0x3333FF000002, V6A, V6B, 135, V6B, sll=MAC1)
+    l4 = f[54:]
+    assert checksum(f[22:54] + struct.pack("!IxxxB", len(l4), IPPROTO_ICMPV6) + l4) == 0
+    k = extract(f)
+    assert (k.tp_src, k.nd_target, k.arp_sha, k.nw_ttl) == (135, V6B, MAC1, 255)

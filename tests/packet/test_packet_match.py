@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from util import needs_reference, ref
 
-from pyvswitch.packet.fields import BY_NAME, FIELDS, FieldError, parse_value
+from pyvswitch.packet.fields import BY_NAME, FIELDS, FieldError, format_value, parse_value
 from pyvswitch.packet.flow import FlowKey, extract
 from pyvswitch.packet.headers import (
     ETH_TYPE_IP, IPPROTO_TCP, TCP_ACK, TCP_SYN, Vlan, arp_frame, tcp_frame, udp_frame,
@@ -162,3 +162,20 @@ def test_text_round_trip_property(src, dst, sport, dport, plen, proto):
     key = FlowKey(dl_type=ETH_TYPE_IP, nw_proto=IPPROTO_TCP if proto == "tcp" else 17,
                   nw_src=src, nw_dst=dst, tp_src=sport, tp_dst=dport)
     assert m.matches(key)
+
+
+def test_set_field_values_print_as_ovs():
+    """What `ovs-ofctl parse-flow "...,actions=set_field:V->F"` prints back for V (OVS 3.1)."""
+    cases = [("reg0", "5", "0x5"), ("nw_dst", "10.0.0.1", "10.0.0.1"),
+             ("eth_dst", "00:11:22:33:44:55", "00:11:22:33:44:55"), ("tcp_dst", "80", "80"),
+             ("in_port", "LOCAL", "LOCAL"), ("in_port", "1", "1"), ("ipv6_src", "::1", "::1"),
+             ("ipv6_label", "5", "0x5"), ("ip_dscp", "3", "3"), ("nw_tos", "16", "16"),
+             ("tun_id", "0x1234", "0x1234"), ("metadata", "0", "0"), ("vlan_tci", "0x1005", "0x1005")]
+    for name, text, printed in cases:
+        fld = BY_NAME[name]
+        value, _ = parse_value(fld, text)
+        assert format_value(fld, value) == printed
+    assert not BY_NAME["eth_type"].writable and not BY_NAME["tcp_flags"].writable
+    assert BY_NAME["nw_dst"].writable
+    assert not BY_NAME["nw_ecn"].is_valid(5) and BY_NAME["nw_ecn"].is_valid(3)
+    assert not BY_NAME["nw_tos"].is_valid(17) and BY_NAME["ipv6_label"].is_valid(0xFFFFF)

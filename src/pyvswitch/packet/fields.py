@@ -88,6 +88,11 @@ class Field:
     nxm: tuple[int, int] | None = None   # (class, field)
     oxm: tuple[int, int] | None = None
     present: int = 0      # bits always set in value and mask (the VLAN CFI "tag present" bit)
+    writable: bool = True  # whether set-field actions may write it
+
+    def is_valid(self, value: int) -> bool:
+        """Whether value is one a set-field may write (matches silently drop extra bits)."""
+        return 0 <= value < (1 << (8 * self.n_bytes)) and not value & ~self.keep
 
     @property
     def index(self) -> int:
@@ -105,11 +110,11 @@ class Field:
 
 
 def _f(name, aliases, n_bytes, slot, prereq, kind, *, maskable=False, shift=0, keep=None,
-       nxm=None, oxm=None, present=0) -> Field:
+       nxm=None, oxm=None, present=0, writable=True) -> Field:
     if keep is None:
         keep = (1 << (8 * n_bytes)) - 1
     return Field(name, tuple(aliases), n_bytes, slot, shift, keep, maskable, prereq, kind,
-                 nxm, oxm, present)
+                 nxm, oxm, present, writable)
 
 
 P, K = Prereq, Kind
@@ -126,7 +131,8 @@ FIELDS: tuple[Field, ...] = (
        nxm=(NXM_OF, 2), oxm=(_BASIC, 4)),
     _f("eth_dst", ("dl_dst",), 6, "dl_dst", P.NONE, K.MAC, maskable=True,
        nxm=(NXM_OF, 1), oxm=(_BASIC, 3)),
-    _f("eth_type", ("dl_type",), 2, "dl_type", P.NONE, K.HEX, nxm=(NXM_OF, 3), oxm=(_BASIC, 5)),
+    _f("eth_type", ("dl_type",), 2, "dl_type", P.NONE, K.HEX, nxm=(NXM_OF, 3), oxm=(_BASIC, 5),
+       writable=False),
     _f("vlan_tci", (), 2, "vlan_tci", P.NONE, K.HEX, maskable=True, nxm=(NXM_OF, 4)),
     _f("dl_vlan", (), 2, "vlan_tci", P.NONE, K.DECIMAL, keep=0x0FFF, present=VLAN_CFI),
     _f("vlan_vid", (), 2, "vlan_tci", P.NONE, K.DECIMAL, maskable=True, keep=0x1FFF,
@@ -145,7 +151,7 @@ FIELDS: tuple[Field, ...] = (
     _f("ipv6_label", (), 4, "ipv6_label", P.IPV6, K.HEX, maskable=True, keep=0xFFFFF,
        nxm=(NXM_NX, 27), oxm=(_BASIC, 28)),
     _f("nw_proto", ("ip_proto",), 1, "nw_proto", P.IP_ANY, K.DECIMAL,
-       nxm=(NXM_OF, 6), oxm=(_BASIC, 10)),
+       nxm=(NXM_OF, 6), oxm=(_BASIC, 10), writable=False),
     _f("nw_tos", (), 1, "nw_tos", P.IP_ANY, K.DECIMAL, keep=0xFC, nxm=(NXM_OF, 5)),
     _f("ip_dscp", ("nw_tos_shifted",), 1, "nw_tos", P.IP_ANY, K.DECIMAL, shift=2, keep=0x3F,
        oxm=(_BASIC, 8)),
@@ -153,7 +159,7 @@ FIELDS: tuple[Field, ...] = (
        nxm=(NXM_NX, 28), oxm=(_BASIC, 9)),
     _f("nw_ttl", (), 1, "nw_ttl", P.IP_ANY, K.DECIMAL, nxm=(NXM_NX, 29)),
     _f("ip_frag", ("nw_frag",), 1, "nw_frag", P.IP_ANY, K.FRAG, maskable=True, keep=0x3,
-       nxm=(NXM_NX, 26)),
+       nxm=(NXM_NX, 26), writable=False),
     _f("arp_op", (), 2, "nw_proto", P.ARP, K.DECIMAL, keep=0xFF, nxm=(NXM_OF, 15), oxm=(_BASIC, 21)),
     _f("arp_spa", (), 4, "nw_src", P.ARP, K.IPV4, maskable=True, nxm=(NXM_OF, 16), oxm=(_BASIC, 22)),
     _f("arp_tpa", (), 4, "nw_dst", P.ARP, K.IPV4, maskable=True, nxm=(NXM_OF, 17), oxm=(_BASIC, 23)),
@@ -164,7 +170,7 @@ FIELDS: tuple[Field, ...] = (
     _f("tcp_dst", ("tp_dst",), 2, "tp_dst", P.TCP, K.DECIMAL, maskable=True,
        nxm=(NXM_OF, 10), oxm=(_BASIC, 14)),
     _f("tcp_flags", (), 2, "tcp_flags", P.TCP, K.TCP_FLAGS, maskable=True, keep=0x0FFF,
-       nxm=(NXM_NX, 34)),
+       nxm=(NXM_NX, 34), writable=False),
     _f("udp_src", (), 2, "tp_src", P.UDP, K.DECIMAL, maskable=True,
        nxm=(NXM_OF, 11), oxm=(_BASIC, 15)),
     _f("udp_dst", (), 2, "tp_dst", P.UDP, K.DECIMAL, maskable=True,
@@ -483,6 +489,26 @@ def format_tcp_flags(value: int, mask: int) -> str:
         return "|".join(n for i, n in enumerate(TCP_FLAG_NAMES) if value >> i & 1)
     return "".join(("+" if value >> i & 1 else "-") + n
                    for i, n in enumerate(TCP_FLAG_NAMES) if mask >> i & 1)
+
+
+def format_value(fld: Field, value: int) -> str:
+    """One value of fld as OVS writes it in actions ("set_field:VALUE->FIELD")."""
+    kind = fld.kind
+    if kind is K.DECIMAL:
+        return str(value)
+    if kind is K.HEX:
+        return c_hex(value)
+    if kind is K.MAC:
+        return mac_to_str(value)
+    if kind is K.IPV4:
+        return str(ipaddress.IPv4Address(value))
+    if kind is K.IPV6:
+        return ipv6_to_str(value)
+    if kind is K.PORT:
+        return format_port(value)
+    if kind is K.FRAG:
+        return next((n for n, vm in FRAG_VALUES.items() if vm == (value, 3)), c_hex(value))
+    return format_tcp_flags(value, 0x0FFF)
 
 
 def c_hex(v: int) -> str:

@@ -313,13 +313,43 @@ def eth_frame(dst: int, src: int, eth_type: int, payload: bytes = b"",
     return ETH.pack(_b6(dst), _b6(src), vlans[0].tpid) + tags + payload
 
 
+# Where the checksum sits in each transport header, and whether it covers a pseudo-header.
+_L4_CSUM = {IPPROTO_TCP: (16, True), IPPROTO_UDP: (6, True), IPPROTO_ICMP: (2, False),
+            IPPROTO_ICMPV6: (2, True)}
+
+
+def with_l4_checksum(proto: int, src: bytes, dst: bytes, l4: bytes) -> bytes:
+    """l4 with its TCP/UDP/ICMP/ICMPv6 checksum filled in, if it is zero and l4 holds it.
+
+    src and dst are the IP addresses as bytes (4 or 16), for the pseudo-header."""
+    where = _L4_CSUM.get(proto)
+    if where is None or len(l4) < where[0] + 2 or l4[where[0]:where[0] + 2] != b"\0\0":
+        return l4
+    ofs, pseudo = where
+    head = b""
+    if pseudo:
+        if len(src) == 4:
+            head = src + dst + struct.pack("!BBH", 0, proto, len(l4))
+        else:
+            head = src + dst + struct.pack("!IxxxB", len(l4), proto)
+    c = checksum(head + l4)
+    if proto == IPPROTO_UDP and c == 0:
+        c = 0xFFFF  # zero means "no checksum" in UDP
+    return l4[:ofs] + c.to_bytes(2, "big") + l4[ofs + 2:]
+
+
 def ipv4_packet(src: int, dst: int, proto: int, l4: bytes, *, tos: int = 0, ttl: int = 64,
                 frag: int = 0, ident: int = 0) -> bytes:
+    """An IPv4 packet; an unfragmented TCP/UDP/ICMP payload gets its checksum filled in."""
+    if not frag & (IP_MORE_FRAGMENTS | IP_FRAG_OFF_MASK):
+        l4 = with_l4_checksum(proto, _b4(src), _b4(dst), l4)
     return IPv4(src, dst, proto, tos, ttl, ident, frag, 20 + len(l4)).pack() + l4
 
 
 def ipv6_packet(src: int, dst: int, next_header: int, payload: bytes, *, tclass: int = 0,
                 label: int = 0, hlim: int = 64) -> bytes:
+    """An IPv6 packet; a TCP/UDP/ICMPv6 payload right after the header gets its checksum."""
+    payload = with_l4_checksum(next_header, _b16(src), _b16(dst), payload)
     return IPv6(src, dst, next_header, len(payload), tclass, label, hlim).pack() + payload
 
 
@@ -358,3 +388,17 @@ def udp_frame(dl_src: int, dl_dst: int, nw_src: int, nw_dst: int, tp_src: int, t
 def arp_frame(dl_src: int, dl_dst: int, op: int, sha: int, spa: int, tha: int, tpa: int,
               vlans: tuple[Vlan, ...] = ()) -> bytes:
     return eth_frame(dl_dst, dl_src, ETH_TYPE_ARP, Arp(op, sha, spa, tha, tpa).pack(), vlans)
+
+
+def icmp_frame(dl_src: int, dl_dst: int, nw_src: int, nw_dst: int, type_: int = 8, code: int = 0,
+               rest: int = 0, payload: bytes = b"") -> bytes:
+    l4 = Icmp(type_, code, rest).pack() + payload
+    return eth_frame(dl_dst, dl_src, ETH_TYPE_IP, ipv4_packet(nw_src, nw_dst, IPPROTO_ICMP, l4))
+
+
+def nd_frame(dl_src: int, dl_dst: int, ipv6_src: int, ipv6_dst: int, type_: int, target: int,
+             sll: int | None = None, tll: int | None = None) -> bytes:
+    """A neighbor solicitation (135) or advertisement (136), hop limit 255 as ND requires."""
+    body = nd_packet(type_, target, sll, tll)
+    return eth_frame(dl_dst, dl_src, ETH_TYPE_IPV6,
+                     ipv6_packet(ipv6_src, ipv6_dst, IPPROTO_ICMPV6, body, hlim=255))
