@@ -30,7 +30,7 @@ from pyvswitch.packet.flow import INDEX, N_REGS
 from pyvswitch.packet.headers import (
     ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_IPV6, ETH_TYPE_RARP, IPPROTO_ICMP, IPPROTO_ICMPV6,
     IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, ND_NEIGHBOR_ADVERT, ND_NEIGHBOR_SOLICIT, VLAN_CFI,
-    mac_to_str,
+    mac_from_str, mac_to_str,
 )
 
 
@@ -208,7 +208,6 @@ def field(name: str) -> Field:
 
 # ---- prerequisites --------------------------------------------------------
 
-_L4_V4 = {P.TCP: IPPROTO_TCP, P.UDP: IPPROTO_UDP, P.SCTP: IPPROTO_SCTP, P.ICMPV4: IPPROTO_ICMP}
 _L4_ANY = {P.TCP: IPPROTO_TCP, P.UDP: IPPROTO_UDP, P.SCTP: IPPROTO_SCTP}
 
 
@@ -262,8 +261,6 @@ TCP_FLAG_NAMES = ("fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr", "ns",
 
 
 _C_INT = re.compile(r"([+-]?)(?:0[xX]([0-9a-fA-F]*)|0([0-7]*)|([1-9][0-9]*))\Z")
-
-
 _C_INT_PREFIX = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 
 
@@ -357,11 +354,8 @@ def prefix_len(mask: int, width: int) -> int | None:
 
 
 def _parse_mac(s: str, whole: str) -> int:
-    parts = s.split(":")
     try:
-        if len(parts) != 6 or not all(1 <= len(p) <= 2 for p in parts):
-            raise ValueError
-        return int.from_bytes(bytes(int(p, 16) for p in parts), "big")
+        return mac_from_str(s)
     except ValueError:
         raise FieldError(f"{whole}: invalid Ethernet address") from None
 

@@ -147,9 +147,8 @@ class Match:
 
 
 _DL_TYPE, _NW_PROTO, _TP_SRC, _TP_DST = (INDEX[s] for s in ("dl_type", "nw_proto", "tp_src", "tp_dst"))
-_SLOT_FIELD = {}
-for _f in FIELDS:
-    _SLOT_FIELD.setdefault(_f.slot, _f.name)
+# The field that names a slot in errors: the first one declared for it.
+_SLOT_FIELD = {f.slot: f.name for f in reversed(FIELDS)}
 
 _ALWAYS = frozenset(("in_port", "dl_src", "dl_dst", "dl_type", "vlan_tci", "vlan_tci2",
                      "tun_id", "metadata", *(f"reg{i}" for i in range(N_REGS))))
