@@ -133,8 +133,9 @@ class Lockfile:
 
 def _lock_holder(fd: int) -> int:
     """The pid holding a conflicting lock on fd, or 0 if unknown."""
-    # struct flock on Linux: short l_type, short l_whence, off_t l_start, off_t l_len, pid_t l_pid.
-    fmt = "hhqqi"
+    # struct flock on Linux: short l_type, short l_whence, off_t l_start,
+    # off_t l_len, pid_t l_pid, padded to 32 bytes.
+    fmt = "hhqqi4x"
     try:
         res = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack(fmt, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0))
     except OSError:
