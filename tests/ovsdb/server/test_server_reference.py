@@ -83,7 +83,17 @@ def normalize(j, names: dict):
     if isinstance(j, list):
         return [normalize(v, names) for v in j]
     if isinstance(j, dict):
-        return {normalize(k, names): normalize(v, names) for k, v in j.items()}
+        out = {}
+        unnamed = []
+        for k, v in j.items():
+            if UUID.fullmatch(k) and k not in names:
+                # Rows no reply named (such as _Server's): compare them as a bag.
+                unnamed.append(json.dumps(normalize(v, names), sort_keys=True))
+            else:
+                out[normalize(k, names)] = normalize(v, names)
+        if unnamed:
+            out["<unnamed rows>"] = sorted(unnamed)
+        return out
     return j
 
 
@@ -175,6 +185,14 @@ def test_basic_methods_and_errors():
                                      "columns": ["name", "model", "connected", "leader", "cid", "sid",
                                                  "index"]}]),
         (0, "transact", ["_Server", {"op": "delete", "table": "Database", "where": []}]),
+        (0, "transact", ["_Server", {"op": "select", "table": "Database", "where": [["name", "==", "T"]],
+                                     "columns": ["schema"]}]),
+        (0, "transact", ["_Server", {"op": "select", "table": "Database", "where": [["name", "==", "_Server"]],
+                                     "columns": ["schema"]}]),
+        (0, "monitor", ["_Server", "s", {"Database": {"columns": ["name", "model", "connected", "leader",
+                                                                  "cid", "sid", "index"]}}]),
+        (0, "monitor_cond", ["_Server", "s2", {"Database": [{"columns": ["name", "model", "connected",
+                                                                         "leader", "schema", "index"]}]}]),
     ])
 
 
