@@ -10,7 +10,8 @@ Interface for the shell::
     core.add_database(db, name=None)            # storage is the shell's business
     effects = core.remove_database(name, now)
     sid = core.open_session(now, name="unix#3") # a new client connection
-    core.set_probe_interval(sid, seconds)       # 0 disables (default 5 s, as OVS)
+    core.set_probe_interval(sid, seconds)       # 0 disables (default 5 s, as OVS;
+                                                # none for "unix..." sessions)
     effects = core.receive(sid, data, now)      # bytes from that client
     effects = core.close_session(sid, now)      # the peer went away
     effects = core.handle_timer(now)            # call at core.next_deadline()
@@ -261,10 +262,14 @@ class ServerCore:
         return sorted(self.dbs)
 
     def open_session(self, now: float, name: str = "", probe_interval: float | None = None) -> int:
+        """A new client connection.  Like ovsdb-server, the core does not probe
+        unix socket peers (names starting "unix") unless told to."""
         sid = self._next_sid
         self._next_sid += 1
-        self._sessions[sid] = _Session(sid, name or f"session#{sid}", now,
-                                       self.probe_interval if probe_interval is None else probe_interval)
+        name = name or f"session#{sid}"
+        if probe_interval is None:
+            probe_interval = 0.0 if name.startswith("unix") else self.probe_interval
+        self._sessions[sid] = _Session(sid, name, now, probe_interval)
         return sid
 
     def set_probe_interval(self, sid: int, seconds: float) -> None:

@@ -309,8 +309,10 @@ def test_inactivity_probe():
     assert c.closed == "test: no response to inactivity probe after 5 seconds, disconnecting"
     d = h.client()
     h.core.set_probe_interval(d.sid, 0)
+    u = h.client("unix#7")
     h.advance(100)
     assert d.closed is None and d.take() == []
+    assert u.closed is None and u.take() == []
 
 
 def test_add_and_remove_database():
