@@ -179,3 +179,15 @@ def test_set_field_values_print_as_ovs():
     assert BY_NAME["nw_dst"].writable
     assert not BY_NAME["nw_ecn"].is_valid(5) and BY_NAME["nw_ecn"].is_valid(3)
     assert not BY_NAME["nw_tos"].is_valid(17) and BY_NAME["ipv6_label"].is_valid(0xFFFFF)
+
+
+def test_read_and_write_fields_of_a_flow_key():
+    k = extract(tcp_frame(1, 2, 0x0A000001, 0x0A000002, 5555, 80, vlans=(Vlan(10, pcp=2),)))
+    assert BY_NAME["dl_vlan"].read(k) == 10 and BY_NAME["dl_vlan_pcp"].read(k) == 2
+    k2 = BY_NAME["dl_vlan"].write(k, 20)
+    assert k2.vlan_tci == 0x1000 | (2 << 13) | 20
+    k3 = BY_NAME["ip_dscp"].write(BY_NAME["nw_ecn"].write(k, 3), 10)
+    assert k3.nw_tos == (10 << 2) | 3
+    assert BY_NAME["tcp_dst"].write(k, 0x1234, 0xFF00).tp_dst == 0x1250
+    assert BY_NAME["reg3"].write(k, 7).reg3 == 7 and BY_NAME["reg3"].read(k) == 0
+    assert parse_match("tcp,tp_dst=443").matches(BY_NAME["tp_dst"].write(k, 443))

@@ -108,6 +108,19 @@ class Field:
     def from_slot(self, slot_value: int) -> int:
         return (slot_value >> self.shift) & self.keep
 
+    def read(self, key) -> int:
+        """This field's value in a FlowKey."""
+        return (key[INDEX[self.slot]] >> self.shift) & self.keep
+
+    def write(self, key, value: int, mask: int | None = None):
+        """A copy of a FlowKey with the bits of this field under mask set to value (what a
+        set-field or load action does to the flow during translation)."""
+        i = INDEX[self.slot]
+        bits = self.keep if mask is None else mask & self.keep
+        slot_bits = (bits << self.shift) | self.present
+        new = (key[i] & ~slot_bits) | (((value & bits) << self.shift) | self.present)
+        return key._replace(**{self.slot: new})
+
 
 def _f(name, aliases, n_bytes, slot, prereq, kind, *, maskable=False, shift=0, keep=None,
        nxm=None, oxm=None, present=0, writable=True) -> Field:
