@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from pyvswitch import OVS_COMPAT_VERSION, dirs, vlog
 from pyvswitch.cli.options import Arg, Option, OptionError, parse
+from pyvswitch.ovsdb.database import Database
 from pyvswitch.ovsdb.errors import OvsdbError, json_text
 from pyvswitch.ovsdb.log import (CLUSTER_MAGIC, MAGIC, OvsJsonError, identify, ovs_json_loads,
                                  ovs_member_order, parse_log)
@@ -134,7 +135,6 @@ def cmd_compact(ctx: Context, args: list[str]) -> int:
 
 
 def cmd_convert(ctx: Context, args: list[str]) -> int:
-    from pyvswitch.ovsdb.database import Database
     db, schema_file, dst = _args(args, 3)
     db = db or default_db()
     with Storage.open(db, strict=True) as storage:

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from pyvswitch import vlog
+from pyvswitch.ovsdb.database import Database
 from pyvswitch.ovsdb.errors import OvsdbError
 from pyvswitch.ovsdb.log import LogError, LogRecord, LogWriter, encode_record, parse_log
 from pyvswitch.ovsdb.schema import DatabaseSchema
@@ -233,7 +234,6 @@ class Storage:
     def open(cls, path: str, *, read_only: bool = False, strict: bool = False, lock: bool = True,
              now: float | None = None) -> "Storage":
         """Opens, locks (unless read-only) and replays database file path."""
-        from pyvswitch.ovsdb.database import Database
         now = time.time() if now is None else now
         held = Lockfile.acquire(path) if lock and not read_only else None
         try:
