@@ -3,7 +3,7 @@
 The command surface, output bytes, error messages and exit codes are those of
 Open vSwitch 3.1's ovsdb-tool, for standalone database files (clustered
 databases are not supported).  The commands are one table (`COMMANDS`) of
-name, argument counts, usage text and handler; `main` parses OVS-style
+name, argument counts, usage text and handler; `run` parses OVS-style
 options, checks the argument count and runs the handler, turning any
 `OvsdbError` into "ovsdb-tool: <error>" and exit status 1.
 
@@ -29,8 +29,8 @@ from pyvswitch.ovsdb.errors import OvsdbError, json_text
 from pyvswitch.ovsdb.log import (CLUSTER_MAGIC, MAGIC, OvsJsonError, identify, ovs_json_loads,
                                  ovs_member_order, parse_log)
 from pyvswitch.ovsdb.schema import DatabaseSchema
-from pyvswitch.ovsdb.storage import (Lockfile, Storage, error_text, io_error, read_file,
-                                     read_schema, snapshot, write_atomically)
+from pyvswitch.ovsdb.storage import (Storage, error_text, io_error, read_file, read_schema, snapshot,
+                                     write_atomically, write_locked)
 
 PROGRAM = "ovsdb-tool"
 
@@ -104,7 +104,8 @@ def parse_json_arg(text: str) -> Any:
         raise Fatal(f'"{text}": {e}') from None
 
 
-def _args(args: list[str], n: int) -> list[str]:
+def _args(args: list[str], n: int) -> list[str | None]:
+    """args padded with None to n entries (the optional arguments left out)."""
     return args + [None] * (n - len(args))
 
 
@@ -144,13 +145,9 @@ def cmd_convert(ctx: Context, args: list[str]) -> int:
         now = time.time()
         values = [new_schema.to_json(), snapshot(new_db, now, f"converted by ovsdb-tool {OVS_COMPAT_VERSION}")]
         if dst is None:
-            write_atomically(db, values)
+            write_atomically(db, values)      # under the lock the open took
         else:
-            held = Lockfile.acquire(dst)
-            try:
-                write_atomically(dst, values)
-            finally:
-                held.release()
+            write_locked(dst, values)
     return 0
 
 

@@ -336,11 +336,7 @@ class Storage:
         now = time.time() if now is None else now
         values = [self.schema.to_json(), snapshot(self.db, now, comment)]
         if dst is not None:
-            held = Lockfile.acquire(dst)
-            try:
-                write_atomically(dst, values)
-            finally:
-                held.release()
+            write_locked(dst, values)
             return
         self.read_error = None          # the rewrite drops any torn tail
         fd = write_atomically(self.path, values, keep_open=True)
@@ -375,6 +371,15 @@ def snapshot(db: Any, now: float, comment: str | None) -> dict:
     if comment is not None:
         rec["_comment"] = comment
     return rec
+
+
+def write_locked(path: str, values: list) -> None:
+    """Writes a whole log to path (not open here), under path's lock."""
+    held = Lockfile.acquire(path)
+    try:
+        write_atomically(path, values)
+    finally:
+        held.release()
 
 
 def write_atomically(path: str, values: list, keep_open: bool = False) -> int | None:
