@@ -110,13 +110,18 @@ _IPV6_EXT_HDRS = frozenset((IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_DSTOPTS, I
 
 def extract(frame, in_port: int = 0) -> FlowKey:
     """The flow key of an Ethernet frame (bytes, bytearray or memoryview) received on in_port."""
+    return extract_with_offsets(frame, in_port)[0]
+
+
+def extract_with_offsets(frame, in_port: int = 0) -> tuple[FlowKey, int, int]:
+    """(flow key, offset of the L3 header, offset of the L4 header); an offset is -1 when the
+    frame has no such header that was parsed (what header editing needs)."""
     size = len(frame)
     dl_dst = dl_src = dl_type = vlan_tci = vlan_tci2 = 0
     nw_src = nw_dst = ipv6_src = ipv6_dst = ipv6_label = nw_proto = nw_tos = nw_ttl = nw_frag = 0
     arp_sha = arp_tha = tp_src = tp_dst = tcp_flags = nd_target = 0
-    key = (in_port,)
     if size < 14:
-        return _new(FlowKey, key + (0,) * (_N_PACKET_FIELDS - 1) + _META_ZERO)
+        return _new(FlowKey, (in_port,) + (0,) * (_N_PACKET_FIELDS - 1) + _META_ZERO), -1, -1
     dl_dst = _from_bytes(frame[0:6], "big")
     dl_src = _from_bytes(frame[6:12], "big")
     dl_type = (frame[12] << 8) | frame[13]
@@ -141,6 +146,7 @@ def extract(frame, in_port: int = 0) -> FlowKey:
         else:
             dl_type = DL_TYPE_NONE
 
+    l3 = -1  # offset of the L3 header, once it is parsed
     l4 = -1  # offset of the L4 header, if it is to be parsed
     end = size
     if dl_type == ETH_TYPE_IP:
@@ -149,6 +155,7 @@ def extract(frame, in_port: int = 0) -> FlowKey:
             ihl = (vi & 0x0F) * 4
             if ihl >= 20 and tot_len >= ihl and ofs + tot_len <= size:
                 end = ofs + tot_len
+                l3 = ofs
                 nw_src = _from_bytes(src, "big")
                 nw_dst = _from_bytes(dst, "big")
                 nw_tos, nw_ttl, nw_proto = tos, ttl, proto
@@ -189,6 +196,7 @@ def extract(frame, in_port: int = 0) -> FlowKey:
                     nxt = frame[p]
                     p += hlen
                 if ok:
+                    l3 = ofs
                     ipv6_label = vtf & 0xFFFFF
                     nw_tos = (vtf >> 20) & 0xFF
                     nw_ttl = hlim
@@ -201,6 +209,7 @@ def extract(frame, in_port: int = 0) -> FlowKey:
         if size - ofs >= 28:
             hrd, pro, hln, pln, op, sha, spa, tha, tpa = _arp_unpack(frame, ofs)
             if hrd == 1 and pro == ETH_TYPE_IP and hln == 6 and pln == 4:
+                l3 = ofs
                 if op <= 0xFF:
                     nw_proto = op
                 nw_src = _from_bytes(spa, "big")
@@ -211,20 +220,19 @@ def extract(frame, in_port: int = 0) -> FlowKey:
     if l4 >= 0:
         room = end - l4
         if nw_proto == IPPROTO_TCP:
-            if room >= 20:
-                doff = frame[l4 + 12] >> 4
-                if doff >= 5 and doff * 4 <= room:
-                    tp_src = (frame[l4] << 8) | frame[l4 + 1]
-                    tp_dst = (frame[l4 + 2] << 8) | frame[l4 + 3]
-                    tcp_flags = ((frame[l4 + 12] << 8) | frame[l4 + 13]) & TCP_FLAGS_MASK
-        elif nw_proto == IPPROTO_UDP:
-            if room >= 8:
+            doff = frame[l4 + 12] >> 4 if room >= 20 else 0
+            if doff >= 5 and doff * 4 <= room:
                 tp_src = (frame[l4] << 8) | frame[l4 + 1]
                 tp_dst = (frame[l4 + 2] << 8) | frame[l4 + 3]
-        elif nw_proto == IPPROTO_SCTP:
-            if room >= 12:
+                tcp_flags = ((frame[l4 + 12] << 8) | frame[l4 + 13]) & TCP_FLAGS_MASK
+            else:
+                l4 = -1
+        elif nw_proto == IPPROTO_UDP or nw_proto == IPPROTO_SCTP:
+            if room >= (8 if nw_proto == IPPROTO_UDP else 12):
                 tp_src = (frame[l4] << 8) | frame[l4 + 1]
                 tp_dst = (frame[l4 + 2] << 8) | frame[l4 + 3]
+            else:
+                l4 = -1
         elif nw_proto == IPPROTO_ICMP or nw_proto == IPPROTO_ICMPV6 or nw_proto == IPPROTO_IGMP:
             # As in OVS, the L4 parse follows nw_proto whatever the IP version.
             if room >= 8:
@@ -233,10 +241,15 @@ def extract(frame, in_port: int = 0) -> FlowKey:
                 if (nw_proto == IPPROTO_ICMPV6 and dl_type == ETH_TYPE_IPV6 and tp_dst == 0
                         and (tp_src == ND_NEIGHBOR_SOLICIT or tp_src == ND_NEIGHBOR_ADVERT)):
                     nd_target, arp_sha, arp_tha = _parse_nd(frame, l4 + 4, end)
+            else:
+                l4 = -1
+        else:
+            l4 = -1
 
-    return _new(FlowKey, (in_port, dl_dst, dl_src, dl_type, vlan_tci, vlan_tci2, nw_src, nw_dst,
-                          ipv6_src, ipv6_dst, ipv6_label, nw_proto, nw_tos, nw_ttl, nw_frag,
-                          arp_sha, arp_tha, tp_src, tp_dst, tcp_flags, nd_target) + _META_ZERO)
+    key = _new(FlowKey, (in_port, dl_dst, dl_src, dl_type, vlan_tci, vlan_tci2, nw_src, nw_dst,
+                         ipv6_src, ipv6_dst, ipv6_label, nw_proto, nw_tos, nw_ttl, nw_frag,
+                         arp_sha, arp_tha, tp_src, tp_dst, tcp_flags, nd_target) + _META_ZERO)
+    return key, l3, l4
 
 
 def _parse_nd(frame, p: int, end: int) -> tuple[int, int, int]:
