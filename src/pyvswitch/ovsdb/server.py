@@ -23,7 +23,12 @@ Every call returns a list of effects which the shell applies IN ORDER:
   storage (fsync first if `commit.durable`) before anything later is sent;
 - `Send(sid, data)`: write bytes to that session;
 - `Close(sid, reason)`: drop that session (after sending what came before);
-  the core has already forgotten it.
+  the core has already forgotten it;
+- `ConvertDb(db_name, db)`: a client converted the database online to
+  `db.schema` ("convert" method); replace its storage with that schema and a
+  snapshot of `db`, as `ovsdb-tool convert` does, before anything later is
+  sent; later `LogCommit`s for it are in the new schema.  The core answers
+  "convert" only if the shell says it can do this (`online_convert=True`).
 
 Ordering: a session's bytes are sent in the order the core produced them, and
 a "transact" reply follows the update notifications its commit caused on the
@@ -41,11 +46,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyvswitch.ovsdb import server_db
+from pyvswitch.ovsdb.database import Database
 from pyvswitch.ovsdb.errors import OvsdbError, json_text
 from pyvswitch.ovsdb.jsonrpc import (Framer, JsonRpcError, Notification, Request, dumps,
                                      parse_message)
 from pyvswitch.ovsdb.monitor import (VERSIONS, Monitor, compose, parse_condition_changes,
                                      parse_monitor_requests)
+from pyvswitch.ovsdb.schema import DatabaseSchema
 from pyvswitch.ovsdb.types import ZERO_UUID, is_id, new_uuid, syntax_error
 
 
@@ -67,7 +74,13 @@ class Close:
     reason: str
 
 
-Effect = LogCommit | Send | Close
+@dataclass(frozen=True, slots=True)
+class ConvertDb:
+    db_name: str
+    db: object
+
+
+Effect = LogCommit | Send | Close | ConvertDb
 
 DEFAULT_PROBE_INTERVAL = 5.0
 
@@ -213,9 +226,10 @@ def _notify(method: str, params: list) -> bytes:
 class ServerCore:
     """The protocol engine of ovsdb-server (see the module docstring)."""
 
-    def __init__(self, now: float = 0.0, probe_interval: float = DEFAULT_PROBE_INTERVAL) -> None:
-        from pyvswitch.ovsdb.database import Database
+    def __init__(self, now: float = 0.0, probe_interval: float = DEFAULT_PROBE_INTERVAL,
+                 online_convert: bool = False) -> None:
         self.probe_interval = probe_interval
+        self.online_convert = online_convert
         self.dbs: dict[str, _Db] = {}
         self._sessions: dict[int, _Session] = {}
         self._next_sid = 1
@@ -245,6 +259,14 @@ class ServerCore:
 
     def remove_database(self, name: str, now: float) -> list:
         dbh = self.dbs.pop(name)
+        self._detach(dbh)
+        self._server_update(server_db.delete_ops(name), now)
+        self._reconnect_unaware(f"removing {name} database from server")
+        return self._flush()
+
+    def _detach(self, dbh: "_Db") -> None:
+        """Ends the monitors and waiting transactions on a database that goes
+        away or changes schema; db_change_aware clients are told."""
         for s, mon in dbh.monitors:
             if s.open and s.db_change_aware:
                 s.monitors.pop(mon.id_text, None)
@@ -254,9 +276,6 @@ class ServerCore:
                 t.session.triggers.remove(t)
         dbh.monitors.clear()
         dbh.triggers.clear()
-        self._server_update(server_db.delete_ops(name), now)
-        self._reconnect_unaware(f"removing {name} database from server")
-        return self._flush()
 
     def database_names(self) -> list[str]:
         return sorted(self.dbs)
@@ -519,6 +538,28 @@ class ServerCore:
         if outcome.commit is not None:
             self._commit(self._server, outcome.commit)
 
+    def _m_convert(self, s, req, now):
+        dbh = self._lookup_db(req)
+        params = req.params
+        if len(params) != 2:
+            raise syntax_error(params, "array expected")
+        if not self.online_convert or dbh is self._server:
+            raise OvsdbError("not supported", f"online conversion of database {dbh.name} is not supported")
+        schema = DatabaseSchema.from_json(params[1])
+        if schema.name != dbh.name:
+            raise OvsdbError("invalid parameters", f"new schema name ({schema.name}) does not match "
+                             f"database name ({dbh.name})")
+        new_db = convert_database(dbh.db, schema)
+        self._log.append(ConvertDb(dbh.name, new_db))
+        self._detach(dbh)
+        dbh.db = new_db
+        dbh.history.clear()
+        dbh.last_id = new_uuid()
+        self._server_update(server_db.update_schema_ops(dbh.name, schema), now)
+        self._out(s, _reply(req.id, {}))
+        self._reconnect_unaware(f"{dbh.name} database was converted to schema version {schema.version}")
+        return _DEFERRED
+
     # --- monitors ---
 
     def _m_monitor(self, s, req, now):
@@ -639,6 +680,30 @@ class ServerCore:
         return queue[0].sid if queue else None
 
 
+def convert_database(db: Database, schema: DatabaseSchema) -> Database:
+    """A copy of db in a new schema, as online conversion makes it: tables and
+    columns the schema lacks are dropped, new ones get defaults, and every
+    value kept must fit its new type (else the OvsdbError says why)."""
+    record: dict = {}
+    for tname, t in db.tables.items():
+        ts = schema.tables.get(tname)
+        if ts is None or not t.rows:
+            continue
+        pairs = [(old, ts.columns[name]) for name, old in t.schema.columns.items() if name in ts.columns]
+        rows = {}
+        for u, row in t.rows.items():
+            out = {}
+            for old, new in pairs:
+                j = old.type.datum_to_json(row.get(old.index))
+                new.type.datum_from_json(j)
+                out[new.name] = j
+            rows[u] = out
+        record[tname] = rows
+    new_db = Database(schema)
+    new_db.apply_record(record)
+    return new_db
+
+
 _METHODS = {
     "echo": ServerCore._m_echo,
     "list_dbs": ServerCore._m_list_dbs,
@@ -650,6 +715,7 @@ _METHODS = {
     "monitor_cond_since": ServerCore._m_monitor,
     "monitor_cond_change": ServerCore._m_monitor_cond_change,
     "monitor_cancel": ServerCore._m_monitor_cancel,
+    "convert": ServerCore._m_convert,
     "lock": ServerCore._m_lock,
     "steal": ServerCore._m_lock,
     "unlock": ServerCore._m_unlock,

@@ -71,6 +71,12 @@ def insert_ops(name: str, schema: DatabaseSchema) -> list:
                      "schema": schema_text(schema)}}]
 
 
+def update_schema_ops(name: str, schema: DatabaseSchema) -> list:
+    """The transaction that records a database's new schema after conversion."""
+    return [{"op": "update", "table": "Database", "where": [["name", "==", name]],
+             "row": {"schema": schema_text(schema)}}]
+
+
 def delete_ops(name: str) -> list:
     """The transaction that removes the row of a database no longer served."""
     return [{"op": "delete", "table": "Database", "where": [["name", "==", name]]}]

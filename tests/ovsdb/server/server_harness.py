@@ -9,7 +9,7 @@ from pathlib import Path
 from pyvswitch.ovsdb.database import Database
 from pyvswitch.ovsdb.jsonrpc import Framer, dumps
 from pyvswitch.ovsdb.schema import DatabaseSchema
-from pyvswitch.ovsdb.server import Close, LogCommit, Send, ServerCore
+from pyvswitch.ovsdb.server import Close, ConvertDb, LogCommit, Send, ServerCore
 
 HERE = Path(__file__).resolve().parent
 TEST_SCHEMA = HERE / "test.ovsschema"
@@ -21,14 +21,14 @@ def load_schema(path=TEST_SCHEMA) -> DatabaseSchema:
 
 
 class Harness:
-    def __init__(self, schema_path=TEST_SCHEMA, probe_interval: float = 0.0) -> None:
+    def __init__(self, schema_path=TEST_SCHEMA, probe_interval: float = 0.0, **kw) -> None:
         self.now = 1000.0
-        self.core = ServerCore(now=self.now, probe_interval=probe_interval)
+        self.core = ServerCore(now=self.now, probe_interval=probe_interval, **kw)
         self.db = Database(load_schema(schema_path))
         self.core.add_database(self.db)
         self.clients: dict[int, Client] = {}
         self.effects: list = []       # every effect, in order
-        self.commits: list = []
+        self.commits: list = []      # LogCommit and ConvertDb effects
         self.closed: dict[int, str] = {}
 
     def client(self, name: str = "") -> "Client":
@@ -39,7 +39,7 @@ class Harness:
     def apply(self, effects: list) -> None:
         self.effects.extend(effects)
         for e in effects:
-            if isinstance(e, LogCommit):
+            if isinstance(e, (LogCommit, ConvertDb)):
                 self.commits.append(e)
             elif isinstance(e, Send):
                 assert e.sid not in self.closed, "sent to a closed session"

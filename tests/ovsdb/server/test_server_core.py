@@ -360,3 +360,61 @@ def test_trailing_garbage_closes_the_session():
     c = h.client()
     c.send_bytes(data + b" 42")
     assert c.closed is not None
+
+
+# --- online conversion ---
+
+def _schema_json(**changes):
+    from server_harness import TEST_SCHEMA
+    j = json.loads(TEST_SCHEMA.read_text())
+    cols = j["tables"]["A"]["columns"]
+    for k, v in changes.items():
+        if v is None:
+            del cols[k]
+        else:
+            cols[k] = v
+    j["version"] = "1.1.0"
+    return j
+
+
+def test_convert():
+    from pyvswitch.ovsdb.server import ConvertDb
+    h = Harness(online_convert=True)
+    a, aware, unaware = h.client(), h.client(), h.client()
+    u = insert_a(a, i=1, s="x", set=["set", [1, 2, 3]])
+    aware.result("set_db_change_aware", [True])
+    aware.result("monitor_cond", ["T", "t", {"A": [{"columns": ["i"]}]}])
+    aware.result("monitor_cond", ["_Server", "s", {"Database": [{"columns": ["name", "schema"]}]}])
+    new = _schema_json(s=None, new={"type": "integer"})
+    notes, reply = a.call("convert", ["T", new])
+    assert reply == {"id": a.next_id, "result": {}, "error": None}
+    assert a.closed and unaware.closed
+    conv = [e for e in h.effects if isinstance(e, ConvertDb)]
+    assert len(conv) == 1 and conv[0].db_name == "T" and conv[0].db.schema.version == "1.1.0"
+    got = aware.take()
+    assert {"id": None, "method": "monitor_canceled", "params": ["t"]} in got
+    assert any(m.get("method") == "update2" and "1.1.0" in json.dumps(m) for m in got)
+    rows = aware.transact({"op": "select", "table": "A", "where": [], "columns": ["_uuid", "i", "set", "new"]})
+    assert rows == [{"rows": [{"_uuid": ["uuid", u], "i": 1, "set": ["set", [1, 2, 3]], "new": 0}]}]
+    assert aware.result("get_schema", ["T"])["version"] == "1.1.0"
+    # Later commits are logged against the new schema.
+    aware.transact({"op": "update", "table": "A", "where": [], "row": {"new": 5}})
+    assert h.commits[-1].commit.record()["A"][u] == {"new": 5}
+
+
+def test_convert_errors():
+    h = Harness(online_convert=True)
+    a = h.client()
+    insert_a(a, i=1, set=["set", [1, 2, 3]])
+    assert a.error("convert", ["T"]) == {"error": "syntax error", "details": "array expected", "syntax": '["T"]'}
+    bad = _schema_json()
+    bad["name"] = "X"
+    assert a.error("convert", ["T", bad]) == {
+        "error": "invalid parameters", "details": "new schema name (X) does not match database name (T)"}
+    tight = _schema_json(i={"type": {"key": {"type": "integer", "maxInteger": 0}}})
+    assert a.error("convert", ["T", tight]) == {
+        "error": "constraint violation", "details": "1 is greater than maximum allowed value 0"}
+    assert a.error("convert", ["T", _schema_json(set={"type": {"key": "integer", "min": 0, "max": 2}})])
+    assert a.error("convert", ["_Server", _schema_json()])
+    assert a.closed is None
+    assert Harness().client().error("convert", ["T", _schema_json()])["error"] == "not supported"

@@ -14,7 +14,7 @@ from pyvswitch.ovsdb.server import Close
 
 METHODS = ["echo", "list_dbs", "get_schema", "transact", "monitor", "monitor_cond", "monitor_cond_since",
            "monitor_cond_change", "monitor_cancel", "lock", "steal", "unlock", "set_db_change_aware",
-           "cancel", "bogus"]
+           "cancel", "convert", "bogus"]
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 10), st.floats(allow_nan=False, allow_infinity=False),
                     st.sampled_from(["T", "_Server", "A", "B", "i", "s", "set", "map", "opt", "name", "a", "m",
