@@ -64,7 +64,11 @@ def play(script: list[list[str]], tool: str) -> list[tuple[str, str, int]]:
         out = []
         for args in script:
             unordered = bool(args) and args[0] == UNORDERED
-            r = s.vsctl(tool, *args[unordered:])
+            try:
+                r = s.vsctl(tool, *args[unordered:])
+            except subprocess.TimeoutExpired:
+                out.append(("TIMEOUT", "", -1))
+                continue
             stdout = normalize(r.stdout, tool)
             if unordered:
                 stdout = "".join(sorted(stdout.splitlines(True)))

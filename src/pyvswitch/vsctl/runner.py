@@ -256,7 +256,12 @@ class Runner:
         n_waits = sum(1 for op in ops if op["op"] == "wait")
         ovs = view.rows("Open_vSwitch")[0]
         inc_index = None
-        if self.opts.wait_for_reload and not ovs.inserted:
+        self.next_cfg = None
+        if self.opts.wait_for_reload and ovs.inserted:
+            view.write(ovs, "next_cfg", ovs["next_cfg"] + 1)
+            ops = view.operations()
+            self.next_cfg = ovs["next_cfg"]
+        elif self.opts.wait_for_reload:
             where = [["_uuid", "==", ["uuid", ovs.uuid]]]
             ops.append({"op": "mutate", "table": "Open_vSwitch", "where": where,
                         "mutations": [["next_cfg", "+=", 1]]})
@@ -278,7 +283,6 @@ class Runner:
             self.inv.warn("ovsdb_idl", f"transaction error: {text}")
             raise VsctlError(f"transaction error: {text}")
         view.learn_uuids(results)
-        self.next_cfg = None
         if inc_index is not None:
             rows = results[inc_index].get("rows", [])
             if rows:
