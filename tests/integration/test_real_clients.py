@@ -145,6 +145,8 @@ def test_ovsdbapp_open_vswitch_api(server, vswitchd):
     from ovsdbapp.backend.ovs_idl import connection
     from ovsdbapp.schema.open_vswitch import impl_idl
 
+    # ovsdbapp keeps one connection per API class for the whole process: start afresh.
+    impl_idl.OvsdbIdl._ovsdb_connection = None
     idl = connection.OvsdbIdl.from_server(server.remote, "Open_vSwitch")
     conn = connection.Connection(idl=idl, timeout=20)
     api = impl_idl.OvsdbIdl(conn, start=True)

@@ -37,7 +37,8 @@ from pyvswitch.ovsdb.server import Close, LogCommit, Send
 from pyvswitch.unixctl.core import CommandTable
 
 log = vlog.module("ovsdb_server")
-log_jsonrpc = vlog.module("ovsdb_jsonrpc_server")
+log_jsonrpc = vlog.module("jsonrpc")
+log_reconnect = vlog.module("reconnect")
 
 RESERVED_DB = "_Server"
 
@@ -82,8 +83,8 @@ class OvsdbServerShell:
 
     def add_storage(self, storage, name: str | None = None) -> str:
         name = name or storage.schema.name
-        self.core.add_database(storage.db, name)
         self.storages[name] = storage
+        self._apply(self.core.add_database(storage.db, name, self.clock()))
         return name
 
     def remove_db(self, name: str) -> None:
@@ -93,7 +94,7 @@ class OvsdbServerShell:
         self.update_remotes()
 
     def db_names(self) -> list[str]:
-        return sorted(list(self.storages) + [RESERVED_DB])
+        return sorted(self.core.database_names())
 
     # ---- connections: the Peer interface of aio/stream.py ----
 
@@ -152,9 +153,10 @@ class OvsdbServerShell:
             elif isinstance(eff, Close):
                 conn = self.conns.pop(eff.sid, None)
                 if conn is not None:
-                    if eff.reason:
-                        log_jsonrpc.info("%s: %s", conn.name, eff.reason,
-                                         rl=_CLOSE_RL)
+                    if "inactivity probe" in eff.reason:
+                        log_reconnect.err("%s", eff.reason, rl=_CLOSE_RL)
+                    elif eff.reason:
+                        log_jsonrpc.warn("%s", eff.reason, rl=_CLOSE_RL)
                     conn.close(eff.reason)
         now = self.clock()
         for name in changed_dbs:
