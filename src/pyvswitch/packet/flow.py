@@ -33,10 +33,11 @@ length checks, precompiled structs, no per-layer objects.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import struct
+from typing import Callable, NamedTuple
 
 from pyvswitch.packet.headers import (
-    ARP, ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_IPV6, ETH_TYPE_MIN, ETH_TYPE_RARP, ETH_TYPE_VLAN,
+    ARP, ETH, ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_IPV6, ETH_TYPE_MIN, ETH_TYPE_RARP, ETH_TYPE_VLAN,
     ETH_TYPE_VLAN_8021AD, DL_TYPE_NONE, IPPROTO_AH, IPPROTO_DSTOPTS, IPPROTO_FRAGMENT,
     IPPROTO_HOPOPTS, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IGMP, IPPROTO_ROUTING, IPPROTO_SCTP, IPPROTO_TCP,
     IPPROTO_UDP, IPV4, IPV6, ND_NEIGHBOR_ADVERT, ND_NEIGHBOR_SOLICIT, ND_OPT_SOURCE_LINKADDR,
@@ -101,9 +102,21 @@ _META_ZERO = (0,) * (len(FlowKey._fields) - _N_PACKET_FIELDS)
 _new = tuple.__new__
 
 _from_bytes = int.from_bytes
-_ipv4_unpack = IPV4.unpack_from
-_ipv6_unpack = IPV6.unpack_from
-_arp_unpack = ARP.unpack_from
+
+
+def _hot(fmt: str, like: struct.Struct) -> Callable:
+    """The unpacker of a header laid out as like, with its addresses split into ints: one
+    C call instead of slicing and int.from_bytes per address (twice as fast here)."""
+    s = struct.Struct(fmt)
+    assert s.size == like.size, fmt
+    return s.unpack_from
+
+
+_eth_unpack = _hot("!HIHIH", ETH)                 # dst hi/lo, src hi/lo, type
+_ipv4_unpack = _hot("!BBHHHBBHII", IPV4)
+_ipv6_unpack = _hot("!IHBBQQQQ", IPV6)            # addresses as two 64-bit halves
+_arp_unpack = _hot("!HHBBHHIIHII", ARP)           # MACs as 16+32 bits
+_ports_unpack = struct.Struct("!HH").unpack_from
 _IPV6_EXT_HDRS = frozenset((IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_DSTOPTS, IPPROTO_AH,
                             IPPROTO_FRAGMENT))
 
@@ -122,9 +135,9 @@ def extract_with_offsets(frame, in_port: int = 0) -> tuple[FlowKey, int, int]:
     arp_sha = arp_tha = tp_src = tp_dst = tcp_flags = nd_target = 0
     if size < 14:
         return _new(FlowKey, (in_port,) + (0,) * (_N_PACKET_FIELDS - 1) + _META_ZERO), -1, -1
-    dl_dst = _from_bytes(frame[0:6], "big")
-    dl_src = _from_bytes(frame[6:12], "big")
-    dl_type = (frame[12] << 8) | frame[13]
+    dst_hi, dst_lo, src_hi, src_lo, dl_type = _eth_unpack(frame, 0)
+    dl_dst = (dst_hi << 32) | dst_lo
+    dl_src = (src_hi << 32) | src_lo
     ofs = 14
     # Up to two VLAN tags; a truncated tag ends parsing with dl_type left at the TPID.
     if (dl_type == ETH_TYPE_VLAN or dl_type == ETH_TYPE_VLAN_8021AD) and size >= ofs + 4:
@@ -156,9 +169,7 @@ def extract_with_offsets(frame, in_port: int = 0) -> tuple[FlowKey, int, int]:
             if ihl >= 20 and tot_len >= ihl and ofs + tot_len <= size:
                 end = ofs + tot_len
                 l3 = ofs
-                nw_src = _from_bytes(src, "big")
-                nw_dst = _from_bytes(dst, "big")
-                nw_tos, nw_ttl, nw_proto = tos, ttl, proto
+                nw_src, nw_dst, nw_tos, nw_ttl, nw_proto = src, dst, tos, ttl, proto
                 if frag & 0x3FFF:
                     nw_frag = FRAG_ANY
                     if frag & 0x1FFF:
@@ -167,11 +178,11 @@ def extract_with_offsets(frame, in_port: int = 0) -> tuple[FlowKey, int, int]:
                     l4 = ofs + ihl
     elif dl_type == ETH_TYPE_IPV6:
         if size - ofs >= 40:
-            vtf, plen, nxt, hlim, src, dst = _ipv6_unpack(frame, ofs)
+            vtf, plen, nxt, hlim, src_hi, src_lo, dst_hi, dst_lo = _ipv6_unpack(frame, ofs)
             if ofs + 40 + plen <= size:
                 end = ofs + 40 + plen
-                ipv6_src = _from_bytes(src, "big")
-                ipv6_dst = _from_bytes(dst, "big")
+                ipv6_src = (src_hi << 64) | src_lo
+                ipv6_dst = (dst_hi << 64) | dst_lo
                 p = ofs + 40
                 ok = True
                 while nxt in _IPV6_EXT_HDRS:
@@ -207,30 +218,28 @@ def extract_with_offsets(frame, in_port: int = 0) -> tuple[FlowKey, int, int]:
                     nw_frag = 0
     elif dl_type == ETH_TYPE_ARP or dl_type == ETH_TYPE_RARP:
         if size - ofs >= 28:
-            hrd, pro, hln, pln, op, sha, spa, tha, tpa = _arp_unpack(frame, ofs)
+            hrd, pro, hln, pln, op, sha_hi, sha_lo, spa, tha_hi, tha_lo, tpa = _arp_unpack(
+                frame, ofs)
             if hrd == 1 and pro == ETH_TYPE_IP and hln == 6 and pln == 4:
                 l3 = ofs
                 if op <= 0xFF:
                     nw_proto = op
-                nw_src = _from_bytes(spa, "big")
-                nw_dst = _from_bytes(tpa, "big")
-                arp_sha = _from_bytes(sha, "big")
-                arp_tha = _from_bytes(tha, "big")
+                nw_src, nw_dst = spa, tpa
+                arp_sha = (sha_hi << 32) | sha_lo
+                arp_tha = (tha_hi << 32) | tha_lo
 
     if l4 >= 0:
         room = end - l4
         if nw_proto == IPPROTO_TCP:
             doff = frame[l4 + 12] >> 4 if room >= 20 else 0
             if doff >= 5 and doff * 4 <= room:
-                tp_src = (frame[l4] << 8) | frame[l4 + 1]
-                tp_dst = (frame[l4 + 2] << 8) | frame[l4 + 3]
+                tp_src, tp_dst = _ports_unpack(frame, l4)
                 tcp_flags = ((frame[l4 + 12] << 8) | frame[l4 + 13]) & TCP_FLAGS_MASK
             else:
                 l4 = -1
         elif nw_proto == IPPROTO_UDP or nw_proto == IPPROTO_SCTP:
             if room >= (8 if nw_proto == IPPROTO_UDP else 12):
-                tp_src = (frame[l4] << 8) | frame[l4 + 1]
-                tp_dst = (frame[l4 + 2] << 8) | frame[l4 + 3]
+                tp_src, tp_dst = _ports_unpack(frame, l4)
             else:
                 l4 = -1
         elif nw_proto == IPPROTO_ICMP or nw_proto == IPPROTO_ICMPV6 or nw_proto == IPPROTO_IGMP:
