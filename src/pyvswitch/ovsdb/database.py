@@ -4,7 +4,8 @@ Theory of operation.  `Database` holds, per table, a dict from uuid to
 committed `Row` (see data.py), one dict per schema index from the indexed
 values to the row's uuid, and database-wide reference bookkeeping:
 `strong_in[uuid]` counts the strong references to a row (one per atom that
-names it), and `weak_in[uuid]` maps each row that holds weak references to it
+names it, not counting the row's references to itself, which ovsdb-server
+ignores), and `weak_in[uuid]` maps each row that holds weak references to it
 as (table name, uuid) to a count.  These make the commit-time checks
 (referential integrity, garbage collection, weak-reference cleanup, index
 uniqueness) cost time in proportion to what a transaction changed, not to the
@@ -74,6 +75,9 @@ class Commit:
     durable: bool = False
     comment: str | None = None
     tables: dict[str, Table] | None = field(default=None, repr=False)
+    # {uuid: column indexes} that count as changed although their value is the
+    # same (weak references added and removed again within the transaction).
+    forced: dict[str, set[int]] = field(default_factory=dict, repr=False)
 
     def record(self, date_ms: int | None = None) -> dict | None:
         """The standalone-log transaction record for this commit, in ovsdb-server's
@@ -95,9 +99,10 @@ class Commit:
                 else:
                     ov, nv = old.values, new.values
                     delta = {}
+                    forced = self.forced.get(u, ())
                     for name, i, t, d in cols:
                         a, b = ov[i], nv[i]
-                        if a is not b and a != b:
+                        if (a is not b and a != b) or i in forced:
                             delta[name] = t.datum_to_json(t.diff(a, b))
                     if delta:
                         out[u] = delta
@@ -170,12 +175,18 @@ class Database:
                 for i, c in strong_cols:
                     if ov is not None and new is not None and (ov[i] is new[i] or ov[i] == new[i]):
                         continue
+                    # A row's references to itself are not references, as in ovsdb-server:
+                    # they neither keep it alive nor are checked.
                     if ov is not None:
                         for rt, u in c.type.refs(ov[i], weak=False):
+                            if u == tr.uuid:
+                                continue
                             delta[u] = delta.get(u, 0) - 1
                             touched[u] = tables[rt]
                     if new is not None:
                         for rt, u in c.type.refs(new[i], weak=False):
+                            if u == tr.uuid:
+                                continue
                             target = tables[rt]
                             if not x.exists_any(target, u):
                                 raise OvsdbError(
@@ -235,6 +246,7 @@ class Database:
 
         # The changes, with new versions.
         changes: dict[str, dict[str, tuple[Row | None, Row | None]]] = {}
+        forced: dict[str, set[int]] = {}
         for tname, trs in x.rows.items():
             ts = tables[tname].schema
             out = {}
@@ -247,13 +259,16 @@ class Database:
                     out[u] = (old, None)
                 else:
                     nv = tuple(new)
-                    if nv != old.values:
+                    if tr.forced:
+                        forced[u] = tr.forced
+                    if nv != old.values or tr.forced:
                         out[u] = (old, Row(ts, u, new_uuid(), nv))
             if out:
                 changes[tname] = out
         if not changes:
             return None
-        return Commit(changes, x.now, x.durable, "\n".join(x.comments) if x.comments else None, tables)
+        return Commit(changes, x.now, x.durable, "\n".join(x.comments) if x.comments else None, tables,
+                      forced)
 
     def _collect_garbage(self, x: Transaction, delta: dict, touched: dict, deleted: list) -> None:
         """Deletes rows of non-root tables that no strong reference reaches, until none is left."""
@@ -285,6 +300,8 @@ class Database:
                     continue
                 for i, c in t.strong_cols:
                     for rt, v in c.type.refs(tr.new[i], weak=False):
+                        if v == u:
+                            continue
                         delta[v] = delta.get(v, 0) - 1
                         target = tables[rt]
                         if not target.schema.is_root:
@@ -339,6 +356,9 @@ class Database:
                     f'"{c.name}" in "{t.schema.name}" row {tr.uuid} {inserted}caused this column to become '
                     f"empty, but constraints on this column disallow an empty column.")
             new[i] = keep
+            if tr.forced is None:
+                tr.forced = set()
+            tr.forced.add(i)
 
     def _check_indexes(self, x: Transaction, t: Table, trs: dict[str, TxnRow]) -> None:
         for ix, cols in enumerate(t.index_cols):
@@ -419,6 +439,8 @@ class Database:
                 continue
             if ov is not None:
                 for rt, v, weak in _refs(c.type, ov[i]):
+                    if v == u and not weak:
+                        continue
                     if weak:
                         d = weak_in.get(v)
                         if d is not None:
@@ -437,6 +459,8 @@ class Database:
                             strong_in.pop(v, None)
             if nv is not None:
                 for rt, v, weak in _refs(c.type, nv[i]):
+                    if v == u and not weak:
+                        continue
                     if weak:
                         d = weak_in.setdefault(v, {})
                         d[src] = d.get(src, 0) + 1

@@ -42,13 +42,16 @@ if TYPE_CHECKING:
 
 
 class TxnRow:
-    __slots__ = ("table", "uuid", "old", "new")
+    __slots__ = ("table", "uuid", "old", "new", "forced")
 
     def __init__(self, table: "Table", uuid: str, old: Row | None, new: list | None) -> None:
         self.table = table
         self.uuid = uuid
         self.old = old
         self.new = new
+        # Column indexes that count as changed even if their value ends up the same:
+        # ovsdb-server marks a column changed when it removes weak references from it.
+        self.forced: set[int] | None = None
 
 
 class _View:

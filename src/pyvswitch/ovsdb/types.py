@@ -26,7 +26,8 @@ from __future__ import annotations
 import enum
 import math
 import re
-from random import getrandbits as _getrandbits
+import os
+import random as _random
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -46,9 +47,15 @@ _VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
 _VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
 
 
+# A private generator, seeded from the OS: nobody else's random.seed() can make
+# it repeat, and a forked child (a restarted daemon) reseeds it.
+_rng = _random.Random()
+_getrandbits = _rng.getrandbits
+os.register_at_fork(after_in_child=_rng.seed)
+
+
 def new_uuid() -> str:
-    """A random (version 4) uuid's text.  The `random` module reseeds itself in
-    a forked child, so a restarted daemon never repeats its parent's uuids."""
+    """A random (version 4) uuid's text."""
     h = "%032x" % (_getrandbits(128) & _VERSION_MASK | _VERSION_BITS)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
