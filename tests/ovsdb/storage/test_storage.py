@@ -279,3 +279,27 @@ def test_crash_at_any_byte_loses_only_the_torn_commit(tmp_path_factory, data):
         after = _contents(s.db)
     with Storage.open(path, strict=True) as s:
         assert _contents(s.db) == after
+
+
+def test_failed_write_leaves_no_partial_record(path, monkeypatch):
+    import errno as _errno
+    with Storage.open(path) as s:
+        s.append_commits([_insert(s, "a", 1)])
+        size = s.size
+        real_pwrite = os.pwrite
+        calls = []
+
+        def short_then_full(fd, buf, off):
+            calls.append(len(buf))
+            if len(calls) == 1:
+                return real_pwrite(fd, bytes(buf[:7]), off)       # a partial write...
+            raise OSError(_errno.ENOSPC, os.strerror(_errno.ENOSPC))   # ...then the disk is full
+        monkeypatch.setattr(os, "pwrite", short_then_full)
+        with pytest.raises(OvsdbError) as e:
+            s.append_commits([_insert(s, "b", 2)])
+        assert str(e.value) == f"I/O error: {path}: write failed (No space left on device)"
+        assert os.path.getsize(path) == size and s.size == size
+        monkeypatch.setattr(os, "pwrite", real_pwrite)
+        s.append_commits([_insert(s, "c", 3)])
+    records, err = parse_log(open(path, "rb").read(), path)
+    assert err is None and len(records) == 3
