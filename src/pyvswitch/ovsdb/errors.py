@@ -38,6 +38,16 @@ class OvsdbError(Exception):
 
 
 def json_text(value: Any) -> str:
-    """JSON text the way OVS renders a value inside an error message."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+    """JSON text the way OVS renders a value inside an error message: compact,
+    object members sorted, reals with 15 significant digits."""
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 2.0 ** 63:
+            return "%d" % value
+        return "%.15g" % value
+    if isinstance(value, list):
+        return "[" + ",".join(json_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + json_text(value[k])
+                              for k in sorted(value)) + "}"
+    return json.dumps(value, ensure_ascii=False)
 
