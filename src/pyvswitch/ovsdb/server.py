@@ -114,9 +114,12 @@ _DEFERRED = object()
 _NO_LOCKS: frozenset = frozenset()
 
 
+# The inactivity probe, as OVS sends it.
+_ECHO = b'{"id":"echo","method":"echo","params":[]}'
+
+
 class _BareError(Exception):
     """An error ovsdb-server reports as a bare string, not an error object."""
-_ECHO = b'{"id":"echo","method":"echo","params":[]}'
 
 
 _raw_decode = json.JSONDecoder().raw_decode
