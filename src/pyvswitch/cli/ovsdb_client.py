@@ -1,0 +1,721 @@
+"""ovsdb-client: the OVSDB command-line client, as in Open vSwitch 3.1.
+
+Usage: ovsdb-client [OPTIONS] COMMAND [SERVER] [DATABASE] [ARG...]
+
+Each command is a row of `COMMANDS`: its name, whether it talks to a server
+and needs a database, its argument counts and the function that runs it.  The
+server argument is optional (an argument with a ':' is a remote; the default
+is unix:RUNDIR/db.sock), and so is the database (the argument is taken as the
+database if the server has one by that name; otherwise the server's only
+database, or Open_vSwitch).
+
+Output is byte-for-byte what ovsdb-client 3.1 prints.  Two details make that
+hold: dump sorts tables, columns and rows; list-tables, list-columns and the
+rows of monitor updates come out in the order OVS's hash tables iterate JSON
+objects (pyvswitch.ovsdb.log.ovs_member_order), which depends on the order of
+the members on the wire.  Tables are printed by pyvswitch.ovsdb.table_format.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pyvswitch import OVS_COMPAT_VERSION, vlog
+from pyvswitch.cli.options import Arg, Option, OptionError, parse
+from pyvswitch.ovsdb.client import Client, ClientError, ConnectionClosed, RpcError, SslConfig, is_passive
+from pyvswitch.ovsdb.table_format import (Datum, JsonCell, Style, Table, TablePrinter, json_loads,
+                                          json_to_string)
+
+PROGRAM = "ovsdb-client"
+
+
+class Fatal(Exception):
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass
+class Context:
+    style: Style
+    out: Any
+    rpc: Client | None = None
+    server: str = ""
+    database: str = ""
+    timestamp: bool = False
+    force: bool = False
+    timeout: float | None = None
+
+    def printer(self) -> TablePrinter:
+        return TablePrinter(self.style)
+
+    def call(self, method: str, params: list) -> Any:
+        try:
+            return self.rpc.call(method, params)
+        except RpcError:
+            raise
+        except ConnectionClosed as e:
+            raise Fatal(f"{method} request failed ({e})") from None
+
+    def schema(self, db: str | None = None):
+        """(schema JSON, parsed DatabaseSchema) of db (default: the chosen database)."""
+        from pyvswitch.ovsdb.schema import DatabaseSchema
+
+        j = self.call("get_schema", [db or self.database])
+        return j, DatabaseSchema.from_json(j)
+
+
+# --- orders ---
+
+def _hash_order(keys) -> list[str]:
+    from pyvswitch.ovsdb.log import ovs_member_order
+
+    return ovs_member_order(keys)
+
+
+def table_order(schema_json: dict) -> list[str]:
+    """Tables in the order ovsdb-client iterates a schema it parsed."""
+    return _hash_order(_hash_order(schema_json["tables"]))
+
+
+def column_order(table_json: dict) -> list[str]:
+    return _hash_order(["_uuid", "_version"] + _hash_order(table_json["columns"]))
+
+
+# --- commands ---
+
+def cmd_list_dbs(ctx: Context, args: list[str]) -> int:
+    for name in ctx.call("list_dbs", []):
+        ctx.out.write(name + "\n")
+    return 0
+
+
+def cmd_get_schema(ctx: Context, args: list[str]) -> int:
+    _, schema = ctx.schema()
+    ctx.out.write(json_to_string(schema.to_json(), sort_keys=True) + "\n")
+    return 0
+
+
+def cmd_get_schema_version(ctx: Context, args: list[str]) -> int:
+    _, schema = ctx.schema()
+    ctx.out.write(schema.version + "\n")
+    return 0
+
+
+def cmd_get_schema_cksum(ctx: Context, args: list[str]) -> int:
+    _, schema = ctx.schema()
+    ctx.out.write(schema.cksum + "\n")
+    return 0
+
+
+def cmd_list_tables(ctx: Context, args: list[str]) -> int:
+    sj, _ = ctx.schema()
+    t = Table(["Table"])
+    for name in table_order(sj):
+        t.add_row([name])
+    ctx.out.write(ctx.printer().format(t))
+    return 0
+
+
+def _type_json(schema, table: str, column: str) -> Any:
+    if column in ("_uuid", "_version"):
+        return "uuid"
+    return schema.tables[table].columns[column].type.to_json()
+
+
+def cmd_list_columns(ctx: Context, args: list[str]) -> int:
+    sj, schema = ctx.schema()
+    if args:
+        if args[0] not in schema.tables:
+            raise Fatal(f"{ctx.database} does not have a table named \"{args[0]}\"")
+        tables = [args[0]]
+        t = Table(["Column", "Type"])
+    else:
+        tables = table_order(sj)
+        t = Table(["Table", "Column", "Type"])
+    for tname in tables:
+        for col in column_order(sj["tables"][tname]):
+            cells = [col, JsonCell(_type_json(schema, tname, col))]
+            t.add_row(cells if args else [tname] + cells)
+    ctx.out.write(ctx.printer().format(t))
+    return 0
+
+
+def parse_json_arg(text: str) -> Any:
+    try:
+        return json_loads(text)
+    except (ValueError, RecursionError) as e:
+        from pyvswitch.ovsdb.log import json_error_text
+
+        why = json_error_text(text) or f"line 0, column 0, byte 0: {e}"
+        raise Fatal(f'"{text}": {why}') from None
+
+
+def _transact(ctx: Context, text: str, abort: bool) -> int:
+    request = parse_json_arg(text)
+    if not isinstance(request, list) or not request or not isinstance(request[0], str):
+        raise Fatal("not a valid OVSDB query")
+    if abort:
+        request = request + [{"op": "abort"}]
+    try:
+        result = ctx.call("transact", request)
+    except RpcError as e:
+        raise Fatal(f"transaction returned error: {json_to_string(e.error, sort_keys=True)}") from None
+    if abort and isinstance(result, list) and result:
+        result = result[:-1]
+    ctx.out.write(json_to_string(result, sort_keys=True) + "\n")
+    return 0
+
+
+def cmd_transact(ctx: Context, args: list[str]) -> int:
+    return _transact(ctx, args[0], abort=False)
+
+
+def cmd_query(ctx: Context, args: list[str]) -> int:
+    return _transact(ctx, args[0], abort=True)
+
+
+def _sort_key(values: list) -> tuple:
+    # ovsdb_datum_compare_3way: fewer elements first, then atom by atom.
+    key = []
+    for v in values:
+        if isinstance(v, tuple):
+            key.append((len(v), v))
+        else:
+            key.append((1, (v,)))
+    return tuple(key)
+
+
+def cmd_dump(ctx: Context, args: list[str]) -> int:
+    _, schema = ctx.schema()
+    if args:
+        tname = args[0]
+        if tname not in schema.tables:
+            raise Fatal(f'No table "{tname}" found.')
+        for c in args[1:]:
+            if c not in schema.tables[tname].columns and c not in ("_uuid", "_version"):
+                raise Fatal(f'Table "{tname}" has no column {c}.')
+        tables = [(tname, sorted(set(args[1:])) if args[1:] else None)]
+    else:
+        tables = [(t, None) for t in sorted(schema.tables)]
+    ops = []
+    plan = []
+    for tname, cols in tables:
+        if cols is None:
+            cols = sorted(["_uuid"] + list(schema.tables[tname].columns))
+        plan.append((tname, cols))
+        ops.append({"op": "select", "table": tname, "where": [], "columns": cols})
+    try:
+        results = ctx.call("transact", [ctx.database] + ops)
+    except RpcError as e:
+        raise Fatal(f"transaction returned error: {json_to_string(e.error, sort_keys=True)}") from None
+    for r in results:
+        if isinstance(r, dict) and "error" in r:
+            raise Fatal(f"transaction returned error: {json_to_string(r, sort_keys=True)}")
+    printer = ctx.printer()
+    for (tname, cols), r in zip(plan, results):
+        types = [_column_type(schema, tname, c) for c in cols]
+        rows = []
+        for row in r["rows"]:
+            rows.append([t.datum_from_json(row[c]) for t, c in zip(types, cols)])
+        # Rows sort by their columns in order, first those without uuids
+        # (uuids are random, so they make a poor order), then the others.
+        order = ([i for i, t in enumerate(types) if not _has_uuid(t)] +
+                 [i for i, t in enumerate(types) if _has_uuid(t)])
+        rows.sort(key=lambda vals: _sort_key([vals[i] for i in order]))
+        t = Table(list(cols), caption=f"{tname} table")
+        for values in rows:
+            t.add_row([Datum(ty, v) for ty, v in zip(types, values)])
+        ctx.out.write(printer.format(t))
+    return 0
+
+
+def _has_uuid(t) -> bool:
+    from pyvswitch.ovsdb.types import AtomicType
+
+    return t.key.type is AtomicType.UUID or (t.value is not None and t.value.type is AtomicType.UUID)
+
+
+_UUID_TYPE = None
+
+
+def _uuid_type():
+    global _UUID_TYPE
+    if _UUID_TYPE is None:
+        from pyvswitch.ovsdb.types import Type
+
+        _UUID_TYPE = Type.from_json("uuid")
+    return _UUID_TYPE
+
+
+def _column_type(schema, table: str, column: str):
+    if column in ("_uuid", "_version"):
+        return _uuid_type()
+    return schema.tables[table].columns[column].type
+
+
+# --- monitor ---
+
+_SELECTS = {"!initial": "initial", "!insert": "insert", "!delete": "delete", "!modify": "modify"}
+
+
+@dataclass
+class MonitoredTable:
+    name: str
+    columns: list[str]          # as printed, in order
+    requests: list[dict]
+
+
+def _monitor_requests(ctx: Context, schema, tname: str, specs: list[str]) -> MonitoredTable:
+    where = f"{ctx.server}: "
+    if tname not in schema.tables:
+        raise Fatal(f'{where}{ctx.database} does not have a table named "{tname}"')
+    ts = schema.tables[tname]
+    all_cols = sorted(ts.columns) + ["_version"]
+    requests = []
+    printed: list[str] = []
+    seen: set[str] = set()
+    for spec in specs or [""]:
+        cols: list[str] = []
+        select = {"initial": True, "insert": True, "delete": True, "modify": True}
+        for word in spec.split(","):
+            if not word:
+                continue
+            if word in _SELECTS:
+                select[_SELECTS[word]] = False
+            elif word in ts.columns or word in ("_uuid", "_version"):
+                cols.append(word)
+            else:
+                raise Fatal(f'{where}table "{tname}" in {ctx.database} does not have a column named "{word}"')
+        if not cols:
+            cols = all_cols
+        for c in cols:
+            if c in seen:
+                raise Fatal(f'{where}column "{c}" mentioned multiple times')
+            seen.add(c)
+            printed.append(c)
+        req: dict[str, Any] = {"columns": cols}
+        if not all(select.values()):
+            req["select"] = select
+        requests.append(req)
+    return MonitoredTable(tname, printed, requests)
+
+
+def _timestamp() -> str:
+    now = time.time()
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)) + ".%03d" % (int(now * 1000) % 1000)
+
+
+def _print_updates(ctx: Context, printer: TablePrinter, schema, tables: list[MonitoredTable],
+                   updates: Any, initial: bool, version2: bool) -> None:
+    if not isinstance(updates, dict):
+        return
+    for mt in tables:
+        tu = updates.get(mt.name)
+        if not isinstance(tu, dict):
+            continue
+        types = [_column_type(schema, mt.name, c) for c in mt.columns]
+        t = Table(["row", "action"] + mt.columns,
+                  caption=mt.name if len(tables) > 1 else None,
+                  timestamp=_timestamp() if ctx.timestamp else None)
+        for uuid in _hash_order(tu):
+            ru = tu[uuid]
+            if not isinstance(ru, dict):
+                continue
+            if version2:
+                for action in ("initial", "insert", "delete", "modify"):
+                    if action in ru:
+                        _add_row(t, uuid, action, ru[action], mt.columns, types, diff=action == "modify")
+                        break
+                continue
+            old, new = ru.get("old"), ru.get("new")
+            if old is None and new is not None:
+                _add_row(t, uuid, "initial" if initial else "insert", new, mt.columns, types)
+            elif new is None and old is not None:
+                _add_row(t, uuid, "delete", old, mt.columns, types)
+            elif old is not None:
+                _add_row(t, uuid, "old", old, mt.columns, types)
+                _add_row(t, "", "new", new, mt.columns, types)
+        ctx.out.write(printer.format(t))
+    ctx.out.flush()
+
+
+def _add_row(t: Table, uuid: str, action: str, row: Any, columns: list[str], types: list,
+             diff: bool = False) -> None:
+    cells: list[Any] = [uuid, action]
+    row = row if isinstance(row, dict) else {}
+    for c, ty in zip(columns, types):
+        if c not in row:
+            cells.append("")
+            continue
+        if diff and not ty.is_scalar:
+            ty = ty.with_bounds(0, math.inf)
+        try:
+            cells.append(Datum(ty, ty.datum_from_json(row[c])))
+        except Exception:
+            cells.append(JsonCell(row[c]))
+    t.add_row(cells)
+
+
+def _run_monitor(ctx: Context, args: list[str], method: str) -> int:
+    sj, schema = ctx.schema()
+    if method == "monitor_cond":
+        cond = parse_json_arg(args[0])
+        args = args[1:]
+    else:
+        cond = None
+    if args and args[0] == "ALL" and method == "monitor":
+        if len(args) > 1:
+            raise Fatal("ALL tables are being monitored; no other table can be given")
+        tables = [_monitor_requests(ctx, schema, tn, []) for tn in sorted(schema.tables)]
+    else:
+        tables = [_monitor_requests(ctx, schema, args[0], args[1:])]
+    requests: dict[str, Any] = {}
+    for mt in tables:
+        reqs = mt.requests
+        if cond is not None:
+            reqs = [dict(r, where=cond) for r in reqs]
+        requests[mt.name] = reqs
+    try:
+        initial = ctx.call(method, [ctx.database, None, requests])
+    except RpcError as e:
+        raise Fatal(f"{ctx.server}: {method} failed: {json_to_string(e.error, sort_keys=True)}") from None
+    version2 = method != "monitor"
+    printer = ctx.printer()
+    _print_updates(ctx, printer, schema, tables, initial, True, version2)
+    update = "update2" if version2 else "update"
+    while True:
+        try:
+            note = ctx.rpc.next_notification()
+        except ConnectionClosed:
+            return 0
+        if note.method == update and len(note.params) >= 2:
+            _print_updates(ctx, printer, schema, tables, note.params[1], False, version2)
+
+
+def cmd_monitor(ctx: Context, args: list[str]) -> int:
+    return _run_monitor(ctx, args, "monitor")
+
+
+def cmd_monitor_cond(ctx: Context, args: list[str]) -> int:
+    return _run_monitor(ctx, args, "monitor_cond")
+
+
+# --- backup and restore ---
+
+def cmd_backup(ctx: Context, args: list[str]) -> int:
+    from pyvswitch.ovsdb.log import encode_record
+
+    sj, schema = ctx.schema()
+    names = sorted(schema.tables)
+    ops = [{"op": "select", "table": n, "where": []} for n in names]
+    results = ctx.call("transact", [ctx.database] + ops)
+    if hasattr(ctx.out, "isatty") and ctx.out.isatty():
+        raise Fatal("not writing backup to a terminal; please redirect stdout")
+    record: dict[str, Any] = {}
+    for name, r in zip(names, results):
+        if isinstance(r, dict) and "error" in r:
+            raise Fatal(f"transaction returned error: {json_to_string(r, sort_keys=True)}")
+        rows = {}
+        for row in r["rows"]:
+            uuid = row["_uuid"][1]
+            rows[uuid] = {c: v for c, v in row.items() if c not in ("_uuid", "_version")}
+        if rows:
+            record[name] = rows
+    data = encode_record(schema.to_json()) + encode_record(record)
+    ctx.out.flush()
+    out = getattr(ctx.out, "buffer", None)
+    if out is not None:
+        out.write(data)
+    else:
+        ctx.out.write(data.decode())
+    return 0
+
+
+def cmd_restore(ctx: Context, args: list[str]) -> int:
+    from pyvswitch.ovsdb.log import parse_log
+    from pyvswitch.ovsdb.schema import DatabaseSchema
+
+    data = sys.stdin.buffer.read()
+    records, err = parse_log(data, "stdin")
+    if err is not None:
+        raise Fatal(str(err))
+    if not records:
+        raise Fatal("stdin: unexpected end of file")
+    backup_schema = DatabaseSchema.from_json(records[0].value)
+    sj, schema = ctx.schema()
+    if backup_schema.name != schema.name:
+        raise Fatal(f"backup database name is {backup_schema.name} but database name is {schema.name}")
+    if not ctx.force and backup_schema.to_json() != schema.to_json():
+        raise Fatal("backup schema has different checksum or version from database schema; "
+                    "use --force to override this check")
+    # Replay the backup's records into one row image per table.
+    rows: dict[str, dict[str, dict]] = {}
+    for rec in records[1:]:
+        for tname, trows in rec.value.items():
+            if tname.startswith("_") or not isinstance(trows, dict):
+                continue
+            tab = rows.setdefault(tname, {})
+            for uuid, row in trows.items():
+                if row is None:
+                    tab.pop(uuid, None)
+                else:
+                    tab.setdefault(uuid, {}).update(row)
+    ops: list[Any] = []
+    for tname in sorted(schema.tables):
+        ops.append({"op": "delete", "table": tname, "where": []})
+    for tname in sorted(rows):
+        if tname not in schema.tables:
+            continue
+        for uuid, row in rows[tname].items():
+            ops.append({"op": "insert", "table": tname, "uuid": uuid, "row": row})
+    results = ctx.call("transact", [ctx.database] + ops)
+    for r in results:
+        if isinstance(r, dict) and "error" in r:
+            raise Fatal(f"transaction returned error: {json_to_string(r, sort_keys=True)}")
+    return 0
+
+
+# --- locks ---
+
+def _lock(ctx: Context, args: list[str], method: str) -> int:
+    ctx.call(method, [args[0]])
+    return 0
+
+
+def cmd_lock(ctx: Context, args: list[str]) -> int:
+    return _lock(ctx, args, "lock")
+
+
+def cmd_steal(ctx: Context, args: list[str]) -> int:
+    return _lock(ctx, args, "steal")
+
+
+def cmd_unlock(ctx: Context, args: list[str]) -> int:
+    return _lock(ctx, args, "unlock")
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    need_db: bool
+    min_args: int
+    max_args: int | float
+    run: Callable[[Context, list[str]], int]
+    need_rpc: bool = True
+
+
+COMMANDS = {c.name: c for c in [
+    Command("list-dbs", False, 0, 0, cmd_list_dbs),
+    Command("get-schema", True, 0, 0, cmd_get_schema),
+    Command("get-schema-version", True, 0, 0, cmd_get_schema_version),
+    Command("get-schema-cksum", True, 0, 0, cmd_get_schema_cksum),
+    Command("list-tables", True, 0, 0, cmd_list_tables),
+    Command("list-columns", True, 0, 1, cmd_list_columns),
+    Command("transact", False, 1, 1, cmd_transact),
+    Command("query", False, 1, 1, cmd_query),
+    Command("dump", True, 0, math.inf, cmd_dump),
+    Command("monitor", True, 1, math.inf, cmd_monitor),
+    Command("monitor-cond", True, 2, 3, cmd_monitor_cond),
+    Command("backup", True, 0, 0, cmd_backup),
+    Command("restore", True, 0, 0, cmd_restore),
+    Command("lock", False, 1, 1, cmd_lock),
+    Command("steal", False, 1, 1, cmd_steal),
+    Command("unlock", False, 1, 1, cmd_unlock),
+]}
+
+
+OPTIONS = [
+    Option("verbose", Arg.OPTIONAL, "v"),
+    Option("help", Arg.NONE, "h"),
+    Option("version", Arg.NONE, "V"),
+    Option("format", Arg.REQUIRED, "f"),
+    Option("data", Arg.REQUIRED, "d"),
+    Option("no-headings", Arg.NONE),
+    Option("pretty", Arg.NONE),
+    Option("bare", Arg.NONE),
+    Option("timestamp", Arg.NONE),
+    Option("timeout", Arg.REQUIRED, "t"),
+    Option("force", Arg.NONE),
+    Option("private-key", Arg.REQUIRED, "p"),
+    Option("certificate", Arg.REQUIRED, "c"),
+    Option("ca-cert", Arg.REQUIRED, "C"),
+    Option("bootstrap-ca-cert", Arg.REQUIRED),
+    Option("db-change-aware", Arg.NONE),
+    Option("no-db-change-aware", Arg.NONE),
+]
+
+
+def usage() -> str:
+    return f"""{PROGRAM}: Open vSwitch database JSON-RPC client
+usage: {PROGRAM} [OPTIONS] COMMAND [ARG...]
+
+Commands (SERVER defaults to unix:RUNDIR/db.sock; DATABASE to the server's
+only database, or Open_vSwitch):
+  list-dbs [SERVER]
+  get-schema [SERVER] [DATABASE]
+  get-schema-version [SERVER] [DATABASE]
+  get-schema-cksum [SERVER] [DATABASE]
+  list-tables [SERVER] [DATABASE]
+  list-columns [SERVER] [DATABASE] [TABLE]
+  transact [SERVER] TRANSACTION
+  query [SERVER] TRANSACTION        (transact, then abort)
+  dump [SERVER] [DATABASE] [TABLE [COLUMN]...]
+  monitor [SERVER] [DATABASE] TABLE [COLUMN,...]...
+  monitor [SERVER] [DATABASE] ALL
+  monitor-cond [SERVER] [DATABASE] CONDITION TABLE [COLUMN,...]
+  backup [SERVER] [DATABASE] > SNAPSHOT
+  restore [SERVER] [DATABASE] < SNAPSHOT
+  lock|steal|unlock [SERVER] LOCK
+
+Output formatting options:
+  -f, --format=FORMAT         table, list, html, csv or json
+  -d, --data=FORMAT           cell format: string, bare or json
+  --no-headings               omit table headings
+  --pretty                    indented JSON (with --format=json)
+  --bare                      --format=list --data=bare --no-headings
+  --timestamp                 timestamp monitor updates
+
+Other options:
+  -t, --timeout=SECS          give up after SECS seconds
+  -p, --private-key=FILE      SSL private key
+  -c, --certificate=FILE      SSL certificate
+  -C, --ca-cert=FILE          SSL CA certificate
+  --force                     restore even if the schemas differ
+  -v, --verbose=[SPEC]        set logging levels
+  -h, --help                  display this help message
+  -V, --version               display version information
+"""
+
+
+def _default_server() -> str:
+    from pyvswitch import dirs
+
+    return "unix:" + dirs.default_db_sock()
+
+
+def _on_fatal_signal(signum: int, frame) -> None:
+    desc = signal.strsignal(signum) or str(signum)
+    vlog.module("fatal_signal").warn("terminating with signal %d (%s)", signum, desc)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
+    out = sys.stdout if out is None else out
+    vlog.set_program_name(PROGRAM)
+    vlog.set_levels(None, vlog.Destination.CONSOLE, vlog.Level.WARN)
+    ctx = Context(Style(), out)
+    try:
+        try:
+            opts, args = parse(argv, OPTIONS)
+        except OptionError as e:
+            out.flush()
+            sys.stderr.write(f"{argv0}: {e}\n")
+            return 1
+        fmt, data, headings, pretty = "table", "string", True, False
+        ssl = SslConfig()
+        for name, value in opts:
+            if name == "verbose":
+                try:
+                    vlog.set_verbosity(value)
+                except vlog.VlogError as e:
+                    raise Fatal(str(e)) from None
+            elif name == "help":
+                out.write(usage())
+                return 0
+            elif name == "version":
+                out.write(f"{PROGRAM} (Open vSwitch) {OVS_COMPAT_VERSION}\n")
+                return 0
+            elif name == "format":
+                if value not in ("table", "list", "html", "csv", "json"):
+                    raise Fatal(f"unknown output format \"{value}\"")
+                fmt = value
+            elif name == "data":
+                if value not in ("string", "bare", "json"):
+                    raise Fatal(f"unknown data format \"{value}\"")
+                data = value
+            elif name == "no-headings":
+                headings = False
+            elif name == "pretty":
+                pretty = True
+            elif name == "bare":
+                fmt, data, headings = "list", "bare", False
+            elif name == "timestamp":
+                ctx.timestamp = True
+            elif name == "force":
+                ctx.force = True
+            elif name == "timeout":
+                try:
+                    secs = int(value)
+                    if secs < 0:
+                        raise ValueError
+                except ValueError:
+                    raise Fatal("value %s on -t or --timeout is invalid" % value) from None
+                if secs:
+                    signal.signal(signal.SIGALRM, _on_fatal_signal)
+                    signal.alarm(secs)
+            elif name == "private-key":
+                ssl = SslConfig(value, ssl.certificate, ssl.ca_cert)
+            elif name == "certificate":
+                ssl = SslConfig(ssl.private_key, value, ssl.ca_cert)
+            elif name == "ca-cert":
+                ssl = SslConfig(ssl.private_key, ssl.certificate, value)
+        ctx.style = Style(fmt, data, headings, pretty)
+        if not args:
+            raise Fatal("missing command name; use --help for help")
+        cmd = COMMANDS.get(args[0])
+        if cmd is None:
+            raise Fatal(f"unknown command '{args[0]}'; use --help for help")
+        rest = args[1:]
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, _on_fatal_signal)
+        server = rest.pop(0) if rest and ":" in rest[0] else _default_server()
+        ctx.server = server
+        if is_passive(server):
+            vlog.module("ovsdb_client").info("%s: waiting for connection...", server)
+        try:
+            ctx.rpc = Client.open(server, ssl)
+        except ClientError as e:
+            raise Fatal(str(e)) from None
+        try:
+            if cmd.need_db:
+                dbs = ctx.call("list_dbs", [])
+                if rest and rest[0] in dbs:
+                    ctx.database = rest.pop(0)
+                else:
+                    user = [d for d in dbs if d != "_Server"]
+                    if len(user) == 1:
+                        ctx.database = user[0]
+                    elif "Open_vSwitch" in dbs:
+                        ctx.database = "Open_vSwitch"
+                    else:
+                        raise Fatal(f"no default database for `{cmd.name}' command, please specify one")
+            if not cmd.min_args <= len(rest) <= cmd.max_args:
+                raise Fatal(f"invalid syntax for '{cmd.name}' (use --help for help)")
+            return cmd.run(ctx, rest)
+        except RpcError as e:
+            raise Fatal(str(e)) from None
+        finally:
+            ctx.rpc.close()
+    except Fatal as e:
+        try:
+            out.flush()
+        except BrokenPipeError:
+            pass
+        sys.stderr.write(f"{PROGRAM}: {e.message}\n")
+        return e.status
+
+
+def main() -> None:
+    try:
+        sys.exit(run(sys.argv[1:], argv0=sys.argv[0] or PROGRAM))
+    except BrokenPipeError:
+        sys.exit(1)

@@ -1,0 +1,267 @@
+"""A blocking JSON-RPC client for OVSDB command-line tools.
+
+Command-line tools make one request after another and then, for monitors,
+read notifications until killed; a plain socket and the sans-I/O framer
+(pyvswitch.ovsdb.jsonrpc) are all they need.  No event loop is imported, and
+`ssl` only when an ssl: remote is used, so start-up stays fast.
+
+Remotes are OVS's: active `unix:PATH`, `tcp:IP[:PORT]`, `ssl:IP[:PORT]`
+(port 6640 by default; IPv6 addresses in brackets) and, as the real tools
+accept, passive `punix:PATH` and `ptcp:[PORT][:IP]`, which listen for one
+connection and use it.
+
+While waiting, the client answers the server's "echo" requests and keeps any
+notification for `next_notification`.  Failures are `ClientError`s whose
+text is what ovsdb-client prints after its program name.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pyvswitch.ovsdb import jsonrpc
+
+DEFAULT_PORT = 6640
+
+
+class ClientError(Exception):
+    """A failure to report to the user; str() is OVS's wording."""
+
+
+class RpcError(ClientError):
+    """The server answered a request with an error; `.error` is its JSON."""
+
+    def __init__(self, method: str, error: Any) -> None:
+        super().__init__(f"{method} request failed: {jsonrpc.dumps(error)}")
+        self.error = error
+
+
+class ConnectionClosed(ClientError):
+    """The peer closed the connection (or it broke); `.errno` says how."""
+
+    def __init__(self, err: int = 0) -> None:
+        self.errno = err
+        super().__init__(os.strerror(err) if err else "End of file")
+
+
+@dataclass(frozen=True, slots=True)
+class SslConfig:
+    private_key: str | None = None
+    certificate: str | None = None
+    ca_cert: str | None = None
+
+
+def _strerror(e: OSError) -> str:
+    return os.strerror(e.errno) if e.errno else str(e)
+
+
+def _split_host_port(rest: str, default_port: int | None) -> tuple[str, int]:
+    if rest.startswith("["):
+        host, _, tail = rest[1:].partition("]")
+        port = tail[1:] if tail.startswith(":") else ""
+    else:
+        host, _, port = rest.partition(":")
+    if not port:
+        if default_port is None:
+            raise ValueError(rest)
+        return host, default_port
+    return host, int(port)
+
+
+def _passive_tcp(rest: str) -> tuple[str, int]:
+    # ptcp:[PORT][:IP]
+    port_s, _, host = rest.partition(":")
+    return host.strip("[]") or "0.0.0.0", int(port_s) if port_s else DEFAULT_PORT
+
+
+def is_passive(remote: str) -> bool:
+    return remote.split(":", 1)[0] in ("punix", "ptcp", "pssl")
+
+
+def open_socket(remote: str, ssl_config: SslConfig | None = None) -> socket.socket:
+    """Connects (or, for a passive remote, accepts one connection) to remote.
+
+    Raises ClientError worded as ovsdb-client words it."""
+    kind, _, rest = remote.partition(":")
+    passive = kind in ("punix", "ptcp", "pssl")
+    verb = "connect or listen to" if kind not in ("unix", "tcp", "ssl") and not passive else (
+        "listen to" if passive else "connect to")
+    try:
+        if kind == "unix":
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(rest)
+            except OSError:
+                sock.close()
+                raise
+            return sock
+        if kind in ("tcp", "ssl"):
+            host, port = _split_host_port(rest, DEFAULT_PORT)
+            sock = socket.create_connection((host, port))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return _wrap_ssl(sock, ssl_config, server_side=False) if kind == "ssl" else sock
+        if kind == "punix":
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                os.unlink(rest)
+            except FileNotFoundError:
+                pass
+            listener.bind(rest)
+            listener.listen(1)
+            try:
+                sock, _ = listener.accept()
+            finally:
+                listener.close()
+                try:
+                    os.unlink(rest)
+                except OSError:
+                    pass
+            return sock
+        if kind in ("ptcp", "pssl"):
+            host, port = _passive_tcp(rest)
+            listener = socket.create_server((host, port), reuse_port=False)
+            try:
+                sock, _ = listener.accept()
+            finally:
+                listener.close()
+            return _wrap_ssl(sock, ssl_config, server_side=True) if kind == "pssl" else sock
+    except OSError as e:
+        raise ClientError(f'failed to {verb} "{remote}" ({_strerror(e)})') from None
+    except ValueError:
+        raise ClientError(f'failed to {verb} "{remote}" (Invalid argument)') from None
+    raise ClientError(f'failed to connect or listen to "{remote}" (Address family not supported by protocol)')
+
+
+def _wrap_ssl(sock: socket.socket, cfg: SslConfig | None, server_side: bool) -> socket.socket:
+    import ssl  # only ssl: remotes pay for it
+
+    cfg = cfg or SslConfig()
+    if not (cfg.private_key and cfg.certificate and cfg.ca_cert):
+        sock.close()
+        missing = ("Private key" if not cfg.private_key else
+                   "Certificate" if not cfg.certificate else "CA certificate")
+        raise ClientError(f"{missing} must be configured to use SSL")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server_side else ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_cert_chain(cfg.certificate, cfg.private_key)
+    ctx.load_verify_locations(cfg.ca_cert)
+    try:
+        return ctx.wrap_socket(sock, server_side=server_side)
+    except (ssl.SSLError, OSError) as e:
+        sock.close()
+        raise ClientError(f"SSL connection failed ({e})") from None
+
+
+class Client:
+    """One JSON-RPC session.  `call` blocks until the reply (or timeout)."""
+
+    def __init__(self, sock: socket.socket, name: str = "") -> None:
+        self.sock = sock
+        self.name = name
+        self._framer = jsonrpc.Framer()
+        self._next_id = 0
+        self._replies: dict[Any, jsonrpc.Message] = {}
+        self._notifications: list[jsonrpc.Notification] = []
+
+    @classmethod
+    def open(cls, remote: str, ssl_config: SslConfig | None = None) -> "Client":
+        return cls(open_socket(remote, ssl_config), remote)
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- sending ---
+
+    def send(self, msg: jsonrpc.Message) -> None:
+        try:
+            self.sock.sendall(jsonrpc.encode(msg))
+        except OSError as e:
+            raise ConnectionClosed(e.errno or errno.EPIPE) from None
+
+    def send_request(self, method: str, params: list) -> Any:
+        """Sends a request and returns its id, without waiting for the reply."""
+        ident = self._next_id
+        self._next_id += 1
+        self.send(jsonrpc.Request(method, params, ident))
+        return ident
+
+    # --- receiving ---
+
+    def _receive(self, deadline: float | None) -> None:
+        """Reads once from the socket and files what arrives."""
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            self.sock.settimeout(left)
+        else:
+            self.sock.settimeout(None)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            raise TimeoutError from None
+        except OSError as e:
+            raise ConnectionClosed(e.errno or errno.ECONNRESET) from None
+        if not data:
+            raise ConnectionClosed()
+        try:
+            msgs = self._framer.feed(data)
+        except jsonrpc.JsonRpcError:
+            raise ConnectionClosed(errno.EPROTO) from None
+        for msg in msgs:
+            if isinstance(msg, jsonrpc.Request):
+                if msg.method == "echo":
+                    self.send(jsonrpc.Reply(msg.params, msg.id))
+                else:
+                    self.send(jsonrpc.ErrorReply("unknown method", msg.id))
+            elif isinstance(msg, jsonrpc.Notification):
+                self._notifications.append(msg)
+            else:
+                self._replies[_id_key(msg.id)] = msg
+
+    def wait_reply(self, ident: Any, timeout: float | None = None) -> jsonrpc.Message:
+        """Blocks until the reply to request ident arrives; returns it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        key = _id_key(ident)
+        while key not in self._replies:
+            self._receive(deadline)
+        return self._replies.pop(key)
+
+    def call(self, method: str, params: list, timeout: float | None = None) -> Any:
+        """Sends a request and returns the result; raises RpcError on an error reply."""
+        reply = self.wait_reply(self.send_request(method, params), timeout)
+        if isinstance(reply, jsonrpc.ErrorReply):
+            raise RpcError(method, reply.error)
+        return reply.result
+
+    def next_notification(self, timeout: float | None = None) -> jsonrpc.Notification:
+        """Blocks until the server sends a notification (e.g. "update"); returns it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._notifications:
+            self._receive(deadline)
+        return self._notifications.pop(0)
+
+    def notifications(self):
+        """Iterates over notifications forever (until the connection closes)."""
+        while True:
+            yield self.next_notification()
+
+
+def _id_key(ident: Any) -> str:
+    # Ids come back as the JSON we sent; key them by text so 1 and 1.0 agree.
+    return jsonrpc.dumps(ident)

@@ -1,0 +1,340 @@
+"""OVS's table output: the formats ovsdb-client and ovs-vsctl print.
+
+A `Table` is a caption, column headings and rows of cells.  A cell is either
+plain text (a `str`) or a `Datum` (a column type and an engine value, see
+pyvswitch.ovsdb.types), which is rendered according to the cell format:
+
+- "string": OVS's text syntax (`[1, 2]`, `{k=v}`, quoted strings),
+- "bare": atoms only, separated by spaces, maps as `k=v`, strings unquoted,
+- "json": the RFC 7047 JSON of the value, compact.
+
+`TablePrinter(style).format(table)` returns the text of one table in the
+output format ("table", "list", "html", "csv" or "json").  A printer is meant
+to live as long as the output stream: like OVS, it separates consecutive
+tables (blank line before every table but the first, in the text formats).
+Widths in the "table" format count bytes of UTF-8, as OVS does.
+
+`json_to_string` writes JSON the way OVS's serializer does: compact, reals
+with 15 significant digits, optionally sorted keys and OVS's "pretty" layout
+(one value per line, closing brackets at the end of the last line).
+`json_loads` parses JSON as OVS's parser does: a number that is integral and
+fits in 64 bits is an integer even when written `2.0` or `1e3`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+FORMATS = ("table", "list", "html", "csv", "json")
+CELL_FORMATS = ("string", "bare", "json")
+
+_encode_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_UUID_PREFIX = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_HTML_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
+_HTML_SPECIAL = re.compile(r'[&<>"]')
+
+
+# --- JSON as OVS writes and reads it ---
+
+def format_real(x: float) -> str:
+    """A real as OVS prints it (15 significant digits, C's %g)."""
+    return "%.15g" % x
+
+
+def json_to_string(value: Any, *, pretty: bool = False, sort_keys: bool = False) -> str:
+    """Serializes a JSON value (dict, list, str, int, float, bool, None) like OVS."""
+    out: list[str] = []
+    _serialize(value, out, 0 if pretty else -1, sort_keys)
+    return "".join(out)
+
+
+def _serialize(v: Any, out: list[str], depth: int, sort_keys: bool) -> None:
+    # depth < 0 means compact output; otherwise the current indentation level.
+    if isinstance(v, str):
+        out.append(_encode_string(v))
+    elif v is True:
+        out.append("true")
+    elif v is False:
+        out.append("false")
+    elif v is None:
+        out.append("null")
+    elif isinstance(v, int):
+        out.append(str(v))
+    elif isinstance(v, float):
+        out.append(format_real(v))
+    elif isinstance(v, (list, tuple)):
+        out.append("[")
+        inner = depth + 1 if depth >= 0 else -1
+        for i, x in enumerate(v):
+            if i:
+                out.append(",")
+            if inner >= 0:
+                out.append("\n" + "  " * inner)
+            _serialize(x, out, inner, sort_keys)
+        out.append("]")
+    elif isinstance(v, dict):
+        out.append("{")
+        inner = depth + 1 if depth >= 0 else -1
+        items = sorted(v.items()) if sort_keys else v.items()
+        for i, (k, x) in enumerate(items):
+            if i:
+                out.append(",")
+            if inner >= 0:
+                out.append("\n" + "  " * inner)
+            out.append(_encode_string(k))
+            out.append(": " if inner >= 0 else ":")
+            _serialize(x, out, inner, sort_keys)
+        out.append("}")
+    else:
+        raise TypeError(f"cannot serialize {type(v).__name__} as JSON")
+
+
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+_DBL_MIN = 2.2250738585072014e-308
+
+
+def _parse_number(s: str) -> int | float:
+    try:
+        d = Decimal(s)
+        if d == d.to_integral_value() and _INT64_MIN <= d <= _INT64_MAX:
+            return int(d)
+    except (InvalidOperation, OverflowError):
+        pass
+    x = float(s)
+    if x in (math.inf, -math.inf) or (x and abs(x) < _DBL_MIN):
+        raise ValueError("number outside valid range")
+    return x
+
+
+def json_loads(text: str | bytes) -> Any:
+    """Parses JSON text the way OVS's parser types numbers (see module doc).
+
+    Raises ValueError for malformed text or a number out of range."""
+    v = json.loads(text, parse_float=_parse_number, parse_int=_parse_int,
+                   parse_constant=_reject_constant)
+    return v
+
+
+def _parse_int(s: str) -> int | float:
+    n = int(s)
+    if _INT64_MIN <= n <= _INT64_MAX:
+        return n
+    return _parse_number(s)
+
+
+def _reject_constant(s: str) -> Any:
+    raise ValueError(f"invalid keyword '{s}'")
+
+
+# --- cells ---
+
+@dataclass(frozen=True, slots=True)
+class Datum:
+    """A cell holding a column value: `type` is a types.Type, `value` an engine value."""
+    type: Any
+    value: Any
+
+    def to_json(self) -> Any:
+        return self.type.datum_to_json(self.value)
+
+    def to_text(self, cell_format: str) -> str:
+        if cell_format == "json":
+            return json_to_string(self.to_json())
+        if cell_format == "bare":
+            return datum_to_bare(self.type, self.value)
+        return self.type.datum_to_string(self.value)
+
+
+def atom_to_bare(atom: Any, atype: Any) -> str:
+    """An atom with no quoting: strings as they are, reals with %.15g."""
+    if atom is True:
+        return "true"
+    if atom is False:
+        return "false"
+    if isinstance(atom, float):
+        return format_real(atom)
+    return str(atom)
+
+
+def datum_to_bare(t: Any, value: Any) -> str:
+    """The "bare" cell format: atoms separated by spaces, map pairs as k=v."""
+    if t.value is not None:
+        return " ".join(f"{atom_to_bare(k, t.key.type)}={atom_to_bare(v, t.value.type)}" for k, v in value)
+    atoms = value if type(value) is tuple else (value,)
+    return " ".join(atom_to_bare(a, t.key.type) for a in atoms)
+
+
+@dataclass(frozen=True, slots=True)
+class JsonCell:
+    """A cell holding any JSON value, shown as compact sorted JSON text in
+    every cell format (as ovsdb-client shows column types)."""
+    json: Any
+
+    def to_json(self) -> Any:
+        return self.json
+
+    def to_text(self, cell_format: str) -> str:
+        return json_to_string(self.json, sort_keys=True)
+
+
+Cell = Any  # str | Datum | JsonCell
+
+
+def cell_text(cell: Cell, cell_format: str) -> str:
+    return cell if isinstance(cell, str) else cell.to_text(cell_format)
+
+
+def cell_json(cell: Cell) -> Any:
+    return cell if isinstance(cell, str) else cell.to_json()
+
+
+# --- tables ---
+
+@dataclass(frozen=True, slots=True)
+class Style:
+    """How to print: output format, cell format, headings, JSON layout."""
+    format: str = "table"     # table | list | html | csv | json
+    cell: str = "string"      # string | bare | json
+    headings: bool = True
+    pretty: bool = False      # json format: OVS's indented layout
+
+
+@dataclass(slots=True)
+class Table:
+    headings: list[str]
+    rows: list[list[Cell]] = field(default_factory=list)
+    caption: str | None = None
+    timestamp: str | None = None   # printed above the table (monitor --timestamp)
+
+    def add_row(self, cells: list[Cell]) -> None:
+        self.rows.append(cells)
+
+
+class TablePrinter:
+    """Formats tables for one output stream (see module doc)."""
+
+    __slots__ = ("style", "n_tables")
+
+    def __init__(self, style: Style = Style()) -> None:
+        self.style = style
+        self.n_tables = 0
+
+    def format(self, table: Table) -> str:
+        fmt = self.style.format
+        if fmt == "json":
+            text = self._json(table)
+        else:
+            text = getattr(self, "_" + fmt)(table)
+        self.n_tables += 1
+        return text
+
+    def _texts(self, table: Table) -> list[list[str]]:
+        cf = self.style.cell
+        return [[cell_text(c, cf) for c in row] for row in table.rows]
+
+    def _preamble(self, table: Table) -> list[str]:
+        out = ["\n"] if self.n_tables else []
+        if table.timestamp is not None:
+            out.append(table.timestamp + "\n")
+        if table.caption is not None:
+            out.append(table.caption + "\n")
+        return out
+
+    def _table(self, table: Table) -> str:
+        out = self._preamble(table)
+        rows = [[t.encode() for t in row] for row in self._texts(table)]
+        heads = [h.encode() for h in table.headings]
+        widths = [len(h) if self.style.headings else 0 for h in heads]
+        for row in rows:
+            for i, t in enumerate(row):
+                if len(t) > widths[i]:
+                    widths[i] = len(t)
+
+        def line(cells: list[bytes]) -> str:
+            last = len(cells) - 1
+            parts = [c if i == last else c.ljust(widths[i]) for i, c in enumerate(cells)]
+            return b" ".join(parts).rstrip(b" ").decode() + "\n"
+        if self.style.headings:
+            out.append(line(heads))
+            out.append(line([b"-" * w for w in widths]))
+        out.extend(line(r) for r in rows)
+        return "".join(out)
+
+    def _list(self, table: Table) -> str:
+        out = self._preamble(table)
+        headings = self.style.headings
+        for i, row in enumerate(self._texts(table)):
+            if i:
+                out.append("\n")
+            for h, t in zip(table.headings, row):
+                out.append(f"{h:<20}: {t}\n" if headings else t + "\n")
+        return "".join(out)
+
+    def _csv(self, table: Table) -> str:
+        out = self._preamble(table)
+        if self.style.headings:
+            out.append(",".join(_csv_escape(h) for h in table.headings) + "\n")
+        for row in self._texts(table):
+            out.append(",".join(_csv_escape(t) for t in row) + "\n")
+        return "".join(out)
+
+    def _html(self, table: Table) -> str:
+        out = ["<table border=1>\n"]
+        if table.timestamp is not None:
+            out.append(f"    <caption>{_html_escape(table.timestamp)}</caption>\n")
+        if table.caption is not None:
+            out.append(f"    <caption>{_html_escape(table.caption)}</caption>\n")
+        if self.style.headings:
+            out.append("  <tr>\n")
+            out.extend(f"    <th>{_html_escape(h)}</th>\n" for h in table.headings)
+            out.append("  </tr>\n")
+        for row in self._texts(table):
+            out.append("  <tr>\n")
+            for h, t in zip(table.headings, row):
+                if h == "_uuid":
+                    out.append(f'    <td><a name="{_html_escape(t)}">{_html_escape(t[:8])}</a></td>\n')
+                else:
+                    out.append(f"    <td>{_html_cell(t)}</td>\n")
+            out.append("  </tr>\n")
+        out.append("</table>\n")
+        return "".join(out)
+
+    def _json(self, table: Table) -> str:
+        j: dict[str, Any] = {}
+        if table.caption is not None:
+            j["caption"] = table.caption
+        j["data"] = [[cell_json(c) for c in row] for row in table.rows]
+        j["headings"] = list(table.headings)
+        if table.timestamp is not None:
+            j["time"] = table.timestamp
+        return json_to_string(j, pretty=self.style.pretty, sort_keys=True) + "\n"
+
+
+def _csv_escape(s: str) -> str:
+    if '"' in s or "," in s or "\n" in s:
+        return '"' + s.replace('"', '""') + '"'
+    return s
+
+
+def _html_escape(s: str) -> str:
+    return _HTML_SPECIAL.sub(lambda m: _HTML_ESCAPES[m.group()], s)
+
+
+def _html_cell(s: str) -> str:
+    """Escapes s for HTML, turning each uuid into a link to the row it names."""
+    out: list[str] = []
+    pos = 0
+    for m in _UUID_PREFIX.finditer(s):
+        out.append(_html_escape(s[pos:m.start()]))
+        u = m.group()
+        out.append(f'<a href="#{u}">{u[:8]}</a>')
+        pos = m.end()
+    out.append(_html_escape(s[pos:]))
+    return "".join(out)
