@@ -464,19 +464,27 @@ class ServerCore:
 
     def _m_transact(self, s, req, now):
         dbh = self._lookup_db(req)
+        if s.triggers and self._find_trigger(s, req.id) is not None:
+            raise syntax_error(req.params, "transact: duplicate request ID")
         t = _Trigger(s, req.id, dbh, req.params[1:], now, math.inf)
         if not self._try_trigger(t, now):
             dbh.triggers.append(t)
             s.triggers.append(t)
         return _DEFERRED
 
-    def _cancel(self, s, id_json) -> None:
+    @staticmethod
+    def _find_trigger(s: _Session, id_json) -> _Trigger | None:
         text = dumps(id_json)
         for t in s.triggers:
             if dumps(t.id) == text:
-                s.triggers.remove(t)
-                t.dbh.triggers.remove(t)
-                return
+                return t
+        return None
+
+    def _cancel(self, s, id_json) -> None:
+        t = self._find_trigger(s, id_json)
+        if t is not None:
+            s.triggers.remove(t)
+            t.dbh.triggers.remove(t)
 
     # --- transactions ---
 

@@ -93,8 +93,8 @@ class Client:
         assert reply.get("error") is None, reply
         return reply["result"]
 
-    def error(self, method: str, params: list):
-        notes, reply = self.call(method, params)
+    def error(self, method: str, params: list, id=None):
+        notes, reply = self.call(method, params, id)
         assert reply.get("error") is not None and "result" not in reply, reply
         return reply["error"]
 

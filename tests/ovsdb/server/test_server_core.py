@@ -118,6 +118,8 @@ def test_cancel_drops_a_waiting_transaction():
     a, b = h.client(), h.client()
     wait = {"op": "wait", "table": "A", "where": [], "columns": ["i"], "until": "==", "rows": [{"i": 3}]}
     a.request("transact", ["T", wait], id="w")
+    assert a.error("transact", ["T"], id="w") == {
+        "error": "syntax error", "details": "transact: duplicate request ID", "syntax": '["T"]'}
     a.send({"method": "cancel", "params": ["w"], "id": None})
     insert_a(b, i=3)
     assert a.take() == []
