@@ -281,18 +281,29 @@ def _transact(ctx: Context, args: list[str], read_only: bool) -> int:
             result = OvsdbError("syntax error", "database name expected as first parameter",
                                 json_text(params)).to_json()
         else:
+            ops = params[1:]
             now = time.time()
-            outcome = storage.db.execute(params[1:], now=now)
-            if outcome.results is None:
-                # A "wait" that is not satisfied: nothing else will commit
-                # here, so run it again past its deadline for "timed out".
-                outcome = storage.db.execute(params[1:], now=max(outcome.wait_until, now) + 0.001,
-                                             started=now)
+            outcome = storage.db.execute(ops, now=now)
             result = outcome.results
+            if result is None:
+                result = _triggers_not_supported(storage.db, ops, now)
             if not read_only and outcome.commit is not None:
                 storage.append_commits([outcome.commit])
         ctx.out.write(_dumps(result) + "\n")
     return 0
+
+
+def _triggers_not_supported(db: Database, ops: list, now: float) -> list:
+    """The results when a "wait" would have to block: ovsdb-tool has no one
+    to wait for, so that operation fails with "not supported".  Running the
+    transaction with every wait's timeout at 0 finds which one blocks."""
+    probe = [dict(op, timeout=0) if isinstance(op, dict) and op.get("op") == "wait" else op for op in ops]
+    results = list(db.execute(probe, now=now).results)
+    for i, r in enumerate(results):
+        if isinstance(r, dict) and r.get("error") == "timed out":
+            results[i] = {"details": "triggers not supported", "error": "not supported"}
+            break
+    return results
 
 
 def cmd_query(ctx: Context, args: list[str]) -> int:

@@ -127,6 +127,11 @@ CASES = [
     ["query", "conf.db", "conf.db"], ["query", "conf.db", "[1"], ["query", "conf.db", "1"],
     ["query", "conf.db", '["Open_vSwitch",{"op":"select","table":"Bridge","where":[],"columns":["name"]}]'],
     ["transact", "conf.db", '{}'], ["transact", "conf.db", '["Nope"]'],
+    ["transact", "conf.db", '["Open_vSwitch",{"op":"comment","comment":"y"},{"op":"wait","table":"Bridge",'
+     '"where":[],"until":"==","rows":[{}],"timeout":1000},{"op":"comment","comment":"x"}]'],
+    ["query", "conf.db", '["Open_vSwitch",{"op":"wait","table":"Bridge","where":[],"until":"==","rows":[{}]}]'],
+    ["query", "conf.db", '["Open_vSwitch",{"op":"wait","table":"Bridge","where":[],"until":"==","rows":[{}],'
+     '"timeout":0}]'],
     ["show-log", "missing.db"], ["db-is-standalone", "empty.db"], ["db-is-clustered", "text.db"],
     ["needs-conversion", "conf.db", "missing.ovsschema"], ["needs-conversion", "torn.db", REF_SCHEMA],
     ["db-cid", "conf.db", "x"], ["-m"], ["db-cid", "conf.db"], ["db-sid", "conf.db"],
