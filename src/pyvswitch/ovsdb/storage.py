@@ -338,8 +338,8 @@ class Storage:
         if dst is not None:
             write_locked(dst, values)
             return
-        self.read_error = None          # the rewrite drops any torn tail
         fd = write_atomically(self.path, values, keep_open=True)
+        self.read_error = None          # the rewrite dropped any torn tail
         old = self.writer.fd
         self.writer = LogWriter(fd, self.path, os.fstat(fd).st_size)
         os.close(old)
