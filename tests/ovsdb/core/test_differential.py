@@ -95,18 +95,19 @@ def test_replaying_reference_log_gives_reference_contents(schema, script, tmp_pa
 
 
 @needs_reference
-def test_random_transactions_match_reference(tmp_path_factory):
+@pytest.mark.parametrize("schema", [HERE / "test.ovsschema", VSWITCH], ids=["test", "vswitch"])
+def test_random_transactions_match_reference(schema, tmp_path_factory):
     """Random well-formed transactions, run on both, in one long-lived pair of databases."""
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
     from test_fuzz import good_op
 
-    pair = Pair(HERE / "test.ovsschema", tmp_path_factory.mktemp("fuzz"))
+    pair = Pair(schema, tmp_path_factory.mktemp("fuzz"))
     try:
         @settings(max_examples=150, deadline=None, database=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-        @given(st.lists(good_op(), min_size=1, max_size=4))
+        @given(st.lists(good_op(pair.schema), min_size=1, max_size=4))
         def run(ops):
             ref, ours = pair.transact(ops, loose=True)
             assert ours == ref, f"{json.dumps(ops)}\n ours: {ours}\n  ref: {ref}"

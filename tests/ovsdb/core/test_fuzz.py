@@ -72,15 +72,19 @@ def _value_for(ctype, draw):
         return _atom_for(ctype.key, draw)
     n = draw(st.integers(ctype.n_min, min(ctype.n_max, 3)))
     if ctype.value is not None:
-        return ["map", [[_atom_for(ctype.key, draw), _atom_for(ctype.value, draw)] for _ in range(n)]]
+        pairs = {}
+        for _ in range(n):
+            k = _atom_for(ctype.key, draw)
+            pairs[json.dumps(k)] = [k, _atom_for(ctype.value, draw)]
+        return ["map", list(pairs.values())]
     return ["set", list({json.dumps(a): a for a in (_atom_for(ctype.key, draw) for _ in range(n))}.values())]
 
 
 @st.composite
-def good_op(draw):
+def good_op(draw, schema=SCHEMA):
     """An operation that is well formed and mostly well typed, so that many transactions commit."""
-    tname = draw(st.sampled_from(list(SCHEMA.tables)))
-    ts = SCHEMA.tables[tname]
+    tname = draw(st.sampled_from(list(schema.tables)))
+    ts = schema.tables[tname]
     cols = list(ts.columns)
 
     def row():
@@ -89,11 +93,30 @@ def good_op(draw):
 
     def where():
         out = []
-        for n in draw(st.lists(st.sampled_from(cols), max_size=2)):
+        for n in draw(st.lists(st.sampled_from(cols + ["_uuid"]), max_size=2)):
+            if n == "_uuid":
+                out.append([n, draw(st.sampled_from(["==", "!="])),
+                            draw(st.sampled_from(["n1", "n2", "n3"]).map(lambda x: ["named-uuid", x]))])
+                continue
             c = ts.columns[n]
-            out.append([n, draw(st.sampled_from(["==", "!=", "includes", "excludes"])), _value_for(c.type, draw)])
+            f = ["==", "!=", "includes", "excludes"]
+            if c.type.key.type.value in ("integer", "real") and c.type.value is None and c.type.n_max == 1:
+                f += ["<", "<=", ">", ">="]
+                if draw(st.booleans()):
+                    out.append([n, draw(st.sampled_from(f[4:])), _atom_for(c.type.key, draw)])
+                    continue
+            out.append([n, draw(st.sampled_from(f[:4])), _value_for(c.type, draw)])
         return out
-    kind = draw(st.sampled_from(["insert", "insert", "update", "mutate", "delete", "select"]))
+    kind = draw(st.sampled_from(["insert", "insert", "update", "mutate", "delete", "select", "wait", "other"]))
+    if kind == "wait":
+        names = draw(st.lists(st.sampled_from(cols), min_size=1, max_size=2, unique=True))
+        rows = [{n: _value_for(ts.columns[n].type, draw) for n in names} for _ in range(draw(st.integers(0, 2)))]
+        return {"op": "wait", "table": tname, "where": where(), "columns": names,
+                "until": draw(st.sampled_from(["==", "!="])), "rows": rows, "timeout": 0}
+    if kind == "other":
+        return draw(st.sampled_from([{"op": "comment", "comment": "fuzz"}, {"op": "commit", "durable": False},
+                                     {"op": "abort"}, {"op": "select", "table": tname, "where": [],
+                                                       "columns": ["_uuid"]}]))
     if kind == "insert":
         o = {"op": "insert", "table": tname, "row": row()}
         if draw(st.booleans()):
@@ -105,7 +128,7 @@ def good_op(draw):
         muts = []
         for n in draw(st.lists(st.sampled_from(cols), max_size=2)):
             c = ts.columns[n]
-            m = draw(st.sampled_from(["insert", "delete", "+=", "*="]))
+            m = draw(st.sampled_from(["insert", "delete", "+=", "-=", "*=", "/=", "%="]))
             arg = _atom_for(c.type.key, draw) if m in ("+=", "*=") else _value_for(c.type, draw)
             muts.append([n, m, arg])
         return {"op": "mutate", "table": tname, "where": where(), "mutations": muts}
