@@ -1,0 +1,493 @@
+"""Bridges and their backer: the OpenFlow switches built on one shared datapath.
+
+What: a `Backer` owns one datapath (dpif) for all bridges of a datapath type,
+as OVS's ofproto-dpif backer does.  It numbers datapath ports, maps each
+datapath port back to (bridge, OpenFlow port), answers the datapath's
+upcalls by translating the packet in the right bridge (xlate.py), keeps the
+installed megaflows in step with OpenFlow and MAC-table changes, and credits
+megaflow statistics to the OpenFlow rules that produced them.  A `Bridge` is
+one OpenFlow switch: its ports (ofport numbers, `ofport_request` honoured,
+LOCAL = 65534 is the bridge's internal port), per-port VLAN configuration
+(vlan.py), fail mode, flood_vlans, datapath-id, flow tables
+(flow_table.py) and MAC table (mac_learning.py).  Patch ports
+(`peer=NAME`) have no datapath port; xlate crosses them by continuing in the
+peer's bridge.
+
+API for the reconciler (all methods may be called from the control thread):
+
+    backer = Backer(open_datapath("netdev", "ovs-netdev"), clock=time.monotonic)
+    br = backer.create_bridge("br0", local_netdev=tap_or_dummy, fail_mode=None)
+    br.set_config(fail_mode="secure", flood_vlans={10}, datapath_id=0x1,
+                  mac_aging_time=300, mac_table_size=8192)
+    ofport = br.add_port("p1", netdev, ofport_request=1, vlan=VlanConfig(tag=10))
+    br.add_port("patch0", None, peer="patch1")            # a patch port
+    br.set_port("p1", vlan=VlanConfig(trunks=frozenset({10, 20})), admin_up=True)
+    br.remove_port("p1")
+    br.add_flow("table=0,priority=10,ip,actions=NORMAL", now)   # or add_flow_parsed(...)
+    br.delete_flows("ip", now) / br.modify_flows(...) / br.dump_flows(now)
+    br.trace("in_port=1,dl_dst=...", now, generate=False) -> str   (ofproto/trace text)
+    br.fdb_show(now) / br.fdb_flush() / br.fdb_stats() / br.port_stats()
+    deadline = backer.run(now)        # timers: rule timeouts, MAC aging, stats, revalidation
+    backer.destroy_bridge("br0"); backer.close()
+
+`run(now)` returns the time by which it wants to be called again.  Learning
+a new MAC in the datapath thread also calls `wakeup()` (given to the
+constructor), so the shell can run `run` promptly to revalidate megaflows.
+
+Locking: all bridge state is guarded by `backer.lock`.  The datapath calls
+`upcall` from its own thread with the datapath's lock held; `upcall` then
+takes `backer.lock`.  So the lock order is datapath lock, then backer lock,
+and the control thread never calls into the datapath while it holds
+`backer.lock`: methods change state under the lock, release it, and only
+then add/remove datapath ports or revalidate.  Revalidation
+(`datapath.revalidate`) runs from `run()` on the control thread and takes
+the backer lock per megaflow, inside the datapath's lock.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from pyvswitch.datapath.actions import format_actions as format_odp_actions
+from pyvswitch.ofproto import xlate
+from pyvswitch.ofproto.flow_table import FlowModError, FlowTables, Rule, format_rule
+from pyvswitch.ofproto.mac_learning import DEFAULT_IDLE_TIME, DEFAULT_MAX_ENTRIES, MacLearning
+from pyvswitch.ofproto.ofactions import (
+    OFPP_LOCAL, OFPP_MAX, OFPP_NONE, OFPP_NORMAL, Action, Output, parse_actions,
+)
+from pyvswitch.ofproto.vlan import VlanConfig
+from pyvswitch.packet.fields import FieldError, format_port, parse_int, parse_port
+from pyvswitch.packet.flow import FlowKey, packet_mask
+from pyvswitch.packet.match import OFP_DEFAULT_PRIORITY, Match, format_match, match_from_items, split_items
+
+FAIL_STANDALONE = "standalone"
+FAIL_SECURE = "secure"
+
+
+@dataclass(slots=True)
+class Port:
+    name: str
+    ofport: int
+    type: str = ""
+    netdev: object | None = None
+    odp_port: int | None = None
+    peer: str | None = None          # patch ports: the peer port's name
+    vlan: VlanConfig = VlanConfig()
+    admin_up: bool = True
+    flood: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PacketIn:
+    """A packet a rule sent to the controller, waiting for the OpenFlow layer."""
+    bridge: str
+    reason: str
+    max_len: int
+    rule_cookie: int
+    frame: bytes
+
+
+class Bridge:
+    def __init__(self, backer: "Backer", name: str):
+        self.backer = backer
+        self.name = name
+        self.ports: dict[int, Port] = {}
+        self.by_name: dict[str, Port] = {}
+        self.tables = FlowTables()
+        self.mac = MacLearning()
+        self.fail_mode = FAIL_STANDALONE
+        self.flood_vlans: frozenset[int] = frozenset()
+        self.datapath_id = 0
+        self.packet_ins: collections.deque[PacketIn] = collections.deque(maxlen=1024)
+        self._ordered: list[Port] | None = None
+
+    def ports_in_order(self) -> list[Port]:
+        if self._ordered is None:
+            self._ordered = [p for _, p in sorted(self.ports.items()) if p.admin_up]
+        return self._ordered
+
+    # ---- configuration --------------------------------------------------------------
+
+    def set_config(self, *, fail_mode: str | None = None, flood_vlans=None,
+                   datapath_id: int | None = None, mac_aging_time: int | None = None,
+                   mac_table_size: int | None = None, now: float = 0.0) -> None:
+        with self.backer.lock:
+            if fail_mode is not None:
+                self._set_fail_mode(fail_mode or FAIL_STANDALONE, now)
+            if flood_vlans is not None:
+                self.flood_vlans = frozenset(flood_vlans)
+            if datapath_id is not None:
+                self.datapath_id = datapath_id
+            if mac_aging_time is not None or mac_table_size is not None:
+                self.mac.set_config(mac_aging_time, mac_table_size, now)
+            self.backer.need_revalidate = True
+
+    def _set_fail_mode(self, mode: str, now: float) -> None:
+        if mode not in (FAIL_STANDALONE, FAIL_SECURE):
+            raise ValueError(f"{mode}: unknown fail-mode")
+        if mode == self.fail_mode and self.tables.version:
+            return
+        self.fail_mode = mode
+        default = (Match(), 0, (Output(OFPP_NORMAL),))
+        existing = self.tables.tables[0].find_exactly(Match(), 0)
+        if mode == FAIL_SECURE:
+            if existing is not None and existing.actions == default[2]:
+                self.tables.delete(Match(), priority=0, table_id=0, strict=True)
+        elif existing is None:
+            self.tables.add(*default, now=now)
+
+    def add_port(self, name: str, netdev=None, *, ofport_request: int | None = None,
+                 type: str = "", peer: str | None = None, vlan: VlanConfig = VlanConfig(),
+                 admin_up: bool = True, flood: bool = True) -> int:
+        """Adds a port (its netdev goes into the datapath unless it is a patch port);
+        returns its OpenFlow port number."""
+        with self.backer.lock:
+            if name in self.by_name:
+                raise ValueError(f"{name}: port already exists on bridge {self.name}")
+            if name == self.name:
+                ofport = OFPP_LOCAL
+            elif ofport_request and 0 < ofport_request < OFPP_MAX and ofport_request not in self.ports:
+                ofport = ofport_request
+            else:
+                ofport = 1
+                while ofport in self.ports:
+                    ofport += 1
+            port = Port(name, ofport, type, netdev, None, peer, vlan, admin_up, flood)
+        if netdev is not None and peer is None:
+            port.odp_port = self.backer.datapath.port_add(netdev)
+        with self.backer.lock:
+            self.ports[ofport] = port
+            self.by_name[name] = port
+            self._ordered = None
+            if port.odp_port is not None:
+                self.backer.odp_ports[port.odp_port] = (self, port)
+            self.backer.need_revalidate = True
+        return ofport
+
+    def set_port(self, name: str, *, vlan: VlanConfig | None = None, peer: str | None = None,
+                 admin_up: bool | None = None, flood: bool | None = None) -> None:
+        with self.backer.lock:
+            port = self._port(name)
+            if vlan is not None and vlan != port.vlan:
+                port.vlan = vlan
+                self.mac.flush(port=port.ofport)
+            if peer is not None:
+                port.peer = peer
+            if admin_up is not None:
+                port.admin_up = admin_up
+            if flood is not None:
+                port.flood = flood
+            self._ordered = None
+            self.backer.need_revalidate = True
+
+    def remove_port(self, name: str) -> None:
+        with self.backer.lock:
+            port = self._port(name)
+            del self.ports[port.ofport]
+            del self.by_name[name]
+            self._ordered = None
+            self.mac.flush(port=port.ofport)
+            if port.odp_port is not None:
+                self.backer.odp_ports.pop(port.odp_port, None)
+            self.backer.need_revalidate = True
+        if port.odp_port is not None:
+            self.backer.datapath.port_del(port.odp_port)
+
+    def _port(self, name: str) -> Port:
+        port = self.by_name.get(name)
+        if port is None:
+            raise KeyError(f"{name}: no such port on bridge {self.name}")
+        return port
+
+    # ---- flows ----------------------------------------------------------------------
+
+    def add_flow(self, text: str, now: float = 0.0) -> Rule:
+        """Adds a flow in `ovs-ofctl add-flow` syntax."""
+        spec = parse_flow(text)
+        return self.add_flow_parsed(spec.match, spec.priority, spec.actions, table_id=spec.table_id,
+                                    cookie=spec.cookie, idle_timeout=spec.idle_timeout,
+                                    hard_timeout=spec.hard_timeout, now=now)
+
+    def add_flow_parsed(self, match: Match, priority: int, actions: tuple[Action, ...],
+                        **kw) -> Rule:
+        match.check_prerequisites()
+        with self.backer.lock:
+            rule = self.tables.add(match, priority, actions, **kw)
+            self.backer.need_revalidate = True
+            return rule
+
+    def modify_flows(self, match: Match, actions: tuple[Action, ...], **kw) -> list[Rule]:
+        with self.backer.lock:
+            rules = self.tables.modify(match, actions, **kw)
+            self.backer.need_revalidate = True
+            return rules
+
+    def delete_flows(self, match: Match = Match(), **kw) -> list:
+        with self.backer.lock:
+            gone = self.tables.delete(match, **kw)
+            if gone:
+                self.backer.need_revalidate = True
+            return gone
+
+    def dump_flows(self, now: float | None = None, match: Match = Match(), **kw) -> str:
+        """`ovs-ofctl dump-flows` lines (without the reply header)."""
+        with self.backer.lock:
+            return "".join(f" {format_rule(r, now)}\n" for r in self.tables.dump(match, **kw))
+
+    # ---- inspection -----------------------------------------------------------------
+
+    def port_name(self, ofport: int) -> str:
+        return "LOCAL" if ofport == OFPP_LOCAL else str(ofport)
+
+    def fdb_show(self, now: float) -> str:
+        with self.backer.lock:
+            return self.mac.format_show(now, self.port_name)
+
+    def fdb_flush(self) -> str:
+        with self.backer.lock:
+            self.mac.flush()
+            self.backer.need_revalidate = True
+        return "table successfully flushed"
+
+    def fdb_stats(self) -> str:
+        with self.backer.lock:
+            return self.mac.format_stats(self.name)
+
+    def port_stats(self) -> dict[str, object]:
+        """Netdev statistics by port name (patch ports have none)."""
+        out = {}
+        with self.backer.lock:
+            ports = list(self.ports.values())
+        for p in ports:
+            if p.netdev is not None and hasattr(p.netdev, "stats"):
+                out[p.name] = p.netdev.stats()
+        return out
+
+    def trace(self, args: str | FlowKey, now: float, *, generate: bool = False) -> str:
+        """ofproto/trace text for a flow (ovs-ofctl match syntax, or a FlowKey)."""
+        flow = parse_trace_flow(args) if isinstance(args, str) else args
+        with self.backer.lock:
+            res = xlate.translate(self.backer, self, flow, now=now, may_learn=generate, trace=True)
+            if res.mac_changed:
+                self.backer.need_revalidate = True
+        lines = [f"Flow: {format_flow(flow)}", ""]
+        lines += res.trace or []
+        lines.append("")
+        final = "unchanged" if res.final_flow == flow else format_flow(res.final_flow)
+        lines.append(f"Final flow: {final}")
+        lines.append(f"Megaflow: {xlate.megaflow_text(flow, res.mask)}")
+        lines.append(f"Datapath actions: {format_odp_actions(res.actions)}")
+        if res.error:
+            lines.append(f"Translation failed ({res.error}), packet is dropped.")
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSpec:
+    match: Match
+    priority: int
+    actions: tuple[Action, ...]
+    table_id: int = 0
+    cookie: int = 0
+    idle_timeout: int = 0
+    hard_timeout: int = 0
+
+
+_FLOW_INTS = ("table", "priority", "cookie", "idle_timeout", "hard_timeout")
+
+
+def parse_flow(text: str) -> FlowSpec:
+    """A flow in `ovs-ofctl add-flow` syntax: match items, flow-mod keywords, actions=..."""
+    head, sep, acts = text.partition("actions=")
+    if not sep:
+        raise FieldError("must specify an action")
+    items, ints, keep = split_items(head), {}, []
+    for key, value in items:
+        if key in _FLOW_INTS:
+            v = parse_int(value or "")
+            if v is None:
+                raise FieldError(f"{value}: bad syntax for {key}")
+            ints[key] = v
+        else:
+            keep.append((key, value))
+    match = match_from_items(keep)
+    return FlowSpec(match, ints.get("priority", OFP_DEFAULT_PRIORITY), parse_actions(acts),
+                    ints.get("table", 0), ints.get("cookie", 0), ints.get("idle_timeout", 0),
+                    ints.get("hard_timeout", 0))
+
+
+def parse_trace_flow(text: str) -> FlowKey:
+    """The packet an ofproto/trace flow describes (unspecified fields are zero)."""
+    try:
+        return parse_match_text(text).value
+    except FieldError as e:
+        raise FieldError(f"Bad openflow flow syntax: {text}: {e}") from None
+
+
+def parse_match_text(text: str) -> Match:
+    items = []
+    for key, value in split_items(text):
+        if key == "in_port" and value is not None and parse_port(value) is None:
+            raise FieldError(f"{value}: invalid or unknown port for in_port")
+        items.append((key, value))
+    return match_from_items(items)
+
+
+def format_flow(flow: FlowKey) -> str:
+    """A packet's flow as ofproto/trace prints it (every field its protocol has)."""
+    return format_match(Match(flow, packet_mask(flow)))
+
+
+class Backer:
+    def __init__(self, datapath, *, clock: Callable[[], float] = time.monotonic,
+                 wakeup: Callable[[], None] | None = None):
+        self.datapath = datapath
+        self.lock = threading.RLock()
+        self.bridges: dict[str, Bridge] = {}
+        self.odp_ports: dict[int, tuple[Bridge, Port]] = {}
+        self.need_revalidate = False
+        self._clock = clock
+        self._wakeup = wakeup
+        self._mac_seq: dict[str, int] = {}
+        # (mask, masked key) of an installed megaflow -> [rules, packets, bytes] credited so far.
+        self._xcache: dict[tuple[FlowKey, FlowKey], list] = {}
+        datapath.set_upcall_handler(self.upcall)
+        if hasattr(datapath, "set_userspace_handler"):
+            datapath.set_userspace_handler(self._userspace)
+
+    # ---- bridges ------------------------------------------------------------------
+
+    def create_bridge(self, name: str, *, local_netdev=None, fail_mode: str | None = None,
+                      datapath_id: int = 0, now: float = 0.0) -> Bridge:
+        with self.lock:
+            if name in self.bridges:
+                raise ValueError(f"{name}: bridge already exists")
+            br = Bridge(self, name)
+            br.datapath_id = datapath_id
+            br.fail_mode = ""
+            br._set_fail_mode(fail_mode or FAIL_STANDALONE, now)
+            self.bridges[name] = br
+        br.add_port(name, local_netdev, type="internal")
+        return br
+
+    def destroy_bridge(self, name: str) -> None:
+        with self.lock:
+            br = self.bridges.get(name)
+            if br is None:
+                raise KeyError(f"{name}: no such bridge")
+            ports = list(br.by_name)
+        for p in ports:
+            br.remove_port(p)
+        with self.lock:
+            del self.bridges[name]
+            self.need_revalidate = True
+
+    def bridge(self, name: str) -> Bridge:
+        br = self.bridges.get(name)
+        if br is None:
+            raise KeyError("no such bridge")
+        return br
+
+    def patch_peer(self, port: Port) -> tuple[Bridge, Port] | None:
+        """The (bridge, port) a patch port leads to, if its peer exists and points back."""
+        for br in self.bridges.values():
+            peer = br.by_name.get(port.peer)
+            if peer is not None and peer.peer == port.name:
+                return br, peer
+        return None
+
+    def odp_names(self) -> dict[int, str]:
+        return {n: p.name for n, (_, p) in self.odp_ports.items()}
+
+    # ---- the slow path ------------------------------------------------------------
+
+    def _translate_odp(self, key: FlowKey, *, may_learn: bool, now: float):
+        found = self.odp_ports.get(key.in_port)
+        if found is None:
+            return None
+        br, port = found
+        flow = key._replace(in_port=port.ofport)
+        return xlate.translate(self, br, flow, now=now, may_learn=may_learn)
+
+    def upcall(self, key: FlowKey, pkt) -> tuple[tuple, FlowKey | None] | None:
+        """The datapath's miss handler (datapath thread, datapath lock held)."""
+        with self.lock:
+            res = self._translate_odp(key, may_learn=True, now=self._clock())
+            if res is None:
+                return None
+            mask = res.mask
+            masked = tuple.__new__(FlowKey, tuple(k & m for k, m in zip(key, mask)))
+            self._xcache[(mask, masked)] = [res.rules, 0, 0]
+            if res.mac_changed:
+                self.need_revalidate = True
+        if res.mac_changed and self._wakeup is not None:
+            self._wakeup()
+        return res.actions, mask
+
+    def _revalidate_one(self, key: FlowKey):
+        with self.lock:
+            res = self._translate_odp(key, may_learn=False, now=self._clock())
+            if res is None:
+                return None
+            entry = self._xcache.get((res.mask, key))
+            if entry is not None:
+                entry[0] = res.rules
+            return res.actions, res.mask
+
+    def _userspace(self, cookie, pkt) -> None:
+        if isinstance(cookie, xlate.ControllerCookie):
+            with self.lock:
+                br = self.bridges.get(cookie.bridge)
+                if br is not None:
+                    br.packet_ins.append(PacketIn(cookie.bridge, cookie.reason, cookie.max_len,
+                                                  cookie.rule_cookie, bytes(pkt.frame)))
+
+    # ---- timers -------------------------------------------------------------------
+
+    def run(self, now: float) -> float:
+        """Credits datapath statistics to rules, expires rules and MAC entries, and
+        revalidates megaflows if anything they depend on changed; returns the next deadline."""
+        flows = self.datapath.flow_dump()
+        with self.lock:
+            seen = set()
+            for f in flows:
+                k = (f.mask, f.key)
+                seen.add(k)
+                entry = self._xcache.get(k)
+                if entry is None:
+                    continue
+                dp, db = f.packets - entry[1], f.bytes - entry[2]
+                if dp > 0:
+                    for r in entry[0]:
+                        r.n_packets += dp
+                        r.n_bytes += db
+                        if now > r.used:
+                            r.used = now
+                    entry[1], entry[2] = f.packets, f.bytes
+            for k in [k for k in self._xcache if k not in seen]:
+                del self._xcache[k]
+            deadline = now + 1.0
+            for br in self.bridges.values():
+                if br.tables.run(now):
+                    self.need_revalidate = True
+                t = br.tables.next_deadline()
+                if t is not None:
+                    deadline = min(deadline, t)
+                t = br.mac.run(now)
+                if t is not None:
+                    deadline = min(deadline, t)
+                if self._mac_seq.get(br.name) != br.mac.seq:
+                    self._mac_seq[br.name] = br.mac.seq
+                    self.need_revalidate = True
+            reval = self.need_revalidate
+            self.need_revalidate = False
+        if reval:
+            self.datapath.revalidate(self._revalidate_one)
+        return deadline
+
+    def close(self) -> None:
+        self.datapath.set_upcall_handler(None)

@@ -1,0 +1,451 @@
+"""Translation ("xlate"): a packet's path through the OpenFlow tables, as datapath actions.
+
+What: `translate(backer, bridge, flow, ...)` runs a flow key (in_port an
+OpenFlow port number) through `bridge`'s tables from table 0 and returns an
+`XlateResult`: the datapath (ODP) actions, the megaflow mask of every bit the
+answer depended on, the rules visited (for statistics), whether MAC learning
+changed anything, and, when asked, the ofproto/trace lines.
+
+The mask is what makes the datapath's cache correct: any packet that agrees
+with the translated one on the masked bits must get the same actions.  It is
+the union of: in_port and dl_type always (and nw_frag for IP), the
+classifier's wildcards for every lookup, the fields NORMAL reads (in_port,
+dl_src, dl_dst, vlan_tci), the fields actions read (nw_ttl for dec_ttl,
+source fields of move, prerequisites of set-field), and every field an
+action rewrote (whether a datapath "set" is needed depends on its original
+value).  Extra bits only make megaflows narrower, never wrong.
+
+Design: the context keeps two flows: `flow`, the packet as OpenFlow sees it
+now, and `base`, the packet as the datapath will have it after the actions
+emitted so far.  Actions edit `flow`; every output first "commits" the
+difference (set eth/ip/ports, pop and push VLAN tags) into datapath actions
+and makes base equal to flow, so only real changes cost anything.
+
+NORMAL follows OVS's xlate_normal: drop frames for reserved multicast
+(01:80:c2:00:00:0x) and from unknown ports; find the input VLAN from the
+port's VLAN mode (dropping what the port may not carry); learn the source
+(unless multicast, or the VLAN is in flood_vlans); send to the learned port
+for a known unicast destination (dropping if that is the input port),
+otherwise flood to every other port that carries the VLAN; each output gets
+the tagging of its port (vlan.VlanConfig.output_tci).
+
+Patch ports: output to one continues translation in the peer's bridge (from
+table 0, in_port the peer port, registers and metadata cleared), and
+afterwards the flow is restored, as in OVS; they never reach the datapath.
+Resubmits nest at most 64 deep and 4096 times in all; beyond that the
+translation fails and the packet is dropped.
+
+Pure: no locks, no clock (`now` is an argument), no I/O.  The caller holds
+the lock that guards the bridges (see ofproto.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pyvswitch.datapath.actions import OUTPUT, POP_VLAN, PUSH_VLAN, SET, USERSPACE
+from pyvswitch.ofproto import ofactions as A
+from pyvswitch.packet.fields import BY_NAME, Prereq, prereq_ok
+from pyvswitch.packet.flow import FULL_MASK, INDEX, FlowKey, N_REGS
+from pyvswitch.packet.headers import ETH_TYPE_IP, ETH_TYPE_IPV6, VLAN_CFI, VLAN_PCP_MASK, mac_to_str
+from pyvswitch.packet.match import Match, format_match
+
+MAX_DEPTH = 64
+MAX_RESUBMITS = 4096
+
+_I = INDEX
+_IN_PORT, _DL_SRC, _DL_DST, _DL_TYPE = _I["in_port"], _I["dl_src"], _I["dl_dst"], _I["dl_type"]
+_VLAN, _VLAN2, _NW_TTL, _NW_FRAG, _NW_PROTO = (_I["vlan_tci"], _I["vlan_tci2"], _I["nw_ttl"],
+                                                _I["nw_frag"], _I["nw_proto"])
+_TP_SRC, _TP_DST, _METADATA = _I["tp_src"], _I["tp_dst"], _I["metadata"]
+_REGS = tuple(_I[f"reg{i}"] for i in range(N_REGS))
+# Slots the datapath can rewrite, in the order sets are emitted.
+_ETH_SETS = ("dl_src", "dl_dst")
+_L3_SETS = ("nw_src", "nw_dst", "ipv6_src", "ipv6_dst", "ipv6_label", "nw_tos", "nw_ttl",
+            "tp_src", "tp_dst")
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerCookie:
+    """The userspace-action cookie of a packet-in (printed like OVS's)."""
+    bridge: str
+    reason: str
+    max_len: int
+    rule_cookie: int
+    controller_id: int = 0
+
+    def __str__(self) -> str:
+        return (f"pid=0,controller(reason={self.reason},rule_cookie={self.rule_cookie:#x},"
+                f"controller_id={self.controller_id},max_len={self.max_len})")
+
+
+@dataclass(slots=True)
+class XlateResult:
+    actions: tuple
+    mask: FlowKey
+    final_flow: FlowKey
+    rules: list = field(default_factory=list)
+    mac_changed: bool = False
+    error: str | None = None
+    trace: list[str] | None = None
+
+
+def is_multicast(mac: int) -> bool:
+    return bool(mac >> 40 & 1)
+
+
+def is_reserved_multicast(mac: int) -> bool:
+    return mac >> 4 == 0x0180C200000
+
+
+class _Ctx:
+    __slots__ = ("backer", "bridge", "flow", "base", "wc", "odp", "rules", "written", "depth",
+                 "n_resubmits", "table_id", "now", "may_learn", "mac_changed", "error", "trace",
+                 "rule")
+
+    def __init__(self, backer, bridge, flow: FlowKey, now: float, may_learn: bool, trace: list | None):
+        self.backer = backer
+        self.bridge = bridge
+        self.flow = flow
+        self.base = flow
+        self.wc = [0] * len(flow)
+        self.odp: list[tuple] = []
+        self.rules: list = []
+        self.written: set[int] = set()
+        self.depth = 0
+        self.n_resubmits = 0
+        self.table_id = 0
+        self.now = now
+        self.may_learn = may_learn
+        self.mac_changed = False
+        self.error: str | None = None
+        self.trace = trace
+        self.rule = None
+
+    # ---- helpers ------------------------------------------------------------------
+
+    def note(self, text: str) -> None:
+        if self.trace is not None:
+            self.trace.append(" " * 5 + text)
+
+    def unmask(self, i: int, bits: int | None = None) -> None:
+        self.wc[i] |= FULL_MASK[i] if bits is None else bits
+
+    def set_slot(self, i: int, value: int) -> None:
+        self.flow = tuple.__new__(FlowKey, self.flow[:i] + (value,) + self.flow[i + 1:])
+        self.written.add(i)
+
+    def commit(self) -> None:
+        """Emits the datapath actions that make the packet look like `flow`."""
+        flow, base = self.flow, self.base
+        if flow == base:
+            return
+        odp, wc = self.odp, self.wc
+        for name in _ETH_SETS:
+            i = _I[name]
+            if flow[i] != base[i]:
+                odp.append((SET, name, flow[i]))
+        for i in self.written:
+            wc[i] = FULL_MASK[i]
+        old = [t for t in (base[_VLAN], base[_VLAN2]) if t]
+        new = [t for t in (flow[_VLAN], flow[_VLAN2]) if t]
+        if old != new:
+            keep = 0
+            while keep < min(len(old), len(new)) and old[-1 - keep] == new[-1 - keep]:
+                keep += 1
+            for _ in range(len(old) - keep):
+                odp.append((POP_VLAN,))
+            for tci in reversed(new[:len(new) - keep]):
+                odp.append((PUSH_VLAN, 0x8100, tci & ~VLAN_CFI))
+        for name in _L3_SETS:
+            i = _I[name]
+            if flow[i] != base[i]:
+                odp.append((SET, name, flow[i]))
+        self.base = flow
+
+    # ---- tables -------------------------------------------------------------------
+
+    def run_table(self, table_id: int) -> None:
+        bridge = self.bridge
+        if table_id >= len(bridge.tables.tables):
+            return
+        rule, wc = bridge.tables.tables[table_id].lookup(self.flow)
+        acc = self.wc
+        for i, m in enumerate(wc):
+            if m:
+                acc[i] |= m
+        saved_table, saved_rule = self.table_id, self.rule
+        self.table_id = table_id
+        tr = self.trace
+        if rule is None:
+            if tr is not None:
+                tr.append(f"{table_id:2d}. No match.")
+                tr.append("    drop")
+            self.table_id = saved_table
+            return
+        self.rules.append(rule)
+        if tr is not None:
+            m = format_match(rule.match)
+            head = f"{m}, priority {rule.priority}" if m else f"priority {rule.priority}"
+            if rule.cookie:
+                head += f", cookie {rule.cookie:#x}"
+            tr.append(f"{table_id:2d}. {head}")
+        self.rule = rule
+        self.do_actions(rule.actions)
+        self.table_id, self.rule = saved_table, saved_rule
+
+    def do_actions(self, actions: tuple) -> None:
+        tr = self.trace
+        if tr is not None and not actions:
+            tr.append("    drop")
+        for a in actions:
+            if self.error is not None:
+                return
+            if tr is not None:
+                tr.append("    " + A.format_action(a))
+            t = type(a)
+            if t is A.Output:
+                self.output(a.port)
+            elif t is A.SetField:
+                self.set_field(a)
+            elif t is A.Resubmit:
+                self.resubmit(a.port, self.table_id if a.table is None else a.table)
+            elif t is A.GotoTable:
+                self.resubmit(A.OFPP_IN_PORT, a.table)
+            elif t is A.DecTtl:
+                if not self.dec_ttl(a):
+                    return
+            elif t is A.SetVlanVid:
+                tci = self.flow[_VLAN]
+                if not tci & VLAN_CFI:
+                    tci = VLAN_CFI
+                self.set_slot(_VLAN, (tci & ~0x0FFF) | a.vid)
+            elif t is A.SetVlanPcp:
+                tci = self.flow[_VLAN]
+                if not tci & VLAN_CFI:
+                    tci = VLAN_CFI
+                self.set_slot(_VLAN, (tci & ~VLAN_PCP_MASK) | (a.pcp << 13))
+            elif t is A.StripVlan:
+                inner = self.flow[_VLAN2]
+                self.set_slot(_VLAN, inner)
+                self.set_slot(_VLAN2, 0)
+            elif t is A.PushVlan:
+                outer = self.flow[_VLAN]
+                self.set_slot(_VLAN2, outer)
+                self.set_slot(_VLAN, outer | VLAN_CFI)
+            elif t is A.Move:
+                self.move(a)
+            elif t is A.WriteMetadata:
+                self.set_slot(_METADATA, (self.flow[_METADATA] & ~a.mask) | a.value)
+            elif t is A.Controller:
+                self.controller(a.reason, a.max_len, a.controller_id)
+            elif t is A.Enqueue:
+                self.output(a.port)
+            # SetQueue and Note change nothing a datapath sees.
+
+    def resubmit(self, port: int, table_id: int) -> None:
+        if self.depth >= MAX_DEPTH:
+            if self.trace is not None:
+                self.trace.append(f"{' ' * 5}>>>> over max translation depth {MAX_DEPTH} <<<<")
+            self.error = "Recursion too deep"
+            return
+        self.n_resubmits += 1
+        if self.n_resubmits > MAX_RESUBMITS:
+            self.error = "Too many resubmits"
+            return
+        old_in = self.flow[_IN_PORT]
+        if port != A.OFPP_IN_PORT:
+            self.flow = self.flow._replace(in_port=port)
+        self.depth += 1
+        self.run_table(table_id)
+        self.depth -= 1
+        if self.flow[_IN_PORT] != old_in:
+            self.flow = self.flow._replace(in_port=old_in)
+
+    # ---- actions ------------------------------------------------------------------
+
+    def set_field(self, a: A.SetField) -> None:
+        fld = BY_NAME[a.field]
+        if fld.prereq is not Prereq.NONE:
+            self.unmask(_NW_PROTO)
+            if fld.prereq in (Prereq.ND, Prereq.ND_SOLICIT, Prereq.ND_ADVERT):
+                self.unmask(_TP_SRC)
+                self.unmask(_TP_DST)
+            if fld.prereq is Prereq.VLAN_VID:
+                self.unmask(_VLAN)
+            flow = self.flow
+            if not prereq_ok(fld.prereq, lambda slot: flow[_I[slot]]):
+                self.note(f">> set_field {a.field} lacks correct prerequisites, skipping")
+                return
+        i = fld.index
+        m = ((a.mask & fld.keep) << fld.shift)
+        v = ((a.value & fld.keep) << fld.shift) & m
+        self.set_slot(i, (self.flow[i] & ~m) | v | fld.present)
+
+    def move(self, a: A.Move) -> None:
+        src, dst = BY_NAME[a.src], BY_NAME[a.dst]
+        bits = (1 << a.n_bits) - 1
+        self.unmask(src.index, ((bits << a.src_ofs) & src.keep) << src.shift)
+        value = (src.from_slot(self.flow[src.index]) >> a.src_ofs) & bits
+        m = ((bits << a.dst_ofs) & dst.keep) << dst.shift
+        v = ((value << a.dst_ofs) & dst.keep) << dst.shift
+        self.set_slot(dst.index, (self.flow[dst.index] & ~m) | v)
+
+    def dec_ttl(self, a: A.DecTtl) -> bool:
+        dl_type = self.flow[_DL_TYPE]
+        if dl_type not in (ETH_TYPE_IP, ETH_TYPE_IPV6):
+            return True
+        self.unmask(_NW_TTL)
+        ttl = self.flow[_NW_TTL]
+        if ttl <= 1:
+            self.note(">> IPv4 decrement TTL exception" if dl_type == ETH_TYPE_IP
+                      else ">> IPv6 decrement hop limit exception")
+            for cid in a.controller_ids or (0,):
+                self.controller("invalid_ttl", 65535, cid)
+            return False
+        self.set_slot(_NW_TTL, ttl - 1)
+        return True
+
+    def controller(self, reason: str, max_len: int, controller_id: int) -> None:
+        self.commit()
+        cookie = self.rule.cookie if self.rule is not None else 0
+        self.odp.append((USERSPACE, ControllerCookie(self.bridge.name, reason, max_len, cookie,
+                                                     controller_id)))
+
+    def output(self, port: int) -> None:
+        in_port = self.flow[_IN_PORT]
+        if port < A.OFPP_MAX or port == A.OFPP_LOCAL:
+            if port == in_port:
+                self.note(">> skipping output to input port")
+                return
+            self.output_port(port)
+        elif port == A.OFPP_IN_PORT:
+            self.output_port(in_port)
+        elif port == A.OFPP_NORMAL:
+            self.normal()
+        elif port in (A.OFPP_FLOOD, A.OFPP_ALL):
+            for p in self.bridge.ports_in_order():
+                if p.ofport != in_port and (port == A.OFPP_ALL or p.flood):
+                    self.output_port(p.ofport)
+        elif port == A.OFPP_CONTROLLER:
+            self.controller("action", 65535, 0)
+
+    def output_port(self, ofport: int) -> None:
+        port = self.bridge.ports.get(ofport)
+        if port is None:
+            self.note(">> Nonexistent output port")
+            return
+        if port.peer is not None:
+            self.patch_output(port)
+            return
+        if port.odp_port is None:
+            self.note(f">> port {port.name} has no datapath port, dropping")
+            return
+        self.commit()
+        self.odp.append((OUTPUT, port.odp_port))
+
+    def patch_output(self, port) -> None:
+        found = self.backer.patch_peer(port)
+        if found is None:
+            self.note(f">> patch port {port.name} has no peer, dropping")
+            return
+        peer_bridge, peer_port = found
+        if self.depth >= MAX_DEPTH:
+            self.note(f">>>> over max translation depth {MAX_DEPTH} <<<<")
+            self.error = "Recursion too deep"
+            return
+        saved = (self.bridge, self.flow, self.table_id, self.rule)
+        # The peer sees a fresh pipeline: its own in_port, no registers or metadata.
+        fresh = list(self.flow)
+        fresh[_IN_PORT] = peer_port.ofport
+        fresh[_METADATA] = 0
+        for i in _REGS:
+            fresh[i] = 0
+        self.flow = tuple.__new__(FlowKey, fresh)
+        self.bridge = peer_bridge
+        if self.trace is not None:
+            self.trace.append("")
+            self.trace.append(f'bridge("{peer_bridge.name}")')
+            self.trace.append("-------------")
+        self.depth += 1
+        self.run_table(0)
+        self.depth -= 1
+        self.bridge, flow, self.table_id, self.rule = saved
+        # Restore what OpenFlow sees; base (the datapath's view) keeps the peer's changes.
+        self.flow = flow
+
+    # ---- NORMAL -------------------------------------------------------------------
+
+    def normal(self) -> None:
+        bridge, flow = self.bridge, self.flow
+        for i in (_IN_PORT, _DL_SRC, _DL_DST, _VLAN):
+            self.unmask(i)
+        in_ofport = flow[_IN_PORT]
+        in_port = bridge.ports.get(in_ofport)
+        if in_port is None:
+            self.note(f">>>> received packet on unknown port {in_ofport} <<<<")
+            self.note(">> no input bundle, dropping")
+            return
+        dl_dst, dl_src = flow[_DL_DST], flow[_DL_SRC]
+        if is_reserved_multicast(dl_dst):
+            self.note("-> packet has reserved destination MAC, dropping")
+            return
+        tci = flow[_VLAN]
+        vid = tci & 0x0FFF if tci & VLAN_CFI else 0
+        vlan = in_port.vlan.input_vlan(vid)
+        if vlan is None:
+            self.note(f">>>> {in_port.vlan.drop_reason(vid, in_port.name)} <<<<")
+            self.note(">> disallowed VLAN VID for this input port, dropping")
+            return
+        flood_vlan = vlan in bridge.flood_vlans
+        if self.may_learn and not is_multicast(dl_src) and not flood_vlan:
+            if bridge.mac.learn(vlan, dl_src, in_ofport, self.now):
+                self.mac_changed = True
+                self.note(f"-> learned that {mac_to_str(dl_src)} is on port {in_port.name} in VLAN {vlan}")
+        pcp = tci & VLAN_PCP_MASK
+        out = None if is_multicast(dl_dst) or flood_vlan else bridge.mac.lookup(vlan, dl_dst)
+        if out is None:
+            self.note("-> no learned MAC for destination, flooding")
+            for p in bridge.ports_in_order():
+                if p.ofport != in_ofport and p.flood and p.vlan.includes(vlan):
+                    self.output_normal(p, vlan, pcp)
+        elif out == in_ofport:
+            self.note("-> learned port is input port, dropping")
+        else:
+            p = bridge.ports.get(out)
+            if p is None or not p.vlan.includes(vlan):
+                self.note("-> learned port no longer carries this VLAN, dropping")
+                return
+            self.note("-> forwarding to learned port")
+            self.output_normal(p, vlan, pcp)
+
+    def output_normal(self, port, vlan: int, pcp: int) -> None:
+        saved = self.flow
+        tci = port.vlan.output_tci(vlan, pcp)
+        if tci != saved[_VLAN]:
+            self.set_slot(_VLAN, tci)
+        self.output_port(port.ofport)
+        self.flow = saved
+
+
+def translate(backer, bridge, flow: FlowKey, *, now: float = 0.0, may_learn: bool = True,
+              trace: bool = False) -> XlateResult:
+    """Runs flow (in_port an OpenFlow port of bridge) through bridge's pipeline."""
+    ctx = _Ctx(backer, bridge, flow, now, may_learn, [] if trace else None)
+    wc = ctx.wc
+    wc[_IN_PORT] = FULL_MASK[_IN_PORT]
+    wc[_DL_TYPE] = FULL_MASK[_DL_TYPE]
+    if flow[_DL_TYPE] in (ETH_TYPE_IP, ETH_TYPE_IPV6):
+        wc[_NW_FRAG] = FULL_MASK[_NW_FRAG]
+    if ctx.trace is not None:
+        ctx.trace.append(f'bridge("{bridge.name}")')
+        ctx.trace.append("-------------")
+    ctx.run_table(0)
+    actions = () if ctx.error is not None else tuple(ctx.odp)
+    return XlateResult(actions, tuple.__new__(FlowKey, wc), ctx.flow, ctx.rules, ctx.mac_changed,
+                       ctx.error, ctx.trace)
+
+
+def megaflow_text(key: FlowKey, mask: FlowKey) -> str:
+    """The megaflow as ofproto/trace prints it."""
+    return "recirc_id=0,eth," + format_match(Match(key, mask))
