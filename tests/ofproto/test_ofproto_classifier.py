@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from pyvswitch.ofproto.classifier import Classifier, ClsRule
@@ -71,10 +72,10 @@ def test_loose_iteration_version_and_overlap():
     c = Classifier()
     rules = [rule("tcp,nw_src=10.0.0.0/8,tp_dst=80", 1), rule("tcp,nw_src=10.1.0.0/16", 2),
              rule("udp", 3), rule("ip", 4)]
-    v0 = c.version
+    g0 = c.generation
     for r in rules:
         c.insert(r)
-    assert c.version > v0
+    assert c.generation > g0
     assert set(c.rules()) == set(rules)
     assert {r.priority for r in c.rules(parse_match("tcp"))} == {1, 2}
     assert {r.priority for r in c.rules(parse_match("tcp,nw_src=10.0.0.0/8"))} == {1, 2}
@@ -168,3 +169,109 @@ def test_many_rules_smoke():
     for m, prio in exact:
         r, _ = c.lookup(FlowKey(*m.value))
         assert r.priority == prio
+
+
+# ---- versions: staged changes against a model of [rule, add, remove) entries -------------
+
+INF = float("inf")
+
+
+class _Model:
+    def __init__(self):
+        self.entries = []  # [rule, add, remove]
+        self.version = 0
+
+    def visible(self, v):
+        return [e[0] for e in self.entries if e[1] <= v < e[2]]
+
+    def insert(self, rule, v):
+        for e in self.entries:
+            if e[0].match == rule.match and e[0].priority == rule.priority and e[2] == INF:
+                e[2] = v
+        self.entries.append([rule, v, INF])
+        self._purge()
+
+    def make_invisible(self, rule, v):
+        for e in self.entries:
+            if e[0].match == rule.match and e[0].priority == rule.priority and e[2] == INF:
+                e[2] = v
+        self._purge()
+
+    def publish(self, v):
+        self.version = v
+        self._purge()
+
+    def revert(self, v):
+        self.entries = [e for e in self.entries if e[1] != v]
+        for e in self.entries:
+            if e[2] == v:
+                e[2] = INF
+
+    def _purge(self):
+        self.entries = [e for e in self.entries if e[2] > self.version]
+
+
+_vops = st.lists(st.tuples(
+    st.sampled_from(["add", "add", "del", "stage_add", "stage_add", "stage_del", "publish",
+                     "revert"]),
+    _match, st.integers(0, 3)), max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_vops, st.lists(_key, min_size=1, max_size=8))
+def test_versions_equal_model(ops, keys):
+    c, model = Classifier(), _Model()
+    for op, m, p in ops:
+        staged = c.version + 1
+        r = ClsRule(m, p * 10)
+        pending = any(e[1] > model.version or e[2] != INF for e in model.entries)
+        if op in ("add", "del") and pending:
+            with pytest.raises(ValueError):
+                c.insert(r) if op == "add" else c.remove(r)
+        elif op == "add":
+            c.insert(r)
+            model.insert(r, model.version)
+        elif op == "del":
+            c.remove(r)
+            model.make_invisible(r, model.version)
+        elif op == "stage_add":
+            c.insert(r, staged)
+            model.insert(r, staged)
+        elif op == "stage_del":
+            c.make_invisible(r, staged)
+            model.make_invisible(r, staged)
+        elif op == "publish":
+            c.publish(staged)
+            model.publish(staged)
+        else:
+            c.revert(staged)
+            model.revert(staged)
+        assert len(c) == len(model.visible(c.version))
+        for v in (c.version, c.version + 1):
+            want = model.visible(v)
+            assert sorted(map(id, c.rules(version=v))) == sorted(map(id, want))
+            for k in keys:
+                got, _ = c.lookup(k, v)
+                best = max((x.priority for x in want if x.match.matches(k)), default=None)
+                assert (got.priority if got else None) == best
+                assert c.lookup_rule(k, v) is got
+
+
+def test_bundle_commit_is_atomic():
+    c = Classifier()
+    old = rule("tcp,tp_dst=80", 10, "old")
+    c.insert(old)
+    v = c.version + 1
+    c.insert(rule("tcp,tp_dst=80", 10, "new"), v)
+    c.insert(rule("udp", 5, "udp"), v)
+    assert c.lookup_rule(WEB) is old and c.lookup_rule(DNS) is None
+    assert c.lookup_rule(WEB, v).value == "new" and c.lookup_rule(DNS, v).value == "udp"
+    assert len(c) == 1
+    c.publish(v)
+    assert c.lookup_rule(WEB).value == "new" and c.lookup_rule(DNS).value == "udp"
+    assert len(c) == 2 and c.find_exactly(parse_match("tcp,tp_dst=80"), 10).value == "new"
+    v += 1
+    c.make_invisible(rule("udp", 5), v)
+    c.revert(v)
+    c.publish(v)
+    assert c.lookup_rule(DNS).value == "udp"

@@ -31,8 +31,10 @@ Invariants:
   have it (a rule replaced in place is counted once);
 - `_order` lists the subtables by descending `max_priority` whenever
   `_dirty` is false;
-- `version` grows on every change, so callers (revalidators, dumps) can tell
-  whether anything changed since they last looked.
+- an entry is visible in versions [add, remove); `version` is the one lookups
+  see by default and grows only by `publish`; `generation` grows on every
+  change, so callers (revalidators, dumps) can tell whether anything changed
+  since they last looked.
 
 Among rules of equal priority that overlap, which one wins is unspecified,
 as in OpenFlow.  OVS's prefix tries (narrowing IP address wildcards to the
@@ -93,61 +95,68 @@ def key_function(mask: FlowKey) -> Callable[[FlowKey], Any]:
     return lambda key: tuple(map(and_, getter(key), masks))
 
 
-class Subtable:
-    """All rules with one mask: buckets of rules keyed by masked values, plus stage indexes."""
+NEVER = float("inf")  # the remove version of a rule nobody has scheduled to disappear
 
-    __slots__ = ("mask", "key", "buckets", "stages", "n_rules", "max_priority", "priorities")
+
+class Entry:
+    """A rule in a subtable, with the versions in which it is visible: [add, remove)."""
+
+    __slots__ = ("rule", "priority", "add", "remove")
+
+    def __init__(self, rule: Rule, add: int):
+        self.rule = rule
+        self.priority = rule.priority
+        self.add = add
+        self.remove = NEVER
+
+    def visible(self, version: int) -> bool:
+        return self.add <= version < self.remove
+
+
+class Subtable:
+    """All rules with one mask: buckets of entries keyed by masked values, plus stage indexes."""
+
+    __slots__ = ("mask", "key", "buckets", "stages", "n_entries", "max_priority", "priorities")
 
     def __init__(self, mask: FlowKey):
         self.mask = mask
         self.key = key_function(mask)
-        self.buckets: dict[Any, list] = {}
-        self.n_rules = 0
+        self.buckets: dict[Any, list[Entry]] = {}
+        self.n_entries = 0
         self.max_priority = -1
-        self.priorities: dict[int, int] = {}  # priority -> number of rules with it
+        self.priorities: dict[int, int] = {}  # priority -> number of entries with it
         used = sorted({_STAGE_OF[i] for i, m in enumerate(mask) if m})
-        # (key function, partial key -> number of rules, mask so far) for every stage but the last.
+        # (key function, partial key -> number of entries, mask so far) for each stage but the last.
         self.stages: list[tuple[Callable, dict, FlowKey]] = []
         for stage in used[:-1]:
             partial = _new(FlowKey, tuple(m if _STAGE_OF[i] <= stage else 0
                                           for i, m in enumerate(mask)))
             self.stages.append((key_function(partial), {}, partial))
 
-    def add(self, rule: Rule, k) -> Rule | None:
+    def add(self, entry: Entry, k) -> None:
         bucket = self.buckets.setdefault(k, [])
-        priority = rule.priority
+        priority = entry.priority
         for i, old in enumerate(bucket):
-            if old.priority == priority:
-                bucket[i] = rule
-                return old
             if old.priority < priority:
-                bucket.insert(i, rule)
+                bucket.insert(i, entry)
                 break
         else:
-            bucket.append(rule)
-        value = rule.match.value
+            bucket.append(entry)
+        value = entry.rule.match.value
         for keyfn, index, _ in self.stages:
             pk = keyfn(value)
             index[pk] = index.get(pk, 0) + 1
-        self.n_rules += 1
+        self.n_entries += 1
         self.priorities[priority] = self.priorities.get(priority, 0) + 1
         if priority > self.max_priority:
             self.max_priority = priority
-        return None
 
-    def discard(self, rule: Rule, k) -> Rule | None:
-        bucket = self.buckets.get(k)
-        if not bucket:
-            return None
-        for i, old in enumerate(bucket):
-            if old.priority == rule.priority:
-                break
-        else:
-            return None
-        del bucket[i]
+    def discard(self, entry: Entry, k) -> None:
+        bucket = self.buckets[k]
+        bucket.remove(entry)
         if not bucket:
             del self.buckets[k]
-        value = old.match.value
+        value = entry.rule.match.value
         for keyfn, index, _ in self.stages:
             pk = keyfn(value)
             n = index[pk] - 1
@@ -155,8 +164,8 @@ class Subtable:
                 index[pk] = n
             else:
                 del index[pk]
-        self.n_rules -= 1
-        priority = old.priority
+        self.n_entries -= 1
+        priority = entry.priority
         n = self.priorities[priority] - 1
         if n:
             self.priorities[priority] = n
@@ -164,10 +173,25 @@ class Subtable:
             del self.priorities[priority]
             if priority == self.max_priority:
                 self.max_priority = max(self.priorities) if self.priorities else -1
-        return old
+
+    def find(self, k, priority: int, version: float) -> Entry | None:
+        """The entry of this match and priority visible in version (or, for version NEVER,
+        the one not scheduled for removal)."""
+        for e in self.buckets.get(k, ()):
+            if e.priority == priority and (e.remove == NEVER if version == NEVER
+                                           else e.visible(version)):
+                return e
+        return None
 
 
 class Classifier:
+    """Rules visible by version, as in OVS: lookups see the rules of one version (by default
+    the current one).  Plain `insert`/`remove` act at once, in the current version;
+    `insert(rule, version)` and `make_invisible(rule, version)` with a later version stage
+    changes that `publish(version)` makes visible together (an atomic OpenFlow bundle) and
+    `revert(version)` drops.  Lookups at a staged version see the staged changes.  Changes
+    at once are refused while changes are staged (a bundle commits in one go)."""
+
     def __init__(self) -> None:
         self._subtables: dict[FlowKey, Subtable] = {}
         self._order: list[Subtable] = []
@@ -177,9 +201,14 @@ class Classifier:
         # subtables clears the memo, so an id cannot be reused while it is in here.
         self._wc_memo: dict[tuple[int, ...], FlowKey] = {}
         self._n_rules = 0
-        self.version = 0
+        self.version = 0      # the version lookups see by default
+        self.generation = 0   # grows on every change, staged or not
+        # Staged changes: version -> [(subtable, key, entry)] added / scheduled for removal.
+        self._staged_adds: dict[int, list] = {}
+        self._staged_removes: dict[int, list] = {}
 
     def __len__(self) -> int:
+        """The number of rules visible in the current version."""
         return self._n_rules
 
     @property
@@ -188,44 +217,103 @@ class Classifier:
 
     # ---- changes --------------------------------------------------------------
 
-    def insert(self, rule: Rule) -> Rule | None:
-        """Adds rule; returns the rule with the same match and priority it replaced, if any."""
+    def _at(self, version: int | None) -> int:
+        if version is None:
+            if self._staged_adds or self._staged_removes:
+                raise ValueError("changes are staged: publish or revert them first")
+            self.generation += 1
+            return self.version
+        self.generation += 1
+        if version <= self.version:
+            raise ValueError(f"version {version} is not after the current version {self.version}")
+        return version
+
+    def insert(self, rule: Rule, version: int | None = None) -> Rule | None:
+        """Adds rule, visible from version on (None: at once).  A rule with the same match and
+        priority becomes invisible at that version; it is returned."""
+        v = self._at(version)
         match = rule.match
         st = self._subtables.get(match.mask)
         if st is None:
             st = self._subtables[match.mask] = Subtable(match.mask)
             self._dirty = True
+        k = st.key(match.value)
+        replaced = st.find(k, rule.priority, NEVER)
         old_max = st.max_priority
-        replaced = st.add(rule, st.key(match.value))
-        self.version += 1
-        if replaced is None:
+        st.add(Entry(rule, v), k)
+        if st.max_priority != old_max:
+            self._dirty = True
+        if version is None:
             self._n_rules += 1
-            if st.max_priority != old_max:
-                self._dirty = True
-        return replaced
+        else:
+            self._staged_adds.setdefault(v, []).append((st, k))
+        if replaced is None:
+            return None
+        self._schedule_removal(st, k, replaced, v, version is None)
+        return replaced.rule
 
-    def remove(self, rule: Rule) -> Rule | None:
-        """Removes the rule with rule's match and priority; returns it, or None if absent."""
+    def make_invisible(self, rule: Rule, version: int | None = None) -> Rule | None:
+        """Makes the rule with rule's match and priority invisible from version on (None: at
+        once, which removes it); returns it, or None if there is no such rule."""
+        v = self._at(version)
         st = self._subtables.get(rule.match.mask)
         if st is None:
             return None
-        old_max = st.max_priority
-        old = st.discard(rule, st.key(rule.match.value))
-        if old is None:
+        k = st.key(rule.match.value)
+        entry = st.find(k, rule.priority, NEVER)
+        if entry is None:
             return None
-        self._n_rules -= 1
-        self.version += 1
-        if not st.n_rules:
+        self._schedule_removal(st, k, entry, v, version is None)
+        return entry.rule
+
+    def remove(self, rule: Rule) -> Rule | None:
+        """Removes the rule with rule's match and priority at once; returns it, or None."""
+        return self.make_invisible(rule)
+
+    def _schedule_removal(self, st: Subtable, k, entry: Entry, version: int, now: bool) -> None:
+        entry.remove = version
+        if now:
+            self._purge(st, k, entry)
+        else:
+            self._staged_removes.setdefault(version, []).append((st, k, entry))
+
+    def _purge(self, st: Subtable, k, entry: Entry) -> None:
+        old_max = st.max_priority
+        st.discard(entry, k)
+        if entry.add <= self.version:
+            self._n_rules -= 1
+        if not st.n_entries:
             del self._subtables[st.mask]
             self._dirty = True
         elif st.max_priority != old_max:
             self._dirty = True
-        return old
+
+    def publish(self, version: int) -> None:
+        """Makes version (and every staged version before it) the current one."""
+        if version < self.version:
+            raise ValueError(f"version {version} is before the current version {self.version}")
+        self.version = version
+        self.generation += 1
+        for v in sorted(x for x in self._staged_adds if x <= version):
+            self._n_rules += len(self._staged_adds.pop(v))
+        for v in sorted(x for x in self._staged_removes if x <= version):
+            for st, k, entry in self._staged_removes.pop(v):
+                self._purge(st, k, entry)
+
+    def revert(self, version: int) -> None:
+        """Drops the changes staged for version."""
+        self.generation += 1
+        for st, k, entry in self._staged_removes.pop(version, ()):
+            entry.remove = NEVER
+        for st, k in self._staged_adds.pop(version, ()):
+            for entry in list(st.buckets.get(k, ())):
+                if entry.add == version:
+                    self._purge(st, k, entry)
 
     def clear(self) -> None:
-        version = self.version
+        version, generation = self.version, self.generation
         self.__init__()
-        self.version = version + 1
+        self.version, self.generation = version, generation + 1
 
     # ---- lookups ----------------------------------------------------------------
 
@@ -236,8 +324,11 @@ class Classifier:
             self._wc_memo.clear()
         return self._order
 
-    def lookup(self, key: FlowKey) -> tuple[Rule | None, FlowKey]:
-        """(the highest-priority rule matching key or None, the wildcard mask it depended on)."""
+    def lookup(self, key: FlowKey, version: int | None = None) -> tuple[Rule | None, FlowKey]:
+        """(the highest-priority rule matching key or None, the wildcard mask it depended on),
+        among the rules visible in version (default: the current one)."""
+        if version is None:
+            version = self.version
         best = None
         best_priority = -1
         path: list = []
@@ -250,10 +341,13 @@ class Classifier:
                     break
             else:
                 path.append(st.mask)
-                bucket = st.buckets.get(st.key(key))
-                if bucket is not None and bucket[0].priority > best_priority:
-                    best = bucket[0]
-                    best_priority = best.priority
+                for e in st.buckets.get(st.key(key), ()):
+                    if e.priority <= best_priority:
+                        break
+                    if e.add <= version < e.remove:
+                        best = e.rule
+                        best_priority = e.priority
+                        break
         ids = tuple(map(id, path))
         wc = self._wc_memo.get(ids)
         if wc is None:
@@ -265,59 +359,63 @@ class Classifier:
             wc = self._wc_memo[ids] = _new(FlowKey, acc)
         return best, wc
 
-    def lookup_rule(self, key: FlowKey) -> Rule | None:
+    def lookup_rule(self, key: FlowKey, version: int | None = None) -> Rule | None:
         """The highest-priority rule matching key, or None (no wildcards: the fast path)."""
+        if version is None:
+            version = self.version
         best = None
         best_priority = -1
         for st in self._subtables_in_order():
             if st.max_priority <= best_priority:
                 break
-            bucket = st.buckets.get(st.key(key))
-            if bucket is not None and bucket[0].priority > best_priority:
-                best = bucket[0]
-                best_priority = best.priority
+            for e in st.buckets.get(st.key(key), ()):
+                if e.priority <= best_priority:
+                    break
+                if e.add <= version < e.remove:
+                    best = e.rule
+                    best_priority = e.priority
+                    break
         return best
 
-    def find_exactly(self, match: Match, priority: int) -> Rule | None:
+    def find_exactly(self, match: Match, priority: int, version: int | None = None) -> Rule | None:
         """The rule with exactly this match and priority (OpenFlow's "strict" lookups)."""
         st = self._subtables.get(match.mask)
         if st is None:
             return None
-        for rule in st.buckets.get(st.key(match.value), ()):
-            if rule.priority == priority:
-                return rule
-        return None
+        e = st.find(st.key(match.value), priority, self.version if version is None else version)
+        return e.rule if e is not None else None
 
-    def rules(self, target: Match | None = None) -> Iterator[Rule]:
-        """Every rule (in no particular order), or those whose match is at least as specific
-        as target's (OpenFlow's "loose" matching for dumps, modifies and deletes).
-
-        The iteration works on a snapshot, so the caller may change the classifier meanwhile.
-        """
+    def rules(self, target: Match | None = None, version: int | None = None) -> Iterator[Rule]:
+        """Every rule visible in version (in no particular order), or those whose match is at
+        least as specific as target's (OpenFlow's "loose" matching for dumps, modifies and
+        deletes).  The iteration works on a snapshot, so the caller may change the classifier
+        meanwhile (a dump that spans many replies sees the version it started in)."""
+        if version is None:
+            version = self.version
         tmask = target.mask if target is not None else None
         snapshot = []
         for st in self._subtables.values():
             if tmask is not None and any(t & ~m for t, m in zip(tmask, st.mask)):
                 continue
             for bucket in st.buckets.values():
-                snapshot.extend(bucket)
+                snapshot.extend(e.rule for e in bucket if e.visible(version))
         if target is None:
             return iter(snapshot)
         checks = target.checks
         return (r for r in snapshot if all(r.match.value[i] & m == v for i, m, v in checks))
 
     def overlapping(self, match: Match, priority: int) -> Iterator[Rule]:
-        """Rules of the same priority that some packet could match together with match
-        (what OpenFlow's OFPFF_CHECK_OVERLAP refuses)."""
+        """Rules of the same priority, visible now, that some packet could match together with
+        match (what OpenFlow's OFPFF_CHECK_OVERLAP refuses)."""
         for st in list(self._subtables.values()):
             if priority not in st.priorities:
                 continue
             both = [(i, m & om) for i, (m, om) in enumerate(zip(st.mask, match.mask)) if m & om]
             for bucket in st.buckets.values():
-                for r in bucket:
-                    if r.priority == priority and all(
-                            (r.match.value[i] ^ match.value[i]) & m == 0 for i, m in both):
-                        yield r
+                for e in bucket:
+                    if e.priority == priority and e.visible(self.version) and all(
+                            (e.rule.match.value[i] ^ match.value[i]) & m == 0 for i, m in both):
+                        yield e.rule
 
 
 def stage_of(slot: str) -> int:
