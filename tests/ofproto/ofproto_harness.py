@@ -9,7 +9,6 @@ from pyvswitch.netdev import Packet
 from pyvswitch.netdev.dummy import DummyNetdev
 from pyvswitch.ofproto.ofproto import Backer
 from pyvswitch.ofproto.vlan import VlanConfig
-from pyvswitch.packet import headers as H
 from pyvswitch.packet.flow import extract
 
 BCAST = 0xFFFFFFFFFFFF

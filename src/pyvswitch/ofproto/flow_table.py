@@ -258,7 +258,7 @@ def format_rule(rule: Rule, now: float | None = None) -> str:
             parts.append(f"hard_age={int(now - rule.modified)}")
         parts.append(f"idle_age={int(now - rule.used)}")
     match = format_match(rule.match, rule.priority)
-    head = ", ".join(parts)
+    head = "".join(f"{p}, " for p in parts)
     if match:
-        head = f"{head}, {match}" if head else match
-    return f"{head} actions={format_actions(rule.actions)}" if head else f"actions={format_actions(rule.actions)}"
+        head += match + " "
+    return f"{head}actions={format_actions(rule.actions)}"

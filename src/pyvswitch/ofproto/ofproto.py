@@ -52,17 +52,16 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from pyvswitch.datapath.actions import format_actions as format_odp_actions
-from pyvswitch.ofproto import xlate
-from pyvswitch.ofproto.flow_table import FlowModError, FlowTables, Rule, format_rule
-from pyvswitch.ofproto.mac_learning import DEFAULT_IDLE_TIME, DEFAULT_MAX_ENTRIES, MacLearning
+from pyvswitch.ofproto import trace, xlate
+from pyvswitch.ofproto.flow_table import FlowTables, Rule, format_rule
+from pyvswitch.ofproto.mac_learning import MacLearning
 from pyvswitch.ofproto.ofactions import (
-    OFPP_LOCAL, OFPP_MAX, OFPP_NONE, OFPP_NORMAL, Action, Output, parse_actions,
+    OFPP_LOCAL, OFPP_MAX, OFPP_NORMAL, Action, Output, parse_actions,
 )
 from pyvswitch.ofproto.vlan import VlanConfig
-from pyvswitch.packet.fields import FieldError, format_port, parse_int, parse_port
-from pyvswitch.packet.flow import FlowKey, packet_mask
-from pyvswitch.packet.match import OFP_DEFAULT_PRIORITY, Match, format_match, match_from_items, split_items
+from pyvswitch.packet.fields import FieldError, parse_int
+from pyvswitch.packet.flow import FlowKey
+from pyvswitch.packet.match import OFP_DEFAULT_PRIORITY, Match, match_from_items, split_items
 
 FAIL_STANDALONE = "standalone"
 FAIL_SECURE = "secure"
@@ -267,23 +266,12 @@ class Bridge:
                 out[p.name] = p.netdev.stats()
         return out
 
-    def trace(self, args: str | FlowKey, now: float, *, generate: bool = False) -> str:
+    def trace(self, flow: str | FlowKey, now: float, *, generate: bool = False) -> str:
         """ofproto/trace text for a flow (ovs-ofctl match syntax, or a FlowKey)."""
-        flow = parse_trace_flow(args) if isinstance(args, str) else args
+        if isinstance(flow, str):
+            flow = trace.parse_trace_flow(flow)
         with self.backer.lock:
-            res = xlate.translate(self.backer, self, flow, now=now, may_learn=generate, trace=True)
-            if res.mac_changed:
-                self.backer.need_revalidate = True
-        lines = [f"Flow: {format_flow(flow)}", ""]
-        lines += res.trace or []
-        lines.append("")
-        final = "unchanged" if res.final_flow == flow else format_flow(res.final_flow)
-        lines.append(f"Final flow: {final}")
-        lines.append(f"Megaflow: {xlate.megaflow_text(flow, res.mask)}")
-        lines.append(f"Datapath actions: {format_odp_actions(res.actions)}")
-        if res.error:
-            lines.append(f"Translation failed ({res.error}), packet is dropped.")
-        return "\n".join(lines) + "\n"
+            return trace.trace_text(self, flow, now, generate=generate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,28 +306,6 @@ def parse_flow(text: str) -> FlowSpec:
     return FlowSpec(match, ints.get("priority", OFP_DEFAULT_PRIORITY), parse_actions(acts),
                     ints.get("table", 0), ints.get("cookie", 0), ints.get("idle_timeout", 0),
                     ints.get("hard_timeout", 0))
-
-
-def parse_trace_flow(text: str) -> FlowKey:
-    """The packet an ofproto/trace flow describes (unspecified fields are zero)."""
-    try:
-        return parse_match_text(text).value
-    except FieldError as e:
-        raise FieldError(f"Bad openflow flow syntax: {text}: {e}") from None
-
-
-def parse_match_text(text: str) -> Match:
-    items = []
-    for key, value in split_items(text):
-        if key == "in_port" and value is not None and parse_port(value) is None:
-            raise FieldError(f"{value}: invalid or unknown port for in_port")
-        items.append((key, value))
-    return match_from_items(items)
-
-
-def format_flow(flow: FlowKey) -> str:
-    """A packet's flow as ofproto/trace prints it (every field its protocol has)."""
-    return format_match(Match(flow, packet_mask(flow)))
 
 
 class Backer:

@@ -1,0 +1,127 @@
+"""ofproto/trace and the fdb/* commands: what a packet would do, and the MAC tables, as text.
+
+`trace_text(bridge, flow, now, generate=...)` is OVS's `ofproto/trace` output:
+the flow, then per bridge entered (patch ports lead into their peers) each
+table visited with the rule that matched ("priority N", its match and
+cookie) and its actions, NORMAL's reasoning on lines starting "->" (what it
+did) or ">>" (why it dropped), and finally the "Final flow" (or
+"unchanged"), the "Megaflow" the datapath would cache, and the "Datapath
+actions".  A translation that fails says so on a last line.  Without
+`generate` nothing is learned, as in OVS.  Megaflows print every masked
+field, "vlan_tci=0x0000" included where OVS leaves it implicit.
+
+`COMMANDS` maps the unixctl command names (`ofproto/trace`, `fdb/show`,
+`fdb/flush`, `fdb/stats-show`) to functions `(bridges, args, now) ->
+(ok, text)`, with OVS's argument handling and error words, for the
+daemon's unixctl server to register.  `bridges` maps names to Bridges.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+from pyvswitch.datapath.actions import format_actions as format_odp_actions
+from pyvswitch.ofproto import xlate
+from pyvswitch.packet.fields import FieldError, parse_port
+from pyvswitch.packet.flow import FlowKey, packet_mask
+from pyvswitch.packet.match import Match, format_match, match_from_items, split_items
+
+
+def format_flow(flow: FlowKey) -> str:
+    """A packet's flow as ofproto/trace prints it (every field its protocol has)."""
+    return format_match(Match(flow, packet_mask(flow)))
+
+
+def parse_trace_flow(text: str) -> FlowKey:
+    """The packet an ofproto/trace flow describes (unspecified fields are zero)."""
+    try:
+        items = split_items(text)
+        seen = set()
+        for key, value in items:
+            if key in seen and value is not None:
+                raise FieldError(f"field {key} set multiple times")
+            seen.add(key)
+            if key == "in_port" and value is not None and parse_port(value) is None:
+                raise FieldError(f"{value}: invalid or unknown port for in_port")
+        return match_from_items(items).value
+    except FieldError as e:
+        msg = str(e).replace("unknown keyword", "unknown field")
+        raise FieldError(f"Bad openflow flow syntax: {text}: {msg}") from None
+
+
+def trace_text(bridge, flow: FlowKey, now: float, *, generate: bool = False) -> str:
+    """ofproto/trace output for flow (in_port an OpenFlow port) entering bridge.
+    The caller holds the backer's lock."""
+    res = xlate.translate(bridge.backer, bridge, flow, now=now, may_learn=generate, trace=True)
+    if res.mac_changed:
+        bridge.backer.need_revalidate = True
+    lines = [f"Flow: {format_flow(flow)}", ""]
+    lines += res.trace or []
+    lines.append("")
+    final = "unchanged" if res.final_flow == flow else format_flow(res.final_flow)
+    lines.append(f"Final flow: {final}")
+    lines.append(f"Megaflow: {xlate.megaflow_text(flow, res.mask)}")
+    lines.append(f"Datapath actions: {format_odp_actions(res.actions)}")
+    if res.error:
+        lines.append(f"Translation failed ({res.error}), packet is dropped.")
+    return "\n".join(lines) + "\n"
+
+
+Result = tuple[bool, str]
+
+
+def cmd_trace(bridges: Mapping, args: list[str], now: float) -> Result:
+    if not args:
+        return False, '"ofproto/trace" command requires at least 1 arguments'
+    generate = "-generate" in args
+    args = [a for a in args if a != "-generate"]
+    if len(args) == 1:
+        return False, f"syntax error at {args[0]} (or the bridge name was omitted)"
+    name, flow_text = args[0], args[1]
+    br = bridges.get(name)
+    if br is None:
+        return False, f"{name}: unknown bridge"
+    try:
+        flow = parse_trace_flow(flow_text)
+    except FieldError as e:
+        return False, str(e)
+    return True, br.trace(flow, now, generate=generate)
+
+
+def cmd_fdb_show(bridges: Mapping, args: list[str], now: float) -> Result:
+    if not args:
+        return False, '"fdb/show" command requires at least 1 arguments'
+    br = bridges.get(args[0])
+    if br is None:
+        return False, "no such bridge"
+    return True, br.fdb_show(now)
+
+
+def cmd_fdb_flush(bridges: Mapping, args: list[str], now: float) -> Result:
+    if args:
+        br = bridges.get(args[0])
+        if br is None:
+            return False, "no such bridge"
+        targets = [br]
+    else:
+        targets = list(bridges.values())
+    for br in targets:
+        br.fdb_flush()
+    return True, "table successfully flushed\n"
+
+
+def cmd_fdb_stats_show(bridges: Mapping, args: list[str], now: float) -> Result:
+    if not args:
+        return False, '"fdb/stats-show" command requires at least 1 arguments'
+    br = bridges.get(args[0])
+    if br is None:
+        return False, "no such bridge"
+    return True, br.fdb_stats()
+
+
+COMMANDS: dict[str, Callable[[Mapping, list[str], float], Result]] = {
+    "ofproto/trace": cmd_trace,
+    "fdb/show": cmd_fdb_show,
+    "fdb/flush": cmd_fdb_flush,
+    "fdb/stats-show": cmd_fdb_stats_show,
+}
