@@ -19,6 +19,16 @@ from util import needs_reference, ovs_env, ref, stop_pid, wait_until
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
+def _connect(path: Path) -> socket.socket | None:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(str(path))
+    except OSError:
+        s.close()
+        return None
+    return s
+
+
 class RefClients:
     """N raw JSON-RPC connections to a private reference ovsdb-server."""
 
@@ -31,13 +41,15 @@ class RefClients:
             [ref("ovsdb-server"), str(db), f"--remote=punix:{sock}", f"--pidfile={d / 's.pid'}",
              f"--unixctl={d / 's.ctl'}", f"--log-file={d / 's.log'}", "-vconsole:off"],
             env=ovs_env(d), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(sock.exists, what="reference ovsdb-server socket")
         self.socks = []
-        for _ in range(n):
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(str(sock))
-            s.settimeout(10)
-            self.socks.append((s, Framer(), []))
+        try:
+            for _ in range(n):
+                s = wait_until(lambda: _connect(sock), what="reference ovsdb-server to accept")
+                s.settimeout(10)
+                self.socks.append((s, Framer(), []))
+        except BaseException:
+            self.close()
+            raise
 
     def send(self, i: int, msg: dict) -> None:
         self.socks[i][0].sendall(dumps(msg).encode())
