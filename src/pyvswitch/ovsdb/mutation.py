@@ -114,6 +114,8 @@ def _arithmetic(t: Type, index: int, mutator: str, y: Any) -> Callable[[list], N
     def one(x):
         if mutator in ("/=", "%=") and y == 0:
             raise OvsdbError("domain error", "Division by zero.")
+        if is_int and mutator == "%=" and y == -1 and x == INT64_MIN:
+            raise OvsdbError("range error", f'Result of "{mutator}" operation is out of range.')
         r = op(x, y)
         if is_int:
             if r < INT64_MIN or r > INT64_MAX:

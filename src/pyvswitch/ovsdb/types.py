@@ -262,6 +262,9 @@ class BaseType:
                 j = float(j)
             else:
                 raise syntax_error(j, f"expected {t.value}")
+        elif t is AtomicType.INTEGER and not INT64_MIN <= j <= INT64_MAX:
+            # ovsdb-server's JSON parser reads such a number as a real.
+            raise syntax_error(float(j), "expected integer")
         if self.constrained:
             self.check_atom(j)
         return j
@@ -284,9 +287,8 @@ class BaseType:
                 raise OvsdbError("constraint violation",
                                  _range_message(atom, lo, hi, -DBL_MAX, DBL_MAX, format_real))
         elif t is AtomicType.STRING:
-            n = len(atom)
+            n = len(atom)  # characters, not bytes, as ovsdb-server counts them
             if n < self.min_length or n > self.max_length:
-                n = len(atom.encode("utf-8", "surrogatepass"))
                 if n < self.min_length:
                     raise OvsdbError("constraint violation", f"{json_text(atom)} length {n} is less than "
                                      f"minimum allowed length {self.min_length}")
