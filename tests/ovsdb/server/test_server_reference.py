@@ -265,3 +265,61 @@ def test_wait_is_retried_after_commits():
         (1, "transact", ["T", {"op": "update", "table": "A", "where": [], "row": {"i": 3}}]),
         (0, "transact", ["T", {**wait, "timeout": 0, "rows": [{"i": 4}]}]),
     ])
+
+
+def _random_steps(seed: int, n: int) -> list:
+    import random
+    rnd = random.Random(seed)
+
+    def row():
+        r = {"i": rnd.randrange(6)}
+        if rnd.random() < 0.5:
+            r["s"] = rnd.choice(["", "x", "y", "zz"])
+        if rnd.random() < 0.5:
+            r["set"] = ["set", sorted(rnd.sample(range(5), rnd.randrange(4)))]
+        if rnd.random() < 0.4:
+            r["map"] = ["map", [[k, rnd.choice("ab")] for k in sorted(rnd.sample("pqrs", rnd.randrange(3)))]]
+        if rnd.random() < 0.3:
+            r["opt"] = ["set", rnd.sample(["o1", "o2"], rnd.randrange(2))]
+        return r
+
+    def where():
+        return rnd.choice([[], [["i", "==", rnd.randrange(6)]], [["i", ">", rnd.randrange(6)]],
+                           [["s", "!=", "x"]], [["set", "includes", rnd.randrange(5)]]])
+
+    def op():
+        k = rnd.random()
+        if k < 0.35:
+            return ins("A", **row())
+        if k < 0.6:
+            return {"op": "update", "table": "A", "where": where(), "row": {k: v for k, v in row().items()
+                                                                          if rnd.random() < 0.6}}
+        if k < 0.75:
+            return {"op": "delete", "table": "A", "where": where()}
+        if k < 0.9:
+            return {"op": "mutate", "table": "A", "where": where(),
+                    "mutations": [rnd.choice([["i", "+=", 1], ["set", "insert", ["set", [rnd.randrange(5)]]],
+                                              ["set", "delete", rnd.randrange(5)],
+                                              ["map", "insert", ["map", [["q", "c"]]]],
+                                              ["map", "delete", ["set", ["p", "q"]]]])]}
+        return {"op": "insert", "table": "B", "row": {"name": rnd.choice("bc")}}
+
+    steps = [
+        (1, "monitor", ["T", "v1", {"A": {}, "B": {"columns": ["name"]}}]),
+        (1, "monitor_cond", ["T", "v2", {"A": [{"where": [["i", "<", 3]]}]}]),
+        (2, "monitor_cond", ["T", "sel", {"A": [{"columns": ["i", "set", "map"],
+                                                 "select": {"insert": False, "modify": True}}]}]),
+        (2, "monitor", ["T", "del", {"A": {"columns": ["s"], "select": {"insert": False, "modify": False}}}]),
+    ]
+    for _ in range(n):
+        if rnd.random() < 0.1:
+            steps.append((1, "monitor_cond_change", ["v2", "v2", {"A": [{"where": where()}]}]))
+        else:
+            steps.append((0, "transact", ["T"] + [op() for _ in range(rnd.randrange(1, 4))]))
+    return steps
+
+
+@needs_reference
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_transactions_and_monitors(seed):
+    compare(3, _random_steps(seed, 40))
