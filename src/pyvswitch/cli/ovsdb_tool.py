@@ -569,3 +569,7 @@ def main() -> None:
         sys.exit(run(sys.argv[1:], argv0=sys.argv[0] or PROGRAM))
     except BrokenPipeError:
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

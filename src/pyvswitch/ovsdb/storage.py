@@ -132,6 +132,18 @@ class Lockfile:
             self.fd = -1
 
 
+def follow_symlinks(path: str) -> str:
+    """Where path finally points, following a chain of symlinks (relative ones from the
+    link's own directory) even when the last target does not exist yet; at most 10 hops."""
+    for _ in range(10):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            return path
+        path = os.path.join(os.path.dirname(path), target)
+    return path
+
+
 def _lock_holder(fd: int) -> int:
     """The pid holding a conflicting lock on fd, or 0 if unknown."""
     # struct flock on Linux: short l_type, short l_whence, off_t l_start,
@@ -233,14 +245,16 @@ class Storage:
     @classmethod
     def open(cls, path: str, *, read_only: bool = False, strict: bool = False, lock: bool = True,
              now: float | None = None) -> "Storage":
-        """Opens, locks (unless read-only) and replays database file path."""
+        """Opens, locks (unless read-only) and replays database file path.  A symlink is
+        followed, so the lock, and compaction's rename, act on the file it points to."""
         now = time.time() if now is None else now
+        given, path = path, follow_symlinks(path)
         held = Lockfile.acquire(path) if lock and not read_only else None
         try:
             try:
                 fd = os.open(path, (os.O_RDONLY if read_only else os.O_RDWR) | os.O_CLOEXEC)
             except OSError as e:
-                raise io_error(path, "open", e) from None
+                raise io_error(given, "open", e) from None
             try:
                 data = _read_fd(fd, path)
                 records, err = parse_log(data, path)
@@ -264,12 +278,16 @@ class Storage:
 
     @staticmethod
     def create(path: str, schema: DatabaseSchema | dict, *, lock: bool = True) -> None:
-        """Creates a new database file holding just the schema; fails if path exists."""
+        """Creates a new database file holding just the schema; fails if path exists.
+
+        A symlink is followed, dangling or not, as OVS does: the file (and its lock) is
+        created where the link points, while errors name the path as given."""
         schema_json = schema.to_json() if isinstance(schema, DatabaseSchema) else schema
-        held = Lockfile.acquire(path) if lock else None
+        target = follow_symlinks(path)
+        held = Lockfile.acquire(target) if lock else None
         try:
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, DB_FILE_MODE)
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, DB_FILE_MODE)
             except OSError as e:
                 raise io_error(path, "create", e) from None
             try:
