@@ -353,7 +353,7 @@ def _wait(x: Transaction, p: Parser) -> dict:
     columns_j = p.member("columns", "array", optional=True)
     until = p.member("until", "string")
     rows_j = p.member("rows", "array")
-    timeout_j = p.member("timeout", "number", optional=True)
+    timeout_j = p.member("timeout", "integer", optional=True)
     ts = table.schema
     cond = compile_where(ts, where, x.symtab)
     names = list(ts.all_columns) if columns_j is None else column_set_from_json(columns_j, ts.all_columns)

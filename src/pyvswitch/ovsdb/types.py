@@ -265,6 +265,12 @@ class BaseType:
         elif t is AtomicType.INTEGER and not INT64_MIN <= j <= INT64_MAX:
             # ovsdb-server's JSON parser reads such a number as a real.
             raise syntax_error(float(j), "expected integer")
+        elif t is AtomicType.STRING and not j.isascii():
+            try:
+                j.encode()
+            except UnicodeEncodeError:
+                # A lone surrogate from a \u escape: it could never be written out.
+                raise OvsdbError("syntax error", "not a valid UTF-8 string: invalid UTF-16 surrogate") from None
         if self.constrained:
             self.check_atom(j)
         return j
