@@ -3,10 +3,11 @@
 A `FlowKey` is everything the switch may match on for one packet: where it
 came from (`in_port`, an OpenFlow port number), its parsed L2-L4 headers,
 and the pipeline metadata (tunnel id, `metadata`, registers) that OpenFlow
-processing sets later.  It
-is a `NamedTuple` of plain ints: hashable (it is the exact-match cache key),
-indexable by position (the classifier masks it field by field), and cheap to
-build.  Addresses are ints (MAC 48 bits, IPv4 32, IPv6 128).
+processing sets later.  It is a `NamedTuple` of plain ints: hashable (it is
+the exact-match cache key), indexable by position (the classifier masks it
+slot by slot), and cheap to build.  Addresses are ints (MAC 48 bits, IPv4
+32, IPv6 128).  `WIDTHS`/`FULL_MASK` give each slot's width and `INDEX` its
+position.
 
 Field storage follows OVS, so one key layout serves every protocol:
 - `vlan_tci` / `vlan_tci2` hold the outer / inner 802.1Q TCI with the CFI bit
@@ -28,7 +29,11 @@ the IP version (ICMP inside IPv6 still fills tp_src/tp_dst), as in OVS.
 Frames are trimmed to the IP total length, so padding is never parsed as L4.
 MPLS, NSH, tunnels' outer headers and IGMP's group address are not parsed.
 This is the per-packet hot path: one function, local variables, explicit
-length checks, precompiled structs, no per-layer objects.
+length checks, precompiled structs that unpack addresses straight to ints, no
+per-layer objects.  `extract_with_offsets` also returns where L3 and L4 start.
+
+`packet_mask(key)` is the mask of the slots that describe a packet like key
+(OVS's wildcards "for a packet"): what an exact-match megaflow covers.
 """
 
 from __future__ import annotations
@@ -39,8 +44,8 @@ from typing import Callable, NamedTuple
 from pyvswitch.packet.headers import (
     ARP, ETH, ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_IPV6, ETH_TYPE_MIN, ETH_TYPE_RARP, ETH_TYPE_VLAN,
     ETH_TYPE_VLAN_8021AD, DL_TYPE_NONE, IPPROTO_AH, IPPROTO_DSTOPTS, IPPROTO_FRAGMENT,
-    IPPROTO_HOPOPTS, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IGMP, IPPROTO_ROUTING, IPPROTO_SCTP, IPPROTO_TCP,
-    IPPROTO_UDP, IPV4, IPV6, ND_NEIGHBOR_ADVERT, ND_NEIGHBOR_SOLICIT, ND_OPT_SOURCE_LINKADDR,
+    IPPROTO_HOPOPTS, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_IGMP, IPPROTO_ROUTING, IPPROTO_SCTP,
+    IPPROTO_TCP, IPPROTO_UDP, IPV4, IPV6, ND_NEIGHBOR_ADVERT, ND_NEIGHBOR_SOLICIT, ND_OPT_SOURCE_LINKADDR,
     ND_OPT_TARGET_LINKADDR, TCP_FLAGS_MASK, VLAN_CFI,
 )
 

@@ -2,9 +2,10 @@
 
 Every fixed header has one precompiled `struct.Struct` whose size is asserted
 against the protocol's definition, plus a frozen dataclass with `pack()` and
-`unpack(buf, offset)`.  The flow extractor (`packet.flow`) uses the structs
-directly on its hot path; the dataclasses and the `*_frame` builders serve
-tests and the slower layers (ARP/ND responders, packet-out, traces).
+`unpack(buf, offset)`.  The flow extractor (`packet.flow`) uses variants of
+the structs on its hot path; the dataclasses and the `*_frame` builders
+(which fill in IPv4 header and TCP/UDP/ICMP/ICMPv6 checksums) serve tests and
+the slower layers (ARP/ND responders, packet-out, traces).
 
 Addresses travel as ints everywhere (a MAC is a 48-bit int, an IPv4 address a
 32-bit int, an IPv6 address a 128-bit int), exactly as the flow key holds
