@@ -1,0 +1,147 @@
+"""The IDL against our ovsdb-server and the reference one, through the asyncio driver:
+initial replica, updates, transactions (insert, verify, increment), a server restart
+mid-run (resync through monitor_cond_since's last id)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from harness import DbServer
+from pyvswitch.aio.idl import IdlConnection
+from pyvswitch.ovsdb import jsonrpc
+from pyvswitch.ovsdb.idl import MONITOR_METHODS, Idl, State, TxnStatus
+from util import have_reference
+
+KINDS = ["ours"] + (["ref"] if have_reference() else [])
+
+TABLES = {"Open_vSwitch": ["next_cfg", "cur_cfg", "bridges"],
+          "Bridge": ["name", "ports", "fail_mode", "other_config"]}
+
+
+@pytest.fixture(params=KINDS)
+def server(request):
+    s = DbServer(request.param)
+    yield s
+    s.close()
+
+
+async def until(cond, timeout=20.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not cond():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def bridge_names(idl):
+    return sorted(r["name"] for r in idl.rows("Bridge").values())
+
+
+def test_replica_transactions_and_restart(server):
+    async def main():
+        idl = Idl("Open_vSwitch", TABLES)
+        conn = IdlConnection(idl, server.remote)
+        conn.start()
+        try:
+            await until(lambda: idl.is_connected and idl.rows("Open_vSwitch"))
+            assert idl.method_index == 0        # both servers speak monitor_cond_since
+            server.vsctl("--no-wait", "add-br", "br0", "--", "set-fail-mode", "br0", "secure")
+            await until(lambda: bridge_names(idl) == ["br0"])
+            (uuid, row), = [(u, r) for u, r in idl.rows("Bridge").items()]
+            assert row["fail_mode"] == ("secure",)
+            server.vsctl("--no-wait", "set", "bridge", "br0", "other_config:a=1", "other_config:b=2")
+            await until(lambda: idl.rows("Bridge")[uuid]["other_config"] == (("a", "1"), ("b", "2")))
+            server.vsctl("--no-wait", "remove", "bridge", "br0", "other_config", "a",
+                         "--", "del-fail-mode", "br0")
+            await until(lambda: idl.rows("Bridge")[uuid]["other_config"] == (("b", "2"),))
+            await until(lambda: idl.rows("Bridge")[uuid]["fail_mode"] == ())
+
+            # increment, as ovs-vsctl bumps next_cfg
+            ovs_uuid, ovs = idl.first("Open_vSwitch")
+            before = ovs["next_cfg"]
+            txn = idl.transaction()
+            txn.increment("Open_vSwitch", ovs_uuid, "next_cfg")
+            res = await conn.commit(txn)
+            assert res.status is TxnStatus.SUCCESS and res.increment == before + 1
+            await until(lambda: idl.rows("Open_vSwitch")[ovs_uuid]["next_cfg"] == before + 1)
+
+            # verify: a stale precondition fails with TRY_AGAIN
+            idl.rows("Bridge")[uuid]["other_config"] = (("stale", "x"),)
+            txn = idl.transaction()
+            txn.verify("Bridge", uuid, ["other_config"])
+            txn.update("Bridge", uuid, {"other_config": (("c", "3"),)})
+            res = await conn.commit(txn)
+            assert res.status is TxnStatus.TRY_AGAIN
+
+            # insert with a named uuid
+            txn = idl.transaction()
+            name = txn.insert("Bridge", {"name": "br1"})
+            txn.mutate("Open_vSwitch", ovs_uuid, [["bridges", "insert", ["named-uuid", name]]])
+            res = await conn.commit(txn)
+            assert res.status is TxnStatus.SUCCESS and name in res.inserted
+            await until(lambda: bridge_names(idl) == ["br0", "br1"])
+            assert res.inserted[name] in idl.rows("Bridge")
+
+            # the server restarts; changes made while we were away arrive
+            server.stop()
+            await until(lambda: not idl.is_connected)
+            server.start()
+            server.vsctl("--no-wait", "del-br", "br1")
+            await until(lambda: idl.is_connected and bridge_names(idl) == ["br0"])
+        finally:
+            conn.close()
+
+    asyncio.run(main())
+
+
+def test_falls_back_to_older_monitor_methods():
+    idl = Idl("DB", {"T": None})
+    idl.connected()
+    schema = {"name": "DB", "version": "1.0.0",
+              "tables": {"T": {"columns": {"a": {"type": "integer"},
+                                           "s": {"type": {"key": "string", "min": 0, "max": 4}}}}}}
+    out, _ = idl.receive(jsonrpc.Reply(schema, 1))
+    assert out[0].method == "monitor_cond_since"
+    out, _ = idl.receive(jsonrpc.ErrorReply("unknown method", out[0].id))
+    assert out[0].method == "monitor_cond"
+    out, _ = idl.receive(jsonrpc.ErrorReply("unknown method", out[0].id))
+    assert out[0].method == "monitor" and out[0].params[2] == {"T": {"columns": ["a", "s"]}}
+    u = "11111111-1111-1111-1111-111111111111"
+    idl.receive(jsonrpc.Reply({"T": {u: {"new": {"a": 3, "s": ["set", ["x", "y"]]}}}}, out[0].id))
+    assert idl.state is State.MONITORING and idl.rows("T")[u] == {"a": 3, "s": ("x", "y")}
+    seq = idl.change_seqno
+    idl.receive(jsonrpc.Notification("update", [None, {"T": {u: {"old": {"a": 3}, "new": {"a": 4, "s": "z"}}}}]))
+    assert idl.rows("T")[u] == {"a": 4, "s": ("z",)} and idl.change_seqno == seq + 1
+    idl.receive(jsonrpc.Notification("update", [None, {"T": {u: {"old": {"a": 4}}}}]))
+    assert idl.rows("T") == {}
+    assert MONITOR_METHODS[idl.method_index] == "monitor"
+
+
+def test_update2_diffs_and_echo():
+    idl = Idl("DB", {"T": ["s", "m", "o"]})
+    idl.connected()
+    schema = {"name": "DB", "version": "1.0.0",
+              "tables": {"T": {"columns": {
+                  "s": {"type": {"key": "integer", "min": 0, "max": "unlimited"}},
+                  "m": {"type": {"key": "string", "value": "string", "min": 0, "max": "unlimited"}},
+                  "o": {"type": {"key": "string", "min": 0, "max": 1}}}}}}
+    out, _ = idl.receive(jsonrpc.Reply(schema, 1))
+    u = "22222222-2222-2222-2222-222222222222"
+    reply = [False, "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa",
+             {"T": {u: {"initial": {"s": ["set", [1, 2]], "m": ["map", [["a", "1"]]], "o": "x"}}}}]
+    idl.receive(jsonrpc.Reply(reply, out[0].id))
+    assert idl.last_id.startswith("aaaa")
+    idl.receive(jsonrpc.Notification("update3", [None, "bbbbbbbb-bbbb-bbbb-bbbb-bbbbbbbbbbbb", {"T": {u: {"modify": {
+        "s": ["set", [2, 3]], "m": ["map", [["a", "1"], ["b", "2"]]], "o": ["set", []]}}}}]))
+    assert idl.rows("T")[u] == {"s": (1, 3), "m": (("b", "2"),), "o": ()}
+    assert idl.last_id.startswith("bbbb")
+    out, _ = idl.receive(jsonrpc.Request("echo", ["x"], "e1"))
+    assert out == [jsonrpc.Reply(["x"], "e1")]
+    # a reconnect asks only for what changed since the last id
+    idl.disconnected()
+    out = idl.connected()
+    out, _ = idl.receive(jsonrpc.Reply(schema, out[0].id))
+    assert out[0].params[3].startswith("bbbb")
+    idl.receive(jsonrpc.Reply([True, "cccccccc-cccc-cccc-cccc-cccccccccccc", {}], out[0].id))
+    assert idl.rows("T")[u]["s"] == (1, 3)
