@@ -137,16 +137,17 @@ class _Ctx:
 
     def commit(self) -> None:
         """Emits the datapath actions that make the packet look like `flow`."""
-        flow, base = self.flow, self.base
+        flow, base, wc = self.flow, self.base, self.wc
+        # Whether a rewritten field needs a datapath "set" depends on its original value.
+        for i in self.written:
+            wc[i] = FULL_MASK[i]
         if flow == base:
             return
-        odp, wc = self.odp, self.wc
+        odp = self.odp
         for name in _ETH_SETS:
             i = _I[name]
             if flow[i] != base[i]:
                 odp.append((SET, name, flow[i]))
-        for i in self.written:
-            wc[i] = FULL_MASK[i]
         old = [t for t in (base[_VLAN], base[_VLAN2]) if t]
         new = [t for t in (flow[_VLAN], flow[_VLAN2]) if t]
         if old != new:
