@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field as dc_field
+from itertools import compress
+from operator import and_
 
 from pyvswitch.packet.fields import (
     BY_NAME, FIELDS, Field, FieldError, c_hex, format_ipv4, format_ipv6, format_mac, format_port,
@@ -34,6 +36,9 @@ from pyvswitch.packet.headers import (
 
 OFP_DEFAULT_PRIORITY = 0x8000
 _ZERO = FlowKey()
+_new = tuple.__new__
+_SLOTS = range(len(FlowKey._fields))
+_ETH_TYPE, _NW_PROTO_FIELD = BY_NAME["eth_type"], BY_NAME["nw_proto"]
 
 
 class MatchError(FieldError):
@@ -52,11 +57,15 @@ class Match:
     checks: tuple[tuple[int, int, int], ...] = dc_field(default=(), compare=False, repr=False)
 
     def __post_init__(self):
-        if any(v & ~m for v, m in zip(self.value, self.mask)):
-            object.__setattr__(self, "value",
-                               FlowKey(*(v & m for v, m in zip(self.value, self.mask))))
+        mask = self.mask
+        if type(mask) is not FlowKey:
+            mask = _new(FlowKey, mask)
+            object.__setattr__(self, "mask", mask)
+        value = tuple(map(and_, self.value, mask))
+        if value != self.value or type(self.value) is not FlowKey:
+            object.__setattr__(self, "value", _new(FlowKey, value))
         object.__setattr__(self, "checks", tuple(
-            (i, m, v) for i, (v, m) in enumerate(zip(self.value, self.mask)) if m))
+            [(i, mask[i], value[i]) for i in compress(_SLOTS, mask)]))
 
     @classmethod
     def exact(cls, key: FlowKey) -> Match:
@@ -89,20 +98,9 @@ class Match:
 
     def set_field(self, fld: Field | str, value: int, mask: int | None = None) -> Match:
         """A copy with one field set to value under mask (exact when mask is None)."""
-        if isinstance(fld, str):
-            fld = BY_NAME[fld]
-        if mask is None:
-            mask = (1 << (8 * fld.n_bytes)) - 1
-        i = fld.index
-        bits = (fld.keep << fld.shift) | fld.present
-        sv, sm = fld.to_slot(value, mask)
-        if fld.name == "dl_vlan" and value == 0xFFFF:
-            # OpenFlow 1.0's OFP_VLAN_NONE: match packets without a tag.
-            sv, sm, bits = 0, 0xFFFF, 0xFFFF
         v, m = list(self.value), list(self.mask)
-        m[i] = (m[i] & ~bits) | sm
-        v[i] = ((v[i] & ~bits) | sv) & m[i]
-        return Match(FlowKey(*v), FlowKey(*m))
+        _set_field(v, m, BY_NAME[fld] if isinstance(fld, str) else fld, value, mask)
+        return Match(_new(FlowKey, v), _new(FlowKey, m))
 
     def get_field(self, fld: Field | str) -> tuple[int, int]:
         """(value, mask) of a field, in the field's units."""
@@ -144,6 +142,20 @@ class Match:
 
     def __str__(self) -> str:
         return format_match(self)
+
+
+def _set_field(v: list[int], m: list[int], fld: Field, value: int, mask: int | None) -> None:
+    """Sets fld to value under mask in the slot lists v (values) and m (masks)."""
+    if mask is None:
+        mask = (1 << (8 * fld.n_bytes)) - 1
+    i = fld.index
+    bits = (fld.keep << fld.shift) | fld.present
+    sv, sm = fld.to_slot(value, mask)
+    if fld.name == "dl_vlan" and value == 0xFFFF:
+        # OpenFlow 1.0's OFP_VLAN_NONE: match packets without a tag.
+        sv, sm, bits = 0, 0xFFFF, 0xFFFF
+    m[i] = (m[i] & ~bits) | sm
+    v[i] = ((v[i] & ~bits) | sv) & m[i]
 
 
 _DL_TYPE, _NW_PROTO, _TP_SRC, _TP_DST = (INDEX[s] for s in ("dl_type", "nw_proto", "tp_src", "tp_dst"))
@@ -211,13 +223,13 @@ def split_items(text: str) -> list[tuple[str, str | None]]:
 
 def match_from_items(items: list[tuple[str, str | None]]) -> Match:
     """The match of parsed items (no priority, actions or other flow-mod keywords)."""
-    m = Match()
+    values, masks = list(_ZERO), list(_ZERO)
     for key, value in items:
         if key in SHORTHANDS and value is None:
             dl_type, nw_proto = SHORTHANDS[key]
-            m = m.set_field("eth_type", dl_type)
+            _set_field(values, masks, _ETH_TYPE, dl_type, None)
             if nw_proto is not None:
-                m = m.set_field("nw_proto", nw_proto)
+                _set_field(values, masks, _NW_PROTO_FIELD, nw_proto, None)
             continue
         fld = BY_NAME.get(key)
         if fld is None:
@@ -225,8 +237,8 @@ def match_from_items(items: list[tuple[str, str | None]]) -> Match:
                 raise FieldError(f"field {key} missing value")
             raise FieldError(f"unknown keyword {key}")
         v, msk = parse_value(fld, value if value else "0/0")
-        m = m.set_field(fld, v, msk)
-    return m
+        _set_field(values, masks, fld, v, msk)
+    return Match(_new(FlowKey, values), _new(FlowKey, masks))
 
 
 def parse_match(text: str) -> Match:
