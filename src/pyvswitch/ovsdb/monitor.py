@@ -30,7 +30,7 @@ from pyvswitch.ovsdb.condition import compile_where
 from pyvswitch.ovsdb.errors import OvsdbError, json_text
 from pyvswitch.ovsdb.jsonrpc import dumps
 from pyvswitch.ovsdb.schema import ColumnSchema, DatabaseSchema, TableSchema
-from pyvswitch.ovsdb.types import Parser, syntax_error
+from pyvswitch.ovsdb.types import Parser
 
 # The update method and the reply shape for each monitor request method.
 VERSIONS = {"monitor": 1, "monitor_cond": 2, "monitor_cond_since": 3}
@@ -317,8 +317,3 @@ def compose(commits: Iterable[dict]) -> dict:
                 else:
                     t[u] = (prev[0], new)
     return out
-
-
-def check_monitor_params(params: list, n: int) -> None:
-    if len(params) != n:
-        raise syntax_error(params, "invalid parameters")

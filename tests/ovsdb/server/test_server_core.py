@@ -7,7 +7,7 @@ import json
 from server_harness import UUID_RE, Harness, load_schema
 
 from pyvswitch.ovsdb.database import Database
-from pyvswitch.ovsdb.server import Close, LogCommit, Send
+from pyvswitch.ovsdb.server import LogCommit, Send
 
 
 def insert_a(c, **row):
