@@ -505,7 +505,11 @@ class ServerCore:
 
     def _try_trigger(self, t: _Trigger, now: float) -> bool:
         """Runs a transaction; True if it completed (and was answered)."""
-        results, commit, wait_until = self._execute(t, now)
+        try:
+            results, commit, wait_until = self._execute(t, now)
+        except Exception as e:  # an engine bug: drop the client that asked, not the caller
+            self._close(t.session, f"{t.session.name}: internal error: {e!r}")
+            return True
         if wait_until is not None and commit is None:
             t.deadline = wait_until
             return False
@@ -685,6 +689,12 @@ class ServerCore:
             return _NO_LOCKS
         locks = self._locks
         return frozenset(n for n in s.locks if locks[n][0] is s)
+
+    def stats(self) -> dict:
+        """Counts for ovsdb-server/memory/show."""
+        return {"monitors": sum(len(d.monitors) for d in self.dbs.values()),
+                "sessions": len(self._sessions),
+                "triggers": sum(len(d.triggers) for d in self.dbs.values())}
 
     def lock_owner(self, name: str) -> int | None:
         queue = self._locks.get(name)

@@ -420,3 +420,22 @@ def test_convert_errors():
     assert a.error("convert", ["_Server", _schema_json()])
     assert a.closed is None
     assert Harness().client().error("convert", ["T", _schema_json()])["error"] == "not supported"
+
+
+def test_an_engine_failure_drops_only_the_client_that_asked():
+    h = Harness()
+    a, b = h.client(), h.client()
+    wait = {"op": "wait", "table": "A", "where": [], "columns": ["i"], "until": "==", "rows": [{"i": 3}]}
+    a.request("transact", ["T", wait], id="w")
+    real = h.db.execute
+
+    def broken(ops, **kw):
+        if ops and ops[0].get("op") == "wait":
+            raise RuntimeError("boom")
+        return real(ops, **kw)
+
+    h.db.execute = broken
+    insert_a(b, i=3)
+    assert "internal error" in a.closed
+    assert b.closed is None
+    assert h.core.stats() == {"monitors": 0, "sessions": 1, "triggers": 0}
