@@ -358,6 +358,7 @@ SCRIPTS = {
 
 
 @needs_reference
+@pytest.mark.parametrize("server", ["ref", "ours"])
 @pytest.mark.parametrize("name", sorted(SCRIPTS))
-def test_same_as_reference(name):
-    compare(SCRIPTS[name])
+def test_same_as_reference(name, server):
+    compare(name, SCRIPTS[name], server)

@@ -3,6 +3,7 @@ and a runner that plays one script with the real ovs-vsctl and with ours."""
 
 from __future__ import annotations
 
+import atexit
 import re
 import shutil
 import subprocess
@@ -16,17 +17,29 @@ UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
 
-class Server:
-    """A reference ovsdb-server on a fresh Open_vSwitch database in a private dir."""
+# Our ovs-vsctl runs hundreds of times here: let Python cache its bytecode
+# (in a private dir, removed at exit) even where the environment says not to.
+PYCACHE = tempfile.mkdtemp(prefix="vsctl-pycache-")
+atexit.register(shutil.rmtree, PYCACHE, True)
 
-    def __init__(self, server_tool: str = "ovsdb-server") -> None:
+OUR_SCHEMA = str(Path(__file__).resolve().parents[2] / "src/pyvswitch/schemas/vswitch.ovsschema")
+
+
+class Server:
+    """An ovsdb-server (kind "ref": OVS 3.1's, "ours": pyvswitch's) on a fresh
+    Open_vSwitch database in a private dir."""
+
+    def __init__(self, kind: str = "ref") -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="vsctl-"))
         self.env = ovs_env(self.dir)
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+        self.env["PYTHONPYCACHEPREFIX"] = PYCACHE
         self.sock = self.dir / "db.sock"
         db = self.dir / "conf.db"
-        subprocess.run([ref("ovsdb-tool"), "create", str(db), SCHEMA], check=True, env=self.env)
+        tool, schema = (ref, SCHEMA) if kind == "ref" else (ours, OUR_SCHEMA)
+        subprocess.run([tool("ovsdb-tool"), "create", str(db), schema], check=True, env=self.env)
         self.proc = subprocess.Popen(
-            [ref(server_tool), str(db), f"--remote=punix:{self.sock}", f"--unixctl={self.dir}/ovsdb-server.ctl",
+            [tool("ovsdb-server"), str(db), f"--remote=punix:{self.sock}", f"--unixctl={self.dir}/ovsdb-server.ctl",
              f"--log-file={self.dir}/ovsdb-server.log"],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: self.sock.exists() or self.proc.poll() is not None, 20, what="ovsdb-server socket")
@@ -57,9 +70,9 @@ def normalize(text: str, tool: str = "ovs-vsctl") -> str:
     return TIME_RE.sub("<TIME>", UUID_RE.sub("<UUID>", text))
 
 
-def play(script: list[list[str]], tool: str) -> list[tuple[str, str, int]]:
+def play(script: list[list[str]], tool: str, server: str = "ref") -> list[tuple[str, str, int]]:
     """Runs each command line of script against one fresh server."""
-    s = Server()
+    s = Server(server)
     try:
         out = []
         for args in script:
@@ -78,10 +91,16 @@ def play(script: list[list[str]], tool: str) -> list[tuple[str, str, int]]:
         s.close()
 
 
-def compare(script: list[list[str]]) -> None:
-    """Asserts that ours and the real ovs-vsctl behave the same on script."""
-    want = play(script, ref("ovs-vsctl"))
-    got = play(script, ours("ovs-vsctl"))
+_reference_results: dict[str, list] = {}
+
+
+def compare(name: str, script: list[list[str]], server: str = "ref") -> None:
+    """Asserts that our ovs-vsctl (against the given kind of server) behaves
+    as the real one against the real server, on script."""
+    if name not in _reference_results:
+        _reference_results[name] = play(script, ref("ovs-vsctl"))
+    want = _reference_results[name]
+    got = play(script, ours("ovs-vsctl"), server)
     for args, w, g in zip(script, want, got):
         assert g == w, f"ovs-vsctl {' '.join(args)}\n--- want:\n{w[0]}{w[1]}rc={w[2]}\n--- got:\n{g[0]}{g[1]}rc={g[2]}"
 
