@@ -163,10 +163,15 @@ class Transaction:
 
 
 class Idl:
-    def __init__(self, db_name: str, tables: dict[str, list[str] | None]) -> None:
-        """tables: the tables to replicate, each with its columns (None: all of them)."""
+    def __init__(self, db_name: str, tables: dict[str, list[str] | None],
+                 omit_alert: dict[str, list[str]] | None = None) -> None:
+        """tables: the tables to replicate, each with its columns (None: all of them).
+        omit_alert: columns whose changes alone do not bump change_seqno (a daemon's
+        own status columns, so that writing them does not make it reconfigure)."""
         self.db_name = db_name
         self.wanted = dict(tables)
+        self.omit_alert = {t: frozenset(c) for t, c in (omit_alert or {}).items()}
+        self._alert = False
         self.schema: DatabaseSchema | None = None
         self.tables: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in tables}
         self.state = State.DISCONNECTED
@@ -286,6 +291,7 @@ class Idl:
 
     def _notification(self, msg: jsonrpc.Notification) -> None:
         p = msg.params
+        self._alert = False
         if msg.method == "update3" and len(p) == 3:
             self.last_id = p[1]
             self._apply(p[2], 2)
@@ -295,7 +301,8 @@ class Idl:
             self._apply(p[1], 1)
         else:
             return
-        self.change_seqno += 1
+        if self._alert:
+            self.change_seqno += 1
 
     def commit(self, txn: Transaction,
                callback: Callable[[TxnResult], None] | None = None) -> jsonrpc.Request:
@@ -340,19 +347,24 @@ class Idl:
     def _apply2(self, ts: TableSchema, replica: dict, uuid: str, change: dict) -> None:
         if "delete" in change or change is None:
             replica.pop(uuid, None)
+            self._alert = True
             return
         for kind in ("initial", "insert"):
             if kind in change:
+                self._alert = True
                 row = self._fresh(ts)
                 row.update(self._columns(ts, change[kind]))
                 replica[uuid] = row
                 return
         if "modify" in change:
             row = dict(replica.get(uuid) or self._fresh(ts))
+            quiet = self.omit_alert.get(ts.name, frozenset())
             for name, vj in change["modify"].items():
                 c = ts.columns.get(name)
                 if c is None:
                     continue
+                if name not in quiet:
+                    self._alert = True
                 t = c.type
                 if t.n_max == 1:
                     row[name] = t.datum_from_json(vj)
@@ -365,8 +377,13 @@ class Idl:
         new = change.get("new") if isinstance(change, dict) else None
         if new is None:
             replica.pop(uuid, None)
+            self._alert = True
             return
-        row = dict(replica.get(uuid) or self._fresh(ts))
+        old = replica.get(uuid)
+        quiet = self.omit_alert.get(ts.name, frozenset())
+        if old is None or any(c not in quiet for c in change.get("old", {})):
+            self._alert = True
+        row = dict(old or self._fresh(ts))
         row.update(self._columns(ts, new))
         replica[uuid] = row
 

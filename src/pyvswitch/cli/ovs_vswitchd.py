@@ -1,0 +1,285 @@
+"""ovs-vswitchd: the switch daemon, OVS's command line.
+
+    ovs-vswitchd [DATABASE] [--pidfile[=FILE]] [--detach] [--no-chdir] [--monitor]
+                 [--log-file[=FILE]] [-v[SPEC]] [--unixctl=SOCKET] [--mlockall]
+                 [--enable-dummy[=override|system]] [-p KEY -c CERT -C CA]
+
+Wiring only: options, the daemon start-up sequence, signals, unixctl
+commands.  The work is vswitchd/bridge.py (database -> reconfiguration ->
+status) on the event loop, with each datapath forwarding in its own thread.
+
+`--enable-dummy` allows interfaces of type "dummy"; `=override` also turns
+every "system" and "internal" interface into a dummy one, so tests (like
+ovsdbapp's functional-test fixture) need no privileges; `=system` is
+accepted as OVS accepts it and behaves as plain `--enable-dummy` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+
+from pyvswitch import dirs, vlog
+from pyvswitch.cli.options import Arg, Option, OptionError, parse
+from pyvswitch.daemon import Daemon, DaemonError, die_by_signal, signal_description
+from pyvswitch.unixctl.commands import add_builtins, version_string
+from pyvswitch.unixctl.core import CommandTable
+
+PROGRAM = "ovs-vswitchd"
+
+log = vlog.module("vswitchd")
+log_signal = vlog.module("fatal_signal")
+
+OPTIONS = [
+    Option("unixctl", Arg.REQUIRED),
+    Option("pidfile", Arg.OPTIONAL),
+    Option("overwrite-pidfile"),
+    Option("detach"),
+    Option("no-chdir"),
+    Option("monitor"),
+    Option("user", Arg.REQUIRED),
+    Option("log-file", Arg.OPTIONAL),
+    Option("verbose", Arg.OPTIONAL, "v"),
+    Option("syslog-target", Arg.REQUIRED),
+    Option("syslog-method", Arg.REQUIRED),
+    Option("private-key", Arg.REQUIRED, "p"),
+    Option("certificate", Arg.REQUIRED, "c"),
+    Option("ca-cert", Arg.REQUIRED, "C"),
+    Option("bootstrap-ca-cert", Arg.REQUIRED),
+    Option("peer-ca-cert", Arg.REQUIRED),
+    Option("ssl-protocols", Arg.REQUIRED),
+    Option("ssl-ciphers", Arg.REQUIRED),
+    Option("mlockall"),
+    Option("enable-dummy", Arg.OPTIONAL),
+    Option("disable-system"),
+    Option("disable-system-route"),
+    Option("dpdk"),
+    Option("hw-rawio-access"),
+    Option("help", Arg.NONE, "h"),
+    Option("version", Arg.NONE, "V"),
+]
+
+USAGE = f"""\
+{PROGRAM}: Open vSwitch daemon
+usage: {PROGRAM} [OPTIONS] [DATABASE]
+where DATABASE is a socket on which ovsdb-server is listening
+      (default: "{dirs.default_db_sock()}").
+
+Active DATABASE connection methods:
+  tcp:HOST:PORT           PORT at remote HOST
+  ssl:HOST:PORT           SSL PORT at remote HOST
+  unix:FILE               Unix domain socket named FILE
+PKI configuration (required to use SSL):
+  -p, --private-key=FILE  file with private key
+  -c, --certificate=FILE  file with certificate for private key
+  -C, --ca-cert=FILE      file with peer CA certificate
+
+Daemon options:
+  --detach                run in background as daemon
+  --monitor               creates a process to monitor this daemon
+  --user=username[:group] changes the effective daemon user:group
+  --no-chdir              do not chdir to '/'
+  --pidfile[=FILE]        create pidfile (default: {dirs.default_pidfile(PROGRAM)})
+  --overwrite-pidfile     with --pidfile, start even if already running
+
+Logging options:
+  -vSPEC, --verbose=SPEC   set logging levels
+  -v, --verbose            set maximum verbosity level
+  --log-file[=FILE]        enable logging to specified FILE
+                           (default: {dirs.default_log_file(PROGRAM)})
+
+Other options:
+  --unixctl=SOCKET          override default control socket name
+  --enable-dummy[=override] allow dummy interfaces (override: in place of system ones)
+  --mlockall                accepted for compatibility
+  -h, --help                display this help message
+  -V, --version             display version information
+"""
+
+
+class Config:
+    def __init__(self) -> None:
+        from pyvswitch.vswitchd.config import Dummy
+        self.remote = f"unix:{dirs.default_db_sock()}"
+        self.unixctl: str | None = None
+        self.log_file: str | None = None
+        self.ssl: dict[str, str] = {}
+        self.dummy = Dummy.OFF
+        self.daemon = Daemon(PROGRAM)
+
+
+def _fatal(msg: str) -> None:
+    sys.stderr.write(f"{PROGRAM}: {msg}\n")
+    sys.stderr.flush()
+    raise SystemExit(1)
+
+
+def parse_args(argv: list[str]) -> Config:
+    from pyvswitch.vswitchd.config import Dummy
+    cfg = Config()
+    try:
+        opts, args = parse(argv, OPTIONS)
+    except OptionError as e:
+        _fatal(str(e))
+    for name, value in opts:
+        if cfg.daemon.handle_option(name, value):
+            continue
+        if name == "unixctl":
+            cfg.unixctl = value
+        elif name == "log-file":
+            cfg.log_file = dirs.abs_file_name(dirs.logdir(), value) if value \
+                else dirs.default_log_file(PROGRAM)
+        elif name == "verbose":
+            try:
+                vlog.set_verbosity(value)
+            except vlog.VlogError as e:
+                _fatal(str(e))
+        elif name in ("private-key", "certificate", "ca-cert"):
+            cfg.ssl[name] = value
+        elif name == "enable-dummy":
+            if value not in (None, "override", "system"):
+                _fatal(f"{value}: unknown --enable-dummy argument (use \"override\" or \"system\")")
+            cfg.dummy = Dummy.OVERRIDE if value == "override" else Dummy.ON
+        elif name == "help":
+            sys.stdout.write(USAGE)
+            raise SystemExit(0)
+        elif name == "version":
+            sys.stdout.write(version_string(PROGRAM) + "\n")
+            raise SystemExit(0)
+        # The remaining options are accepted for compatibility and have no effect here.
+    if len(args) > 1:
+        _fatal("at most one non-option argument accepted; use --help for usage")
+    if args:
+        cfg.remote = args[0]
+    from pyvswitch.aio.stream import RemoteError, parse_remote
+    try:
+        if parse_remote(cfg.remote).passive:
+            _fatal(f"{cfg.remote}: passive database connections are not supported")
+    except RemoteError as e:
+        _fatal(str(e))
+    return cfg
+
+
+def _register_commands(table: CommandTable, runner) -> None:
+    from pyvswitch.ofproto import trace
+    from pyvswitch.vswitchd import appctl
+
+    def bridges():
+        out = {}
+        for b in runner.switch.backers.values():
+            out.update(b.bridges)
+        return out
+
+    usages = {"ofproto/trace": ("{[dp_name] odp_flow | bridge br_flow} [OPTIONS...] "
+                                "[-generate|packet]", 1, 5),
+              "fdb/show": ("bridge", 1, 1), "fdb/flush": ("[bridge]", 0, 1),
+              "fdb/stats-show": ("bridge", 1, 1)}
+    for name, fn in trace.COMMANDS.items():
+        usage, lo, hi = usages.get(name, ("", 0, 8))
+        table.register(name, usage, lo, hi,
+                       lambda args, fn=fn: fn(bridges(), args, time.monotonic()))
+    appctl.register(table, runner)
+
+
+async def serve(cfg: Config) -> int:
+    from pyvswitch.aio.unixctl import UnixctlServer, server_path
+    from pyvswitch.vswitchd.bridge import BridgeRunner
+
+    loop = asyncio.get_running_loop()
+    ssl_client = None
+    if cfg.ssl and cfg.remote.startswith("ssl:"):
+        from pyvswitch.aio.stream import ssl_contexts
+        try:
+            _, client_ctx = ssl_contexts(cfg.ssl.get("private-key", ""),
+                                         cfg.ssl.get("certificate", ""), cfg.ssl.get("ca-cert", ""))
+        except OSError as e:
+            _fatal(f"could not load SSL configuration ({e})")
+
+        def ssl_client():
+            return client_ctx
+
+    runner = BridgeRunner(cfg.remote, cfg.dummy, ssl_client=ssl_client)
+    exit_code = loop.create_future()
+
+    def request_exit(code: int = 0) -> None:
+        if not exit_code.done():
+            exit_code.set_result(code)
+
+    table = CommandTable()
+    add_builtins(table, PROGRAM, lambda: loop.call_soon(request_exit, 0),
+                 lambda: _memory_report(runner))
+    _register_commands(table, runner)
+
+    ctl_path = server_path(PROGRAM, cfg.unixctl)
+    if ctl_path is not None:
+        try:
+            unixctl = await UnixctlServer.start(table, ctl_path)
+        except OSError as e:
+            log.emer("%s: could not initialize control socket (%s)", ctl_path, e.strerror)
+            _fatal(f"could not initialize control socket {ctl_path} ({e.strerror})")
+        cfg.daemon.exit_hooks.append(unixctl.close)
+    cfg.daemon.exit_hooks.append(runner.close)
+
+    fatal = {}
+
+    def on_signal(signum: int) -> None:
+        fatal["signum"] = signum
+        request_exit(128 + signum)
+
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.add_signal_handler(s, on_signal, s)
+
+    runner.start()
+    task = loop.create_task(runner.run())
+    vlog.module("bridge").info("%s", version_string(PROGRAM))
+    cfg.daemon.complete()
+    code = await exit_code
+    if "signum" in fatal:
+        log_signal.warn("terminating with signal %s", signal_description(fatal["signum"]))
+    task.cancel()
+    cfg.daemon.run_exit_hooks()
+    if "signum" in fatal:
+        return -fatal["signum"]
+    return code
+
+
+def _memory_report(runner) -> str:
+    n_bridges = sum(len(b.bridges) for b in runner.switch.backers.values())
+    n_ports = sum(len(br.ports) for b in runner.switch.backers.values()
+                  for br in b.bridges.values())
+    n_flows = sum(b.datapath.stats().flows for b in runner.switch.backers.values())
+    return f"bridges:{n_bridges} ports:{n_ports} udpif flows:{n_flows}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    vlog.set_program_name(PROGRAM)
+    # Create every module handle a -v option may name before parsing.
+    import pyvswitch.aio.idl  # noqa: F401
+    import pyvswitch.aio.unixctl  # noqa: F401
+    import pyvswitch.vswitchd.bridge  # noqa: F401
+    for name in ("vconn", "rconn", "netdev", "netdev_dummy", "netdev_linux", "dpif",
+                 "dpif_netdev", "ofproto", "ofproto_dpif", "ofproto_dpif_xlate", "connmgr",
+                 "jsonrpc", "ovsdb_idl", "reconnect", "stream", "daemon", "fatal_signal",
+                 "memory", "coverage", "timeval", "socket_util", "poll_loop", "bridge"):
+        vlog.module(name)
+    cfg = parse_args(sys.argv[1:] if argv is None else argv)
+    if cfg.log_file:
+        try:
+            vlog.set_log_file(cfg.log_file)
+        except OSError as e:
+            _fatal(f"{cfg.log_file}: open failed ({e.strerror})")
+    try:
+        cfg.daemon.start()
+    except DaemonError as e:
+        vlog.module("daemon_unix").emer("%s", e)
+        _fatal(str(e))
+    code = asyncio.run(serve(cfg))
+    if code < 0:
+        die_by_signal(-code)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""ovs-vswitchd: the switch daemon: OVSDB configuration in, bridges and status out."""

@@ -1,0 +1,150 @@
+"""The main loop of ovs-vswitchd: database in, reconfiguration, status out.
+
+As OVS's vswitchd/bridge.c, one loop on the daemon's event loop:
+
+1. The IDL (ovsdb/idl.py, kept connected by aio/idl.py) replicates the
+   Open_vSwitch, Bridge, Port and Interface tables.  Whenever its change
+   sequence number moves, the loop computes the desired state
+   (config.desired_state), diffs it against what runs (reconcile.reconcile)
+   and applies the effects (switch.Switch.apply).
+2. Then it gathers the status (switch.Switch.status) and writes what differs
+   from the replica in ONE transaction (status.status_updates): interface
+   ofport/error/..., bridge datapath_id, and cur_cfg = the next_cfg just
+   applied, which is what `ovs-vsctl` waits for.  Only one status
+   transaction is in flight at a time; a failed one is retried on the next
+   pass.  Statistics are sampled every STATS_INTERVAL seconds (OVS's
+   stats-update-interval default).
+3. `Switch.run(now)` drives ofproto's timers (MAC aging, flow timeouts,
+   megaflow revalidation).  A MAC learned in a datapath thread wakes the loop
+   through `loop.call_soon_threadsafe`.
+
+Packets never pass through this loop: each datapath forwards in its own
+thread, so a slow database or a long reconfiguration does not stall traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from pyvswitch import vlog
+from pyvswitch.aio.idl import IdlConnection
+from pyvswitch.ovsdb.idl import Idl, TxnStatus
+
+from .config import Dummy, desired_state
+from .reconcile import reconcile
+from .status import status_updates
+from .switch import Switch
+
+log = vlog.module("bridge")
+
+STATS_INTERVAL = 5.0
+
+TABLES = {
+    "Open_vSwitch": ["bridges", "next_cfg", "cur_cfg", "datapath_types", "iface_types",
+                     "dpdk_initialized", "dpdk_version", "other_config"],
+    "Bridge": ["name", "ports", "datapath_type", "fail_mode", "flood_vlans", "other_config",
+               "datapath_id", "datapath_version"],
+    "Port": ["name", "interfaces", "tag", "trunks", "vlan_mode", "other_config"],
+    "Interface": ["name", "type", "options", "ofport_request", "mtu_request", "other_config",
+                  "ofport", "error", "mac_in_use", "ifindex", "link_state", "admin_state", "mtu",
+                  "statistics"],
+}
+
+# Written by this daemon only: their changes alone do not trigger a reconfiguration.
+STATUS_COLUMNS = {
+    "Open_vSwitch": ["cur_cfg", "datapath_types", "iface_types", "dpdk_initialized",
+                     "dpdk_version"],
+    "Bridge": ["datapath_id", "datapath_version"],
+    "Interface": ["ofport", "error", "mac_in_use", "ifindex", "link_state", "admin_state", "mtu",
+                  "statistics"],
+}
+
+
+class BridgeRunner:
+    def __init__(self, remote: str, dummy: Dummy = Dummy.OFF, *, ssl_client=None,
+                 stats_interval: float = STATS_INTERVAL) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.idl = Idl("Open_vSwitch", TABLES, omit_alert=STATUS_COLUMNS)
+        self._kick = asyncio.Event()
+        self.conn = IdlConnection(self.idl, remote, on_change=self._kick.set,
+                                  ssl_client=ssl_client)
+        self.switch = Switch(dummy, wakeup=self._wakeup_threadsafe)
+        self.stats_interval = stats_interval
+        self.applied_seqno = -1
+        self.cur_cfg: int | None = None
+        self._txn_in_flight = False
+        self._next_stats = 0.0
+        self._stopped = False
+
+    def _wakeup_threadsafe(self) -> None:
+        self.loop.call_soon_threadsafe(self._kick.set)
+
+    def start(self) -> None:
+        self.conn.start()
+
+    def close(self) -> None:
+        self._stopped = True
+        self.conn.close()
+        self.switch.close()
+
+    async def run(self) -> None:
+        deadline = time.monotonic()
+        while not self._stopped:
+            timeout = max(0.0, deadline - time.monotonic())
+            try:
+                await asyncio.wait_for(self._kick.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+            self._kick.clear()
+            deadline = self.run_once(time.monotonic())
+
+    def run_once(self, now: float) -> float:
+        """One pass: reconfigure if the database changed, run timers, write status."""
+        if self.idl.is_connected and self.idl.change_seqno != self.applied_seqno:
+            self.applied_seqno = self.idl.change_seqno
+            desired = desired_state(self.idl.tables, self.switch.dummy)
+            effects = self.switch_effects(desired)
+            if effects:
+                self.switch.apply(effects, now)
+                self._next_stats = now      # new interfaces get their counters at once
+            self.cur_cfg = desired.next_cfg
+        deadline = self.switch.run(now)
+        if self.idl.is_connected and not self._txn_in_flight:
+            with_stats = now >= self._next_stats
+            if with_stats:
+                self._next_stats = now + self.stats_interval
+            self._write_status(with_stats)
+        return min(deadline, self._next_stats)
+
+    def switch_effects(self, desired):
+        return reconcile(self.switch.running, desired)
+
+    def _system_status(self) -> dict:
+        out = {"datapath_types": self.switch.datapath_types(),
+               "iface_types": self.switch.iface_types(),
+               "dpdk_initialized": False, "dpdk_version": ("none",)}
+        if self.cur_cfg is not None:
+            out["cur_cfg"] = self.cur_cfg
+        return out
+
+    def _write_status(self, with_stats: bool) -> None:
+        ifaces, bridges = self.switch.status(with_stats)
+        updates = status_updates(self.idl.tables, ifaces, bridges, self._system_status())
+        if not updates:
+            return
+        txn = self.idl.transaction()
+        for table, uuid, columns in updates:
+            txn.update(table, uuid, columns)
+        self._txn_in_flight = True
+        fut = self.conn.commit(txn)
+
+        def done(f: asyncio.Future) -> None:
+            self._txn_in_flight = False
+            res = f.result()
+            if res.status is TxnStatus.ERROR:
+                log.warn("status update failed: %s", res.error)
+            elif res.status is not TxnStatus.SUCCESS:
+                self._kick.set()
+
+        fut.add_done_callback(done)

@@ -1,0 +1,197 @@
+"""The desired state: what the Open_vSwitch database asks the switch to be.
+
+`desired_state(tables, dummy)` reads a snapshot of the replicated tables
+(ovsdb/idl.py's `{table: {uuid: {column: datum}}}`) and returns a
+`SwitchConfig`: bridges, each with the interfaces it should have, each
+interface carrying its port's VLAN configuration.  It is pure: no I/O, no
+clock, the same snapshot always gives an equal result, so the reconciler
+(reconcile.py) can diff two of them.
+
+Shape: OVS's ofproto gives every Interface its own OpenFlow port and applies
+VLAN settings per Port (a "bundle" of interfaces).  Bonds are not supported,
+so a Port's first interface (by name) is used and any others are reported
+as not configured.  The interface named like its bridge is the bridge's own
+internal port (OpenFlow LOCAL); it is created with the bridge, not as an
+ordinary port.
+
+Interface types: "" and "system" open an existing Linux interface,
+"internal" a TAP, "patch" joins two bridges (options:peer), "dummy" an
+in-memory netdev -- only with --enable-dummy, as in OVS.  With
+--enable-dummy=override every "system" and "internal" interface becomes a
+dummy one, so a test needs no privileges.
+
+Other things read: Bridge datapath_type, fail_mode, flood_vlans and
+other_config hwaddr, datapath-id, mac-table-size, mac-aging-time;
+Interface ofport_request, mtu_request, options, other_config.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from pyvswitch.ofproto.vlan import VlanConfig, VlanMode
+
+
+class Dummy(enum.Enum):
+    """--enable-dummy: off, on (type "dummy" allowed), override (system and internal too)."""
+    OFF = "off"
+    ON = "on"
+    OVERRIDE = "override"
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceConfig:
+    name: str
+    port: str                       # the Port row holding it
+    type: str                       # the netdev type to open ("system", "internal", ...)
+    db_type: str = ""               # the type as the database spells it
+    vlan: VlanConfig = VlanConfig()
+    ofport_request: int | None = None
+    mtu_request: int | None = None
+    peer: str | None = None         # patch ports
+    options: tuple = ()
+    error: str | None = None        # set when the configuration itself is unusable
+    # The ofport the database last recorded: reused when (re)adding the interface, so
+    # port numbers survive a daemon restart.  Not configuration: never compared.
+    ofport_hint: int | None = field(default=None, compare=False)
+
+    def needs_reopen(self, other: "InterfaceConfig") -> bool:
+        """True if going from other to self means closing and reopening the netdev."""
+        return (self.type, self.options, self.ofport_request, self.port, self.error) != \
+               (other.type, other.options, other.ofport_request, other.port, other.error)
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeConfig:
+    name: str
+    datapath_type: str = ""
+    fail_mode: str | None = None
+    flood_vlans: frozenset[int] = frozenset()
+    hwaddr: bytes | None = None
+    datapath_id: int | None = None
+    mac_table_size: int | None = None
+    mac_aging_time: int | None = None
+    local: InterfaceConfig | None = None        # the bridge's own internal interface
+    interfaces: dict[str, InterfaceConfig] = field(default_factory=dict)
+
+    def settings(self) -> tuple:
+        """What ConfigureBridge changes in place (everything but ports and the datapath)."""
+        return (self.fail_mode, self.flood_vlans, self.hwaddr, self.datapath_id,
+                self.mac_table_size, self.mac_aging_time)
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchConfig:
+    bridges: dict[str, BridgeConfig] = field(default_factory=dict)
+    next_cfg: int = 0
+
+
+def _scalar(v, default=None):
+    """An optional column's value: the atom, or default when empty."""
+    if type(v) is tuple:
+        return v[0] if v else default
+    return v
+
+
+def _parse_mac(text: str | None) -> bytes | None:
+    if not text:
+        return None
+    parts = text.split(":")
+    if len(parts) != 6:
+        return None
+    try:
+        mac = bytes(int(p, 16) for p in parts)
+    except ValueError:
+        return None
+    return mac
+
+
+def _parse_int(text: str | None, base: int = 10) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text, base)
+    except ValueError:
+        return None
+
+
+def netdev_type(db_type: str, dummy: Dummy) -> str:
+    """The netdev type to open for an Interface type.  Without --enable-dummy the
+    registry has no "dummy" type, so opening one fails as it does in OVS."""
+    t = db_type or "system"
+    if dummy is Dummy.OVERRIDE and t in ("system", "internal", "tap"):
+        return "dummy"
+    return t
+
+
+def _vlan(port: dict) -> VlanConfig:
+    mode = _scalar(port.get("vlan_mode", ()))
+    try:
+        vlan_mode = VlanMode(mode) if mode else None
+    except ValueError:
+        vlan_mode = None    # dot1q-tunnel: not supported, treated as unset
+    return VlanConfig(tag=_scalar(port.get("tag", ())),
+                      trunks=frozenset(port.get("trunks", ())), vlan_mode=vlan_mode)
+
+
+def desired_state(tables: dict[str, dict[str, dict]], dummy: Dummy = Dummy.OFF) -> SwitchConfig:
+    """The SwitchConfig a database snapshot asks for."""
+    ovs_rows = tables.get("Open_vSwitch", {})
+    ovs = next(iter(ovs_rows.values()), None)
+    if ovs is None:
+        return SwitchConfig()
+    bridges_t, ports_t, ifaces_t = (tables.get(t, {}) for t in ("Bridge", "Port", "Interface"))
+    bridges: dict[str, BridgeConfig] = {}
+    seen_ifaces: set[str] = set()
+    for br_uuid in ovs.get("bridges", ()):
+        br = bridges_t.get(br_uuid)
+        if br is None or br["name"] in bridges:
+            continue
+        name = br["name"]
+        oc = dict(br.get("other_config", ()))
+        interfaces: dict[str, InterfaceConfig] = {}
+        local = None
+        ports = sorted((ports_t[u] for u in br.get("ports", ()) if u in ports_t),
+                       key=lambda p: p["name"])
+        for port in ports:
+            vlan = _vlan(port)
+            members = sorted((ifaces_t[u] for u in port.get("interfaces", ()) if u in ifaces_t),
+                             key=lambda i: i["name"])
+            for n, iface in enumerate(members):
+                iname = iface["name"]
+                if iname in seen_ifaces:
+                    continue
+                seen_ifaces.add(iname)
+                db_type = iface.get("type", "")
+                t, err = netdev_type(db_type, dummy), None
+                options = tuple(iface.get("options", ()))
+                if n > 0:
+                    err = f"{iname}: bond ports are not supported; only {members[0]['name']} is used"
+                cfg = InterfaceConfig(
+                    name=iname, port=port["name"], type=t, db_type=db_type, vlan=vlan,
+                    ofport_request=_scalar(iface.get("ofport_request", ())),
+                    mtu_request=_scalar(iface.get("mtu_request", ())),
+                    peer=dict(options).get("peer") if t == "patch" else None,
+                    options=options, error=err,
+                    ofport_hint=_scalar(iface.get("ofport", ())))
+                if iname == name:
+                    local = cfg
+                else:
+                    interfaces[iname] = cfg
+        dpid = oc.get("datapath-id")
+        bridges[name] = BridgeConfig(
+            name=name, datapath_type=br.get("datapath_type", ""),
+            fail_mode=_scalar(br.get("fail_mode", ())),
+            flood_vlans=frozenset(br.get("flood_vlans", ())),
+            hwaddr=_parse_mac(oc.get("hwaddr")),
+            datapath_id=_parse_int(dpid, 16) if dpid and len(dpid) == 16 else None,
+            mac_table_size=_parse_int(oc.get("mac-table-size")),
+            mac_aging_time=_parse_int(oc.get("mac-aging-time")),
+            local=local, interfaces=interfaces)
+    return SwitchConfig(bridges, ovs.get("next_cfg", 0))
+
+
+def datapath_backer(datapath_type: str) -> str:
+    """The backer (shared datapath) a bridge's datapath_type puts it in."""
+    return "netdev" if datapath_type == "netdev" else "system"

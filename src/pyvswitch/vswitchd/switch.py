@@ -1,0 +1,335 @@
+"""The shell under the reconciler: applies effects to ofproto, datapaths and netdevs.
+
+`Switch.apply(effects, now)` carries out what reconcile.py decided, one
+effect at a time, and keeps `running` (a SwitchConfig) equal to what it
+actually managed to set up: an interface whose netdev cannot be opened is
+left out of `running` -- so the next reconfiguration tries it again, as OVS
+does -- and its error is kept for the status write-back.  A failing effect
+never stops the others.
+
+Datapaths: bridges share one userspace datapath ("backer", ofproto.py) per
+datapath class: datapath_type "netdev" in `ovs-netdev`, anything else
+("", "system") in `ovs-system`.  Each datapath forwards in its own thread,
+started with its first bridge; the control thread (the daemon's event
+loop) only configures it and calls `run(now)` for timers and revalidation.
+
+Each bridge's own interface is an internal port (a TAP named like the
+bridge, so the host can give it an IP address) created with the bridge as
+OpenFlow port LOCAL.  With --enable-dummy=override it is a dummy netdev.
+
+`status(with_stats)` reads back what the status columns need (status.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from typing import Callable
+
+from pyvswitch import vlog
+from pyvswitch.datapath import open_datapath
+from pyvswitch.netdev import NetdevError, Registry, linux
+from pyvswitch.ofproto.ofproto import Backer, Bridge
+from pyvswitch.ofproto.vlan import VlanConfig
+
+from .config import BridgeConfig, Dummy, InterfaceConfig, SwitchConfig, datapath_backer, netdev_type
+from .reconcile import (
+    AddInterface, ConfigureBridge, ConfigureInterface, CreateBridge, DestroyBridge, Effect,
+    RemoveInterface,
+)
+from .status import BridgeStatus, InterfaceStatus, failed, statistics_pairs
+
+log = vlog.module("bridge")
+
+DATAPATH_TYPES = ("netdev", "system")
+IFACE_TYPES = ("internal", "patch", "system", "tap")
+_PATCH_STATS = ("rx_bytes", "rx_packets", "tx_bytes", "tx_packets")
+
+
+def netdev_registry(dummy: Dummy) -> Registry:
+    """The netdev types ovs-vswitchd can open ("dummy" only with --enable-dummy)."""
+    from pyvswitch.netdev import afpacket, tap
+    from pyvswitch.netdev.dummy import DummyNetdev
+    r = Registry()
+    r.register("system", afpacket.AfPacketNetdev)
+    r.register("internal", tap.TapNetdev)
+    r.register("tap", tap.TapNetdev)
+    if dummy is not Dummy.OFF:
+        r.register("dummy", DummyNetdev)
+    return r
+
+
+class Switch:
+    def __init__(self, dummy: Dummy = Dummy.OFF, *, registry: Registry | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 wakeup: Callable[[], None] | None = None) -> None:
+        self.dummy = dummy
+        self.registry = registry or netdev_registry(dummy)
+        self.clock = clock
+        self.wakeup = wakeup
+        self.backers: dict[str, Backer] = {}
+        self.running = SwitchConfig({})
+        self.errors: dict[str, str] = {}           # interface name -> error text
+        self.netdevs: dict[str, object] = {}       # interface name -> open netdev
+        self._macs: dict[str, bytes] = {}
+        self._mac_seq = itertools.count(0x0f)
+
+    # ---- datapaths ------------------------------------------------------------------
+
+    def _backer(self, datapath_type: str) -> Backer:
+        kind = datapath_backer(datapath_type)
+        b = self.backers.get(kind)
+        if b is None:
+            dp = open_datapath(kind, f"ovs-{kind}")
+            b = Backer(dp, clock=self.clock, wakeup=self.wakeup)
+            dp.start()
+            self.backers[kind] = b
+        return b
+
+    def bridge(self, name: str) -> Bridge | None:
+        for b in self.backers.values():
+            br = b.bridges.get(name)
+            if br is not None:
+                return br
+        return None
+
+    def datapath_types(self) -> tuple[str, ...]:
+        extra = ("dummy",) if self.dummy is not Dummy.OFF else ()
+        return tuple(sorted(DATAPATH_TYPES + extra))
+
+    def iface_types(self) -> tuple[str, ...]:
+        return tuple(sorted(set(IFACE_TYPES) | set(self.registry.types())))
+
+    # ---- effects --------------------------------------------------------------------
+
+    def apply(self, effects: list[Effect], now: float) -> None:
+        for e in effects:
+            try:
+                self._apply(e, now)
+            except Exception as exc:  # one bad effect must not stop the others
+                log.err("%s: failed to apply: %s", type(e).__name__, exc)
+
+    def _apply(self, e: Effect, now: float) -> None:
+        bridges = self.running.bridges
+        if isinstance(e, DestroyBridge):
+            self._destroy_bridge(e.bridge)
+        elif isinstance(e, RemoveInterface):
+            br = self.bridge(e.bridge)
+            if br is not None and e.name in br.by_name:
+                br.remove_port(e.name)
+            self._close(e.name)
+            rb = bridges[e.bridge]
+            bridges[e.bridge] = _with_interfaces(rb, {k: v for k, v in rb.interfaces.items()
+                                                      if k != e.name})
+        elif isinstance(e, CreateBridge):
+            self._create_bridge(e.config, now)
+        elif isinstance(e, ConfigureBridge):
+            self._configure_bridge(e.config, now)
+        elif isinstance(e, AddInterface):
+            self._add_interface(e.bridge, e.config)
+        elif isinstance(e, ConfigureInterface):
+            br = self.bridge(e.bridge)
+            c = e.config
+            br.set_port(c.name, vlan=c.vlan, peer=c.peer)
+            self._set_mtu(c)
+            rb = bridges[e.bridge]
+            bridges[e.bridge] = _with_interfaces(rb, {**rb.interfaces, c.name: c})
+
+    def _create_bridge(self, cfg: BridgeConfig, now: float) -> None:
+        name = cfg.name
+        local_type = netdev_type((cfg.local.db_type if cfg.local else "") or "internal", self.dummy)
+        try:
+            local = self.registry.open(local_type, name)
+        except NetdevError as e:
+            log.err("failed to create bridge %s: %s", name, e)
+            self.errors[name] = str(e)
+            return
+        self.errors.pop(name, None)
+        self.netdevs[name] = local
+        if cfg.hwaddr:
+            self._set_mac(name, local, cfg.hwaddr)
+        backer = self._backer(cfg.datapath_type)
+        dpid = cfg.datapath_id
+        if dpid is None:
+            dpid = int.from_bytes(self.mac(name), "big")
+        br = backer.create_bridge(name, local_netdev=local, fail_mode=cfg.fail_mode,
+                                  datapath_id=dpid, now=now)
+        br.set_config(flood_vlans=cfg.flood_vlans, mac_aging_time=cfg.mac_aging_time,
+                      mac_table_size=cfg.mac_table_size, now=now)
+        if cfg.local is not None:
+            br.set_port(name, vlan=cfg.local.vlan)
+            self._set_mtu(cfg.local)
+        log.info("bridge %s: added interface %s on port 65534", name, name)
+        self.running.bridges[name] = _with_interfaces(cfg, {})
+
+    def _configure_bridge(self, cfg: BridgeConfig, now: float) -> None:
+        br = self.bridge(cfg.name)
+        local = self.netdevs.get(cfg.name)
+        if cfg.hwaddr and local is not None and self.mac(cfg.name) != cfg.hwaddr:
+            self._set_mac(cfg.name, local, cfg.hwaddr)
+        dpid = cfg.datapath_id if cfg.datapath_id is not None else \
+            int.from_bytes(self.mac(cfg.name), "big")
+        br.set_config(fail_mode=cfg.fail_mode or "standalone", flood_vlans=cfg.flood_vlans,
+                      datapath_id=dpid, mac_aging_time=cfg.mac_aging_time,
+                      mac_table_size=cfg.mac_table_size, now=now)
+        br.set_port(cfg.name, vlan=cfg.local.vlan if cfg.local else VlanConfig())
+        if cfg.local is not None:
+            self._set_mtu(cfg.local)
+        rb = self.running.bridges[cfg.name]
+        self.running.bridges[cfg.name] = _with_interfaces(cfg, rb.interfaces)
+
+    def _destroy_bridge(self, name: str) -> None:
+        rb = self.running.bridges.pop(name, None)
+        for b in self.backers.values():
+            if name in b.bridges:
+                b.destroy_bridge(name)
+        for iname in ([name] + list(rb.interfaces if rb else ())):
+            self._close(iname)
+        log.info("bridge %s: deleted", name)
+
+    def _add_interface(self, bridge: str, c: InterfaceConfig) -> None:
+        br = self.bridge(bridge)
+        if br is None:
+            return
+        self._close(c.name)
+        if c.error:
+            self.errors[c.name] = c.error
+            return
+        if c.name in br.by_name:
+            br.remove_port(c.name)
+        netdev = None
+        if c.type != "patch":
+            try:
+                netdev = self.registry.open(c.type, c.name)
+            except NetdevError as e:
+                log.warn("%s: %s", bridge, e)
+                log.warn("%s: could not add network device %s to ofproto (%s)",
+                         bridge, c.name, e.reason)
+                self.errors[c.name] = str(e)
+                return
+        try:
+            hint = c.ofport_hint if c.ofport_hint and c.ofport_hint > 0 else None
+            ofport = br.add_port(c.name, netdev, ofport_request=c.ofport_request or hint,
+                                 type=c.type, peer=c.peer, vlan=c.vlan)
+        except Exception as e:
+            if netdev is not None:
+                netdev.close()
+            self.errors[c.name] = f"could not add network device {c.name} to ofproto ({e})"
+            return
+        self.errors.pop(c.name, None)
+        if netdev is not None:
+            self.netdevs[c.name] = netdev
+        self._set_mtu(c)
+        log.info("bridge %s: added interface %s on port %d", bridge, c.name, ofport)
+        rb = self.running.bridges[bridge]
+        self.running.bridges[bridge] = _with_interfaces(rb, {**rb.interfaces, c.name: c})
+
+    def _close(self, name: str) -> None:
+        self.errors.pop(name, None)
+        nd = self.netdevs.pop(name, None)
+        if nd is not None:
+            nd.close()
+        self._macs.pop(name, None)
+
+    # ---- link properties ------------------------------------------------------------
+
+    def _is_linux(self, netdev) -> bool:
+        return getattr(netdev, "type", "") in ("system", "internal", "tap")
+
+    def _set_mac(self, name: str, netdev, mac: bytes) -> None:
+        if self._is_linux(netdev):
+            try:
+                linux.set_mac(name, mac)
+            except OSError as e:
+                log.warn("%s: setting MAC failed (%s)", name, linux.strerror(e))
+        self._macs[name] = mac
+
+    def _set_mtu(self, c: InterfaceConfig) -> None:
+        nd = self.netdevs.get(c.name)
+        if nd is not None and c.mtu_request and self._is_linux(nd):
+            try:
+                linux.set_mtu(c.name, c.mtu_request)
+            except OSError as e:
+                log.warn("%s: setting MTU failed (%s)", c.name, linux.strerror(e))
+
+    def mac(self, name: str) -> bytes:
+        mac = self._macs.get(name)
+        if mac is None:
+            nd = self.netdevs.get(name)
+            if nd is not None and self._is_linux(nd):
+                try:
+                    mac = linux.get_mac(name)
+                except OSError:
+                    mac = None
+            if mac is None:
+                if nd is not None:
+                    mac = bytes((0xaa, 0x55, 0xaa, 0x55, 0, next(self._mac_seq) & 0xff))
+                else:
+                    mac = bytes((0x02,)) + os.urandom(5)
+            self._macs[name] = mac
+        return mac
+
+    # ---- status ---------------------------------------------------------------------
+
+    def status(self, with_stats: bool) -> tuple[dict[str, InterfaceStatus], dict[str, BridgeStatus]]:
+        ifaces: dict[str, InterfaceStatus] = {name: failed(err) for name, err in self.errors.items()}
+        bridges: dict[str, BridgeStatus] = {}
+        for kind, backer in self.backers.items():
+            for bname, br in list(backer.bridges.items()):
+                bridges[bname] = BridgeStatus(br.datapath_id)
+                with backer.lock:
+                    ports = list(br.by_name.values())
+                for p in ports:
+                    ifaces[p.name] = self._port_status(backer, kind, p, with_stats)
+        return ifaces, bridges
+
+    def _port_status(self, backer: Backer, kind: str, p, with_stats: bool) -> InterfaceStatus:
+        mac = linux.mac_text(self.mac(p.name))
+        if p.peer is not None or p.type == "patch":
+            err = None
+            if backer.patch_peer(p) is None:
+                err = f"No usable peer '{p.peer}' exists in '{kind}' datapath."
+            # Packets cross a patch port inside translation; nothing counts them yet.
+            stats = tuple((n, 0) for n in _PATCH_STATS) if with_stats else None
+            return InterfaceStatus(ofport=p.ofport, error=err, mac_in_use=mac, ifindex=0,
+                                   link_state="up", admin_state="up", statistics=stats)
+        nd = p.netdev
+        stats = statistics_pairs(nd.stats()) if with_stats and nd is not None else None
+        if nd is not None and self._is_linux(nd):
+            try:
+                mtu = linux.get_mtu(p.name)
+                admin = "up" if linux.get_flags(p.name) & linux.IFF_UP else "down"
+                ifindex = linux.ifindex(p.name)
+            except OSError:
+                mtu, admin, ifindex = None, "down", 0
+            link = "up" if linux.carrier(p.name) else "down"
+        else:
+            mtu, admin, link, ifindex = 1500, "up", "up", 0
+        return InterfaceStatus(ofport=p.ofport, mac_in_use=mac, ifindex=ifindex,
+                               link_state=link, admin_state=admin, mtu=mtu, statistics=stats)
+
+    # ---- life ----------------------------------------------------------------------
+
+    def run(self, now: float) -> float:
+        """Timers and revalidation in every backer; returns the next deadline."""
+        deadline = now + 1.0
+        for b in list(self.backers.values()):
+            deadline = min(deadline, b.run(now))
+        return deadline
+
+    def close(self) -> None:
+        for name in list(self.running.bridges):
+            self._destroy_bridge(name)
+        for b in self.backers.values():
+            b.close()
+            b.datapath.close()
+        self.backers.clear()
+        for name in list(self.netdevs):
+            self._close(name)
+
+
+def _with_interfaces(cfg: BridgeConfig, interfaces: dict[str, InterfaceConfig]) -> BridgeConfig:
+    return BridgeConfig(cfg.name, cfg.datapath_type, cfg.fail_mode, cfg.flood_vlans, cfg.hwaddr,
+                        cfg.datapath_id, cfg.mac_table_size, cfg.mac_aging_time, cfg.local,
+                        interfaces)
