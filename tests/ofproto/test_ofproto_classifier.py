@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from pyvswitch.ofproto.classifier import Classifier, ClsRule
-from pyvswitch.packet.flow import FULL_MASK, FlowKey, extract
+from pyvswitch.packet.flow import FULL_MASK, WIDTHS, FlowKey, extract
 from pyvswitch.packet.headers import tcp_frame, udp_frame
 from pyvswitch.packet.match import Match, parse_match
 
@@ -275,3 +275,49 @@ def test_bundle_commit_is_atomic():
     c.revert(v)
     c.publish(v)
     assert c.lookup_rule(DNS).value == "udp"
+
+
+# ---- prefix indexes: address wildcards stop where the rules' prefixes diverge ------------
+
+_BASES = (0x0A000000, 0x0A010000, 0x0A010200, 0xC0A80100)
+_addr = st.builds(lambda b, low: b | low, st.sampled_from(_BASES), st.integers(0, 0x1FF))
+_plen = st.sampled_from([8, 12, 16, 20, 24, 31, 32])
+_cidr_rule = st.builds(
+    lambda a, n, port, prio: ClsRule(Match.from_slots(
+        dl_type=0x0800, nw_dst=(a, (0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF),
+        **({"tp_dst": port} if port is not None else {})), prio),
+    _addr, _plen, st.none() | st.integers(0, 3), st.integers(0, 10_000))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(_cidr_rule, max_size=25), st.lists(_addr, min_size=1, max_size=10),
+       st.randoms(use_true_random=False))
+def test_prefix_wildcards_are_sound(rules, addrs, rnd):
+    c = Classifier()
+    model = {}
+    for r in rules:
+        c.insert(r)
+        model[(r.match, r.priority)] = r
+    for a in addrs:
+        k = FlowKey(dl_type=0x0800, nw_dst=a, tp_dst=a & 3)
+        got, wc = c.lookup(k)
+        want = _linear(model, k)
+        assert (got.priority if got else None) == (want.priority if want else None)
+        for _ in range(4):
+            other = FlowKey(*((v & m) | (rnd.getrandbits(w) & ~m)
+                              for v, m, w in zip(k, wc, WIDTHS)))
+            again = _linear(model, other)
+            assert (again.priority if again else None) == (got.priority if got else None)
+
+
+def test_prefix_index_narrows_address_wildcards():
+    c = Classifier()
+    for i in range(1, 50):
+        c.insert(ClsRule(Match.from_slots(dl_type=0x0800, nw_dst=0x0A000000 | i), 100))
+    c.insert(ClsRule(Match.from_slots(dl_type=0x0800), 1))
+    r, wc = c.lookup(FlowKey(dl_type=0x0800, nw_dst=0xC0A80101))
+    assert r.priority == 1 and wc.nw_dst == 0xFF000000
+    r, wc = c.lookup(FlowKey(dl_type=0x0800, nw_dst=0x0A000105))
+    assert r.priority == 1 and wc.nw_dst == 0xFFFFFF00
+    r, wc = c.lookup(FlowKey(dl_type=0x0800, nw_dst=0x0A000005))
+    assert r.priority == 100 and wc.nw_dst == 0xFFFFFFFF

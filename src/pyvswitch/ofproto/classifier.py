@@ -36,9 +36,16 @@ Invariants:
   change, so callers (revalidators, dumps) can tell whether anything changed
   since they last looked.
 
+Prefix indexes keep address wildcards short.  For a subtable whose mask on an
+IP address (`PREFIX_SLOTS`) is a CIDR prefix of length L, the prefixes of its
+rules are counted at lengths 8, 16, ... and L.  Before its stages, a lookup
+checks the key's L-bit prefix; when it is absent the subtable is skipped and
+only the address bits up to the shortest absent length join the wildcards
+(like OVS's prefix tries, at 8-bit granularity).  A packet to 192.168.1.1
+checked against /32 host rules in 10.0.0.0/8 thus gets a /8 megaflow, not /32.
+
 Among rules of equal priority that overlap, which one wins is unspecified,
-as in OpenFlow.  OVS's prefix tries (narrowing IP address wildcards to the
-prefix lengths rules use) are not implemented.
+as in OpenFlow.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from dataclasses import dataclass
 from operator import and_, itemgetter, or_
 from typing import Any, Callable, Iterator, Protocol
 
-from pyvswitch.packet.flow import FULL_MASK, INDEX, N_REGS, FlowKey
+from pyvswitch.packet.flow import FULL_MASK, INDEX, N_REGS, WIDTHS, FlowKey
 from pyvswitch.packet.match import Match
 
 _ZERO = FlowKey()
@@ -113,10 +120,80 @@ class Entry:
         return self.add <= version < self.remove
 
 
-class Subtable:
-    """All rules with one mask: buckets of entries keyed by masked values, plus stage indexes."""
+# The address fields whose CIDR prefixes are indexed (OVS's default prefix tries are
+# ip_dst and ip_src; the IPv6 addresses are cheap to add here).
+PREFIX_SLOTS = ("nw_dst", "nw_src", "ipv6_dst", "ipv6_src")
+_PREFIX_STEP = 8  # prefix lengths are tracked every 8 bits (and at the subtable's own length)
+_prefix_masks: dict[tuple[int, int], FlowKey] = {}
 
-    __slots__ = ("mask", "key", "buckets", "stages", "n_entries", "max_priority", "priorities")
+
+def _prefix_mask(i: int, n: int) -> FlowKey:
+    """The FlowKey mask of the first n bits of slot i (one object per (i, n), so that lookup
+    paths can be keyed by identity)."""
+    m = _prefix_masks.get((i, n))
+    if m is None:
+        w = WIDTHS[i]
+        bits = ((1 << w) - 1) ^ ((1 << (w - n)) - 1)
+        m = _prefix_masks[(i, n)] = _new(FlowKey, tuple(bits if j == i else 0
+                                                         for j in range(len(WIDTHS))))
+    return m
+
+
+class PrefixIndex:
+    """For one address slot whose subtable mask is a CIDR prefix of length L: the prefixes of
+    the subtable's rules at lengths 8, 16, ... and L, with counts.  A key whose L-bit prefix
+    is absent cannot match the subtable; the shortest absent length says how many address
+    bits that conclusion needed (what OVS's prefix tries compute)."""
+
+    __slots__ = ("slot", "shifts", "sets", "masks")
+
+    def __init__(self, slot: int, length: int):
+        width = WIDTHS[slot]
+        levels = sorted(set(range(_PREFIX_STEP, length, _PREFIX_STEP)) | {length})
+        self.slot = slot
+        self.shifts = [width - n for n in levels]
+        self.sets: list[dict[int, int]] = [{} for _ in levels]
+        self.masks = [_prefix_mask(slot, n) for n in levels]
+
+    def add(self, value: FlowKey, delta: int) -> None:
+        x = value[self.slot]
+        for shift, counts in zip(self.shifts, self.sets):
+            p = x >> shift
+            n = counts.get(p, 0) + delta
+            if n:
+                counts[p] = n
+            else:
+                del counts[p]
+
+    def miss_mask(self, key: FlowKey) -> FlowKey | None:
+        """None if key's prefix is present; else the mask of the bits that rule it out."""
+        x = key[self.slot]
+        sets, shifts = self.sets, self.shifts
+        if (x >> shifts[-1]) in sets[-1]:
+            return None
+        lo, hi = 0, len(sets) - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if (x >> shifts[mid]) in sets[mid]:
+                lo = mid + 1
+            else:
+                hi = mid
+        return self.masks[lo]
+
+
+def _cidr_length(mask: int, width: int) -> int | None:
+    inv = ~mask & ((1 << width) - 1)
+    if mask == 0 or inv & (inv + 1):
+        return None
+    return width - inv.bit_length()
+
+
+class Subtable:
+    """All rules with one mask: buckets of entries keyed by masked values, plus stage indexes
+    and prefix indexes."""
+
+    __slots__ = ("mask", "key", "buckets", "stages", "prefixes", "n_entries", "max_priority",
+                 "priorities")
 
     def __init__(self, mask: FlowKey):
         self.mask = mask
@@ -132,6 +209,12 @@ class Subtable:
             partial = _new(FlowKey, tuple(m if _STAGE_OF[i] <= stage else 0
                                           for i, m in enumerate(mask)))
             self.stages.append((key_function(partial), {}, partial))
+        self.prefixes: list[PrefixIndex] = []
+        for name in PREFIX_SLOTS:
+            i = INDEX[name]
+            length = _cidr_length(mask[i], WIDTHS[i])
+            if length is not None:
+                self.prefixes.append(PrefixIndex(i, length))
 
     def add(self, entry: Entry, k) -> None:
         bucket = self.buckets.setdefault(k, [])
@@ -146,6 +229,8 @@ class Subtable:
         for keyfn, index, _ in self.stages:
             pk = keyfn(value)
             index[pk] = index.get(pk, 0) + 1
+        for prefix in self.prefixes:
+            prefix.add(value, +1)
         self.n_entries += 1
         self.priorities[priority] = self.priorities.get(priority, 0) + 1
         if priority > self.max_priority:
@@ -164,6 +249,8 @@ class Subtable:
                 index[pk] = n
             else:
                 del index[pk]
+        for prefix in self.prefixes:
+            prefix.add(value, -1)
         self.n_entries -= 1
         priority = entry.priority
         n = self.priorities[priority] - 1
@@ -335,19 +422,25 @@ class Classifier:
         for st in self._subtables_in_order():
             if st.max_priority <= best_priority:
                 break
-            for keyfn, index, partial in st.stages:
-                if keyfn(key) not in index:
-                    path.append(partial)
+            for prefix in st.prefixes:
+                miss = prefix.miss_mask(key)
+                if miss is not None:
+                    path.append(miss)
                     break
             else:
-                path.append(st.mask)
-                for e in st.buckets.get(st.key(key), ()):
-                    if e.priority <= best_priority:
+                for keyfn, index, partial in st.stages:
+                    if keyfn(key) not in index:
+                        path.append(partial)
                         break
-                    if e.add <= version < e.remove:
-                        best = e.rule
-                        best_priority = e.priority
-                        break
+                else:
+                    path.append(st.mask)
+                    for e in st.buckets.get(st.key(key), ()):
+                        if e.priority <= best_priority:
+                            break
+                        if e.add <= version < e.remove:
+                            best = e.rule
+                            best_priority = e.priority
+                            break
         ids = tuple(map(id, path))
         wc = self._wc_memo.get(ids)
         if wc is None:
