@@ -171,3 +171,30 @@ def test_fdb_show_and_flush(sw):
     assert br.fdb_flush() == "table successfully flushed"
     assert br.fdb_show(sw.clock.t) == " port  VLAN  MAC                Age\n"
     assert "Total number of learned MAC entries     : 3" in br.fdb_stats()
+
+
+def test_fast_path_traffic_keeps_mac_entries_alive(sw):
+    br = sw.bridge()
+    sw.port(br, "p1", 1)
+    sw.port(br, "p2", 2)
+    br.set_config(mac_aging_time=20)
+    sw.send("p2", frame(mac(2), BCAST))
+    sw.run()
+    for _ in range(6):                                    # 60 s of traffic, all cache hits
+        assert list(sw.send("p1", frame(mac(1), mac(2)))) == ["p2"]
+        sw.run(10)
+    assert sw.dp.stats().hit >= 5
+    assert br.mac.lookup(0, mac(1)) == 1
+    assert br.mac.lookup(0, mac(2)) is None               # p2 went quiet: aged out
+
+
+def test_station_moving_back_is_relearned_despite_cached_flows(sw):
+    br = sw.bridge()
+    sw.port(br, "a", 1, tag=1)
+    sw.port(br, "t", 2)
+    assert sw.send("a", frame(mac(1), mac(1))) == {}      # learned on a, sent to itself
+    sw.run()
+    assert sw.send("t", frame(mac(1), mac(1), vid=1)) == {}   # moved to t
+    sw.run()
+    assert sw.send("a", frame(mac(1), mac(1))) == {}      # moved back: not sent to t
+    assert br.mac.lookup(1, mac(1)) == 1

@@ -101,6 +101,14 @@ class MacLearning:
         self.seq += 1
         return True
 
+    def refresh(self, vlan: int, mac: int, port: object, now: float) -> bool:
+        """Learns mac on port unless it is known on another port (for traffic seen only in
+        statistics, which must keep entries alive but cannot tell a move from stale flows)."""
+        e = self.entries.get((vlan, mac))
+        if e is not None and e.port != port:
+            return False
+        return self.learn(vlan, mac, port, now)
+
     def _unlink(self, k: tuple[int, int], port: object) -> None:
         keys = self._by_port[port]
         del keys[k]

@@ -319,7 +319,8 @@ class Backer:
         self._clock = clock
         self._wakeup = wakeup
         self._mac_seq: dict[str, int] = {}
-        # (mask, masked key) of an installed megaflow -> [rules, packets, bytes] credited so far.
+        # (mask, masked key) of an installed megaflow -> [rules, packets and bytes credited
+        # so far, MAC entries it learned].
         self._xcache: dict[tuple[FlowKey, FlowKey], list] = {}
         datapath.set_upcall_handler(self.upcall)
         if hasattr(datapath, "set_userspace_handler"):
@@ -382,12 +383,19 @@ class Backer:
     def upcall(self, key: FlowKey, pkt) -> tuple[tuple, FlowKey | None] | None:
         """The datapath's miss handler (datapath thread, datapath lock held)."""
         with self.lock:
-            res = self._translate_odp(key, may_learn=True, now=self._clock())
+            now = self._clock()
+            res = self._translate_odp(key, may_learn=True, now=now)
             if res is None:
                 return None
             mask = res.mask
             masked = tuple.__new__(FlowKey, tuple(k & m for k, m in zip(key, mask)))
-            self._xcache[(mask, masked)] = [res.rules, 0, 0]
+            # The datapath counts this packet on the new megaflow; credit it to the rules now.
+            size = len(pkt.frame)
+            for r in res.rules:
+                r.n_packets += 1
+                r.n_bytes += size
+                r.used = max(r.used, now)
+            self._xcache[(mask, masked)] = [res.rules, 1, size, res.learned]
             if res.mac_changed:
                 self.need_revalidate = True
         if res.mac_changed and self._wakeup is not None:
@@ -397,11 +405,11 @@ class Backer:
     def _revalidate_one(self, key: FlowKey):
         with self.lock:
             res = self._translate_odp(key, may_learn=False, now=self._clock())
-            if res is None:
+            if res is None or res.stale:
                 return None
             entry = self._xcache.get((res.mask, key))
             if entry is not None:
-                entry[0] = res.rules
+                entry[0], entry[3] = res.rules, res.learned
             return res.actions, res.mask
 
     def _userspace(self, cookie, pkt) -> None:
@@ -433,6 +441,8 @@ class Backer:
                         r.n_bytes += db
                         if now > r.used:
                             r.used = now
+                    for br, vlan, mac, ofport in entry[3]:
+                        br.mac.refresh(vlan, mac, ofport, now)
                     entry[1], entry[2] = f.packets, f.bytes
             for k in [k for k in self._xcache if k not in seen]:
                 del self._xcache[k]

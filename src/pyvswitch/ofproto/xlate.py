@@ -88,6 +88,12 @@ class XlateResult:
     mac_changed: bool = False
     error: str | None = None
     trace: list[str] | None = None
+    # (bridge, vlan, mac, ofport) NORMAL learned (or would have): the owner re-learns them
+    # while the megaflow is in use, so entries of fast-path traffic do not age out.
+    learned: list = field(default_factory=list)
+    # Without learning, whether learning would have changed the MAC table (so a cached
+    # megaflow of this packet is stale and should go: its next packet must be learned).
+    stale: bool = False
 
 
 def is_multicast(mac: int) -> bool:
@@ -101,7 +107,7 @@ def is_reserved_multicast(mac: int) -> bool:
 class _Ctx:
     __slots__ = ("backer", "bridge", "flow", "base", "wc", "odp", "rules", "written", "depth",
                  "n_resubmits", "table_id", "now", "may_learn", "mac_changed", "error", "trace",
-                 "rule")
+                 "rule", "learned", "stale")
 
     def __init__(self, backer, bridge, flow: FlowKey, now: float, may_learn: bool, trace: list | None):
         self.backer = backer
@@ -121,6 +127,8 @@ class _Ctx:
         self.error: str | None = None
         self.trace = trace
         self.rule = None
+        self.learned: list = []
+        self.stale = False
 
     # ---- helpers ------------------------------------------------------------------
 
@@ -399,8 +407,12 @@ class _Ctx:
             self.note(">> disallowed VLAN VID for this input port, dropping")
             return
         flood_vlan = vlan in bridge.flood_vlans
-        if self.may_learn and not is_multicast(dl_src) and not flood_vlan:
-            if bridge.mac.learn(vlan, dl_src, in_ofport, self.now):
+        if not is_multicast(dl_src) and not flood_vlan:
+            self.learned.append((bridge, vlan, dl_src, in_ofport))
+            if not self.may_learn:
+                if bridge.mac.lookup(vlan, dl_src) != in_ofport:
+                    self.stale = True
+            elif bridge.mac.learn(vlan, dl_src, in_ofport, self.now):
                 self.mac_changed = True
                 self.note(f"-> learned that {mac_to_str(dl_src)} is on port {in_port.name} in VLAN {vlan}")
         pcp = tci & VLAN_PCP_MASK
@@ -444,7 +456,7 @@ def translate(backer, bridge, flow: FlowKey, *, now: float = 0.0, may_learn: boo
     ctx.run_table(0)
     actions = () if ctx.error is not None else tuple(ctx.odp)
     return XlateResult(actions, tuple.__new__(FlowKey, wc), ctx.flow, ctx.rules, ctx.mac_changed,
-                       ctx.error, ctx.trace)
+                       ctx.error, ctx.trace, ctx.learned, ctx.stale)
 
 
 def megaflow_text(key: FlowKey, mask: FlowKey) -> str:
