@@ -181,7 +181,7 @@ def test_fast_path_traffic_keeps_mac_entries_alive(sw):
     sw.send("p2", frame(mac(2), BCAST))
     sw.run()
     for _ in range(6):                                    # 60 s of traffic, all cache hits
-        assert list(sw.send("p1", frame(mac(1), mac(2)))) == ["p2"]
+        assert sorted(sw.send("p1", frame(mac(1), BCAST))) == ["br0", "p2"]
         sw.run(10)
     assert sw.dp.stats().hit >= 5
     assert br.mac.lookup(0, mac(1)) == 1
