@@ -1,0 +1,103 @@
+"""The switch shell in process, on dummy netdevs: effects applied to ofproto and the
+userspace datapath, frames forwarded, status read back; no daemon, no privileges."""
+
+from __future__ import annotations
+
+import pytest
+
+from test_reconcile import Snapshot
+from pyvswitch.vswitchd.config import Dummy
+from pyvswitch.vswitchd.reconcile import reconcile
+from pyvswitch.vswitchd.switch import Switch
+from util import wait_until
+
+BCAST = bytes.fromhex("ffffffffffff")
+
+
+def frame(src: int, dst: bytes = BCAST) -> bytes:
+    return dst + bytes([2, 0, 0, 0, 0, src]) + b"\x08\x00" + bytes(46)
+
+
+@pytest.fixture
+def switch():
+    sw = Switch(Dummy.OVERRIDE)
+    yield sw
+    sw.close()
+
+
+def converge(sw: Switch, snap: Snapshot) -> list:
+    effects = reconcile(sw.running, snap.state(Dummy.OVERRIDE))
+    sw.apply(effects, 0.0)
+    # What is left is retrying the interfaces that failed, as OVS does on each change.
+    left = reconcile(sw.running, snap.state(Dummy.OVERRIDE))
+    assert all(e.config.name in sw.errors for e in left)
+    return effects
+
+
+def test_ports_forward_and_report_status(switch):
+    s = Snapshot()
+    s.bridge("br0", datapath_type="netdev")
+    s.port("br0", "p1", type="dummy", ofport_request=(7,))
+    s.port("br0", "p2", type="dummy")
+    s.port("br0", "p3", type="vxlan-nope")
+    converge(switch, s)
+    p1, p2 = switch.netdevs["p1"], switch.netdevs["p2"]
+    p1.inject(frame(1))
+    wait_until(lambda: p2.transmitted, 5, what="flooded frame on p2")
+    assert p2.transmitted[0] == frame(1)
+
+    ifaces, bridges = switch.status(with_stats=True)
+    assert ifaces["p1"].ofport == 7 and ifaces["p1"].error is None
+    assert ifaces["p2"].ofport == 1
+    assert ifaces["br0"].ofport == 65534
+    assert ifaces["p3"].ofport == -1
+    assert ifaces["p3"].error == "could not open network device p3 (Address family not supported by protocol)"
+    assert dict(ifaces["p1"].statistics)["rx_packets"] == 1
+    assert dict(ifaces["p2"].statistics)["tx_packets"] == 1
+    assert f"{bridges['br0'].datapath_id:012x}" == switch.mac("br0").hex()
+
+
+def test_adding_a_port_keeps_the_others(switch):
+    s = Snapshot()
+    s.bridge("br0")
+    s.port("br0", "p1", type="dummy")
+    converge(switch, s)
+    p1 = switch.netdevs["p1"]
+    s.port("br0", "p2", type="dummy")
+    converge(switch, s)
+    assert switch.netdevs["p1"] is p1            # not reopened
+    s.drop_port("p1")
+    converge(switch, s)
+    assert "p1" not in switch.netdevs and "p2" in switch.netdevs
+
+
+def test_patch_ports_join_bridges(switch):
+    s = Snapshot()
+    s.bridge("br0")
+    s.bridge("br1")
+    s.port("br0", "pa", type="patch", options=(("peer", "pb"),))
+    s.port("br0", "p1", type="dummy")
+    converge(switch, s)
+    ifaces, _ = switch.status(False)
+    assert ifaces["pa"].error == "No usable peer 'pb' exists in 'system' datapath."
+    s.port("br1", "pb", type="patch", options=(("peer", "pa"),))
+    s.port("br1", "p2", type="dummy")
+    converge(switch, s)
+    ifaces, _ = switch.status(False)
+    assert ifaces["pa"].error is None and ifaces["pb"].error is None
+    switch.netdevs["p1"].inject(frame(1))
+    wait_until(lambda: switch.netdevs["p2"].transmitted, 5, what="frame across the patch")
+
+
+def test_dummy_type_needs_enable_dummy():
+    sw = Switch(Dummy.OFF)
+    try:
+        assert "dummy" not in sw.registry.types() and "dummy" not in sw.iface_types()
+        assert sw.datapath_types() == ("netdev", "system")
+    finally:
+        sw.close()
+    sw = Switch(Dummy.ON)
+    try:
+        assert "dummy" in sw.iface_types() and "dummy" in sw.datapath_types()
+    finally:
+        sw.close()

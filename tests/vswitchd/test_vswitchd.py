@@ -1,0 +1,137 @@
+"""ovs-vswitchd end to end against our ovsdb-server, configured with the real ovs-vsctl
+(which waits for cur_cfg): ports and their status, errors, restarts of either daemon."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from harness import DbServer
+from util import needs_root, ours, process_gone, stop_pid, wait_until
+
+
+@pytest.fixture
+def db():
+    s = DbServer("ours")
+    yield s
+    if s.vswitchd is not None:
+        for br in s.vsctl("list-br", check=False).stdout.split():
+            s.vsctl("--if-exists", "del-br", br, check=False)
+    s.close()
+
+
+def ofport(db, iface):
+    return db.get("Interface", iface, "ofport")
+
+
+def test_ports_get_ofports_and_status(db):
+    db.start_vswitchd("--enable-dummy=override")
+    assert db.appctl("version").stdout == "ovs-vswitchd (Open vSwitch) 3.1.0\n"
+    db.vsctl("add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev")
+    db.vsctl("add-port", "br0", "p1", "--", "set", "Interface", "p1", "type=dummy",
+             "ofport_request=5")
+    db.vsctl("add-port", "br0", "p2", "tag=10")
+    assert ofport(db, "p1") == "5"
+    assert ofport(db, "p2") == "1"
+    assert ofport(db, "br0") == "65534"
+    assert db.get("Open_vSwitch", ".", "cur_cfg") == db.get("Open_vSwitch", ".", "next_cfg")
+    mac = db.get("Interface", "p1", "mac_in_use").strip('"')
+    assert len(mac) == 17
+    assert db.get("Interface", "p1", "link_state") == "up"
+    assert db.get("Interface", "p1", "error") == "[]"
+    dpid = db.get("Bridge", "br0", "datapath_id").strip('"')
+    assert dpid == "0000" + db.get("Interface", "br0", "mac_in_use").strip('"').replace(":", "")
+    assert db.get("Bridge", "br0", "datapath_version") == '"<built-in>"'
+    wait_until(lambda: "rx_packets=" in db.get("Interface", "p1", "statistics"), 10,
+               what="statistics")
+    assert "dummy" in db.get("Open_vSwitch", ".", "iface_types")
+    assert db.get("Open_vSwitch", ".", "dpdk_initialized") == "false"
+    shown = db.appctl("dpif/show").stdout
+    assert "netdev@ovs-netdev:" in shown and "p1 5/" in shown
+    db.vsctl("del-port", "p2")
+    assert "p2" not in db.appctl("dpif/show").stdout
+    assert db.appctl("fdb/show", "br0").stdout.startswith(" port  VLAN  MAC")
+
+
+def test_patch_port_error_then_fixed(db):
+    db.start_vswitchd("--enable-dummy=override")
+    db.vsctl("add-br", "br0", "--", "add-br", "br1")
+    db.vsctl("add-port", "br0", "pa", "--", "set", "interface", "pa", "type=patch",
+             "options:peer=pb")
+    assert db.get("Interface", "pa", "error") == '"No usable peer \'pb\' exists in \'system\' datapath."'
+    db.vsctl("add-port", "br1", "pb", "--", "set", "interface", "pb", "type=patch",
+             "options:peer=pa")
+    wait_until(lambda: db.get("Interface", "pa", "error") == "[]", 10, what="error cleared")
+
+
+def test_ovsdb_server_restart_resyncs(db):
+    db.start_vswitchd("--enable-dummy=override")
+    db.vsctl("add-br", "br0", "--", "add-port", "br0", "p1")
+    db.stop()
+    db.start()
+    db.vsctl("add-port", "br0", "p2")               # waits for the reconnected vswitchd
+    assert ofport(db, "p1") == "1" and ofport(db, "p2") == "2"
+    wait_until(lambda: db.get("Interface", "p1", "mac_in_use") not in ("", "[]"), 10,
+               what="status rewritten after the restart")
+
+
+def test_vswitchd_restart_reapplies_config(db):
+    db.start_vswitchd("--enable-dummy=override")
+    db.vsctl("add-br", "br0", "--", "add-port", "br0", "p1", "--", "add-port", "br0", "p2")
+    db.vsctl("del-port", "p1")
+    db.vsctl("add-port", "br0", "p0")
+    before = {i: ofport(db, i) for i in ("p0", "p2")}
+    db.stop_vswitchd()
+    db.start_vswitchd("--enable-dummy=override")
+    db.vsctl("add-port", "br0", "p3")
+    assert {i: ofport(db, i) for i in ("p0", "p2")} == before
+    shown = db.appctl("dpif/show").stdout
+    assert all(f"    {p} " in shown for p in ("br0", "p0", "p2", "p3"))
+
+
+def test_ovsdbapp_fixture_options_and_exit(db):
+    """The command line ovsdbapp's functional tests use; `exit` stops the daemon."""
+    r = subprocess.run([ours("ovs-vswitchd"), "--detach", "--no-chdir", "--pidfile",
+                        "-vconsole:off", "-vvconn", "-vnetdev_dummy", "--log-file",
+                        "--enable-dummy=override", "--mlockall", db.remote],
+                       env=db.env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    pid = int((db.dir / "ovs-vswitchd.pid").read_text())
+    try:
+        ctl = db.dir / f"ovs-vswitchd.{pid}.ctl"
+        db.vsctl("add-br", "br0")
+        assert ofport(db, "br0") == "65534"
+        db.vsctl("del-br", "br0")
+        subprocess.run([ours("ovs-appctl"), "-t", str(ctl), "exit"], env=db.env, timeout=30,
+                       capture_output=True)
+        wait_until(lambda: process_gone(pid), 10, what="ovs-vswitchd exit")
+        assert (db.dir / "ovs-vswitchd.log").exists()
+    finally:
+        stop_pid(pid)
+
+
+def test_bad_options():
+    r = subprocess.run([ours("ovs-vswitchd"), "--enable-dummy=bogus"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 1 and "bogus" in r.stderr
+    r = subprocess.run([ours("ovs-vswitchd"), "--help"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "usage: ovs-vswitchd [OPTIONS] [DATABASE]" in r.stdout
+
+
+@needs_root
+def test_missing_system_interface_error(db):
+    br = f"vsw{os.getpid() % 10000}"
+    db.start_vswitchd("--enable-dummy")
+    db.vsctl("add-br", br)
+    assert os.path.exists(f"/sys/class/net/{br}")     # the bridge's internal TAP
+    r = db.vsctl("add-port", br, "p9")
+    assert "Error detected while setting up 'p9'" in r.stderr
+    assert "could not open network device p9 (No such device)" in r.stderr
+    assert ofport(db, "p9") == "-1"
+    assert db.get("Interface", "p9", "error") == '"could not open network device p9 (No such device)"'
+    r = db.vsctl("add-port", br, "d1", "--", "set", "interface", "d1", "type=dummy")
+    assert ofport(db, "d1") == "1"
+    db.vsctl("del-br", br)
+    wait_until(lambda: not os.path.exists(f"/sys/class/net/{br}"), 10, what="TAP removed")
