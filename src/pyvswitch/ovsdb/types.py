@@ -445,7 +445,8 @@ class Type:
         for e in inner:
             if type(e) is not list or len(e) != 2:
                 raise syntax_error(e, "expected 2-element array")
-            pairs[key.atom_from_json(e[0], symtab)] = value.atom_from_json(e[1], symtab)
+            k = key.atom_from_json(e[0], symtab)  # the key first, as ovsdb-server checks it
+            pairs[k] = value.atom_from_json(e[1], symtab)
         if len(pairs) != n:
             raise OvsdbError("ovsdb error", "map contains duplicate key")
         if n == 1:
