@@ -23,14 +23,14 @@ whole database as one record, for compaction.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyvswitch.ovsdb.data import Row
 from pyvswitch.ovsdb.errors import OvsdbError
 from pyvswitch.ovsdb.schema import DatabaseSchema, TableSchema
 from pyvswitch.ovsdb.transaction import NeedRetry, Transaction, TxnRow
-from pyvswitch.ovsdb.types import ZERO_UUID, Type, atom_to_string, new_uuid
+from pyvswitch.ovsdb.types import ZERO_UUID, Type, new_uuid
 
 
 class Table:
@@ -496,7 +496,7 @@ class Database:
                         raise OvsdbError("unknown column", f"No column {cname} in table {tname}.")
                     ct = c.type
                     if old is not None and is_diff and ct.n_max > 1:
-                        d = _relaxed(ct).datum_from_json(vj)
+                        d = ct.with_bounds(0, math.inf).datum_from_json(vj)
                         values[c.index] = ct.apply_diff(values[c.index], d)
                     else:
                         values[c.index] = ct.datum_from_json(vj)
@@ -541,15 +541,6 @@ def _refs(t: Type, value: Any):
             yield kref, a, kw
 
 
-_RELAXED: dict[Type, Type] = {}
-
-
-def _relaxed(t: Type) -> Type:
-    r = _RELAXED.get(t)
-    if r is None:
-        r = _RELAXED[t] = replace(t, n_min=0, n_max=math.inf)
-    return r
-
 
 def _english(items: list[str]) -> str:
     if len(items) <= 1:
@@ -559,4 +550,4 @@ def _english(items: list[str]) -> str:
     return ", ".join(items[:-1]) + f", and {items[-1]}"
 
 
-__all__ = ["Database", "Table", "Row", "Commit", "Outcome", "atom_to_string"]
+__all__ = ["Database", "Table", "Row", "Commit", "Outcome"]
