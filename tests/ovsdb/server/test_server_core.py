@@ -340,8 +340,9 @@ def test_add_and_remove_database():
 # --- framing ---
 
 def _echo_stream():
-    msgs = [{"method": "echo", "params": [i, "é\u20ac", {"a": "}]{["}], "id": i} for i in range(4)]
-    return b" \n".join(json.dumps(m, ensure_ascii=False).encode() for m in msgs), msgs
+    msgs = [{"method": "echo", "params": [i, "é\u20ac", {"a": "}]{[\\\""}, True, False, None, -1.5e-7, 12345],
+             "id": i} for i in range(4)]
+    return b" \n".join(json.dumps(m, ensure_ascii=i % 2 == 0).encode() for i, m in enumerate(msgs)), msgs
 
 
 def test_requests_whole_split_and_byte_by_byte():
