@@ -6,9 +6,11 @@ asyncio daemon) owns the listeners, the storage files and the time.
 
 Interface for the shell::
 
-    core = ServerCore(now=t)                    # databases, sessions, locks
-    core.add_database(db, name=None)            # storage is the shell's business
-    effects = core.remove_database(name, now)
+    core = ServerCore(now=t, probe_interval=5.0, online_convert=False)
+    effects = core.add_database(db, name=None, now=None)  # storage is the shell's
+    effects = core.remove_database(name, now)   # (adding or removing a database
+                                                # drops the clients not
+                                                # db_change_aware, as OVS does)
     sid = core.open_session(now, name="unix#3") # a new client connection
     core.set_probe_interval(sid, seconds)       # 0 disables (default 5 s, as OVS;
                                                 # none for "unix..." sessions)
@@ -16,6 +18,7 @@ Interface for the shell::
     effects = core.close_session(sid, now)      # the peer went away
     effects = core.handle_timer(now)            # call at core.next_deadline()
     core.next_deadline() -> float | None
+    core.stats() -> {"monitors": n, "sessions": n, "triggers": n}
 
 Every call returns a list of effects which the shell applies IN ORDER:
 
