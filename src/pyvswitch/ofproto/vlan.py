@@ -88,6 +88,8 @@ class VlanConfig:
             return 0
         if mode is VlanMode.NATIVE_UNTAGGED and vlan == self.native:
             return 0
+        pcp = pcp_bits & VLAN_PCP_MASK
         if vlan == 0:
-            return 0
-        return vlan | (pcp_bits & VLAN_PCP_MASK) | VLAN_CFI
+            # VLAN 0 leaves untagged, but a priority survives as a priority tag (as in OVS).
+            return pcp | VLAN_CFI if pcp else 0
+        return vlan | pcp | VLAN_CFI

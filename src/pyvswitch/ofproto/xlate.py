@@ -21,9 +21,9 @@ emitted so far.  Actions edit `flow`; every output first "commits" the
 difference (set eth/ip/ports, pop and push VLAN tags) into datapath actions
 and makes base equal to flow, so only real changes cost anything.
 
-NORMAL follows OVS's xlate_normal: drop frames for reserved multicast
-(01:80:c2:00:00:0x) and from unknown ports; find the input VLAN from the
-port's VLAN mode (dropping what the port may not carry); learn the source
+NORMAL follows OVS's xlate_normal: drop frames from unknown ports; find
+the input VLAN from the port's VLAN mode (dropping what the port may not
+carry); drop frames for reserved multicast (01:80:c2:00:00:0x); learn the source
 (unless multicast, or the VLAN is in flood_vlans); send to the learned port
 for a known unicast destination (dropping if that is the input port),
 otherwise flood to every other port that carries the VLAN; each output gets
@@ -396,15 +396,15 @@ class _Ctx:
             self.note(">> no input bundle, dropping")
             return
         dl_dst, dl_src = flow[_DL_DST], flow[_DL_SRC]
-        if is_reserved_multicast(dl_dst):
-            self.note("-> packet has reserved destination MAC, dropping")
-            return
         tci = flow[_VLAN]
         vid = tci & 0x0FFF if tci & VLAN_CFI else 0
         vlan = in_port.vlan.input_vlan(vid)
         if vlan is None:
             self.note(f">>>> {in_port.vlan.drop_reason(vid, in_port.name)} <<<<")
             self.note(">> disallowed VLAN VID for this input port, dropping")
+            return
+        if is_reserved_multicast(dl_dst):
+            self.note("-> packet has reserved destination MAC, dropping")
             return
         flood_vlan = vlan in bridge.flood_vlans
         if not is_multicast(dl_src) and not flood_vlan:

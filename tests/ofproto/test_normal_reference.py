@@ -1,0 +1,141 @@
+"""NORMAL against the reference: the same bridge (ports in every VLAN mode) in the real
+ovs-vswitchd 3.1 (--enable-dummy) and in ours; for many packets, ofproto/trace's NORMAL
+lines must agree and the datapath actions must deliver to the same ports with the same
+VLAN tags (read by interpreting each action list; their order and port numbers differ)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from ofproto_harness import Switch
+from util import needs_reference, ovs_env, ref, stop_pid, wait_until
+
+# name, ofport, Port columns for ovs-vsctl, our VlanConfig arguments
+PORTS = [
+    ("p1", 1, [], {}),
+    ("p2", 2, ["tag=10"], {"tag": 10}),
+    ("p3", 3, ["tag=20"], {"tag": 20}),
+    ("p4", 4, ["trunks=10,20"], {"trunks": frozenset({10, 20})}),
+    ("p5", 5, ["tag=10", "trunks=20", "vlan_mode=native-tagged"],
+     {"tag": 10, "trunks": frozenset({20}), "vlan_mode": "native-tagged"}),
+    ("p6", 6, ["tag=20", "trunks=10", "vlan_mode=native-untagged"],
+     {"tag": 20, "trunks": frozenset({10}), "vlan_mode": "native-untagged"}),
+    ("p7", 7, ["vlan_mode=access"], {"vlan_mode": "access"}),
+    ("p8", 8, ["tag=30", "vlan_mode=trunk"], {"tag": 30, "vlan_mode": "trunk"}),
+]
+VLANS = ["", "dl_vlan=0,", "dl_vlan=10,", "dl_vlan=20,", "dl_vlan=30,", "dl_vlan=0,dl_vlan_pcp=5,",
+         "dl_vlan=10,dl_vlan_pcp=3,"]
+DSTS = ["ff:ff:ff:ff:ff:ff", "00:00:00:00:00:aa", "01:80:c2:00:00:00", "01:00:5e:00:00:01",
+        "00:00:00:00:01:01", "00:00:00:00:01:02", "00:00:00:00:01:06", "00:00:00:00:01:08"]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    d = Path(tempfile.mkdtemp(prefix="ofref"))
+    env = ovs_env(d)
+    db, sock = d / "conf.db", d / "db.sock"
+    subprocess.run([ref("ovsdb-tool"), "create", str(db), "/usr/share/openvswitch/vswitch.ovsschema"],
+                   check=True, env=env, timeout=30)
+    pids = []
+    try:
+        subprocess.run([ref("ovsdb-server"), f"--remote=punix:{sock}", f"--pidfile={d}/db.pid",
+                        f"--unixctl={d}/db.ctl", "--detach", f"--log-file={d}/db.log", str(db)],
+                       check=True, env=env, timeout=30)
+        pids.append(int((d / "db.pid").read_text()))
+        vsctl = [ref("ovs-vsctl"), f"--db=unix:{sock}", "--timeout=20"]
+        subprocess.run(vsctl + ["--no-wait", "init"], check=True, env=env, timeout=30)
+        subprocess.run([ref("ovs-vswitchd"), "--enable-dummy=override", f"unix:{sock}",
+                        f"--pidfile={d}/vs.pid", f"--unixctl={d}/vs.ctl", "--detach",
+                        f"--log-file={d}/vs.log", "-vconsole:off"], check=True, env=env, timeout=30)
+        pids.append(int((d / "vs.pid").read_text()))
+        cmd = vsctl + ["add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=dummy"]
+        for name, ofport, cols, _ in PORTS:
+            cmd += ["--", "add-port", "br0", name, *cols, "--", "set", "interface", name,
+                    "type=dummy", f"ofport_request={ofport}"]
+        subprocess.run(cmd, check=True, env=env, timeout=60)
+        appctl = [ref("ovs-appctl"), "-t", str(d / "vs.ctl")]
+
+        def call(*args):
+            r = subprocess.run(appctl + list(args), capture_output=True, text=True, env=env, timeout=30)
+            return r.stdout
+
+        show = wait_until(lambda: (s := call("dpif/show")).count("(dummy)") == len(PORTS) and s,
+                          what="ports in the reference")
+        odp = {m.group(1): int(m.group(2)) for m in re.finditer(r"^\s+(\S+) \d+/(\d+):", show, re.M)}
+        yield call, odp
+    finally:
+        for pid in reversed(pids):
+            stop_pid(pid)
+        subprocess.run(["rm", "-rf", str(d)], timeout=30)
+
+
+def split_top(text: str) -> list[str]:
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        if ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+            continue
+        depth += (ch == "(") - (ch == ")")
+        cur += ch
+    if cur:
+        out.append(cur)
+    return out
+
+
+def deliveries(trace: str, in_vid: int | None, names: dict[int, str]) -> set[tuple[str, int | None]]:
+    """(port name, VLAN ID or None) for every output of the trace's datapath actions."""
+    acts = re.search(r"^Datapath actions: (.*)$", trace, re.M).group(1)
+    vid, out = in_vid, set()
+    for a in split_top(acts):
+        if a == "drop":
+            continue
+        if a == "pop_vlan":
+            vid = None
+        elif a.startswith("push_vlan("):
+            vid = int(re.search(r"vid=(\d+)", a).group(1))
+        elif a.isdigit():
+            out.add((names[int(a)], vid))
+    return out
+
+
+def normal_lines(trace: str) -> list[str]:
+    return [line.strip() for line in trace.splitlines() if line.startswith("     ")]
+
+
+@needs_reference
+def test_normal_agrees_with_reference(reference):
+    call, ref_odp = reference
+    sw = Switch()
+    try:
+        br = sw.bridge()
+        for name, ofport, _, kw in PORTS:
+            sw.port(br, name, ofport, **kw)
+        ref_names = {v: ("LOCAL" if k == "br0" else k) for k, v in ref_odp.items()}
+        our_names = {sw.odp(n): ("LOCAL" if n == "br0" else n) for n in [p[0] for p in PORTS] + ["br0"]}
+        # Learn one station per port (untagged: each port's native VLAN) in both switches.
+        for name, ofport, _, _ in PORTS:
+            flow = f"in_port={ofport},dl_src=00:00:00:00:01:{ofport:02x},dl_dst=ff:ff:ff:ff:ff:ff"
+            theirs = call("ofproto/trace", "br0", flow, "-generate")
+            assert normal_lines(br.trace(flow, sw.clock.t, generate=True)) == normal_lines(theirs)
+        assert br.fdb_show(sw.clock.t) == call("fdb/show", "br0")
+        n = 0
+        for (name, ofport, _, _), vlan, dst in itertools.product(PORTS, VLANS, DSTS):
+            flow = f"in_port={ofport},{vlan}dl_src=00:00:00:00:00:{ofport:02x},dl_dst={dst}"
+            m = re.search(r"dl_vlan=(\d+)", vlan)
+            in_vid = int(m.group(1)) if m else None
+            theirs = call("ofproto/trace", "br0", flow)
+            ours = br.trace(flow, sw.clock.t)
+            assert normal_lines(ours) == normal_lines(theirs), (flow, ours, theirs)
+            assert deliveries(ours, in_vid, our_names) == deliveries(theirs, in_vid, ref_names), (
+                flow, ours, theirs)
+            n += 1
+        assert n == len(PORTS) * len(VLANS) * len(DSTS)
+    finally:
+        sw.close()
