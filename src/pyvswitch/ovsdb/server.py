@@ -321,7 +321,8 @@ class ServerCore:
 
     def _detach(self, dbh: "_Db") -> None:
         """Ends the monitors and waiting transactions on a database that goes
-        away or changes schema; db_change_aware clients are told."""
+        away or changes schema: db_change_aware clients are told of their
+        monitors, and every waiting transaction is answered "canceled"."""
         for s, mon in dbh.monitors:
             if s.open and s.db_change_aware:
                 s.monitors.pop(mon.id_text, None)
@@ -329,6 +330,8 @@ class ServerCore:
         for t in dbh.triggers:
             if t in t.session.triggers:
                 t.session.triggers.remove(t)
+            if t.session.open:
+                self._out(t.session, _error_reply(t.id, "canceled"))
         dbh.monitors.clear()
         dbh.triggers.clear()
 

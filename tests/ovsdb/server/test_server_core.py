@@ -331,9 +331,12 @@ def test_add_and_remove_database():
     [(u, change)] = note["params"][1]["Database"].items()
     assert change == {"insert": {"name": "T2"}}
     assert aware.result("list_dbs", []) == ["T", "T2", "_Server"]
+    wait = {"op": "wait", "table": "A", "where": [], "columns": ["i"], "until": "==", "rows": [{"i": 3}]}
+    aware.request("transact", ["T", wait], id="w")
     h.apply(h.core.remove_database("T", h.now))
     notes = aware.take()
     assert {"id": None, "method": "monitor_canceled", "params": ["t"]} in notes
+    assert {"id": "w", "error": "canceled"} in notes
     assert aware.result("list_dbs", []) == ["T2", "_Server"]
 
 
