@@ -239,3 +239,16 @@ def test_flow_mod_semantics():
     # Modify with nothing to modify adds (OpenFlow 1.0), unless told not to.
     assert t.modify(m_ip, a1, may_add=False) == []
     assert len(t.modify(m_ip, a1)) == 1 and len(t) == 1
+
+
+def test_admin_down_port_gets_nothing_and_stats(sw):
+    br = three_ports(sw)
+    br.set_port("p3", admin_up=False)
+    assert sorted(sw.send("p1", frame(mac(1), BCAST))) == ["br0", "p2"]
+    br.delete_flows()
+    br.add_flow("actions=output:3,output:2")
+    sw.run()
+    assert list(sw.send("p1", udp())) == ["p2"]
+    st = br.stats()
+    assert st["flows"] == 1 and st["table0_flows"] == 1 and st["ports"] == 4
+    assert br.port_stats()["p2"].tx_packets == 2

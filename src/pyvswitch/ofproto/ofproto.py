@@ -26,7 +26,8 @@ API for the reconciler (all methods may be called from the control thread):
     br.add_flow("table=0,priority=10,ip,actions=NORMAL", now)   # or add_flow_parsed(...)
     br.delete_flows("ip", now) / br.modify_flows(...) / br.dump_flows(now)
     br.trace("in_port=1,dl_dst=...", now, generate=False) -> str   (ofproto/trace text)
-    br.fdb_show(now) / br.fdb_flush() / br.fdb_stats() / br.port_stats()
+    br.fdb_show(now) / br.fdb_flush() / br.fdb_stats() / br.port_stats() / br.stats()
+    br.packet_ins: packets rules sent to the controller (for the OpenFlow layer to drain)
     deadline = backer.run(now)        # timers: rule timeouts, MAC aging, stats, revalidation
     backer.destroy_bridge("br0"); backer.close()
 
@@ -265,6 +266,14 @@ class Bridge:
             if p.netdev is not None and hasattr(p.netdev, "stats"):
                 out[p.name] = p.netdev.stats()
         return out
+
+    def stats(self) -> dict[str, int]:
+        """Per-bridge counters: flows per table in use, MAC entries, pending packet-ins."""
+        with self.backer.lock:
+            out = {f"table{i}_flows": len(t) for i, t in enumerate(self.tables.tables) if len(t)}
+            out.update(flows=len(self.tables), mac_entries=len(self.mac),
+                       packet_ins=len(self.packet_ins), ports=len(self.ports))
+            return out
 
     def trace(self, flow: str | FlowKey, now: float, *, generate: bool = False) -> str:
         """ofproto/trace text for a flow (ovs-ofctl match syntax, or a FlowKey)."""

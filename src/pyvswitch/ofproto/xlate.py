@@ -344,6 +344,9 @@ class _Ctx:
         if port is None:
             self.note(">> Nonexistent output port")
             return
+        if not port.admin_up:
+            self.note(f">> port {port.name} is down, dropping")
+            return
         if port.peer is not None:
             self.patch_output(port)
             return
