@@ -14,7 +14,7 @@ import pytest
 from server_harness import TEST_SCHEMA, Harness
 
 from pyvswitch.ovsdb.jsonrpc import Framer, dumps
-from util import needs_reference, ovs_env, ref, stop_pid, wait_until
+from util import needs_reference, ours, ovs_env, ref, stop_pid, wait_until
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -30,21 +30,21 @@ def _connect(path: Path) -> socket.socket | None:
 
 
 class RefClients:
-    """N raw JSON-RPC connections to a private reference ovsdb-server."""
+    """N raw JSON-RPC connections to a private ovsdb-server (the reference by default)."""
 
-    def __init__(self, d: Path, n: int) -> None:
+    def __init__(self, d: Path, n: int, tool=ref) -> None:
         db = d / "t.db"
         subprocess.run([ref("ovsdb-tool"), "create", str(db), str(TEST_SCHEMA)], check=True,
                        env=ovs_env(d), capture_output=True)
         sock = d / "db.sock"
         self.proc = subprocess.Popen(
-            [ref("ovsdb-server"), str(db), f"--remote=punix:{sock}", f"--pidfile={d / 's.pid'}",
+            [tool("ovsdb-server"), str(db), f"--remote=punix:{sock}", f"--pidfile={d / 's.pid'}",
              f"--unixctl={d / 's.ctl'}", f"--log-file={d / 's.log'}", "-vconsole:off"],
             env=ovs_env(d), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.socks = []
         try:
             for _ in range(n):
-                s = wait_until(lambda: _connect(sock), what="reference ovsdb-server to accept")
+                s = wait_until(lambda: _connect(sock), 20, what="ovsdb-server to accept")
                 s.settimeout(10)
                 self.socks.append((s, Framer(), []))
         except BaseException:
@@ -146,14 +146,19 @@ def converse(server, n: int, steps: list) -> list:
     return transcript
 
 
-def compare(n: int, steps: list) -> None:
+def transcript_of(tool, n: int, steps: list) -> list:
     with tempfile.TemporaryDirectory() as d:
-        refc = RefClients(Path(d), n)
+        server = RefClients(Path(d), n, tool)
         try:
-            expected = converse(refc, n, steps)
+            return converse(server, n, steps)
         finally:
-            refc.close()
-    got = converse(CoreClients(n), n, steps)
+            server.close()
+
+
+def compare(n: int, steps: list, through_daemon: bool = False) -> None:
+    """Compares the core (or our whole ovsdb-server) with the reference."""
+    expected = transcript_of(ref, n, steps)
+    got = transcript_of(ours, n, steps) if through_daemon else converse(CoreClients(n), n, steps)
     for k, (e, g) in enumerate(zip(expected, got)):
         assert g == e, f"step {k}: {steps[k]}"
 
@@ -333,3 +338,9 @@ def _random_steps(seed: int, n: int) -> list:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_random_transactions_and_monitors(seed):
     compare(3, _random_steps(seed, 40))
+
+
+@needs_reference
+def test_through_our_daemon():
+    """The same comparison end to end through our ovsdb-server and its sockets."""
+    compare(3, _random_steps(7, 30), through_daemon=True)
