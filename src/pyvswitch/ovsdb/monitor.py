@@ -101,8 +101,12 @@ class MonitoredTable:
         if not sel.modify:
             return None
         oget, nget = old.get, new.get
-        changed = {name: t.datum_to_json(oget(i))
-                   for name, i, t, _ in self.columns if oget(i) != nget(i)}
+        changed = {}
+        for name, i, t, _ in self.columns:
+            o, n = oget(i), nget(i)
+            # Unchanged values are usually the very same object.
+            if o is not n and o != n:
+                changed[name] = t.datum_to_json(o)
         if not changed:
             return None
         return {"old": changed, "new": self.row_v1(new)}
@@ -118,7 +122,7 @@ class MonitoredTable:
             diff = {}
             for name, i, t, _ in self.columns:
                 o, n = oget(i), nget(i)
-                if o != n:
+                if o is not n and o != n:
                     diff[name] = t.datum_to_json(t.diff(o, n))
             return {"modify": diff} if diff else None
         if new_in:
