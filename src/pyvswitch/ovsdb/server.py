@@ -306,13 +306,15 @@ class ServerCore:
         name = name or db.schema.name
         if name in self.dbs:
             raise ValueError(f"{name}: database already open")
-        now = self._now if now is None else now
+        if now is not None:
+            self._now = now
         self.dbs[name] = _Db(name, db)
-        self._server_update(server_db.insert_ops(name, db.schema), now)
+        self._server_update(server_db.insert_ops(name, db.schema), self._now)
         self._reconnect_unaware(f"adding {name} database to server")
         return self._flush()
 
     def remove_database(self, name: str, now: float) -> list:
+        self._now = now
         dbh = self.dbs.pop(name)
         self._detach(dbh)
         self._server_update(server_db.delete_ops(name), now)
@@ -607,6 +609,8 @@ class ServerCore:
         outcome = self._server.db.execute(ops, now=now)
         if outcome.commit is not None:
             self._commit(self._server, outcome.commit)
+
+    # --- online conversion ---
 
     def _m_convert(self, s, req, now):
         dbh = self._lookup_db(req)
