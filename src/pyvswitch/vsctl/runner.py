@@ -290,12 +290,13 @@ class Runner:
         return "committed"
 
     def _print_output(self) -> None:
-        from pyvswitch.vsctl import output
+        from pyvswitch.vsctl.output import Output
+        printer = Output(self.opts)
         parts = []
         for ctx in self.contexts:
             text = "".join(ctx.output)
             if ctx.table is not None:
-                text += output.format_table(ctx.table, self.opts)
+                text += printer.format(ctx.table)
             if self.opts.oneline:
                 text = text[:-1] if text.endswith("\n") else text
                 text = text.replace("\\", "\\\\").replace("\n", "\\n") + "\n"

@@ -7,9 +7,9 @@ separated by commas or white space, optionally enclosed in [] or {}.
 Errors are raised as VsctlError with the wording ovs-vsctl uses, e.g.
 `"maybe" is not a valid boolean (use "true" or "false")`.
 
-Printing: strings are quoted only when they would not read back as the same
-bare word; sets print as [a, b], maps as {k=v, k2=v2}, an optional value
-bare or [].
+Printing is the engine's (ovsdb/types.py): strings are quoted only when they
+would not read back as the same bare word; sets print as [a, b], maps as
+{k=v, k2=v2}, an optional value bare or [].
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import math
 import re
 
 from pyvswitch.ovsdb.errors import OvsdbError
-from pyvswitch.ovsdb.types import AtomicType, BaseType, Type, format_real
+from pyvswitch.ovsdb.types import AtomicType, BaseType, Type
+from pyvswitch.ovsdb.types import atom_to_string as _atom_to_string
 from pyvswitch.vsctl.command import VsctlError
 
 UUID_TYPE = Type(BaseType(AtomicType.UUID))
@@ -196,33 +197,9 @@ def datum_from_string(t: Type, s: str, symtab=None):
 
 # --- printing ---
 
-def _needs_quotes(s: str) -> bool:
-    if not s or not (s[0].isascii() and (s[0].isalpha() or s[0] == "_")):
-        return True
-    for c in s[1:]:
-        if not (c.isascii() and (c.isalnum() or c in "_-.")):
-            return True
-    return s in ("true", "false") or is_uuid(s)
-
-
 def atom_to_string(base: BaseType, atom) -> str:
-    t = base.type
-    if t is AtomicType.STRING:
-        return json.dumps(atom, ensure_ascii=False) if _needs_quotes(atom) else atom
-    if t is AtomicType.BOOLEAN:
-        return "true" if atom else "false"
-    if t is AtomicType.REAL:
-        return format_real(atom)
-    return str(atom)
+    return _atom_to_string(atom, base.type)
 
 
 def datum_to_string(t: Type, value) -> str:
-    if t.value is not None:
-        return "{" + ", ".join(f"{atom_to_string(t.key, k)}={atom_to_string(t.value, v)}"
-                               for k, v in value) + "}"
-    if t.is_scalar:
-        return atom_to_string(t.key, value)
-    atoms = value if isinstance(value, tuple) else (value,)
-    if t.n_max == 1 and atoms:
-        return atom_to_string(t.key, atoms[0])
-    return "[" + ", ".join(atom_to_string(t.key, a) for a in atoms) + "]"
+    return t.datum_to_string(value)
