@@ -4,12 +4,11 @@ expected effects and updates out."""
 from __future__ import annotations
 
 from pyvswitch.ofproto.vlan import VlanConfig, VlanMode
-from pyvswitch.vswitchd.config import Dummy, desired_state
+from pyvswitch.vswitchd.config import Dummy, SwitchConfig, desired_state
 from pyvswitch.vswitchd.reconcile import (
     AddInterface, ConfigureBridge, ConfigureInterface, CreateBridge, DestroyBridge,
     RemoveInterface, reconcile,
 )
-from pyvswitch.vswitchd.config import SwitchConfig
 from pyvswitch.vswitchd.status import BridgeStatus, InterfaceStatus, failed, status_updates
 
 

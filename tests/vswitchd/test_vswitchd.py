@@ -9,12 +9,22 @@ import subprocess
 import pytest
 
 from harness import DbServer
-from util import needs_root, ours, process_gone, stop_pid, wait_until
+from util import have_reference, needs_root, ours, process_gone, stop_pid, wait_until
 
 
 @pytest.fixture
 def db():
     s = DbServer("ours")
+    yield from _with_cleanup(s)
+
+
+@pytest.fixture(params=["ours"] + (["ref"] if have_reference() else []))
+def any_db(request):
+    """Our ovsdb-server, and the reference one."""
+    yield from _with_cleanup(DbServer(request.param))
+
+
+def _with_cleanup(s):
     yield s
     if s.vswitchd is not None:
         for br in s.vsctl("list-br", check=False).stdout.split():
@@ -26,7 +36,8 @@ def ofport(db, iface):
     return db.get("Interface", iface, "ofport")
 
 
-def test_ports_get_ofports_and_status(db):
+def test_ports_get_ofports_and_status(any_db):
+    db = any_db
     db.start_vswitchd("--enable-dummy=override")
     assert db.appctl("version").stdout == "ovs-vswitchd (Open vSwitch) 3.1.0\n"
     db.vsctl("add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev")

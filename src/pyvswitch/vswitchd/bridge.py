@@ -13,7 +13,7 @@ As OVS's vswitchd/bridge.c, one loop on the daemon's event loop:
    applied, which is what `ovs-vsctl` waits for.  Only one status
    transaction is in flight at a time; a failed one is retried on the next
    pass.  Statistics are sampled every STATS_INTERVAL seconds (OVS's
-   stats-update-interval default).
+   stats-update-interval: 5 s, or other_config:stats-update-interval ms).
 3. `Switch.run(now)` drives ofproto's timers (MAC aging, flow timeouts,
    megaflow revalidation).  A MAC learned in a datapath thread wakes the loop
    through `loop.call_soon_threadsafe`.
@@ -39,6 +39,7 @@ from .switch import Switch
 log = vlog.module("bridge")
 
 STATS_INTERVAL = 5.0
+STATUS_INTERVAL = 1.0
 
 TABLES = {
     "Open_vSwitch": ["bridges", "next_cfg", "cur_cfg", "datapath_types", "iface_types",
@@ -75,6 +76,7 @@ class BridgeRunner:
         self.cur_cfg: int | None = None
         self._txn_in_flight = False
         self._next_stats = 0.0
+        self._next_status = 0.0
         self._stopped = False
 
     def _wakeup_threadsafe(self) -> None:
@@ -101,24 +103,37 @@ class BridgeRunner:
 
     def run_once(self, now: float) -> float:
         """One pass: reconfigure if the database changed, run timers, write status."""
+        changed = False
         if self.idl.is_connected and self.idl.change_seqno != self.applied_seqno:
             self.applied_seqno = self.idl.change_seqno
             desired = desired_state(self.idl.tables, self.switch.dummy)
-            effects = self.switch_effects(desired)
+            effects = reconcile(self.switch.running, desired)
             if effects:
                 self.switch.apply(effects, now)
                 self._next_stats = now      # new interfaces get their counters at once
             self.cur_cfg = desired.next_cfg
+            self.stats_interval = self._stats_interval()
+            changed = True
         deadline = self.switch.run(now)
-        if self.idl.is_connected and not self._txn_in_flight:
+        # Status is gathered after a change, with each statistics sample, and otherwise
+        # once a second (link state); not on every wakeup from the datapath threads.
+        due = changed or now >= self._next_stats or now >= self._next_status
+        if due and self.idl.is_connected and not self._txn_in_flight:
             with_stats = now >= self._next_stats
             if with_stats:
                 self._next_stats = now + self.stats_interval
+            self._next_status = now + STATUS_INTERVAL
             self._write_status(with_stats)
-        return min(deadline, self._next_stats)
+        return min(deadline, self._next_stats, self._next_status)
 
-    def switch_effects(self, desired):
-        return reconcile(self.switch.running, desired)
+    def _stats_interval(self) -> float:
+        """other_config:stats-update-interval (ms, at least 5000), as OVS reads it."""
+        ovs = self.idl.first("Open_vSwitch")
+        text = dict(ovs[1].get("other_config", ())).get("stats-update-interval") if ovs else None
+        try:
+            return max(STATS_INTERVAL, int(text) / 1000.0) if text else STATS_INTERVAL
+        except ValueError:
+            return STATS_INTERVAL
 
     def _system_status(self) -> dict:
         out = {"datapath_types": self.switch.datapath_types(),

@@ -73,6 +73,7 @@ class Switch:
         self.errors: dict[str, str] = {}           # interface name -> error text
         self.netdevs: dict[str, object] = {}       # interface name -> open netdev
         self._macs: dict[str, bytes] = {}
+        self._mtus: dict[str, int] = {}            # requested MTUs of non-Linux netdevs
         self._mac_seq = itertools.count(0x0f)
 
     # ---- datapaths ------------------------------------------------------------------
@@ -231,6 +232,7 @@ class Switch:
         if nd is not None:
             nd.close()
         self._macs.pop(name, None)
+        self._mtus.pop(name, None)
 
     # ---- link properties ------------------------------------------------------------
 
@@ -247,7 +249,9 @@ class Switch:
 
     def _set_mtu(self, c: InterfaceConfig) -> None:
         nd = self.netdevs.get(c.name)
-        if nd is not None and c.mtu_request and self._is_linux(nd):
+        if nd is not None and not self._is_linux(nd):
+            self._mtus[c.name] = c.mtu_request or 1500
+        elif nd is not None and c.mtu_request:
             try:
                 linux.set_mtu(c.name, c.mtu_request)
             except OSError as e:
@@ -305,7 +309,7 @@ class Switch:
                 mtu, admin, ifindex = None, "down", 0
             link = "up" if linux.carrier(p.name) else "down"
         else:
-            mtu, admin, link, ifindex = 1500, "up", "up", 0
+            mtu, admin, link, ifindex = self._mtus.get(p.name, 1500), "up", "up", 0
         return InterfaceStatus(ofport=p.ofport, mac_in_use=mac, ifindex=ifindex,
                                link_state=link, admin_state=admin, mtu=mtu, statistics=stats)
 
