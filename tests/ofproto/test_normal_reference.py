@@ -35,6 +35,27 @@ DSTS = ["ff:ff:ff:ff:ff:ff", "00:00:00:00:00:aa", "01:80:c2:00:00:00", "01:00:5e
         "00:00:00:00:01:01", "00:00:00:00:01:02", "00:00:00:00:01:06", "00:00:00:00:01:08"]
 
 
+FLOWS = [
+    "table=0,priority=100,ip,actions=dec_ttl,mod_nw_dst:10.0.0.9,resubmit(,1)",
+    "table=0,priority=90,arp,actions=drop",
+    "table=0,priority=80,in_port=2,actions=mod_vlan_vid:7,output:3,strip_vlan,output:1",
+    "table=0,priority=70,dl_type=0x1234,actions=resubmit(3,2)",
+    "table=0,priority=60,in_port=3,actions=mod_vlan_vid:5,output:1,mod_vlan_vid:6,output:2",
+    "table=1,priority=10,ip,nw_dst=10.0.0.9,actions=mod_dl_dst:00:00:00:00:00:09,output:2,resubmit(,2)",
+    "table=1,priority=5,ip,actions=load:0x3->NXM_NX_REG0[],resubmit(,3)",
+    "table=2,priority=5,reg0=0,actions=mod_vlan_pcp:3,output:3,mod_tp_dst:99,IN_PORT",
+    "table=2,priority=5,in_port=3,dl_type=0x1234,actions=FLOOD",
+    "table=3,priority=5,ip,reg0=3,actions=move:NXM_OF_IP_SRC[]->NXM_NX_REG1[],note:0102,ALL",
+]
+PACKETS = [
+    "in_port=1,tcp,nw_src=10.0.0.1,nw_dst=10.0.0.2,tp_dst=80,nw_ttl=64",
+    "in_port=1,udp,nw_src=10.0.0.1,nw_dst=10.0.0.3,udp_dst=53,nw_ttl=9",
+    "in_port=1,arp", "in_port=2,dl_type=0x0800,nw_ttl=0", "in_port=2,dl_type=0x4444",
+    "in_port=2,dl_vlan=4,dl_type=0x4444", "in_port=1,dl_type=0x1234", "in_port=3,dl_type=0x5555",
+    "in_port=3,dl_vlan=9,dl_vlan_pcp=2,dl_type=0x5555", "in_port=1,dl_type=0x5555",
+]
+
+
 @pytest.fixture(scope="module")
 def reference():
     d = Path(tempfile.mkdtemp(prefix="ofref"))
@@ -59,13 +80,21 @@ def reference():
             cmd += ["--", "add-port", "br0", name, *cols, "--", "set", "interface", name,
                     "type=dummy", f"ofport_request={ofport}"]
         subprocess.run(cmd, check=True, env=env, timeout=60)
+        cmd = vsctl + ["add-br", "br1", "--", "set", "bridge", "br1", "datapath_type=dummy",
+                       "fail_mode=secure"]
+        for i in (1, 2, 3):
+            cmd += ["--", "add-port", "br1", f"q{i}", "--", "set", "interface", f"q{i}",
+                    "type=dummy", f"ofport_request={i}"]
+        subprocess.run(cmd, check=True, env=env, timeout=60)
+        for flow in FLOWS:
+            subprocess.run([ref("ovs-ofctl"), "add-flow", "br1", flow], check=True, env=env, timeout=30)
         appctl = [ref("ovs-appctl"), "-t", str(d / "vs.ctl")]
 
         def call(*args):
             r = subprocess.run(appctl + list(args), capture_output=True, text=True, env=env, timeout=30)
-            return r.stdout
+            return r.stdout + r.stderr
 
-        show = wait_until(lambda: (s := call("dpif/show")).count("(dummy)") == len(PORTS) and s,
+        show = wait_until(lambda: (s := call("dpif/show")).count("(dummy)") == len(PORTS) + 3 and s,
                           what="ports in the reference")
         odp = {m.group(1): int(m.group(2)) for m in re.finditer(r"^\s+(\S+) \d+/(\d+):", show, re.M)}
         yield call, odp
@@ -137,5 +166,36 @@ def test_normal_agrees_with_reference(reference):
                 flow, ours, theirs)
             n += 1
         assert n == len(PORTS) * len(VLANS) * len(DSTS)
+    finally:
+        sw.close()
+
+
+def pipeline_lines(trace: str) -> list[str]:
+    """The table/rule and action lines and the final flow (what both must agree on)."""
+    keep = [line for line in trace.splitlines()
+            if re.match(r"( ?\d+\. |    \S|Final flow: |bridge\()", line)]
+    return keep
+
+
+@needs_reference
+def test_pipeline_agrees_with_reference(reference):
+    call, ref_odp = reference
+    sw = Switch()
+    try:
+        br = sw.bridge("br1", fail_mode="secure")
+        for i in (1, 2, 3):
+            sw.port(br, f"q{i}", i)
+        for flow in FLOWS:
+            br.add_flow(flow)
+        ref_names = {v: k for k, v in ref_odp.items()}
+        our_names = {sw.odp(n): n for n in ("q1", "q2", "q3", "br1")}
+        for pkt in PACKETS:
+            theirs = call("ofproto/trace", "br1", pkt)
+            ours = br.trace(pkt, sw.clock.t)
+            assert pipeline_lines(ours) == pipeline_lines(theirs), (pkt, ours, theirs)
+            m = re.search(r"dl_vlan=(\d+)", pkt)
+            in_vid = int(m.group(1)) if m else None
+            assert deliveries(ours, in_vid, our_names) == deliveries(theirs, in_vid, ref_names), (
+                pkt, ours, theirs)
     finally:
         sw.close()

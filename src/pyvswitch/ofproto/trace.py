@@ -22,7 +22,7 @@ from typing import Callable, Mapping
 
 from pyvswitch.datapath.actions import format_actions as format_odp_actions
 from pyvswitch.ofproto import xlate
-from pyvswitch.packet.fields import FieldError, parse_port
+from pyvswitch.packet.fields import BY_NAME, FieldError, parse_port
 from pyvswitch.packet.flow import FlowKey, packet_mask
 from pyvswitch.packet.match import Match, format_match, match_from_items, split_items
 
@@ -37,16 +37,29 @@ def parse_trace_flow(text: str) -> FlowKey:
     try:
         items = split_items(text)
         seen = set()
+        match = Match()
         for key, value in items:
             if key in seen and value is not None:
                 raise FieldError(f"field {key} set multiple times")
             seen.add(key)
             if key == "in_port" and value is not None and parse_port(value) is None:
                 raise FieldError(f"{value}: invalid or unknown port for in_port")
-        return match_from_items(items).value
+            # As OVS does, each field's prerequisites must be met by the items before it.
+            fld = BY_NAME.get(key)
+            if fld is not None and value is not None and not match.field_prereqs_ok(fld):
+                raise FieldError(f"prerequisites not met for setting {key}")
+            match = _add(match, key, value)
+        return match.value
     except FieldError as e:
         msg = str(e).replace("unknown keyword", "unknown field")
         raise FieldError(f"Bad openflow flow syntax: {text}: {msg}") from None
+
+
+def _add(match: Match, key: str, value: str | None) -> Match:
+    one = match_from_items([(key, value)])
+    v = tuple((a & ~m) | b for a, b, m in zip(match.value, one.value, one.mask))
+    m = tuple(a | b for a, b in zip(match.mask, one.mask))
+    return Match(FlowKey(*v), FlowKey(*m))
 
 
 def trace_text(bridge, flow: FlowKey, now: float, *, generate: bool = False) -> str:

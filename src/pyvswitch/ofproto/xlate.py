@@ -59,6 +59,7 @@ _VLAN, _VLAN2, _NW_TTL, _NW_FRAG, _NW_PROTO = (_I["vlan_tci"], _I["vlan_tci2"], 
                                                 _I["nw_frag"], _I["nw_proto"])
 _TP_SRC, _TP_DST, _METADATA = _I["tp_src"], _I["tp_dst"], _I["metadata"]
 _REGS = tuple(_I[f"reg{i}"] for i in range(N_REGS))
+_L4_PORT_PREREQS = (Prereq.TCP, Prereq.UDP, Prereq.SCTP)
 # Slots the datapath can rewrite, in the order sets are emitted.
 _ETH_SETS = ("dl_src", "dl_dst")
 _L3_SETS = ("nw_src", "nw_dst", "ipv6_src", "ipv6_dst", "ipv6_label", "nw_tos", "nw_ttl",
@@ -107,7 +108,7 @@ def is_reserved_multicast(mac: int) -> bool:
 class _Ctx:
     __slots__ = ("backer", "bridge", "flow", "base", "wc", "odp", "rules", "written", "depth",
                  "n_resubmits", "table_id", "now", "may_learn", "mac_changed", "error", "trace",
-                 "rule", "learned", "stale")
+                 "rule", "learned", "stale", "in_port")
 
     def __init__(self, backer, bridge, flow: FlowKey, now: float, may_learn: bool, trace: list | None):
         self.backer = backer
@@ -129,6 +130,9 @@ class _Ctx:
         self.rule = None
         self.learned: list = []
         self.stale = False
+        # The port the packet entered this bridge on: outputs, IN_PORT, FLOOD and NORMAL use
+        # it even inside resubmit(port,...), whose port only changes lookups (as in OVS).
+        self.in_port = flow[_IN_PORT]
 
     # ---- helpers ------------------------------------------------------------------
 
@@ -283,7 +287,12 @@ class _Ctx:
             if fld.prereq is Prereq.VLAN_VID:
                 self.unmask(_VLAN)
             flow = self.flow
-            if not prereq_ok(fld.prereq, lambda slot: flow[_I[slot]]):
+            if fld.prereq in _L4_PORT_PREREQS:
+                # mod_tp_src/dst (and so any port set-field) serve TCP, UDP and SCTP alike.
+                ok = flow[_DL_TYPE] in (ETH_TYPE_IP, ETH_TYPE_IPV6) and flow[_NW_PROTO] in (6, 17, 132)
+            else:
+                ok = prereq_ok(fld.prereq, lambda slot: flow[_I[slot]])
+            if not ok:
                 self.note(f">> set_field {a.field} lacks correct prerequisites, skipping")
                 return
         i = fld.index
@@ -322,7 +331,7 @@ class _Ctx:
                                                      controller_id)))
 
     def output(self, port: int) -> None:
-        in_port = self.flow[_IN_PORT]
+        in_port = self.in_port
         if port < A.OFPP_MAX or port == A.OFPP_LOCAL:
             if port == in_port:
                 self.note(">> skipping output to input port")
@@ -366,7 +375,7 @@ class _Ctx:
             self.note(f">>>> over max translation depth {MAX_DEPTH} <<<<")
             self.error = "Recursion too deep"
             return
-        saved = (self.bridge, self.flow, self.table_id, self.rule)
+        saved = (self.bridge, self.flow, self.table_id, self.rule, self.in_port)
         # The peer sees a fresh pipeline: its own in_port, no registers or metadata.
         fresh = list(self.flow)
         fresh[_IN_PORT] = peer_port.ofport
@@ -375,6 +384,7 @@ class _Ctx:
             fresh[i] = 0
         self.flow = tuple.__new__(FlowKey, fresh)
         self.bridge = peer_bridge
+        self.in_port = peer_port.ofport
         if self.trace is not None:
             self.trace.append("")
             self.trace.append(f'bridge("{peer_bridge.name}")')
@@ -382,7 +392,7 @@ class _Ctx:
         self.depth += 1
         self.run_table(0)
         self.depth -= 1
-        self.bridge, flow, self.table_id, self.rule = saved
+        self.bridge, flow, self.table_id, self.rule, self.in_port = saved
         # Restore what OpenFlow sees; base (the datapath's view) keeps the peer's changes.
         self.flow = flow
 
@@ -392,7 +402,7 @@ class _Ctx:
         bridge, flow = self.bridge, self.flow
         for i in (_IN_PORT, _DL_SRC, _DL_DST, _VLAN):
             self.unmask(i)
-        in_ofport = flow[_IN_PORT]
+        in_ofport = self.in_port
         in_port = bridge.ports.get(in_ofport)
         if in_port is None:
             self.note(f">>>> received packet on unknown port {in_ofport} <<<<")
