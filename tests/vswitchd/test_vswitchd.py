@@ -146,3 +146,47 @@ def test_missing_system_interface_error(db):
     assert ofport(db, "d1") == "1"
     db.vsctl("del-br", br)
     wait_until(lambda: not os.path.exists(f"/sys/class/net/{br}"), 10, what="TAP removed")
+
+
+def test_frames_through_dummy_ports(db):
+    """netdev-dummy/receive puts frames on dummy ports; NORMAL learns and forwards them."""
+    db.start_vswitchd("--enable-dummy=override")
+    db.vsctl("add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=dummy",
+             "--", "add-port", "br0", "p1", "--", "add-port", "br0", "p2")
+    a, b = "020000000001", "020000000002"
+    r = db.appctl("netdev-dummy/receive", "p1", "ffffffffffff" + a + "0800" + "00" * 46)
+    assert r.returncode == 0, r.stderr
+    r = db.appctl("netdev-dummy/receive", "p2", a + b + "0800" + "00" * 46)
+    assert r.returncode == 0, r.stderr
+    wait_until(lambda: "02:00:00:00:00:02" in db.appctl("fdb/show", "br0").stdout, 10,
+               what="MAC learned on p2")
+    fdb = db.appctl("fdb/show", "br0").stdout
+    assert any(line.split()[:1] == ["1"] and "02:00:00:00:00:01" in line for line in fdb.splitlines())
+    assert "dummy@ovs-dummy: hit:" in db.appctl("dpif/show").stdout
+    assert db.appctl("netdev-dummy/receive", "nope", "00").stdout == ""
+    assert "bad packet" in db.appctl("netdev-dummy/receive", "p1", "zz").stderr
+
+
+def test_ovsdbapp_against_our_daemons(db):
+    """ovsdbapp (through the `ovs` Python IDL) configures; our vswitchd applies."""
+    pytest.importorskip("ovsdbapp")
+    from ovsdbapp.backend.ovs_idl import connection
+    from ovsdbapp.schema.open_vswitch import impl_idl
+
+    db.start_vswitchd("--enable-dummy=override")
+    impl_idl.OvsdbIdl._ovsdb_connection = None
+    idl = connection.OvsdbIdl.from_server(db.remote, "Open_vSwitch")
+    conn = connection.Connection(idl=idl, timeout=20)
+    api = impl_idl.OvsdbIdl(conn, start=True)
+    try:
+        api.add_br("br-int", datapath_type="netdev").execute(check_error=True)
+        with api.transaction(check_error=True) as txn:
+            txn.add(api.add_port("br-int", "tap0"))
+            txn.add(api.db_set("Interface", "tap0", ("type", "internal")))
+        wait_until(lambda: db.get("Interface", "tap0", "ofport") == "1", 10, what="ofport")
+        api.del_br("br-int").execute(check_error=True)
+        wait_until(lambda: "br-int" not in db.appctl("ofproto/list").stdout, 10,
+                   what="bridge gone")
+    finally:
+        conn.stop()
+        impl_idl.OvsdbIdl._ovsdb_connection = None

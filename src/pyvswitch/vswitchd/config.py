@@ -193,5 +193,6 @@ def desired_state(tables: dict[str, dict[str, dict]], dummy: Dummy = Dummy.OFF) 
 
 
 def datapath_backer(datapath_type: str) -> str:
-    """The backer (shared datapath) a bridge's datapath_type puts it in."""
-    return "netdev" if datapath_type == "netdev" else "system"
+    """The backer (shared datapath) a bridge's datapath_type puts it in: "netdev",
+    "dummy" (with --enable-dummy), or "system" for anything else."""
+    return datapath_type if datapath_type in ("netdev", "dummy") else "system"
