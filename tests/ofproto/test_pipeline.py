@@ -252,3 +252,35 @@ def test_admin_down_port_gets_nothing_and_stats(sw):
     st = br.stats()
     assert st["flows"] == 1 and st["table0_flows"] == 1 and st["ports"] == 4
     assert br.port_stats()["p2"].tx_packets == 2
+
+
+def test_flow_removed_queue_and_action_checks(sw):
+    br = three_ports(sw)
+    br.add_flow("priority=9,idle_timeout=5,send_flow_rem,actions=drop", now=sw.clock.t)
+    br.add_flow("priority=8,idle_timeout=5,actions=drop", now=sw.clock.t)
+    sw.run(6)
+    (removed,) = br.flow_removed
+    assert removed.rule.priority == 9 and removed.reason is RemovedReason.IDLE_TIMEOUT
+    with pytest.raises(FlowModError) as e:
+        br.add_flow("table=3,actions=goto_table:2")
+    assert e.value.ofperr == "OFPBIC_BAD_TABLE_ID"
+    with pytest.raises(FlowModError):
+        br.add_flow("table=1,actions=goto_table:2,output:1")
+
+
+def test_xcache_keeps_entries_of_flows_installed_during_a_dump(sw):
+    br = three_ports(sw)
+    real_dump = sw.dp.flow_dump
+
+    def dump_then_upcall():
+        flows = real_dump()
+        sw.send("p1", frame(mac(1), BCAST))         # a new megaflow the dump did not see
+        return flows
+
+    sw.dp.flow_dump = dump_then_upcall
+    sw.run()
+    sw.dp.flow_dump = real_dump
+    sw.send("p1", frame(mac(1), BCAST))             # a hit
+    rule = br.tables.tables[0].find_exactly(parse_match(""), 0)
+    sw.run()
+    assert rule.n_packets == 2

@@ -28,6 +28,7 @@ API for the reconciler (all methods may be called from the control thread):
     br.trace("in_port=1,dl_dst=...", now, generate=False) -> str   (ofproto/trace text)
     br.fdb_show(now) / br.fdb_flush() / br.fdb_stats() / br.port_stats() / br.stats()
     br.packet_ins: packets rules sent to the controller (for the OpenFlow layer to drain)
+    br.flow_removed: rules that timed out with send_flow_rem (likewise)
     deadline = backer.run(now)        # timers: rule timeouts, MAC aging, stats, revalidation
     backer.destroy_bridge("br0"); backer.close()
 
@@ -54,10 +55,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 from pyvswitch.ofproto import trace, xlate
-from pyvswitch.ofproto.flow_table import FlowTables, Rule, format_rule
+from pyvswitch.ofproto.flow_table import (
+    OFPFF_CHECK_OVERLAP, OFPFF_NO_BYT_COUNTS, OFPFF_NO_PKT_COUNTS, OFPFF_RESET_COUNTS,
+    OFPFF_SEND_FLOW_REM, FlowModError, FlowTables, Removed, Rule, format_rule,
+)
 from pyvswitch.ofproto.mac_learning import MacLearning
 from pyvswitch.ofproto.ofactions import (
-    OFPP_LOCAL, OFPP_MAX, OFPP_NORMAL, Action, Output, parse_actions,
+    OFPP_LOCAL, OFPP_MAX, OFPP_NORMAL, Action, GotoTable, Output, parse_actions,
 )
 from pyvswitch.ofproto.vlan import VlanConfig
 from pyvswitch.packet.fields import FieldError, parse_int
@@ -103,6 +107,8 @@ class Bridge:
         self.flood_vlans: frozenset[int] = frozenset()
         self.datapath_id = 0
         self.packet_ins: collections.deque[PacketIn] = collections.deque(maxlen=1024)
+        # Rules that timed out with OFPFF_SEND_FLOW_REM set, for the OpenFlow layer to report.
+        self.flow_removed: collections.deque[Removed] = collections.deque(maxlen=4096)
         self._ordered: list[Port] | None = None
 
     def ports_in_order(self) -> list[Port]:
@@ -210,17 +216,20 @@ class Bridge:
         spec = parse_flow(text)
         return self.add_flow_parsed(spec.match, spec.priority, spec.actions, table_id=spec.table_id,
                                     cookie=spec.cookie, idle_timeout=spec.idle_timeout,
-                                    hard_timeout=spec.hard_timeout, now=now)
+                                    hard_timeout=spec.hard_timeout, flags=spec.flags, now=now)
 
     def add_flow_parsed(self, match: Match, priority: int, actions: tuple[Action, ...],
                         **kw) -> Rule:
         match.check_prerequisites()
+        check_actions(actions, kw.get("table_id", 0))
         with self.backer.lock:
             rule = self.tables.add(match, priority, actions, **kw)
             self.backer.need_revalidate = True
             return rule
 
     def modify_flows(self, match: Match, actions: tuple[Action, ...], **kw) -> list[Rule]:
+        if kw.get("table_id", 0xFF) != 0xFF:
+            check_actions(actions, kw["table_id"])
         with self.backer.lock:
             rules = self.tables.modify(match, actions, **kw)
             self.backer.need_revalidate = True
@@ -283,6 +292,16 @@ class Bridge:
             return trace.trace_text(self, flow, now, generate=generate)
 
 
+def check_actions(actions: tuple[Action, ...], table_id: int) -> None:
+    """Refuses what a switch refuses: goto_table not forward, or not last."""
+    for i, a in enumerate(actions):
+        if isinstance(a, GotoTable):
+            if a.table <= table_id:
+                raise FlowModError("OFPBIC_BAD_TABLE_ID", f"goto_table:{a.table} from table {table_id}")
+            if i != len(actions) - 1:
+                raise FlowModError("OFPBAC_UNSUPPORTED_ORDER", "goto_table must be the last action")
+
+
 @dataclass(frozen=True, slots=True)
 class FlowSpec:
     match: Match
@@ -292,9 +311,13 @@ class FlowSpec:
     cookie: int = 0
     idle_timeout: int = 0
     hard_timeout: int = 0
+    flags: int = 0
 
 
 _FLOW_INTS = ("table", "priority", "cookie", "idle_timeout", "hard_timeout")
+_FLOW_FLAGS = {"send_flow_rem": OFPFF_SEND_FLOW_REM, "check_overlap": OFPFF_CHECK_OVERLAP,
+               "reset_counts": OFPFF_RESET_COUNTS, "no_packet_counts": OFPFF_NO_PKT_COUNTS,
+               "no_byte_counts": OFPFF_NO_BYT_COUNTS}
 
 
 def parse_flow(text: str) -> FlowSpec:
@@ -302,9 +325,11 @@ def parse_flow(text: str) -> FlowSpec:
     head, sep, acts = text.partition("actions=")
     if not sep:
         raise FieldError("must specify an action")
-    items, ints, keep = split_items(head), {}, []
+    items, ints, keep, flags = split_items(head), {}, [], 0
     for key, value in items:
-        if key in _FLOW_INTS:
+        if key in _FLOW_FLAGS and value is None:
+            flags |= _FLOW_FLAGS[key]
+        elif key in _FLOW_INTS:
             v = parse_int(value or "")
             if v is None:
                 raise FieldError(f"{value}: bad syntax for {key}")
@@ -314,7 +339,7 @@ def parse_flow(text: str) -> FlowSpec:
     match = match_from_items(keep)
     return FlowSpec(match, ints.get("priority", OFP_DEFAULT_PRIORITY), parse_actions(acts),
                     ints.get("table", 0), ints.get("cookie", 0), ints.get("idle_timeout", 0),
-                    ints.get("hard_timeout", 0))
+                    ints.get("hard_timeout", 0), flags)
 
 
 class Backer:
@@ -329,8 +354,9 @@ class Backer:
         self._wakeup = wakeup
         self._mac_seq: dict[str, int] = {}
         # (mask, masked key) of an installed megaflow -> [rules, packets and bytes credited
-        # so far, MAC entries it learned].
+        # so far, MAC entries it learned, the run() epoch it was made in].
         self._xcache: dict[tuple[FlowKey, FlowKey], list] = {}
+        self._epoch = 0
         datapath.set_upcall_handler(self.upcall)
         if hasattr(datapath, "set_userspace_handler"):
             datapath.set_userspace_handler(self._userspace)
@@ -404,7 +430,7 @@ class Backer:
                 r.n_packets += 1
                 r.n_bytes += size
                 r.used = max(r.used, now)
-            self._xcache[(mask, masked)] = [res.rules, 1, size, res.learned]
+            self._xcache[(mask, masked)] = [res.rules, 1, size, res.learned, self._epoch]
             if res.mac_changed:
                 self.need_revalidate = True
         if res.mac_changed and self._wakeup is not None:
@@ -434,6 +460,9 @@ class Backer:
     def run(self, now: float) -> float:
         """Credits datapath statistics to rules, expires rules and MAC entries, and
         revalidates megaflows if anything they depend on changed; returns the next deadline."""
+        with self.lock:
+            self._epoch += 1
+            epoch = self._epoch
         flows = self.datapath.flow_dump()
         with self.lock:
             seen = set()
@@ -453,12 +482,15 @@ class Backer:
                     for br, vlan, mac, ofport in entry[3]:
                         br.mac.refresh(vlan, mac, ofport, now)
                     entry[1], entry[2] = f.packets, f.bytes
-            for k in [k for k in self._xcache if k not in seen]:
+            # Entries made after the dump began belong to flows it may not have seen yet.
+            for k in [k for k, e in self._xcache.items() if k not in seen and e[4] < epoch]:
                 del self._xcache[k]
             deadline = now + 1.0
             for br in self.bridges.values():
-                if br.tables.run(now):
+                removed = br.tables.run(now)
+                if removed:
                     self.need_revalidate = True
+                    br.flow_removed.extend(r for r in removed if r.rule.flags & OFPFF_SEND_FLOW_REM)
                 t = br.tables.next_deadline()
                 if t is not None:
                     deadline = min(deadline, t)
