@@ -16,8 +16,9 @@ OUR_SCHEMA = str(Path(__file__).resolve().parents[2] / "src/pyvswitch/schemas/vs
 
 
 class DbServer:
-    def __init__(self, kind: str = "ours") -> None:
+    def __init__(self, kind: str = "ours", extra: tuple[str, ...] = ()) -> None:
         self.kind = kind
+        self.extra = extra           # more ovsdb-server options (remotes, TLS files)
         self.dir = Path(tempfile.mkdtemp(prefix="vswitchd-"))
         self.env = ovs_env(self.dir)
         self.sock = self.dir / "db.sock"
@@ -39,7 +40,8 @@ class DbServer:
         self.sock.unlink(missing_ok=True)
         self.proc = subprocess.Popen(
             [self.tool("ovsdb-server"), str(self.db), f"--remote=punix:{self.sock}",
-             f"--unixctl={self.dir}/ovsdb-server.ctl", f"--log-file={self.dir}/ovsdb-server.log"],
+             f"--unixctl={self.dir}/ovsdb-server.ctl", f"--log-file={self.dir}/ovsdb-server.log",
+             *self.extra],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: self.sock.exists() or self.proc.poll() is not None, 20,
                    what="ovsdb-server socket")
@@ -63,9 +65,9 @@ class DbServer:
     def get(self, *args) -> str:
         return self.vsctl("--if-exists", "get", *args).stdout.strip()
 
-    def start_vswitchd(self, *extra: str) -> subprocess.Popen:
+    def start_vswitchd(self, *extra: str, remote: str | None = None) -> subprocess.Popen:
         self.vswitchd = subprocess.Popen(
-            [ours("ovs-vswitchd"), self.remote, f"--pidfile={self.dir}/ovs-vswitchd.pid",
+            [ours("ovs-vswitchd"), remote or self.remote, f"--pidfile={self.dir}/ovs-vswitchd.pid",
              f"--unixctl={self.dir}/ovs-vswitchd.ctl", f"--log-file={self.dir}/ovs-vswitchd.log",
              "-vconsole:off", *extra],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

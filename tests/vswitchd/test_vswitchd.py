@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -190,3 +192,39 @@ def test_ovsdbapp_against_our_daemons(db):
     finally:
         conn.stop()
         impl_idl.OvsdbIdl._ovsdb_connection = None
+
+
+def _tls():
+    """tests/daemon/tls.py (test certificates), loaded by path."""
+    path = Path(__file__).resolve().parents[1] / "daemon" / "tls.py"
+    spec = importlib.util.spec_from_file_location("vswitchd_test_tls", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("scheme", ["tcp", "ssl"])
+def test_database_over_tcp_and_ssl(scheme, tmp_path):
+    port = _free_port()
+    extra, client = (f"--remote=ptcp:{port}:127.0.0.1",), ()
+    if scheme == "ssl":
+        pki = _tls().make_pki(tmp_path)
+        extra = (f"--remote=pssl:{port}:127.0.0.1", f"--private-key={pki['server-key']}",
+                 f"--certificate={pki['server-cert']}", f"--ca-cert={pki['ca-cert']}")
+        client = (f"--private-key={pki['client-key']}", f"--certificate={pki['client-cert']}",
+                  f"--ca-cert={pki['ca-cert']}")
+    db = DbServer("ours", extra)
+    try:
+        db.start_vswitchd("--enable-dummy=override", *client, remote=f"{scheme}:127.0.0.1:{port}")
+        db.vsctl("add-br", "br0")
+        assert ofport(db, "br0") == "65534"
+        db.vsctl("del-br", "br0")
+    finally:
+        db.close()
