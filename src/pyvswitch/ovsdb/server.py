@@ -110,8 +110,11 @@ DEFAULT_PROBE_INTERVAL = 5.0
 # request; if nothing arrives within another interval, it closes the session.
 
 
-# How many recent commits each database remembers for monitor_cond_since.
+# How much each database remembers of recent commits for monitor_cond_since:
+# at most this many commits, and at most this many row changes in all (but
+# always the last commit), so that big transactions do not pin memory.
 HISTORY_LENGTH = 100
+HISTORY_ROWS = 100_000
 
 _DEFERRED = object()
 _NO_LOCKS: frozenset = frozenset()
@@ -221,13 +224,14 @@ class _Framer:
 
 
 class _Db:
-    __slots__ = ("name", "db", "monitors", "history", "last_id", "triggers")
+    __slots__ = ("name", "db", "monitors", "history", "history_rows", "last_id", "triggers")
 
     def __init__(self, name: str, db) -> None:
         self.name = name
         self.db = db
         self.monitors: list[tuple["_Session", Monitor]] = []
-        self.history: deque[tuple[str, dict]] = deque(maxlen=HISTORY_LENGTH)
+        self.history: deque[tuple[str, dict, int]] = deque()   # (txn id, changes, rows)
+        self.history_rows = 0
         # An id for the contents as loaded; never the zero uuid, which
         # clients send to mean "I know nothing".
         self.last_id = new_uuid()
@@ -580,7 +584,12 @@ class ServerCore:
             self._log.append(LogCommit(dbh.name, commit))
         txn_id = new_uuid()
         changes = commit.changes
-        dbh.history.append((txn_id, changes))
+        n = sum(map(len, changes.values()))
+        history = dbh.history
+        history.append((txn_id, changes, n))
+        dbh.history_rows += n
+        while len(history) > HISTORY_LENGTH or (dbh.history_rows > HISTORY_ROWS and len(history) > 1):
+            dbh.history_rows -= history.popleft()[2]
         dbh.last_id = txn_id
         if dbh.monitors:
             cache: dict = {}
@@ -628,6 +637,7 @@ class ServerCore:
         self._detach(dbh)
         dbh.db = new_db
         dbh.history.clear()
+        dbh.history_rows = 0
         dbh.last_id = new_uuid()
         self._server_update(server_db.update_schema_ops(dbh.name, schema), now)
         self._out(s, _reply(req.id, {}))
@@ -661,11 +671,11 @@ class ServerCore:
             return False, {}
         if last_id == dbh.last_id:
             return True, {}
-        ids = [i for i, _ in dbh.history]
+        ids = [h[0] for h in dbh.history]
         if last_id not in ids:
             return False, {}
         k = ids.index(last_id)
-        return True, compose(c for _, c in list(dbh.history)[k + 1:])
+        return True, compose(h[1] for h in list(dbh.history)[k + 1:])
 
     def _m_monitor_cond_change(self, s, req, now):
         params = req.params

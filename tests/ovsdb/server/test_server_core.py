@@ -443,3 +443,23 @@ def test_an_engine_failure_drops_only_the_client_that_asked():
     assert "internal error" in a.closed
     assert b.closed is None
     assert h.core.stats() == {"monitors": 0, "sessions": 1, "triggers": 0}
+
+
+def test_history_is_bounded(monkeypatch):
+    from pyvswitch.ovsdb import server
+    monkeypatch.setattr(server, "HISTORY_LENGTH", 3)
+    monkeypatch.setattr(server, "HISTORY_ROWS", 4)
+    h = Harness()
+    a, b = h.client(), h.client()
+    req = {"A": [{"columns": ["i"]}]}
+    _, first, _ = b.result("monitor_cond_since", ["T", "s", req, "00000000-0000-0000-0000-000000000000"])
+    ids = []
+    for i in range(4):
+        insert_a(a, i=i)
+        ids.append(b.take()[0]["params"][1])
+    dbh = h.core.dbs["T"]
+    assert [x[0] for x in dbh.history] == ids[1:] and dbh.history_rows == 3
+    assert h.client().result("monitor_cond_since", ["T", "s", req, ids[0]])[0] is False
+    assert h.client().result("monitor_cond_since", ["T", "s", req, ids[1]])[0] is True
+    a.transact(*[{"op": "insert", "table": "A", "row": {"i": 9}} for _ in range(5)])
+    assert len(dbh.history) == 1 and dbh.history_rows == 5
