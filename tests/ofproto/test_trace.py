@@ -130,3 +130,15 @@ def test_command_errors_in_ovs_words(sw):
 def test_trace_without_generate_does_not_learn(sw):
     run(sw, "ofproto/trace", "br0", "in_port=1,dl_src=00:00:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff")
     assert len(sw.bridges["br0"].mac) == 0
+
+
+def test_dpif_show(sw):
+    br = sw.bridges["br0"]
+    br.add_port("patch0", ofport_request=5, peer="patch1", type="patch")
+    ok, text = run(sw, "dpif/show")
+    lines = text.splitlines()
+    assert ok and lines[0] == "dummy@test: hit:0 missed:0" and lines[1] == "  br0:"
+    assert f"    br0 65534/{sw.odp('br0')}: (dummy-internal)" in lines
+    assert f"    p1 1/{sw.odp('p1')}: (dummy)" in lines
+    assert "    patch0 5/none: (patch: peer=patch1)" in lines
+    assert run(sw, "dpif/show", "br0") == (False, '"dpif/show" command takes at most 0 arguments')

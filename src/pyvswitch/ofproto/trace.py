@@ -11,7 +11,7 @@ actions".  A translation that fails says so on a last line.  Without
 field, "vlan_tci=0x0000" included where OVS leaves it implicit.
 
 `COMMANDS` maps the unixctl command names (`ofproto/trace`, `fdb/show`,
-`fdb/flush`, `fdb/stats-show`) to functions `(bridges, args, now) ->
+`fdb/flush`, `fdb/stats-show`, `dpif/show`) to functions `(bridges, args, now) ->
 (ok, text)`, with OVS's argument handling and error words, for the
 daemon's unixctl server to register.  `bridges` maps names to Bridges.
 """
@@ -132,9 +132,37 @@ def cmd_fdb_stats_show(bridges: Mapping, args: list[str], now: float) -> Result:
     return True, br.fdb_stats()
 
 
+def cmd_dpif_show(bridges: Mapping, args: list[str], now: float) -> Result:
+    if args:
+        return False, '"dpif/show" command takes at most 0 arguments'
+    backers: dict[int, list] = {}
+    for br in bridges.values():
+        backers.setdefault(id(br.backer), []).append(br)
+    out = []
+    for brs in backers.values():
+        backer = brs[0].backer
+        dp = backer.datapath
+        st = dp.stats()
+        out.append(f"{dp.type}@{dp.name}: hit:{st.hit} missed:{st.missed}")
+        with backer.lock:
+            for br in sorted(brs, key=lambda b: b.name):
+                out.append(f"  {br.name}:")
+                for port in sorted(br.ports.values(), key=lambda p: p.name):
+                    odp = "none" if port.odp_port is None else str(port.odp_port)
+                    if port.peer is not None:
+                        kind = f"patch: peer={port.peer}"
+                    else:
+                        kind = port.type or getattr(port.netdev, "type", "") or "system"
+                        if kind == "internal" and dp.type == "dummy":
+                            kind = "dummy-internal"
+                    out.append(f"    {port.name} {port.ofport}/{odp}: ({kind})")
+    return True, "".join(line + "\n" for line in out)
+
+
 COMMANDS: dict[str, Callable[[Mapping, list[str], float], Result]] = {
     "ofproto/trace": cmd_trace,
     "fdb/show": cmd_fdb_show,
     "fdb/flush": cmd_fdb_flush,
     "fdb/stats-show": cmd_fdb_stats_show,
+    "dpif/show": cmd_dpif_show,
 }
