@@ -46,7 +46,11 @@ class _IdlPeer:
             log.warn("%s: received bad JSON-RPC (%s), disconnecting", conn.name, e)
             conn.abort("protocol error")
             return
-        self.owner._received(conn, msgs)
+        try:
+            self.owner._received(conn, msgs)
+        except Exception as e:  # e.g. a schema or update we cannot parse
+            log.err("%s: cannot process database reply (%s), disconnecting", conn.name, e)
+            conn.abort("protocol error")
 
     def disconnected(self, conn: Connection, reason: str) -> None:
         self.owner._disconnected(conn)

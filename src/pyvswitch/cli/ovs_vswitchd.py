@@ -246,11 +246,13 @@ async def serve(cfg: Config) -> int:
 
 
 def _memory_report(runner) -> str:
-    n_bridges = sum(len(b.bridges) for b in runner.switch.backers.values())
-    n_ports = sum(len(br.ports) for b in runner.switch.backers.values()
-                  for br in b.bridges.values())
-    n_flows = sum(b.datapath.stats().flows for b in runner.switch.backers.values())
-    return f"bridges:{n_bridges} ports:{n_ports} udpif flows:{n_flows}"
+    """memory/show in OVS's "name:count" form."""
+    backers = list(runner.switch.backers.values())
+    cells = sum(len(row) for rows in runner.idl.tables.values() for row in rows.values())
+    ports = sum(len(br.ports) for b in backers for br in b.bridges.values())
+    rules = sum(len(br.tables) for b in backers for br in b.bridges.values())
+    keys = sum(b.datapath.stats().flows for b in backers)
+    return f"idl-cells:{cells} ports:{ports} rules:{rules} udpif keys:{keys}"
 
 
 def main(argv: list[str] | None = None) -> int:

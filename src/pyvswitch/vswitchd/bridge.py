@@ -37,6 +37,7 @@ from .status import status_updates
 from .switch import Switch
 
 log = vlog.module("bridge")
+_RL = vlog.RateLimit(5, 5)
 
 STATS_INTERVAL = 5.0
 STATUS_INTERVAL = 1.0
@@ -99,7 +100,11 @@ class BridgeRunner:
             except asyncio.TimeoutError:
                 pass
             self._kick.clear()
-            deadline = self.run_once(time.monotonic())
+            try:
+                deadline = self.run_once(time.monotonic())
+            except Exception as e:  # a bug here must not stop the switch for good
+                log.err("bridge_run failed: %s", e, rl=_RL)
+                deadline = time.monotonic() + 1.0
 
     def run_once(self, now: float) -> float:
         """One pass: reconfigure if the database changed, run timers, write status."""
