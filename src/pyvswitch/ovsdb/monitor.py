@@ -215,8 +215,11 @@ class Monitor:
 
 # --- parsing requests ---
 
-def _error(details: str, syntax: Any = None) -> OvsdbError:
-    return OvsdbError("syntax error", details, None if syntax is None else json_text(syntax))
+_NO_SYNTAX = object()
+
+
+def _error(details: str, syntax: Any = _NO_SYNTAX) -> OvsdbError:
+    return OvsdbError("syntax error", details, None if syntax is _NO_SYNTAX else json_text(syntax))
 
 
 def _requests_of(name: str, j: Any) -> list:
@@ -254,7 +257,7 @@ def parse_monitor_requests(schema: DatabaseSchema, requests: Any, version: int) 
                     c = ts.all_columns.get(cname) if isinstance(cname, str) else None
                     if c is None:
                         if not isinstance(cname, str):
-                            raise _error("array of distinct column names expected", columns_j)
+                            raise _error("array of column names expected", columns_j)
                         raise _error(f"{cname} is not a valid column name", columns_j)
                     cols.append(c)
             for c in cols:

@@ -556,11 +556,7 @@ class ServerCore:
         if dbh is self._server:
             i = server_db.first_write(ops)
             if i is not None:
-                outcome = dbh.db.execute(ops[:i], now=now)
-                results = list(outcome.results)
-                if results and isinstance(results[-1], dict) and "error" in results[-1]:
-                    return results, None, None
-                return results + [server_db.not_allowed(ops[i])], None, None
+                return server_db.refuse_write(dbh.db, ops, i, now), None, None
         outcome = dbh.db.execute(ops, now=now, started=t.start, locks=self._owned(t.session))
         return outcome.results, outcome.commit, outcome.wait_until
 
@@ -702,7 +698,9 @@ class ServerCore:
 
     def _m_monitor_cancel(self, s, req, now):
         params = req.params
-        mon = s.monitors.pop(dumps(params[0]), None) if len(params) == 1 else None
+        if len(params) != 1:
+            raise _BareError("invalid parameters")
+        mon = s.monitors.pop(dumps(params[0]), None)
         if mon is None:
             raise _BareError("unknown monitor")
         dbh = self.dbs.get(mon.db_name)
@@ -733,10 +731,10 @@ class ServerCore:
         return {"locked": queue[0] is s}
 
     def _m_unlock(self, s, req, now):
-        p = req.params
-        if len(p) != 1 or not isinstance(p[0], str) or p[0] not in s.locks:
-            raise syntax_error(p, 'unlock: "unlock" without "lock" or "steal"')
-        self._unlock(s, p[0])
+        name = self._lock_name(req)
+        if name not in s.locks:
+            raise syntax_error(req.params, 'unlock: "unlock" without "lock" or "steal"')
+        self._unlock(s, name)
         return {}
 
     def _unlock(self, s: _Session, name: str) -> None:

@@ -16,6 +16,7 @@ refuses writes with ovsdb-server's "not allowed" error.
 
 from __future__ import annotations
 
+from pyvswitch.ovsdb.database import Database
 from pyvswitch.ovsdb.errors import OvsdbError
 from pyvswitch.ovsdb.jsonrpc import dumps
 from pyvswitch.ovsdb.schema import DatabaseSchema
@@ -90,6 +91,19 @@ def first_write(ops: list) -> int | None:
     return None
 
 
-def not_allowed(op: dict) -> dict:
-    return OvsdbError("not allowed",
-                      f"{op['op']} operation not allowed on table in reserved database {SERVER_DB}").to_json()
+def refuse_write(db: Database, ops: list, i: int, now: float) -> list:
+    """The results of a transaction on _Server whose operation i would write.
+
+    ovsdb-server checks a writing operation completely, and reports its
+    errors, before it refuses it; so the operations up to i run on a scratch
+    copy of the (small) database, and only if they all succeed does
+    operation i get "not allowed".  Operations after a failure get null.
+    """
+    scratch = Database(db.schema)
+    scratch.apply_record(db.snapshot_record())
+    results = list(scratch.execute(ops[:i + 1], now=now).results or [None] * (i + 1))[:i + 1]
+    if not any(isinstance(r, dict) and "error" in r for r in results):
+        op = ops[i]["op"]
+        results[i] = OvsdbError("not allowed",
+                                f"{op} operation not allowed on table in reserved database {SERVER_DB}").to_json()
+    return results + [None] * (len(ops) - len(results))

@@ -84,7 +84,8 @@ def test_pipelined_requests_make_one_send():
 
 def test_server_database_is_read_only():
     c = Harness().client()
-    r = c.transact({"op": "insert", "table": "Database", "row": {"name": "x"}}, db="_Server")
+    r = c.transact({"op": "insert", "table": "Database", "row": {"name": "x", "model": "standalone"}},
+                   db="_Server")
     assert r == [{"error": "not allowed",
                   "details": "insert operation not allowed on table in reserved database _Server"}]
     rows = c.transact({"op": "select", "table": "Database", "where": [], "columns": ["name", "model"]},
