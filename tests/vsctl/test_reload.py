@@ -8,6 +8,7 @@ an ofport as failed, the way ovs-vswitchd reports a missing network device.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 
@@ -120,5 +121,26 @@ def test_no_wait_and_read_only_commands_do_not_touch_next_cfg():
         r = s.vsctl(ours("ovs-vsctl"), "list-br")
         assert (r.returncode, r.stdout) == (0, "br0\n")
         assert s.vsctl(ref("ovs-vsctl"), "get", "Open_vSwitch", ".", "next_cfg").stdout == before
+    finally:
+        s.close()
+
+
+@needs_reference
+def test_wait_until_blocks_until_the_condition_holds():
+    s = Server()
+    try:
+        s.vsctl(ref("ovs-vsctl"), "--no-wait", "add-br", "br0")
+        waiter = subprocess.Popen([ours("ovs-vsctl"), "--timeout=20", "wait-until", "Bridge", "br7",
+                                   "other_config:ready=yes"], env=s.env, stdout=subprocess.PIPE, text=True)
+        try:
+            s.vsctl(ref("ovs-vsctl"), "--no-wait", "add-br", "br7")
+            # br7 exists now but is not ready: the waiter must still be waiting.
+            assert waiter.poll() is None
+            s.vsctl(ref("ovs-vsctl"), "--no-wait", "set", "Bridge", "br7", "other_config:ready=yes")
+            assert waiter.wait(timeout=15) == 0
+        finally:
+            if waiter.poll() is None:
+                waiter.kill()
+                waiter.wait()
     finally:
         s.close()

@@ -40,6 +40,16 @@ class Connection:
         except client.ClientError as e:
             raise ConnectionFailed(f"{self.client.name}: {e}") from None
 
+    def next_update(self, timeout: float | None = None) -> dict | None:
+        """The table-updates of the next monitor "update", or None at the timeout."""
+        try:
+            n = self.client.next_notification(timeout)
+        except TimeoutError:
+            return None
+        except client.ClientError as e:
+            raise ConnectionFailed(f"{self.client.name}: {e}") from None
+        return n.params[1] if n.method == "update" and len(n.params) > 1 else {}
+
     def get_schema(self, db: str):
         return self.request("get_schema", [db])
 

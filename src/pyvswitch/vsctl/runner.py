@@ -32,7 +32,6 @@ from pyvswitch.vsctl.command import Context, ExitStatus, VsctlError
 from pyvswitch.vsctl.view import View
 
 DEFAULT_RELOAD_WAIT = 10.0
-RELOAD_POLL = 0.05
 
 
 class Symbol:
@@ -195,6 +194,7 @@ class Runner:
         self.log = log
         self.out = out
         self.inv = Invocation(schema, log)
+        self.monitoring = False
         self.contexts = [Context(c.name, c.args, c.options, self.inv) for c in commands]
 
     def prerequisites(self) -> None:
@@ -247,7 +247,18 @@ class Runner:
         return False
 
     def _wait_for_change(self) -> None:
-        time.sleep(RELOAD_POLL * 2)
+        """Blocks until the fetched tables change (for wait-until).
+
+        The first call starts a monitor of everything fetched and returns at
+        once: a change may have happened between the fetch and the monitor.
+        Later calls block until the server sends an update."""
+        if not self.monitoring:
+            wants = {t: {"columns": sorted(c for c in (cols or self.schema.tables[t].columns))}
+                     for t, cols in self.inv.wants.items()}
+            self.conn.request("monitor", [self.schema.name, "vsctl-wait", wants])
+            self.monitoring = True
+            return
+        self.conn.next_update()
 
     def _commit(self, view: View) -> str:
         if not view.has_changes():
@@ -308,21 +319,21 @@ class Runner:
         if self.next_cfg is None:
             return 0
         deadline = None if self.opts.timeout else time.monotonic() + DEFAULT_RELOAD_WAIT
-        where = [["_uuid", "==", ["uuid", view.rows("Open_vSwitch")[0].uuid]]]
-        while True:
-            res = self.conn.transact(self.schema.name, [
-                {"op": "select", "table": "Open_vSwitch", "where": where, "columns": ["cur_cfg"]}])
-            rows = res[0].get("rows", []) if isinstance(res, list) and res else []
-            if rows and rows[0]["cur_cfg"] >= self.next_cfg:
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                cur = rows[0]["cur_cfg"] if rows else "?"
+        initial = self.conn.request("monitor", [self.schema.name, "vsctl-reload",
+                                                {"Open_vSwitch": {"columns": ["cur_cfg"]}}])
+        cur = max((r["new"]["cur_cfg"] for r in initial.get("Open_vSwitch", {}).values()), default=None)
+        while cur is None or cur < self.next_cfg:
+            left = None if deadline is None else deadline - time.monotonic()
+            update = self.conn.next_update(left) if left is None or left > 0 else None
+            if update is None:
                 sys.stderr.write(
                     f"ovs-vsctl: ovs-vswitchd has not applied the new configuration (next_cfg {self.next_cfg}, "
                     f"cur_cfg {cur}) after {DEFAULT_RELOAD_WAIT:g} seconds; the database change was "
                     "committed.  Check that ovs-vswitchd is running, or use --no-wait or --timeout.\n")
                 return 1
-            time.sleep(RELOAD_POLL)
+            for row in update.get("Open_vSwitch", {}).values():
+                if "new" in row and "cur_cfg" in row["new"]:
+                    cur = row["new"]["cur_cfg"]
         self._report_iface_errors()
         return 0
 
