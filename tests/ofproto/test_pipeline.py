@@ -284,3 +284,14 @@ def test_xcache_keeps_entries_of_flows_installed_during_a_dump(sw):
     rule = br.tables.tables[0].find_exactly(parse_match(""), 0)
     sw.run()
     assert rule.n_packets == 2
+
+
+def test_packet_out(sw):
+    br = three_ports(sw)
+    for d in sw.devs.values():
+        d.transmitted.clear()
+    assert br.packet_out(udp(), 0xFFFD, parse_actions("output:2,mod_vlan_vid:4,output:3")) == (
+        (1, sw.odp("p2")), (2, 0x8100, 4), (1, sw.odp("p3")))
+    assert len(sw.devs["p2"].transmitted) == 1 and len(sw.devs["p3"].transmitted) == 1
+    br.packet_out(frame(mac(7), BCAST), 1, parse_actions("output:TABLE"))     # through NORMAL
+    assert br.mac.lookup(0, mac(7)) == 1 and len(sw.devs["p3"].transmitted) == 2

@@ -25,6 +25,7 @@ API for the reconciler (all methods may be called from the control thread):
     br.remove_port("p1")
     br.add_flow("table=0,priority=10,ip,actions=NORMAL", now)   # or add_flow_parsed(...)
     br.delete_flows("ip", now) / br.modify_flows(...) / br.dump_flows(now)
+    br.rules(match, table_id=...) -> [Rule]; br.packet_out(frame, in_port, actions, now)
     br.trace("in_port=1,dl_dst=...", now, generate=False) -> str   (ofproto/trace text)
     br.fdb_show(now) / br.fdb_flush() / br.fdb_stats() / br.port_stats() / br.stats()
     br.packet_ins: packets rules sent to the controller (for the OpenFlow layer to drain)
@@ -65,7 +66,8 @@ from pyvswitch.ofproto.ofactions import (
 )
 from pyvswitch.ofproto.vlan import VlanConfig
 from pyvswitch.packet.fields import FieldError, parse_int
-from pyvswitch.packet.flow import FlowKey
+from pyvswitch.netdev import Packet
+from pyvswitch.packet.flow import FlowKey, extract
 from pyvswitch.packet.match import OFP_DEFAULT_PRIORITY, Match, match_from_items, split_items
 
 FAIL_STANDALONE = "standalone"
@@ -246,6 +248,24 @@ class Bridge:
         """`ovs-ofctl dump-flows` lines (without the reply header)."""
         with self.backer.lock:
             return "".join(f" {format_rule(r, now)}\n" for r in self.tables.dump(match, **kw))
+
+    def rules(self, match: Match = Match(), **kw) -> list[Rule]:
+        """The selected rules (as dump_flows selects them), for the OpenFlow layer's replies."""
+        with self.backer.lock:
+            return self.tables.dump(match, **kw)
+
+    def packet_out(self, frame: bytes, in_port: int, actions: tuple[Action, ...],
+                   now: float = 0.0) -> tuple:
+        """Executes actions on a frame as OpenFlow's packet-out does (output:TABLE runs the
+        tables); returns the datapath actions used."""
+        flow = extract(frame, in_port)
+        with self.backer.lock:
+            res = xlate.translate_actions(self.backer, self, flow, actions, now=now)
+            if res.mac_changed:
+                self.backer.need_revalidate = True
+        if res.actions:
+            self.backer.datapath.execute(Packet(bytes(frame)), res.actions)
+        return res.actions
 
     # ---- inspection -----------------------------------------------------------------
 

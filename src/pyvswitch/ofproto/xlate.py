@@ -347,6 +347,8 @@ class _Ctx:
                     self.output_port(p.ofport)
         elif port == A.OFPP_CONTROLLER:
             self.controller("action", 65535, 0)
+        elif port == A.OFPP_TABLE:
+            self.resubmit(A.OFPP_IN_PORT, 0)
 
     def output_port(self, ofport: int) -> None:
         port = self.bridge.ports.get(ofport)
@@ -470,6 +472,16 @@ def translate(backer, bridge, flow: FlowKey, *, now: float = 0.0, may_learn: boo
     actions = () if ctx.error is not None else tuple(ctx.odp)
     return XlateResult(actions, tuple.__new__(FlowKey, wc), ctx.flow, ctx.rules, ctx.mac_changed,
                        ctx.error, ctx.trace, ctx.learned, ctx.stale)
+
+
+def translate_actions(backer, bridge, flow: FlowKey, actions: tuple, *, now: float = 0.0,
+                      may_learn: bool = True) -> XlateResult:
+    """Runs an action list on flow (a packet-out): output:TABLE enters table 0."""
+    ctx = _Ctx(backer, bridge, flow, now, may_learn, None)
+    ctx.do_actions(actions)
+    actions = () if ctx.error is not None else tuple(ctx.odp)
+    return XlateResult(actions, None, ctx.flow, ctx.rules, ctx.mac_changed, ctx.error, None,
+                       ctx.learned, ctx.stale)
 
 
 def megaflow_text(key: FlowKey, mask: FlowKey) -> str:
