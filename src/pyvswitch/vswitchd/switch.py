@@ -118,7 +118,9 @@ class Switch:
         elif isinstance(e, RemoveInterface):
             br = self.bridge(e.bridge)
             if br is not None and e.name in br.by_name:
+                ofport = br.by_name[e.name].ofport
                 br.remove_port(e.name)
+                log.info("bridge %s: deleted interface %s on port %d", e.bridge, e.name, ofport)
             self._close(e.name)
             rb = bridges[e.bridge]
             bridges[e.bridge] = _with_interfaces(rb, {k: v for k, v in rb.interfaces.items()
@@ -162,6 +164,7 @@ class Switch:
             br.set_port(name, vlan=cfg.local.vlan)
             self._set_mtu(cfg.local)
         log.info("bridge %s: added interface %s on port 65534", name, name)
+        log.info("bridge %s: using datapath ID %016x", name, dpid)
         self.running.bridges[name] = _with_interfaces(cfg, {})
 
     def _configure_bridge(self, cfg: BridgeConfig, now: float) -> None:
@@ -204,9 +207,7 @@ class Switch:
             try:
                 netdev = self.registry.open(c.type, c.name)
             except NetdevError as e:
-                log.warn("%s: %s", bridge, e)
-                log.warn("%s: could not add network device %s to ofproto (%s)",
-                         bridge, c.name, e.reason)
+                log.warn("%s", e)
                 self.errors[c.name] = str(e)
                 return
         try:
