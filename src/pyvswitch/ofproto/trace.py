@@ -23,13 +23,24 @@ from typing import Callable, Mapping
 from pyvswitch.datapath.actions import format_actions as format_odp_actions
 from pyvswitch.ofproto import xlate
 from pyvswitch.packet.fields import BY_NAME, FieldError, parse_port
-from pyvswitch.packet.flow import FlowKey, packet_mask
+from pyvswitch.packet.flow import FULL_MASK, INDEX, N_REGS, FlowKey, packet_mask
 from pyvswitch.packet.match import Match, format_match, match_from_items, split_items
 
 
 def format_flow(flow: FlowKey) -> str:
-    """A packet's flow as ofproto/trace prints it (every field its protocol has)."""
-    return format_match(Match(flow, packet_mask(flow)))
+    """A packet's flow as ofproto/trace prints it (every field its protocol has, and the
+    tunnel id, metadata and registers when they are not zero)."""
+    mask = packet_mask(flow)
+    extra = [i for i in _META_SLOTS if flow[i]]
+    if extra:
+        m = list(mask)
+        for i in extra:
+            m[i] = FULL_MASK[i]
+        mask = FlowKey(*m)
+    return format_match(Match(flow, mask))
+
+
+_META_SLOTS = tuple(INDEX[n] for n in ("tun_id", "metadata", *(f"reg{i}" for i in range(N_REGS))))
 
 
 def parse_trace_flow(text: str) -> FlowKey:
