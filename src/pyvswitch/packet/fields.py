@@ -72,6 +72,7 @@ class Kind(enum.Enum):
 OFPXMC_OPENFLOW_BASIC = 0x8000
 NXM_OF = 0x0000
 NXM_NX = 0x0001
+NXM_ND = 0x1000  # the class OVS 3.1 sends nd_options_type in (seen on the wire)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +201,7 @@ FIELDS: tuple[Field, ...] = (
        nxm=(NXM_NX, 24), oxm=(_BASIC, 32)),
     _f("nd_tll", (), 6, "arp_tha", P.ND_ADVERT, K.MAC, maskable=True,
        nxm=(NXM_NX, 25), oxm=(_BASIC, 33)),
-    _f("nd_options_type", (), 1, "tcp_flags", P.ND, K.DECIMAL),
+    _f("nd_options_type", (), 1, "tcp_flags", P.ND, K.DECIMAL, nxm=(NXM_ND, 2)),
 )
 
 BY_NAME: dict[str, Field] = {}

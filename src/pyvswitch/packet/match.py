@@ -99,7 +99,7 @@ class Match:
     def set_field(self, fld: Field | str, value: int, mask: int | None = None) -> Match:
         """A copy with one field set to value under mask (exact when mask is None)."""
         v, m = list(self.value), list(self.mask)
-        _set_field(v, m, BY_NAME[fld] if isinstance(fld, str) else fld, value, mask)
+        set_slots(v, m, BY_NAME[fld] if isinstance(fld, str) else fld, value, mask)
         return Match(_new(FlowKey, v), _new(FlowKey, m))
 
     def get_field(self, fld: Field | str) -> tuple[int, int]:
@@ -144,7 +144,7 @@ class Match:
         return format_match(self)
 
 
-def _set_field(v: list[int], m: list[int], fld: Field, value: int, mask: int | None) -> None:
+def set_slots(v: list[int], m: list[int], fld: Field, value: int, mask: int | None) -> None:
     """Sets fld to value under mask in the slot lists v (values) and m (masks)."""
     if mask is None:
         mask = (1 << (8 * fld.n_bytes)) - 1
@@ -227,9 +227,9 @@ def match_from_items(items: list[tuple[str, str | None]]) -> Match:
     for key, value in items:
         if key in SHORTHANDS and value is None:
             dl_type, nw_proto = SHORTHANDS[key]
-            _set_field(values, masks, _ETH_TYPE, dl_type, None)
+            set_slots(values, masks, _ETH_TYPE, dl_type, None)
             if nw_proto is not None:
-                _set_field(values, masks, _NW_PROTO_FIELD, nw_proto, None)
+                set_slots(values, masks, _NW_PROTO_FIELD, nw_proto, None)
             continue
         fld = BY_NAME.get(key)
         if fld is None:
@@ -237,7 +237,7 @@ def match_from_items(items: list[tuple[str, str | None]]) -> Match:
                 raise FieldError(f"field {key} missing value")
             raise FieldError(f"unknown keyword {key}")
         v, msk = parse_value(fld, value if value else "0/0")
-        _set_field(values, masks, fld, v, msk)
+        set_slots(values, masks, fld, v, msk)
     return Match(_new(FlowKey, values), _new(FlowKey, masks))
 
 
