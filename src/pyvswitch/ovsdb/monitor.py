@@ -5,14 +5,19 @@ request set up: for each table, the columns to report, which kinds of change
 to report (`Select`), and for the conditional methods a "where" condition.
 It turns committed changes into the JSON "table-updates" a client receives:
 
-- version 1 ("update"): a row is {"new": all columns} when inserted (or in
-  the initial contents), {"old": all columns} when deleted, and for a
-  modification {"old": the changed columns' old values, "new": all columns}.
+- version 1 ("update"): a row is {"new": columns} when inserted (or in
+  the initial contents), {"old": columns} when deleted, and for a
+  modification {"old": the changed columns' old values, "new": columns}.
   Conditions do not apply (ovsdb-server ignores them for this version).
 - versions 2 and 3 ("update2"/"update3"): {"initial": row} or {"insert": row}
   with only the columns whose value differs from the column default,
   {"delete": null}, and {"modify": the `Type.diff` of each changed column}.
   A row moving into the condition is an insert, one moving out a delete.
+
+"Columns" are those selected for that kind of change: each request of a
+table brings its columns with its own "select" flags.  A monitor condition
+is a disjunction: a row matches if any of its clauses holds (an empty list
+matches every row), unlike the conjunction of a transaction's "where".
 
 Every method here is a pure function of its inputs: the server core gives
 rows (`data.Row`) and commit changes, and gets JSON-able dicts back.  Monitors
@@ -52,83 +57,112 @@ class Select:
 _NOTHING = Select(False, False, False, False)
 
 
+def compile_disjunction(table: TableSchema, where: Any) -> tuple | None:
+    """A monitor condition: unlike a transaction's "where", a row matches if
+    ANY clause holds, as in ovsdb-server.  Returns None when every row
+    matches (no condition, an empty list, or a `true` clause), else the
+    compiled clauses (an empty tuple when no row can match)."""
+    if not where:
+        return None
+    conds = []
+    for clause in where:
+        c = compile_where(table, [clause])
+        if c.always:
+            return None
+        if not c.never:
+            conds.append(c)
+    return tuple(conds)
+
+
+def _matches(conds: tuple | None, row) -> bool:
+    if row is None:
+        return False
+    if conds is None:
+        return True
+    for c in conds:
+        if c(row):
+            return True
+    return False
+
+
 class MonitoredTable:
-    """One table of a monitor: its columns, selects and condition."""
+    """One table of a monitor: its columns, each with its own selects, and
+    its condition.  A change of one kind (insert, delete, modify; initial
+    for the first contents) reports the columns selected for that kind."""
 
-    __slots__ = ("table", "columns", "select", "where", "cond")
+    __slots__ = ("table", "columns", "select", "initial_cols", "insert_cols", "delete_cols",
+                 "modify_cols", "where", "conds")
 
-    def __init__(self, table: TableSchema, columns: list[ColumnSchema], select: Select,
-                 where: Any) -> None:
+    def __init__(self, table: TableSchema, columns: list[tuple[ColumnSchema, Select]],
+                 select: Select, where: Any) -> None:
         self.table = table
-        self.columns = tuple((c.name, c.index, c.type, c.type.default()) for c in columns)
-        self.select = select
+        self.select = select    # the table's: any of its requests selects that kind
+        self.columns = tuple((c.name, c.index, c.type, c.type.default(), sel) for c, sel in columns)
+        self.initial_cols = tuple(col[:4] for col in self.columns if col[4].initial)
+        self.insert_cols = tuple(col[:4] for col in self.columns if col[4].insert)
+        self.delete_cols = tuple(col[:4] for col in self.columns if col[4].delete)
+        self.modify_cols = tuple(col[:4] for col in self.columns if col[4].modify)
         self.set_where(where)
 
     def set_where(self, where: Any) -> None:
         self.where = where
-        self.cond = None if where is None else compile_where(self.table, where)
-        if self.cond is not None and self.cond.always:
-            self.cond = None
+        self.conds = compile_disjunction(self.table, where)
 
     def matches(self, row) -> bool:
-        return row is not None and (self.cond is None or self.cond(row))
+        return _matches(self.conds, row)
 
     def key(self) -> tuple:
-        return (self.table.name, tuple(c[0] for c in self.columns), self.select,
+        return (self.table.name, tuple((c[0], c[4]) for c in self.columns), self.select,
                 None if self.where is None else dumps(self.where))
 
     # --- rows as JSON ---
 
-    def row_v1(self, row) -> dict:
+    @staticmethod
+    def row_v1(row, cols: tuple) -> dict:
         get = row.get
-        return {name: t.datum_to_json(get(i)) for name, i, t, _ in self.columns}
+        return {name: t.datum_to_json(get(i)) for name, i, t, _ in cols}
 
-    def row_v2(self, row) -> dict:
+    @staticmethod
+    def row_v2(row, cols: tuple) -> dict:
         out = {}
         get = row.get
-        for name, i, t, default in self.columns:
+        for name, i, t, default in cols:
             v = get(i)
             if v != default:
                 out[name] = t.datum_to_json(v)
         return out
 
     def update_v1(self, old, new) -> dict | None:
-        sel = self.select
         if old is None:
-            return {"new": self.row_v1(new)} if sel.insert else None
+            return {"new": self.row_v1(new, self.insert_cols)} if self.select.insert else None
         if new is None:
-            return {"old": self.row_v1(old)} if sel.delete else None
-        if not sel.modify:
-            return None
+            return {"old": self.row_v1(old, self.delete_cols)} if self.select.delete else None
         oget, nget = old.get, new.get
         changed = {}
-        for name, i, t, _ in self.columns:
+        for name, i, t, _ in self.modify_cols:
             o, n = oget(i), nget(i)
             # Unchanged values are usually the very same object.
             if o is not n and o != n:
                 changed[name] = t.datum_to_json(o)
         if not changed:
             return None
-        return {"old": changed, "new": self.row_v1(new)}
+        return {"old": changed, "new": self.row_v1(new, self.modify_cols)}
 
     def update_v2(self, old, new) -> dict | None:
-        sel = self.select
         old_in = self.matches(old)
         new_in = self.matches(new)
         if old_in and new_in:
-            if not sel.modify:
-                return None
             oget, nget = old.get, new.get
             diff = {}
-            for name, i, t, _ in self.columns:
+            for name, i, t, _ in self.modify_cols:
                 o, n = oget(i), nget(i)
                 if o is not n and o != n:
                     diff[name] = t.datum_to_json(t.diff(o, n))
             return {"modify": diff} if diff else None
         if new_in:
-            return {"insert": self.row_v2(new)} if sel.insert else None
+            return {"insert": self.row_v2(new, self.insert_cols)} if self.select.insert else None
         if old_in:
-            return {"delete": None} if sel.delete else None
+            return {"delete": None} if self.select.delete else None
         return None
 
 
@@ -155,11 +189,12 @@ class Monitor:
         for name, mt in self.tables.items():
             if not mt.select.initial:
                 continue
+            cols = mt.initial_cols
             rows = db.tables[name].rows
             if self.version == 1:
-                tu = {u: {"new": mt.row_v1(r)} for u, r in rows.items()}
+                tu = {u: {"new": mt.row_v1(r, cols)} for u, r in rows.items()}
             else:
-                tu = {u: {"initial": mt.row_v2(r)} for u, r in rows.items() if mt.matches(r)}
+                tu = {u: {"initial": mt.row_v2(r, cols)} for u, r in rows.items() if mt.matches(r)}
             if tu:
                 out[name] = tu
         return out
@@ -187,16 +222,16 @@ class Monitor:
         out = {}
         for name, where in wheres.items():
             mt = self.tables[name]
-            old_cond = mt.cond
+            old_conds = mt.conds
             mt.set_where(where)
             if self.version == 1:
                 continue
             tu = {}
             for u, r in db.tables[name].rows.items():
-                was = old_cond is None or old_cond(r)
-                now = mt.cond is None or mt.cond(r)
+                was = _matches(old_conds, r)
+                now = mt.matches(r)
                 if now and not was:
-                    tu[u] = {"insert": mt.row_v2(r)}
+                    tu[u] = {"insert": mt.row_v2(r, mt.insert_cols)}
                 elif was and not now:
                     tu[u] = {"delete": None}
             if tu:
@@ -239,8 +274,8 @@ def parse_monitor_requests(schema: DatabaseSchema, requests: Any, version: int) 
         ts = schema.tables.get(name)
         if ts is None:
             raise _error(f"no table named {name}")
-        columns: dict[str, ColumnSchema] = {}
-        select = _NOTHING
+        columns: dict[str, tuple[ColumnSchema, Select]] = {}
+        table_select = _NOTHING
         where = None
         first = True
         for r in _requests_of(name, j):
@@ -260,19 +295,22 @@ def parse_monitor_requests(schema: DatabaseSchema, requests: Any, version: int) 
                             raise _error("array of column names expected", columns_j)
                         raise _error(f"{cname} is not a valid column name", columns_j)
                     cols.append(c)
+            select = _parse_select(name, select_j)
+            table_select = table_select | select
             for c in cols:
                 if c.name in columns:
+                    if columns_j is None:
+                        raise _error(f"column {c.name} mentioned more than once")
                     raise _error(f"column {c.name} mentioned more than once", columns_j)
-                columns[c.name] = c
-            select = select | _parse_select(name, select_j)
+                columns[c.name] = (c, select)
             if first and version > 1 and where_j is not None:
                 # The condition is the first request's, as ovsdb-server has it.
-                compile_where(ts, where_j)
+                compile_disjunction(ts, where_j)
                 where = where_j
             first = False
         if first:
             continue
-        tables[name] = MonitoredTable(ts, list(columns.values()), select, where)
+        tables[name] = MonitoredTable(ts, list(columns.values()), table_select, where)
     return tables
 
 
@@ -303,7 +341,7 @@ def parse_condition_changes(monitor: Monitor, requests: Any) -> dict[str, Any]:
             p.finish()
             if columns_j is not None:
                 raise _error("changing columns is unsupported", r)
-            compile_where(mt.table, where_j)
+            compile_disjunction(mt.table, where_j)
             # The last request's condition wins, as in ovsdb-server.
             out[name] = where_j
     return out

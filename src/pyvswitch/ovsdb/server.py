@@ -622,12 +622,12 @@ class ServerCore:
         params = req.params
         if len(params) != 2:
             raise syntax_error(params, "array expected")
-        if not self.online_convert or dbh is self._server:
-            raise OvsdbError("not supported", f"online conversion of database {dbh.name} is not supported")
         schema = DatabaseSchema.from_json(params[1])
         if schema.name != dbh.name:
             raise OvsdbError("invalid parameters", f"new schema name ({schema.name}) does not match "
                              f"database name ({dbh.name})")
+        if not self.online_convert or dbh is self._server:
+            raise OvsdbError("not supported", f"online conversion of database {dbh.name} is not supported")
         new_db = convert_database(dbh.db, schema)
         self._log.append(ConvertDb(dbh.name, new_db))
         self._detach(dbh)

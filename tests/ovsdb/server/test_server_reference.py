@@ -398,3 +398,30 @@ def _malformed_steps() -> list:
 @needs_reference
 def test_malformed_requests():
     compare(1, _malformed_steps())
+
+
+@needs_reference
+def test_monitor_conditions_are_disjunctions_and_selects_are_per_column():
+    conds = [[True, False], [False, False], [["i", "==", 1], False], [True, ["i", "==", 1]],
+             [["i", "==", 1], ["i", "==", 2]], [["i", "==", 1], ["s", "==", "q"]], []]
+    steps = [(0, "transact", ["T", ins("A", i=1, s="q"), ins("A", i=2), ins("A", i=3, s="q")])]
+    # Every monitor has all columns or its own column set: ovsdb-server shares
+    # state between monitors with equal column sets in ways not imitated here.
+    for k, w in enumerate(conds):
+        steps.append((1, "monitor_cond", ["T", f"c{k}", {"A": [{"where": w}]}]))
+    steps += [
+        (2, "monitor", ["T", "none", {"A": {"columns": []}}]),
+        (2, "monitor", ["T", "e2", {"A": [{"columns": ["i"]}, {"columns": ["s"], "select": {"initial": False}}]}]),
+        (2, "monitor", ["T", "e3", {"A": [{"columns": ["set"], "select": {"initial": False, "delete": False}},
+                                          {"columns": ["map"], "select": {"modify": False}}]}]),
+        (2, "monitor_cond", ["T", "e4", {"A": [{"columns": ["opt"], "select": {"insert": False}},
+                                               {"columns": ["s", "i"]}]}]),
+        (0, "transact", ["T", {"op": "update", "table": "A", "where": [["i", "==", 1]], "row": {"s": "r"}}]),
+        (0, "transact", ["T", {"op": "update", "table": "A", "where": [["i", "==", 2]],
+                               "row": {"set": ["set", [1]], "map": ["map", [["a", "b"]]], "opt": "o"}}]),
+        (1, "monitor_cond_change", ["c6", "c6", {"A": [{"where": [["i", "==", 3], ["s", "==", "r"]]}]}]),
+        (0, "transact", ["T", ins("A", i=1, s="q", set=["set", [2]], opt="p")]),
+        (0, "transact", ["T", {"op": "delete", "table": "A", "where": [["i", "==", 2]]}]),
+        (0, "transact", ["T", {"op": "update", "table": "A", "where": [], "row": {"i": 2}}]),
+    ]
+    compare(3, steps)
