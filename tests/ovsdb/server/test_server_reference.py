@@ -322,12 +322,14 @@ def _random_steps(seed: int, n: int) -> list:
     ]
     for _ in range(n):
         if rnd.random() < 0.1:
-            steps.append((1, "monitor_cond_change", ["v2", "v2", {"A": [{"where": where()}]}]))
+            # Monitor conditions are disjunctions: try several clauses too.
+            steps.append((1, "monitor_cond_change", ["v2", "v2", {"A": [{"where": where() + where()}]}]))
         elif rnd.random() < 0.05:
             # Conditions on columns a monitor does not report make ovsdb-server
             # send empty "modify" updates (which the core does not imitate),
             # so v3's conditions use only its own columns.
-            w = rnd.choice([[], [["i", "==", rnd.randrange(6)]], [["s", "!=", "x"]]])
+            w = rnd.choice([[], [["i", "==", rnd.randrange(6)]], [["s", "!=", "x"]],
+                            [["i", "<", rnd.randrange(6)], ["s", "==", "x"]]])
             steps.append((2, "monitor_cond_change", ["v3", "v3", {"A": [{"where": w}]}]))
         else:
             steps.append((0, "transact", ["T"] + [op() for _ in range(rnd.randrange(1, 4))]))
