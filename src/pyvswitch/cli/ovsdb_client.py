@@ -29,8 +29,8 @@ from typing import Any, Callable
 from pyvswitch import OVS_COMPAT_VERSION, vlog
 from pyvswitch.cli.options import Arg, Option, OptionError, parse
 from pyvswitch.ovsdb.client import Client, ClientError, ConnectionClosed, RpcError, SslConfig, is_passive
-from pyvswitch.ovsdb.table_format import (Datum, JsonCell, Style, Table, TablePrinter, json_loads,
-                                          json_to_string)
+from pyvswitch.ovsdb.table_format import (Datum, JsonCell, NumberOutOfRange, Style, Table, TablePrinter,
+                                          json_loads, json_to_string)
 
 PROGRAM = "ovsdb-client"
 
@@ -92,7 +92,7 @@ def column_order(table_json: dict) -> list[str]:
 # --- commands ---
 
 def cmd_list_dbs(ctx: Context, args: list[str]) -> int:
-    for name in ctx.call("list_dbs", []):
+    for name in sorted(ctx.call("list_dbs", [])):
         ctx.out.write(name + "\n")
     return 0
 
@@ -133,9 +133,8 @@ def _type_json(schema, table: str, column: str) -> Any:
 def cmd_list_columns(ctx: Context, args: list[str]) -> int:
     sj, schema = ctx.schema()
     if args:
-        if args[0] not in schema.tables:
-            raise Fatal(f"{ctx.database} does not have a table named \"{args[0]}\"")
-        tables = [args[0]]
+        # An unknown table lists no columns, as ovsdb-client does.
+        tables = [args[0]] if args[0] in schema.tables else []
         t = Table(["Column", "Type"])
     else:
         tables = table_order(sj)
@@ -151,6 +150,13 @@ def cmd_list_columns(ctx: Context, args: list[str]) -> int:
 def parse_json_arg(text: str) -> Any:
     try:
         return json_loads(text)
+    except NumberOutOfRange as e:
+        # OVS reports the position just after the number.
+        end = text.find(e.args[0]) + len(e.args[0])
+        line = text.count("\n", 0, end)
+        col = end - (text.rfind("\n", 0, end) + 1)
+        nbytes = len(text[:end].encode())
+        raise Fatal(f'"{text}": line {line}, column {col}, byte {nbytes}: number outside valid range') from None
     except (ValueError, RecursionError) as e:
         from pyvswitch.ovsdb.log import json_error_text
 
@@ -169,7 +175,10 @@ def _transact(ctx: Context, text: str, abort: bool) -> int:
     except RpcError as e:
         raise Fatal(f"transaction returned error: {json_to_string(e.error, sort_keys=True)}") from None
     if abort and isinstance(result, list) and result:
-        result = result[:-1]
+        # Drop the result of our own "abort", if the server got that far.
+        last = result[-1]
+        if isinstance(last, dict) and last.get("error") == "aborted":
+            result = result[:-1]
     ctx.out.write(json_to_string(result, sort_keys=True) + "\n")
     return 0
 

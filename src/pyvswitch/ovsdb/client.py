@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyvswitch.ovsdb import jsonrpc
+from pyvswitch.ovsdb.table_format import json_loads
 
 DEFAULT_PORT = 6640
 
@@ -164,7 +165,9 @@ class Client:
     def __init__(self, sock: socket.socket, name: str = "") -> None:
         self.sock = sock
         self.name = name
-        self._framer = jsonrpc.Framer()
+        # Numbers are typed as OVS's parser types them (2.0 is an integer),
+        # so that what we print back matches the real tools.
+        self._framer = jsonrpc.Framer(loads=json_loads)
         self._next_id = 0
         self._replies: dict[Any, jsonrpc.Message] = {}
         self._notifications: list[jsonrpc.Notification] = []

@@ -100,6 +100,10 @@ _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _DBL_MIN = 2.2250738585072014e-308
 
 
+class NumberOutOfRange(ValueError):
+    """A JSON number OVS cannot represent; args[0] is its text."""
+
+
 def _parse_number(s: str) -> int | float:
     try:
         d = Decimal(s)
@@ -109,7 +113,7 @@ def _parse_number(s: str) -> int | float:
         pass
     x = float(s)
     if x in (math.inf, -math.inf) or (x and abs(x) < _DBL_MIN):
-        raise ValueError("number outside valid range")
+        raise NumberOutOfRange(s)
     return x
 
 

@@ -1,0 +1,74 @@
+"""A reference ovsdb-server for ovsdb-client differential tests, and runners
+for the reference ovsdb-client and ours.
+
+`Server(tmpdir, schemas)` creates one database per schema with the reference
+ovsdb-tool and serves them all from the reference ovsdb-server on a private
+unix socket (`.remote`).  `ref_client(...)`/`our_client(...)` run the two
+ovsdb-clients with the same arguments and environment; `compare(...)` runs
+both and returns both results.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from util import ours, ovs_env, ref, run, stop_pid, wait_until
+
+HERE = Path(__file__).resolve().parent
+TEST_SCHEMA = HERE / "client_test.ovsschema"
+VSWITCH_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
+
+
+class Server:
+    def __init__(self, tmpdir: Path, schemas: list[Path], program: str | None = None) -> None:
+        self.dir = Path(tmpdir)
+        self.env = ovs_env(self.dir)
+        self.sock = self.dir / "db.sock"
+        self.remote = f"unix:{self.sock}"
+        dbs = []
+        for i, schema in enumerate(schemas):
+            db = self.dir / f"db{i}.db"
+            subprocess.run([ref("ovsdb-tool"), "create", str(db), str(schema)], check=True,
+                           env=self.env, capture_output=True)
+            dbs.append(str(db))
+        self.proc = subprocess.Popen(
+            [program or ref("ovsdb-server"), *dbs, f"--remote=punix:{self.sock}",
+             f"--pidfile={self.dir / 'ovsdb-server.pid'}", f"--unixctl={self.dir / 'ovsdb-server.ctl'}",
+             f"--log-file={self.dir / 'ovsdb-server.log'}", "-vconsole:off"],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: self.sock.exists() and run([ref("ovsdb-client"), "list-dbs", self.remote],
+                                                      env=self.env).returncode == 0,
+                   what="ovsdb-server to answer")
+
+    def transact(self, text: str) -> str:
+        r = run([ref("ovsdb-client"), "transact", self.remote, text], env=self.env)
+        assert r.returncode == 0, r.stderr
+        assert '"error"' not in r.stdout, r.stdout
+        return r.stdout
+
+    def close(self) -> None:
+        stop_pid(self.proc.pid)
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def ref_client(env: dict, *args: str, **kw) -> subprocess.CompletedProcess:
+    return run([ref("ovsdb-client"), *args], env=env, **kw)
+
+
+def our_client(env: dict, *args: str, **kw) -> subprocess.CompletedProcess:
+    return run([ours("ovsdb-client"), *args], env=env, **kw)
+
+
+def compare(env: dict, *args: str, **kw):
+    """Runs both clients; returns (ref, ours) as (rc, stdout, stderr) with the
+    program path in getopt messages made equal."""
+    a = ref_client(env, *args, **kw)
+    b = our_client(env, *args, **kw)
+
+    def norm(r, path):
+        return r.returncode, r.stdout, r.stderr.replace(path, "ovsdb-client")
+    return norm(a, ref("ovsdb-client")), norm(b, ours("ovsdb-client"))

@@ -1,0 +1,136 @@
+"""Our ovsdb-client against the real one, on the same reference ovsdb-server:
+same stdout bytes, same stderr, same exit status."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from client_harness import TEST_SCHEMA, VSWITCH_SCHEMA, Server, compare
+from util import needs_reference
+
+pytestmark = needs_reference
+
+POPULATE_TEST = [
+    {"op": "insert", "table": "T2", "row": {"name": "x"}, "uuid-name": "a"},
+    {"op": "insert", "table": "T2", "row": {"name": "a b"}},
+    {"op": "insert", "table": "T", "row": {
+        "i": -5, "r": 1.5, "b": True, "s": "", "u": ["named-uuid", "a"], "e": "b c",
+        "si": ["set", [3, 1, 2]],
+        "ss": ["set", ["z", "true", "1a", "a1", "a-b.c_", "_x", "-x", "a b", "é", "A", "x:y",
+                       "a<b>&\"c\\d\ne\tf", "86616b66-3b06-4f0a-81ba-c10069b9f214"]],
+        "sr": ["set", [0.1, 1e300, 2, 1e-7, 100000000000000000000, 123456789.123, 0.30000000000000004,
+                       1e15, 1e16, 123456789012345678, 2.5e-5]],
+        "m": ["map", [["k", "v"], ["", "0"], ["key with space", "é☃"]]],
+        "mi": ["map", [[1, 0.5], [2, 3]]], "om": ["map", [[7, False]]], "refs": ["named-uuid", "a"]}},
+    {"op": "insert", "table": "T", "row": {"e": "a", "oi": ["set", [4]], "si": ["set", [5]]}},
+    {"op": "insert", "table": "T", "row": {"e": "a", "oi": ["set", [4]], "si": ["set", [1, 2]],
+                                          "i": 9223372036854775807}},
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = Server(tmp_path_factory.mktemp("client-compat"), [TEST_SCHEMA, VSWITCH_SCHEMA])
+    try:
+        s.transact(json.dumps(["Test"] + POPULATE_TEST))
+        s.transact(json.dumps(["Open_vSwitch",
+                               {"op": "insert", "table": "Open_vSwitch", "row": {
+                                   "bridges": ["named-uuid", "br0"]}},
+                               {"op": "insert", "table": "Bridge", "uuid-name": "br0", "row": {
+                                   "name": "br0", "ports": ["set", [["named-uuid", "p0"], ["named-uuid", "p1"]]],
+                                   "external_ids": ["map", [["a", "x y"], ["b", "1"]]]}},
+                               {"op": "insert", "table": "Port", "uuid-name": "p0", "row": {
+                                   "name": "br0", "interfaces": ["named-uuid", "i0"]}},
+                               {"op": "insert", "table": "Port", "uuid-name": "p1", "row": {
+                                   "name": "p1", "interfaces": ["named-uuid", "i1"], "tag": 10}},
+                               {"op": "insert", "table": "Interface", "uuid-name": "i0", "row": {
+                                   "name": "br0", "type": "internal"}},
+                               {"op": "insert", "table": "Interface", "uuid-name": "i1", "row": {
+                                   "name": "p1", "options": ["map", [["x", "é☃"]]]}}]))
+        yield s
+    finally:
+        s.close()
+
+
+def check(server, *args, **kw):
+    a, b = compare(server.env, *args, **kw)
+    assert b == a
+
+
+COMMANDS = [
+    ["list-dbs"],
+    ["get-schema"], ["get-schema", "Test"], ["get-schema", "Open_vSwitch"],
+    ["get-schema-version", "Test"], ["get-schema-cksum", "Open_vSwitch"], ["get-schema-cksum", "Test"],
+    ["list-tables", "Test"], ["list-tables", "Open_vSwitch"],
+    ["list-columns", "Test"], ["list-columns", "Open_vSwitch"], ["list-columns", "Test", "T"],
+    ["list-columns", "Test", "Nope"],
+    ["dump", "Test"], ["dump", "Open_vSwitch"], ["dump", "Test", "T"], ["dump", "Test", "T", "si", "i", "sr"],
+    ["dump", "Test", "T", "_uuid", "ss"], ["dump", "Open_vSwitch", "Port"],
+    ["dump", "Test", "Nope"], ["dump", "Test", "T2", "nope"],
+    ["get-schema", "Nope"], ["list-tables", "Test", "extra"],
+]
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_commands(server, args):
+    check(server, args[0], server.remote, *args[1:])
+
+
+@pytest.mark.parametrize("fmt", ["table", "list", "html", "csv", "json"])
+@pytest.mark.parametrize("data", ["string", "bare", "json"])
+def test_dump_formats(server, fmt, data):
+    check(server, "-f", fmt, "-d", data, "dump", server.remote, "Test")
+    check(server, f"--format={fmt}", f"--data={data}", "dump", server.remote, "Open_vSwitch")
+
+
+@pytest.mark.parametrize("opts", [["--no-headings"], ["--bare"], ["-f", "json", "--pretty"],
+                                  ["-f", "list", "--no-headings"], ["-f", "csv", "--no-headings"],
+                                  ["-f", "html", "--no-headings"], ["-f", "json", "--no-headings"]])
+def test_dump_options(server, opts):
+    check(server, *opts, "dump", server.remote, "Test")
+
+
+@pytest.mark.parametrize("fmt", ["table", "list", "html", "csv", "json"])
+def test_list_commands_formats(server, fmt):
+    check(server, "-f", fmt, "list-tables", server.remote, "Open_vSwitch")
+    check(server, "-f", fmt, "list-columns", server.remote, "Test", "T")
+
+
+TRANSACTIONS = [
+    '["Test",{"op":"select","table":"T","where":[],"columns":["sr","i","m","ss"]}]',
+    '["Test",{"op":"select","table":"T","where":[["i","==",2.0]]}]',
+    '["Test",{"op":"select","table":"T","where":[["i","==",1.25e1]]}]',
+    '["Test",{"op":"select","table":"T","where":[["i","==",1e400]]}]',
+    '["Test",{"op":"bogus"}]',
+    '["Nope"]', "[", "{}", "[]", "[1]", "x", '["Test" {}]', '["Test", tru]',
+    '["Test",{"op":"comment","comment":"\\u00e9\\t"}]',
+]
+
+
+@pytest.mark.parametrize("txn", TRANSACTIONS)
+def test_transact(server, txn):
+    check(server, "transact", server.remote, txn)
+
+
+def test_query_aborts(server):
+    txn = '["Test",{"op":"delete","table":"T2","where":[]},{"op":"select","table":"T2","where":[]}]'
+    check(server, "query", server.remote, txn)
+    check(server, "query", server.remote, txn[:-1] + ',{"op":"abort"}]')
+    check(server, "dump", server.remote, "Test", "T2")
+
+
+@pytest.mark.parametrize("args", [
+    [], ["bogus"], ["--format=foo", "list-dbs"], ["-d", "foo", "list-dbs"], ["--bogus"], ["-x"],
+    ["--version"], ["list-dbs", "unix:/nonexistent"], ["list-dbs", "tcp:127.0.0.1:1"],
+    ["list-dbs", "foo:bar"], ["--timeout=x", "list-dbs"], ["list-dbs", "a", "b"],
+])
+def test_errors(server, args):
+    check(server, *args)
+
+
+def test_default_server(server):
+    # With no server argument, the client uses unix:$OVS_RUNDIR/db.sock.
+    check(server, "list-dbs")
+    check(server, "dump", "Test", "T2")
