@@ -464,3 +464,24 @@ def test_history_is_bounded(monkeypatch):
     assert h.client().result("monitor_cond_since", ["T", "s", req, ids[1]])[0] is True
     a.transact(*[{"op": "insert", "table": "A", "row": {"i": 9}} for _ in range(5)])
     assert len(dbh.history) == 1 and dbh.history_rows == 5
+
+
+def test_monitor_conditions_are_disjunctions():
+    h = Harness()
+    a, b = h.client(), h.client()
+    u1, u2, _ = insert_a(a, i=1), insert_a(a, i=2), insert_a(a, i=3)
+    init = b.result("monitor_cond", ["T", "m", {"A": [{"columns": ["i"],
+                                                       "where": [["i", "==", 1], ["i", "==", 2]]}]}])
+    assert set(init["A"]) == {u1, u2}
+    assert b.result("monitor_cond", ["T", "n", {"A": [{"columns": ["i"], "where": [False, False]}]}]) == {}
+    assert len(b.result("monitor_cond", ["T", "o", {"A": [{"columns": ["i"], "where": [False, True]}]}])["A"]) == 3
+
+
+def test_selects_are_per_column():
+    h = Harness()
+    a, b = h.client(), h.client()
+    u = insert_a(a, i=1, s="q")
+    init = b.result("monitor", ["T", "m", {"A": [{"columns": ["i"]},
+                                                 {"columns": ["s"], "select": {"initial": False}}]}])
+    assert init == {"A": {u: {"new": {"i": 1}}}}
+    assert b.result("monitor", ["T", "n", {"A": {"columns": []}}]) == {"A": {u: {"new": {}}}}
