@@ -27,10 +27,11 @@ def server(request):
     s.close()
 
 
-async def until(cond, timeout=20.0):
+async def until(cond, timeout=30.0, idl=None):
     deadline = asyncio.get_running_loop().time() + timeout
     while not cond():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        assert asyncio.get_running_loop().time() < deadline, \
+            f"timed out; idl state {idl.state if idl else '?'} tables {idl.tables if idl else '?'}"
         await asyncio.sleep(0.01)
 
 
@@ -88,7 +89,7 @@ def test_replica_transactions_and_restart(server):
             await until(lambda: not idl.is_connected)
             server.start()
             server.vsctl("--no-wait", "del-br", "br1")
-            await until(lambda: idl.is_connected and bridge_names(idl) == ["br0"])
+            await until(lambda: idl.is_connected and bridge_names(idl) == ["br0"], idl=idl)
         finally:
             conn.close()
 
@@ -145,3 +146,53 @@ def test_update2_diffs_and_echo():
     assert out[0].params[3].startswith("bbbb")
     idl.receive(jsonrpc.Reply([True, "cccccccc-cccc-cccc-cccc-cccccccccccc", {}], out[0].id))
     assert idl.rows("T")[u]["s"] == (1, 3)
+
+
+def test_monitor_canceled_starts_over():
+    idl = Idl("DB", {"T": None})
+    out = idl.connected()
+    schema = {"name": "DB", "version": "1.0.0", "tables": {"T": {"columns": {"a": {"type": "integer"}}}}}
+    out, _ = idl.receive(jsonrpc.Reply(schema, out[0].id))
+    u = "33333333-3333-3333-3333-333333333333"
+    idl.receive(jsonrpc.Reply([False, "dddddddd-dddd-dddd-dddd-dddddddddddd",
+                               {"T": {u: {"initial": {"a": 1}}}}], out[0].id))
+    out, _ = idl.receive(jsonrpc.Notification("monitor_canceled", [None]))
+    assert out[0].method == "get_schema" and idl.state is State.SCHEMA_REQUESTED
+    out, _ = idl.receive(jsonrpc.Reply(schema, out[0].id))
+    assert out[0].method == "monitor_cond_since" and out[0].params[3].startswith("0000")
+    idl.receive(jsonrpc.Reply([False, "eeeeeeee-eeee-eeee-eeee-eeeeeeeeeeee", {}], out[0].id))
+    assert idl.rows("T") == {} and idl.is_connected
+
+
+def test_transaction_ops_and_results():
+    idl = Idl("DB", {"T": None})
+    out = idl.connected()
+    schema = {"name": "DB", "version": "1.0.0", "tables": {"T": {"columns": {
+        "a": {"type": "integer"}, "m": {"type": {"key": "string", "value": "string", "min": 0,
+                                                 "max": "unlimited"}}}}}}
+    idl.receive(jsonrpc.Reply(schema, out[0].id))
+    txn = idl.transaction(comment="hello")
+    name = txn.insert("T", {"a": 1, "m": (("k", "v"),)})
+    txn.delete("T", "44444444-4444-4444-4444-444444444444")
+    req = idl.commit(txn)
+    assert req.method == "transact" and req.params[0] == "DB"
+    assert req.params[1] == {"op": "insert", "table": "T", "uuid-name": name,
+                             "row": {"a": 1, "m": ["map", [["k", "v"]]]}}
+    assert req.params[-1] == {"op": "comment", "comment": "hello"}
+    _, results = idl.receive(jsonrpc.Reply([{"uuid": ["uuid", "5" * 8 + "-5555-5555-5555-" + "5" * 12]},
+                                            {"count": 1}, {}], req.id))
+    assert results[0].status is TxnStatus.SUCCESS and results[0].inserted[name].startswith("5555")
+    req = idl.commit(idl.transaction())
+    _, results = idl.receive(jsonrpc.Reply([], req.id))
+    assert results[0].status is TxnStatus.UNCHANGED
+    txn = idl.transaction()
+    txn.update("T", "44444444-4444-4444-4444-444444444444", {"a": 2})
+    req = idl.commit(txn)
+    _, results = idl.receive(jsonrpc.Reply([{"count": 0}, {"error": "constraint violation",
+                                                           "details": "bad"}], req.id))
+    assert results[0].status is TxnStatus.ERROR and results[0].error == "constraint violation: bad"
+    # a transaction in flight when the connection drops must be retried
+    calls = []
+    idl.commit(idl.transaction(), calls.append)
+    assert [r.status for r in idl.disconnected()] == [TxnStatus.TRY_AGAIN]
+    assert calls[0].status is TxnStatus.TRY_AGAIN

@@ -24,7 +24,7 @@ from typing import Callable
 from pyvswitch import vlog
 from pyvswitch.aio.stream import Connection, RemoteManager, parse_remote
 from pyvswitch.ovsdb import jsonrpc
-from pyvswitch.ovsdb.idl import Idl, Transaction, TxnResult, TxnStatus
+from pyvswitch.ovsdb.idl import Idl, State, Transaction, TxnResult, TxnStatus
 
 log = vlog.module("ovsdb_idl")
 
@@ -101,6 +101,9 @@ class IdlConnection:
         if self.idl.error:
             log.warn("%s: %s", conn.name, self.idl.error)
             self.idl.error = None
+        if self.idl.state is State.FAILED:
+            # Try again on a new session, after the reconnect backoff.
+            conn.abort("database not usable")
         self._notify()
 
     def _disconnected(self, conn: Connection) -> None:

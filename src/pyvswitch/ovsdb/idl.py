@@ -13,6 +13,7 @@ Session state machine (one pass per connection):
     error "unknown method" -> retry monitor_cond, then monitor
     monitor reply -> apply the initial contents             MONITORING
     update3 / update2 / update notifications -> apply
+    monitor_canceled (the database was converted) -> get_schema again
 
 `monitor_cond_since` (update3) carries a transaction id: the IDL keeps the
 last one it saw, so after a reconnect the server sends only what changed since
@@ -193,6 +194,7 @@ class Idl:
     def connected(self) -> list[jsonrpc.Message]:
         """A new session: returns the messages to send first."""
         self._pending.clear()
+        self.method_index = 0
         self.state = State.SCHEMA_REQUESTED
         return [self._request("get_schema", [self.db_name])]
 
@@ -235,6 +237,11 @@ class Idl:
                 return [jsonrpc.Reply(msg.params, msg.id)], []
             return [jsonrpc.ErrorReply("unknown method", msg.id)], []
         if isinstance(msg, jsonrpc.Notification):
+            if msg.method == "monitor_canceled":
+                # The database was converted or removed: fetch the schema and monitor anew.
+                self.last_id = ZERO_UUID
+                self.state = State.SCHEMA_REQUESTED
+                return [self._request("get_schema", [self.db_name])], []
             self._notification(msg)
             return [], []
         method, context = self._pending.pop(msg.id, (None, None))
