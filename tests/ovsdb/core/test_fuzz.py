@@ -180,3 +180,28 @@ def test_random_transactions_produce_results_and_keep_invariants(txns):
         if o.commit is not None:
             json.dumps(o.commit.record())
         check_invariants(d)
+
+
+VSWITCH = DatabaseSchema.from_json(json.loads(Path("/usr/share/openvswitch/vswitch.ovsschema").read_text())) \
+    if Path("/usr/share/openvswitch/vswitch.ovsschema").exists() else SCHEMA
+ALL_TYPES = [c.type for s in (SCHEMA, VSWITCH) for t in s.tables.values() for c in t.columns.values()]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_datum_json_round_trip(data):
+    t = data.draw(st.sampled_from(ALL_TYPES))
+    j = data.draw(st.builds(lambda d: _value_for(t, d.draw), st.data()))
+    try:
+        v = t.datum_from_json(j, {})
+    except Exception as e:  # noqa: BLE001 - only OvsdbError is allowed
+        from pyvswitch.ovsdb.errors import OvsdbError
+        assert isinstance(e, OvsdbError), e
+        return
+    assert t.datum_from_json(t.datum_to_json(v)) == v
+    hash(v)
+    if not t.is_scalar:
+        assert isinstance(v, tuple) and t.n_min <= len(v) <= t.n_max
+        keys = [p[0] for p in v] if t.is_map else list(v)
+        assert keys == sorted(set(keys))
+    assert t.apply_diff(t.default(), t.diff(t.default(), v)) == v
