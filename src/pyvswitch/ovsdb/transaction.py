@@ -99,10 +99,8 @@ class Transaction:
                     raise p.error(f'No operation "{name}"')
                 try:
                     result = executor(self, p)
-                except OvsdbError as e:
-                    if e.error == "not supported":
-                        raise
-                    p.finish()
+                except OvsdbError:
+                    p.finish()  # a member that is not allowed overrides any other error
                     raise
                 p.finish()
             except OvsdbError as e:

@@ -183,3 +183,10 @@ def test_apply_record_full_form_and_deletes():
     assert d.tables["Root"].rows[u]["iset"] == (4,)
     d.apply_record({"Root": {u: None}})
     assert d.tables["Root"].rows == {}
+
+
+def test_unexpected_member_beats_waiting():
+    d = db()
+    o = d.execute([{"op": "wait", "table": "Root", "where": [], "until": "!=", "rows": [], "bogus": 1}], now=0)
+    assert o.results[0]["details"] == ("Parsing ovsdb operation 1 of 1 failed: "
+                                       "Member 'bogus' is present but not allowed here.")
