@@ -101,3 +101,20 @@ def test_dummy_type_needs_enable_dummy():
         assert "dummy" in sw.iface_types() and "dummy" in sw.datapath_types()
     finally:
         sw.close()
+
+
+def test_requested_mac_and_mtu_and_forgotten_errors(switch):
+    s = Snapshot()
+    s.bridge("br0", other_config=(("hwaddr", "02:00:00:00:00:aa"),))
+    s.port("br0", "p1", type="dummy", mac=("02:11:22:33:44:55",), mtu_request=(9000,))
+    s.port("br0", "p9", type="nope")
+    converge(switch, s)
+    ifaces, bridges = switch.status(False)
+    assert ifaces["p1"].mac_in_use == "02:11:22:33:44:55" and ifaces["p1"].mtu == 9000
+    assert ifaces["br0"].mac_in_use == "02:00:00:00:00:aa"
+    assert bridges["br0"].datapath_id == 0x0200000000aa
+    assert "p9" in switch.errors
+    s.drop_port("p9")
+    converge(switch, s)
+    switch.forget_errors(s.state(Dummy.OVERRIDE).interface_names())
+    assert "p9" not in switch.errors

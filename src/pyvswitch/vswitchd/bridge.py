@@ -48,7 +48,7 @@ TABLES = {
     "Bridge": ["name", "ports", "datapath_type", "fail_mode", "flood_vlans", "other_config",
                "datapath_id", "datapath_version"],
     "Port": ["name", "interfaces", "tag", "trunks", "vlan_mode", "other_config"],
-    "Interface": ["name", "type", "options", "ofport_request", "mtu_request", "other_config",
+    "Interface": ["name", "type", "options", "ofport_request", "mtu_request", "mac", "other_config",
                   "ofport", "error", "mac_in_use", "ifindex", "link_state", "admin_state", "mtu",
                   "statistics"],
 }
@@ -116,6 +116,7 @@ class BridgeRunner:
             if effects:
                 self.switch.apply(effects, now)
                 self._next_stats = now      # new interfaces get their counters at once
+            self.switch.forget_errors(desired.interface_names())
             self.cur_cfg = desired.next_cfg
             self.stats_interval = self._stats_interval()
             changed = True

@@ -22,7 +22,7 @@ dummy one, so a test needs no privileges.
 
 Other things read: Bridge datapath_type, fail_mode, flood_vlans and
 other_config hwaddr, datapath-id, mac-table-size, mac-aging-time;
-Interface ofport_request, mtu_request, options, other_config.
+Interface ofport_request, mtu_request, mac, options.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class InterfaceConfig:
     mtu_request: int | None = None
     peer: str | None = None         # patch ports
     options: tuple = ()
+    mac: bytes | None = None        # Interface.mac: the MAC to give an internal interface
     error: str | None = None        # set when the configuration itself is unusable
     # The ofport the database last recorded: reused when (re)adding the interface, so
     # port numbers survive a daemon restart.  Not configuration: never compared.
@@ -85,6 +86,13 @@ class BridgeConfig:
 class SwitchConfig:
     bridges: dict[str, BridgeConfig] = field(default_factory=dict)
     next_cfg: int = 0
+
+    def interface_names(self) -> set[str]:
+        """Every interface named, bridges' own included."""
+        out = set(self.bridges)
+        for b in self.bridges.values():
+            out.update(b.interfaces)
+        return out
 
 
 def _scalar(v, default=None):
@@ -173,7 +181,7 @@ def desired_state(tables: dict[str, dict[str, dict]], dummy: Dummy = Dummy.OFF) 
                     ofport_request=_scalar(iface.get("ofport_request", ())),
                     mtu_request=_scalar(iface.get("mtu_request", ())),
                     peer=dict(options).get("peer") if t == "patch" else None,
-                    options=options, error=err,
+                    options=options, mac=_parse_mac(_scalar(iface.get("mac", ()))), error=err,
                     ofport_hint=_scalar(iface.get("ofport", ())))
                 if iname == name:
                     local = cfg

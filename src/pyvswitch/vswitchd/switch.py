@@ -104,6 +104,11 @@ class Switch:
 
     # ---- effects --------------------------------------------------------------------
 
+    def forget_errors(self, keep: set[str]) -> None:
+        """Drops the errors of interfaces no longer configured."""
+        for name in [n for n in self.errors if n not in keep]:
+            del self.errors[name]
+
     def apply(self, effects: list[Effect], now: float) -> None:
         for e in effects:
             try:
@@ -135,6 +140,9 @@ class Switch:
             br = self.bridge(e.bridge)
             c = e.config
             br.set_port(c.name, vlan=c.vlan, peer=c.peer)
+            nd = self.netdevs.get(c.name)
+            if c.mac and nd is not None and self.mac(c.name) != c.mac:
+                self._set_mac(c.name, nd, c.mac)
             self._set_mtu(c)
             rb = bridges[e.bridge]
             bridges[e.bridge] = _with_interfaces(rb, {**rb.interfaces, c.name: c})
@@ -222,6 +230,8 @@ class Switch:
         self.errors.pop(c.name, None)
         if netdev is not None:
             self.netdevs[c.name] = netdev
+            if c.mac:
+                self._set_mac(c.name, netdev, c.mac)
         self._set_mtu(c)
         log.info("bridge %s: added interface %s on port %d", bridge, c.name, ofport)
         rb = self.running.bridges[bridge]
