@@ -96,6 +96,10 @@ def test_override_turns_system_and_internal_into_dummy():
     st = s.state(Dummy.OVERRIDE)
     assert st.bridges["br0"].interfaces["p1"].type == "dummy"
     assert st.bridges["br0"].local.type == "dummy"
+    st = s.state(Dummy.SYSTEM)
+    assert st.bridges["br0"].interfaces["p1"].type == "dummy"
+    assert st.bridges["br0"].local.type == "internal"
+    assert s.state(Dummy.ON).bridges["br0"].interfaces["p1"].type == "system"
 
 
 def test_bond_members_beyond_the_first_are_reported():

@@ -10,8 +10,8 @@ status) on the event loop, with each datapath forwarding in its own thread.
 
 `--enable-dummy` allows interfaces of type "dummy"; `=override` also turns
 every "system" and "internal" interface into a dummy one, so tests (like
-ovsdbapp's functional-test fixture) need no privileges; `=system` is
-accepted as OVS accepts it and behaves as plain `--enable-dummy` here.
+ovsdbapp's functional-test fixture) need no privileges; `=system` turns only
+the "system" ones into dummies.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ def parse_args(argv: list[str]) -> Config:
         elif name == "enable-dummy":
             if value not in (None, "override", "system"):
                 _fatal(f"{value}: unknown --enable-dummy argument (use \"override\" or \"system\")")
-            cfg.dummy = Dummy.OVERRIDE if value == "override" else Dummy.ON
+            cfg.dummy = {"override": Dummy.OVERRIDE, "system": Dummy.SYSTEM}.get(value, Dummy.ON)
         elif name == "help":
             sys.stdout.write(USAGE)
             raise SystemExit(0)

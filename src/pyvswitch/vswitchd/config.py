@@ -18,7 +18,8 @@ Interface types: "" and "system" open an existing Linux interface,
 "internal" a TAP, "patch" joins two bridges (options:peer), "dummy" an
 in-memory netdev -- only with --enable-dummy, as in OVS.  With
 --enable-dummy=override every "system" and "internal" interface becomes a
-dummy one, so a test needs no privileges.
+dummy one, so a test needs no privileges; with --enable-dummy=system only
+the "system" ones do.
 
 Other things read: Bridge datapath_type, fail_mode, flood_vlans and
 other_config hwaddr, datapath-id, mac-table-size, mac-aging-time;
@@ -34,9 +35,11 @@ from pyvswitch.ofproto.vlan import VlanConfig, VlanMode
 
 
 class Dummy(enum.Enum):
-    """--enable-dummy: off, on (type "dummy" allowed), override (system and internal too)."""
+    """--enable-dummy: off; on (type "dummy" allowed); system (system interfaces are
+    dummies too); override (system and internal interfaces are dummies)."""
     OFF = "off"
     ON = "on"
+    SYSTEM = "system"
     OVERRIDE = "override"
 
 
@@ -129,6 +132,8 @@ def netdev_type(db_type: str, dummy: Dummy) -> str:
     registry has no "dummy" type, so opening one fails as it does in OVS."""
     t = db_type or "system"
     if dummy is Dummy.OVERRIDE and t in ("system", "internal", "tap"):
+        return "dummy"
+    if dummy is Dummy.SYSTEM and t == "system":
         return "dummy"
     return t
 
