@@ -49,7 +49,11 @@ class CommandSpec:
     max_args: int = 0
 
     @staticmethod
-    def make(name: str, syntax: str, run, pre=None, post=None, options: str = "", read_only: bool = False):
+    def make(name: str, syntax: str, run, pre=None, post=None, options: str = "", read_only: bool = False,
+             n_args: tuple[int, int] | None = None):
+        """An entry whose argument counts follow from syntax (or are n_args)."""
+        if n_args is not None:
+            return CommandSpec(name, syntax, run, pre, post, options, read_only, *n_args)
         lo = hi = 0
         for word in syntax.split():
             if word.startswith("!"):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pyvswitch.vsctl.command import CommandSpec, ExitStatus, VsctlError
+from pyvswitch.vsctl.command import UNLIMITED, CommandSpec, ExitStatus, VsctlError
 from pyvswitch.vsctl import dbcmds
 
 INFO_COLUMNS = {
@@ -772,6 +772,85 @@ def cmd_get_aa_mapping(ctx) -> None:
             ctx.print(f"{isid} {vlan}")
 
 
+# --- datapath capabilities and conntrack zone timeout policies ---
+
+def _datapath(ctx, name: str):
+    ovs = ovs_row(ctx)
+    pairs = dict(ovs["datapaths"]) if ovs is not None else {}
+    return ctx.view.get("Datapath", pairs[name]) if name in pairs else None
+
+
+def _zone_id(arg: str) -> int:
+    if not arg.startswith("zone=") or not arg[5:].isdigit() or int(arg[5:]) > 65535:
+        raise VsctlError(f'{arg}: expected "zone=" followed by a zone id between 0 and 65535')
+    return int(arg[5:])
+
+
+def cmd_list_dp_cap(ctx) -> None:
+    dp = _datapath(ctx, ctx.args[0])
+    if dp is None:
+        raise VsctlError(f'datapath "{ctx.args[0]}" record not found')
+    for k, v in dp["capabilities"]:
+        ctx.print(f"{k}={v}")
+
+
+def cmd_list_zone_tp(ctx) -> None:
+    dp = _datapath(ctx, ctx.args[0])
+    if dp is None:
+        raise VsctlError(f"datapath: {ctx.args[0]} record not found")
+    for zone_id, zone_uuid in dp["ct_zones"]:
+        zone = ctx.view.get("CT_Zone", zone_uuid)
+        tp = ctx.view.get("CT_Timeout_Policy", zone["timeout_policy"][0]) \
+            if zone is not None and zone["timeout_policy"] else None
+        policies = " ".join(f"{k}={v}" for k, v in tp["timeouts"]) if tp is not None else ""
+        ctx.print(f"Zone:{zone_id}, Timeout Policies: {policies}")
+
+
+def cmd_add_zone_tp(ctx) -> None:
+    dp = _datapath(ctx, ctx.args[0])
+    if dp is None:
+        raise VsctlError(f"datapath {ctx.args[0]} does not exist")
+    zone_id = _zone_id(ctx.args[1])
+    timeouts = {}
+    for arg in ctx.args[2:]:
+        k, _, v = arg.partition("=")
+        timeouts[k] = _atoi(v)
+    timeouts = tuple(sorted(timeouts.items()))
+    view = ctx.view
+    zones = dict(dp["ct_zones"])
+    if zone_id in zones:
+        if not ctx.has("--may-exist"):
+            raise VsctlError(f"zone id {zone_id} already exists")
+        zone = view.get("CT_Zone", zones[zone_id])
+        tp = view.get("CT_Timeout_Policy", zone["timeout_policy"][0]) if zone["timeout_policy"] else None
+        if tp is not None:
+            view.write(tp, "timeouts", timeouts)
+            return
+    else:
+        zone = view.insert("CT_Zone")
+    tp = view.insert("CT_Timeout_Policy")
+    view.write(tp, "timeouts", timeouts)
+    view.write(zone, "timeout_policy", (tp.uuid,))
+    zones[zone_id] = zone.uuid
+    view.write(dp, "ct_zones", tuple(sorted(zones.items())))
+
+
+def cmd_del_zone_tp(ctx) -> None:
+    dp = _datapath(ctx, ctx.args[0])
+    if dp is None:
+        raise VsctlError(f"datapath {ctx.args[0]} does not exist")
+    zone_id = _zone_id(ctx.args[1])
+    zones = dict(dp["ct_zones"])
+    if zone_id not in zones:
+        if not ctx.has("--if-exists"):
+            raise VsctlError(f"zone id {zone_id} does not exist")
+        return
+    del zones[zone_id]
+    ctx.view.write(dp, "ct_zones", tuple(sorted(zones.items())))
+
+
+_pre_dp = pre_info_ext(("Open_vSwitch", ["datapaths"]), ("Datapath", ["capabilities", "ct_zones"]),
+                       ("CT_Zone", ["timeout_policy"]), ("CT_Timeout_Policy", ["timeouts"]))
 _pre_ext = pre_info_ext(("Bridge", ["external_ids"]), ("Port", ["external_ids"]))
 _pre_mgr = pre_info_ext(("Open_vSwitch", ["manager_options"]), ("Manager", ["target"]))
 _pre_ssl = pre_info_ext(("Open_vSwitch", ["ssl"]),
@@ -817,4 +896,8 @@ COMMANDS = (
     C("add-aa-mapping", "!BRIDGE !ARG !ARG", cmd_add_aa_mapping, _pre_aa),
     C("del-aa-mapping", "!BRIDGE !ARG !ARG", cmd_del_aa_mapping, _pre_aa),
     C("get-aa-mapping", "!BRIDGE", cmd_get_aa_mapping, _pre_aa, read_only=True),
+    C("add-zone-tp", "", cmd_add_zone_tp, _pre_dp, options="--may-exist", n_args=(3, UNLIMITED)),
+    C("del-zone-tp", "", cmd_del_zone_tp, _pre_dp, options="--if-exists", n_args=(2, 2)),
+    C("list-zone-tp", "", cmd_list_zone_tp, _pre_dp, read_only=True, n_args=(1, 1)),
+    C("list-dp-cap", "", cmd_list_dp_cap, _pre_dp, read_only=True, n_args=(1, 1)),
 )
