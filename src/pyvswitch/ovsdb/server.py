@@ -103,7 +103,8 @@ DEFAULT_PROBE_INTERVAL = 5.0
 # once per set of identical monitors.
 #
 # Locks: each lock name has a queue of waiting sessions; the first one owns
-# it.  "steal" puts the thief first; the victim stays queued behind it.
+# it.  "steal" puts the thief first; the victim stays queued behind it if it
+# asked with "lock", and leaves the queue if it had stolen the lock itself.
 #
 # Inactivity probes follow OVS's reconnect state machine: after
 # `probe_interval` seconds with nothing received the core sends an "echo"
@@ -118,6 +119,7 @@ HISTORY_ROWS = 100_000
 
 _DEFERRED = object()
 _NO_LOCKS: frozenset = frozenset()
+_NO_QUEUE = [None]
 
 
 # The inactivity probe, as OVS sends it.
@@ -259,7 +261,7 @@ class _Session:
         self.name = name
         self.framer = _Framer()
         self.monitors: dict[str, Monitor] = {}     # by id_text
-        self.locks: set[str] = set()
+        self.locks: dict[str, str] = {}            # lock name -> "lock" or "steal"
         self.triggers: list[_Trigger] = []
         self.out: list[bytes] = []
         self.db_change_aware = False
@@ -721,10 +723,14 @@ class ServerCore:
         if name in s.locks:
             raise syntax_error(req.params, f'must issue "unlock" before new "{req.method}"')
         queue = self._locks.setdefault(name, [])
-        s.locks.add(name)
+        s.locks[name] = req.method
         if req.method == "steal":
             if queue:
-                self._out(queue[0], _notify("stolen", [name]))
+                victim = queue[0]
+                self._out(victim, _notify("stolen", [name]))
+                if victim.locks.get(name) == "steal":
+                    # A thief robbed in turn is not queued: only "lock" waits.
+                    queue.pop(0)
             queue.insert(0, s)
             return {"locked": True}
         queue.append(s)
@@ -738,12 +744,11 @@ class ServerCore:
         return {}
 
     def _unlock(self, s: _Session, name: str) -> None:
-        s.locks.discard(name)
+        del s.locks[name]
         queue = self._locks.get(name)
-        if not queue:
+        if not queue or s not in queue:
             return
-        if s in queue:
-            queue.remove(s)
+        queue.remove(s)
         if queue:
             # ovsdb-server tells the owner after any waiter leaves, even
             # when the owner did not change.
@@ -755,7 +760,7 @@ class ServerCore:
         if not s.locks:
             return _NO_LOCKS
         locks = self._locks
-        return frozenset(n for n in s.locks if locks[n][0] is s)
+        return frozenset(n for n in s.locks if locks.get(n, _NO_QUEUE)[0] is s)
 
     def stats(self) -> dict:
         """Counts for ovsdb-server/memory/show."""

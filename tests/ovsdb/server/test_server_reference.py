@@ -427,3 +427,23 @@ def test_monitor_conditions_are_disjunctions_and_selects_are_per_column():
         (0, "transact", ["T", {"op": "update", "table": "A", "where": [], "row": {"i": 2}}]),
     ]
     compare(3, steps)
+
+
+@needs_reference
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_locking(seed):
+    import random
+    rnd = random.Random(seed)
+    steps = []
+    for _ in range(60):
+        c, name = rnd.randrange(3), rnd.choice(["L", "M"])
+        k = rnd.random()
+        if k < 0.35:
+            steps.append((c, "lock", [name]))
+        elif k < 0.5:
+            steps.append((c, "steal", [name]))
+        elif k < 0.8:
+            steps.append((c, "unlock", [name]))
+        else:
+            steps.append((c, "transact", ["T", {"op": "assert", "lock": name}]))
+    compare(3, steps)
