@@ -1,0 +1,271 @@
+"""Our ovsdb-server end to end: detached in a private dir, driven by the real OVS tools."""
+
+import json
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import PYTHON
+from tls import make_pki
+from util import REPO, needs_reference, ours, process_gone, ref, run, stop_pid, wait_until
+
+pytestmark = needs_reference
+
+SCHEMA = str(REPO / "src" / "pyvswitch" / "schemas" / "vswitch.ovsschema")
+
+
+class OurServer:
+    def __init__(self, rundir: Path, env: dict, *extra: str, create: bool = True):
+        self.dir = rundir
+        self.env = env
+        self.sock = str(rundir / "db.sock")
+        self.db = str(rundir / "conf.db")
+        if create:
+            r = run([ours("ovsdb-tool"), "create", self.db, SCHEMA], env=env)
+            assert r.returncode == 0, r.stderr
+        self.extra = extra
+        self.pid = None
+        self.start()
+
+    def start(self):
+        r = run([ours("ovsdb-server"), self.db, f"--remote=punix:{self.sock}", "--pidfile", "--detach",
+                 "--no-chdir", f"--log-file={self.dir}/ovsdb-server.log", *self.extra], env=self.env)
+        assert r.returncode == 0, r.stderr
+        self.pid = int((self.dir / "ovsdb-server.pid").read_text())
+
+    def log(self) -> str:
+        return (self.dir / "ovsdb-server.log").read_text()
+
+    def tool(self, name, *args, expect=0):
+        r = run([ref(name), *args], env=self.env)
+        if expect is not None:
+            assert r.returncode == expect, f"{name} {args}: {r.stderr}"
+        return r
+
+    def vsctl(self, *args):
+        return self.tool("ovs-vsctl", f"--db=unix:{self.sock}", "--no-wait", "--timeout=10", *args).stdout
+
+    def appctl(self, *args, expect=0):
+        return self.tool("ovs-appctl", "-t", "ovsdb-server", *args, expect=expect)
+
+    def stop(self):
+        if self.pid:
+            stop_pid(self.pid)
+
+
+@pytest.fixture
+def server(rundir, env):
+    s = OurServer(rundir, env)
+    yield s
+    s.stop()
+
+
+def raw_conn(path: str) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(path)
+    s.settimeout(10)
+    return s
+
+
+def call(s: socket.socket, method: str, params: list, ident=1):
+    s.sendall(json.dumps({"method": method, "params": params, "id": ident}).encode())
+    dec = json.JSONDecoder()
+    buf = ""
+    while True:
+        data = s.recv(1 << 20)
+        if not data:
+            raise EOFError
+        buf += data.decode()
+        try:
+            obj, _ = dec.raw_decode(buf.lstrip())
+        except ValueError:
+            continue
+        return obj
+
+
+def test_detached_server_serves_the_real_tools(server):
+    assert server.tool("ovsdb-client", "list-dbs", f"unix:{server.sock}").stdout == "Open_vSwitch\n_Server\n"
+    server.vsctl("init")
+    server.vsctl("add-br", "br0")
+    out = server.vsctl("show")
+    assert "Bridge br0" in out and "Interface br0" in out and "type: internal" in out
+    r = server.tool("ovsdb-client", "transact", f"unix:{server.sock}",
+                    '["Open_vSwitch",{"op":"select","table":"Bridge","where":[],"columns":["name"]}]')
+    assert json.loads(r.stdout) == [{"rows": [{"name": "br0"}]}]
+    assert "|ovsdb_server|INFO|ovsdb-server (Open vSwitch) 3.1.0" in server.log()
+
+
+def test_monitor_sees_changes(server):
+    import subprocess
+    server.vsctl("init")
+    server.vsctl("add-br", "br0")
+    out = server.dir / "monitor.out"
+    with open(out, "w") as f:
+        # stdbuf: ovsdb-client's stdout is a file here, which C stdio would buffer.
+        mon = subprocess.Popen(["stdbuf", "-oL", ref("ovsdb-client"), "monitor", f"unix:{server.sock}",
+                                "Open_vSwitch", "Bridge", "name", "--format=csv"],
+                               env=server.env, stdout=f, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: ",initial,br0" in out.read_text(), what="monitor's initial contents")
+        server.vsctl("add-br", "br7")
+        wait_until(lambda: ",insert,br7" in out.read_text(), what="monitor update for br7")
+    finally:
+        stop_pid(mon.pid)
+        mon.wait(5)
+
+
+def test_unixctl_commands_with_the_real_appctl(server):
+    a = server.appctl
+    assert a("version").stdout == "ovsdb-server (Open vSwitch) 3.1.0\n"
+    assert a("ovsdb-server/list-dbs").stdout == "Open_vSwitch\n_Server\n"
+    assert a("ovsdb-server/list-remotes").stdout == f"punix:{server.sock}\n"
+    a("ovsdb-server/add-remote", "ptcp:0:127.0.0.1")
+    port = int(wait_until(lambda: [l for l in server.log().splitlines() if "listening on port" in l],
+                          what="ptcp listener")[0].rsplit(" ", 1)[1])
+    assert server.tool("ovsdb-client", "list-dbs", f"tcp:127.0.0.1:{port}").stdout == "Open_vSwitch\n_Server\n"
+    a("ovsdb-server/remove-remote", "ptcp:0:127.0.0.1")
+    assert a("ovsdb-server/remove-remote", "ptcp:0:127.0.0.1", expect=2).stderr.startswith("no such remote\n")
+    assert a("ovsdb-server/compact", "nodb", expect=2).stderr.startswith("no database by that name\n")
+    assert a("ovsdb-server/compact", "_Server", expect=2).stderr.startswith("cannot compact built-in databases\n")
+    server.vsctl("init")
+    a("ovsdb-server/compact")
+    assert "compacting Open_vSwitch database by user request" in server.log()
+    assert a("ovsdb-server/remove-db", "_Server", expect=2).stderr.startswith("Cannot remove reserved database.\n")
+    assert "cells:" in a("memory/show").stdout
+    a("ovsdb-server/remove-db", "Open_vSwitch")
+    assert a("ovsdb-server/list-dbs").stdout == "_Server\n"
+    a("ovsdb-server/add-db", server.db)
+    assert a("ovsdb-server/list-dbs").stdout == "Open_vSwitch\n_Server\n"
+    r = a("ovsdb-server/add-db", server.db, expect=2)
+    assert r.stderr.startswith(f"ovsdb error: {server.db}: already open\n")
+    assert server.vsctl("get", "Open_vSwitch", ".", "cur_cfg").strip() == "0"
+    a("exit")
+    wait_until(lambda: process_gone(server.pid), what="exit")
+    assert not Path(server.sock).exists() and not (server.dir / "ovsdb-server.pid").exists()
+
+
+def test_manager_options_become_remotes(server):
+    server.vsctl("init")
+    server.appctl("ovsdb-server/add-remote", "db:Open_vSwitch,Open_vSwitch,manager_options")
+    r = server.appctl("ovsdb-server/add-remote", "db:Open_vSwitch,Open_vSwitch,nope", expect=2)
+    assert r.stderr.startswith('"db:Open_vSwitch,Open_vSwitch,nope": table "Open_vSwitch" has no column "nope"\n')
+    path = server.dir / "mgr.sock"
+    server.vsctl("set-manager", f"punix:{path}")
+    wait_until(path.exists, what="manager listener")
+    assert server.tool("ovsdb-client", "list-dbs", f"unix:{path}").stdout == "Open_vSwitch\n_Server\n"
+    server.vsctl("del-manager")
+    wait_until(lambda: not path.exists(), what="manager listener to close")
+
+
+def test_second_server_on_the_same_pidfile_refuses(server):
+    r = run([ours("ovsdb-server"), server.db, "--pidfile", "--detach"], env=server.env)
+    assert r.returncode == 1
+    assert f"already running as pid {server.pid}, aborting" in r.stderr
+
+
+def test_startup_errors(rundir, env):
+    r = run([ours("ovsdb-server"), str(rundir / "missing.db")], env=env)
+    assert r.returncode == 1
+    assert f"I/O error: {rundir}/missing.db: open failed (No such file or directory)" in r.stderr
+    r = run([ours("ovsdb-server"), "--bogus"], env=env)
+    assert (r.returncode, r.stderr) == (1, "ovsdb-server: unrecognized option '--bogus'\n")
+    r = run([ours("ovsdb-server"), "-vfoo"], env=env)
+    assert r.stderr == 'ovsdb-server: processing "foo": no destination, level, or module "foo"\n'
+
+
+def test_sigkill_loses_no_acknowledged_transaction(rundir, env):
+    s = OurServer(rundir, env)
+    try:
+        s.vsctl("init")
+        c = raw_conn(s.sock)
+        acked = []
+        sent = 0
+        dec = json.JSONDecoder()
+        buf = ""
+        # Pipeline inserts, 8 in flight; SIGKILL the server part way through.
+        while len(acked) < 150:
+            while sent - len(acked) < 8:
+                op = {"op": "mutate", "table": "Open_vSwitch", "where": [],
+                      "mutations": [["external_ids", "insert", ["map", [[f"k{sent}", "v"]]]]]}
+                c.sendall(json.dumps({"method": "transact", "params": ["Open_vSwitch", op],
+                                      "id": sent}).encode())
+                sent += 1
+            buf += c.recv(1 << 16).decode()
+            while True:
+                buf = buf.lstrip()
+                try:
+                    obj, end = dec.raw_decode(buf)
+                except ValueError:
+                    break
+                buf = buf[end:]
+                if obj.get("id") is not None and obj.get("result") and "error" not in obj["result"][0]:
+                    acked.append(obj["id"])
+        os.kill(s.pid, signal.SIGKILL)
+        wait_until(lambda: process_gone(s.pid), what="SIGKILL")
+        c.close()
+        (rundir / "db.sock").unlink(missing_ok=True)
+        s.start()
+        ids = s.vsctl("get", "Open_vSwitch", ".", "external_ids")
+        missing = [i for i in acked if f"k{i}=" not in ids]
+        assert not missing
+    finally:
+        s.stop()
+
+
+def test_bad_peers_do_not_hurt_others(server):
+    server.vsctl("init")
+    good = raw_conn(server.sock)
+    assert call(good, "list_dbs", [])["result"] == ["Open_vSwitch", "_Server"]
+    bad = []
+    for payload in (b"{not json at all", b"\x00\xff garbage ]]", b'{"method":"nope","params":[],"id":5}',
+                    b'[1,2,3]', b'{"method":"transact","params":["Open_vSwitch",{"op":"insert"'):
+        c = raw_conn(server.sock)
+        c.sendall(payload)
+        bad.append(c)
+    unknown = bad[2]
+    reply = json.loads(unknown.recv(4096))
+    assert reply["id"] == 5 and reply["error"]
+    # A huge message, sent in pieces, then dropped mid-message.
+    huge = raw_conn(server.sock)
+    huge.sendall(b'{"method":"echo","params":["' + b"x" * (8 << 20))
+    huge.close()
+    # A client that asks for a large reply and never reads it.
+    lazy = raw_conn(server.sock)
+    lazy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    lazy.setblocking(False)
+    sent = 0
+    try:
+        for i in range(200):
+            # The server stops reading from a client whose replies back up, so this fills up.
+            sent += lazy.send(json.dumps({"method": "echo", "params": ["y" * 100000], "id": i}).encode())
+    except BlockingIOError:
+        pass
+    assert sent > 100000
+    for i in range(20):
+        assert call(good, "echo", [i], ident=i)["result"] == [i]
+    server.vsctl("add-br", "br1")
+    assert "br1" in server.vsctl("list-br")
+    for c in bad + [lazy, good]:
+        c.close()
+    assert not process_gone(server.pid)
+
+
+def test_tls_remote(rundir, env):
+    pki = make_pki(rundir)
+    s = OurServer(rundir, env, "--remote=pssl:0:127.0.0.1", f"--private-key={pki['server-key']}",
+                  f"--certificate={pki['server-cert']}", f"--ca-cert={pki['ca-cert']}")
+    try:
+        line = wait_until(lambda: [l for l in s.log().splitlines() if "listening on port" in l], what="pssl")[0]
+        port = int(line.rsplit(" ", 1)[1])
+        r = s.tool("ovsdb-client", "-p", pki["client-key"], "-c", pki["client-cert"], "-C", pki["ca-cert"],
+                   "list-dbs", f"ssl:127.0.0.1:{port}")
+        assert r.stdout == "Open_vSwitch\n_Server\n"
+        r = s.tool("ovsdb-client", "--timeout=3", "-p", pki["rogue-key"], "-c", pki["rogue-cert"],
+                   "-C", pki["ca-cert"], "list-dbs", f"ssl:127.0.0.1:{port}", expect=None)
+        assert r.returncode != 0
+    finally:
+        s.stop()
