@@ -362,7 +362,7 @@ def _add_row(t: Table, uuid: str, action: str, row: Any, columns: list[str], typ
     row = row if isinstance(row, dict) else {}
     for c, ty in zip(columns, types):
         if c not in row:
-            cells.append("")
+            cells.append(None)
             continue
         if diff and not ty.is_scalar:
             ty = ty.with_bounds(0, math.inf)

@@ -188,14 +188,18 @@ class JsonCell:
         return json_to_string(self.json, sort_keys=True)
 
 
-Cell = Any  # str | Datum | JsonCell
+Cell = Any  # str | Datum | JsonCell | None (an empty cell: "", or null in JSON)
 
 
 def cell_text(cell: Cell, cell_format: str) -> str:
+    if cell is None:
+        return ""
     return cell if isinstance(cell, str) else cell.to_text(cell_format)
 
 
 def cell_json(cell: Cell) -> Any:
+    if cell is None:
+        return None
     return cell if isinstance(cell, str) else cell.to_json()
 
 
