@@ -14,17 +14,26 @@ from typing import Any, Iterable
 
 from pyvswitch.ovsdb.errors import OvsdbError, json_text
 from pyvswitch.ovsdb.schema import TableSchema
-from pyvswitch.ovsdb.types import syntax_error
+from pyvswitch.ovsdb.types import new_uuid, syntax_error
 
 
 class Row:
-    __slots__ = ("uuid", "version", "values", "table")
+    __slots__ = ("uuid", "_version", "values", "table")
 
-    def __init__(self, table: TableSchema, uuid: str, version: str, values) -> None:
+    def __init__(self, table: TableSchema, uuid: str, version: str | None, values) -> None:
         self.table = table
         self.uuid = uuid
-        self.version = version
+        self._version = version
         self.values = values
+
+    @property
+    def version(self) -> str:
+        """The row's _version.  Made on first use: nobody can tell it from one made
+        at commit, and most rows' versions are never asked for."""
+        v = self._version
+        if v is None:
+            v = self._version = new_uuid()
+        return v
 
     def __getitem__(self, name: str) -> Any:
         i = self.table.all_columns[name].index

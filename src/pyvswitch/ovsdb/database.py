@@ -30,7 +30,7 @@ from pyvswitch.ovsdb.data import Row
 from pyvswitch.ovsdb.errors import OvsdbError
 from pyvswitch.ovsdb.schema import DatabaseSchema, TableSchema
 from pyvswitch.ovsdb.transaction import NeedRetry, Transaction, TxnRow
-from pyvswitch.ovsdb.types import ZERO_UUID, Type, new_uuid
+from pyvswitch.ovsdb.types import ZERO_UUID, Type
 
 
 class Table:
@@ -254,7 +254,7 @@ class Database:
                 old, new = tr.old, tr.new
                 if old is None:
                     if new is not None:
-                        out[u] = (None, Row(ts, u, new_uuid(), tuple(new)))
+                        out[u] = (None, Row(ts, u, None, tuple(new)))
                 elif new is None:
                     out[u] = (old, None)
                 else:
@@ -262,7 +262,7 @@ class Database:
                     if tr.forced:
                         forced[u] = tr.forced
                     if nv != old.values or tr.forced:
-                        out[u] = (old, Row(ts, u, new_uuid(), nv))
+                        out[u] = (old, Row(ts, u, None, nv))
             if out:
                 changes[tname] = out
         if not changes:
@@ -500,7 +500,7 @@ class Database:
                         values[c.index] = ct.apply_diff(values[c.index], d)
                     else:
                         values[c.index] = ct.datum_from_json(vj)
-                self._replace(t, u, old, Row(ts, u, new_uuid(), tuple(values)))
+                self._replace(t, u, old, Row(ts, u, None, tuple(values)))
 
     def snapshot_record(self, date_ms: int | None = None, comment: str | None = None) -> dict:
         """The whole database as one transaction record (persistent, non-default columns)."""
