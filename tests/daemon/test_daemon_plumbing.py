@@ -134,3 +134,12 @@ def test_real_appctl_vlog_on_our_daemon(rundir, env, daemon):
     assert r.returncode == 0
     assert run([ref("ovs-appctl"), "-t", "toyd", "toy/log", "hello there"], env=env).returncode == 0
     assert "|toyd|INFO|hello there" in (rundir / "toyd.log").read_text()
+
+
+@needs_reference
+def test_timeout_dies_by_sigalrm_like_the_real_tool(env, daemon):
+    mine = _normalized(run([ours("ovs-appctl"), "-t", "toyd", "--timeout=0.2", "toy/hang"], env=env))
+    theirs = _normalized(run([ref("ovs-appctl"), "-t", "toyd", "--timeout=1", "toy/hang"], env=env))
+    assert mine == theirs
+    assert mine[0] == -signal.SIGALRM
+    assert "TIME|00001|fatal_signal|WARN|terminating with signal 14 (Alarm clock)" in mine[2]

@@ -2,7 +2,8 @@
 
 It echoes whatever a client sends on each --remote and answers unixctl
 commands, which lets the tests exercise the plumbing apart from ovsdb-server.
-Extra commands: toy/crash (dies by SIGSEGV), toy/log TEXT (logs TEXT at INFO).
+Extra commands: toy/crash (dies by SIGSEGV), toy/log TEXT (logs TEXT at INFO),
+toy/slow (answers after a while), toy/hang (never answers).
 """
 
 import asyncio
@@ -51,6 +52,10 @@ async def serve(d, remotes, ctl):
         await asyncio.sleep(0.05)
         return True, "slow done\n"
 
+    async def hang(args):
+        await asyncio.Future()
+
+    table.register("toy/hang", "", 0, 0, hang)
     table.register("toy/crash", "", 0, 0, crash)
     table.register("toy/log", "TEXT", 1, 1, log_text)
     table.register("toy/slow", "", 0, 0, slow)

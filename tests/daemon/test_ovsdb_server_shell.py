@@ -1,0 +1,150 @@
+"""The ovsdb-server event-loop shell with a fake core and fake storage: group commit,
+effect ordering, closing, remotes from the database (no sockets, no real engine)."""
+
+import asyncio
+
+from pyvswitch.aio.ovsdb_server import OvsdbServerShell
+from pyvswitch.ovsdb.server import Close, LogCommit, Send
+
+
+class FakeCore:
+    def __init__(self):
+        self.next_sid = 1
+        self.closed = []
+
+    def open_session(self, now, name=""):
+        sid, self.next_sid = self.next_sid, self.next_sid + 1
+        return sid
+
+    def receive(self, sid, data, now):
+        if data == b"bye":
+            return [Close(sid, f"s{sid}: bye")]
+        return [LogCommit("db", (sid, data)), Send(sid, b"ack:" + data)]
+
+    def close_session(self, sid, now):
+        self.closed.append(sid)
+        return []
+
+    def next_deadline(self):
+        return None
+
+    def add_database(self, db, name, now):
+        return []
+
+    def database_names(self):
+        return ["_Server", "db"]
+
+
+class FakeStorage:
+    def __init__(self, events):
+        self.events = events
+        self.schema = type("S", (), {"name": "db", "tables": {}})()
+        self.db = None
+
+    def append_commits(self, commits):
+        self.events.append(("write", list(commits)))
+
+    def should_compact(self, now):
+        return False
+
+    def close(self):
+        pass
+
+
+class FakeConn:
+    def __init__(self, name, events):
+        self.name, self.events = name, events
+        self.context = None
+        self.closed = False
+
+    def send(self, data):
+        self.events.append(("send", self.name, data))
+
+    def close(self, reason=""):
+        self.closed = True
+        self.events.append(("close", self.name))
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_commits_of_one_iteration_share_one_write_and_precede_replies():
+    async def main():
+        events = []
+        shell = OvsdbServerShell(FakeCore(), clock=lambda: 1.0)
+        shell.add_storage(FakeStorage(events))
+        a, b = FakeConn("a", events), FakeConn("b", events)
+        shell.connected(a)
+        shell.connected(b)
+        shell.received(a, b"t1")
+        shell.received(b, b"t2")
+        shell.received(a, b"t3")
+        assert events == []            # nothing applied before the iteration ends
+        await asyncio.sleep(0)
+        return events
+
+    events = run(main())
+    assert events[0] == ("write", [(1, b"t1"), (2, b"t2"), (1, b"t3")])
+    assert events[1:] == [("send", "a", b"ack:t1"), ("send", "b", b"ack:t2"), ("send", "a", b"ack:t3")]
+
+
+def test_close_effect_drops_the_connection_without_calling_back_the_core():
+    async def main():
+        events = []
+        core = FakeCore()
+        shell = OvsdbServerShell(core, clock=lambda: 1.0)
+        shell.add_storage(FakeStorage(events))
+        a = FakeConn("a", events)
+        shell.connected(a)
+        shell.received(a, b"bye")
+        await asyncio.sleep(0)
+        shell.disconnected(a, "closed")       # the transport reports it later
+        shell.received(a, b"late")            # and nothing more is accepted
+        await asyncio.sleep(0)
+        return events, core, shell
+
+    events, core, shell = run(main())
+    assert events == [("close", "a")]
+    assert core.closed == [] and shell.conns == {}
+
+
+def test_peer_disconnect_tells_the_core():
+    async def main():
+        core = FakeCore()
+        shell = OvsdbServerShell(core, clock=lambda: 1.0)
+        a = FakeConn("a", [])
+        shell.connected(a)
+        shell.disconnected(a, "connection closed by peer")
+        return core
+
+    assert run(main()).closed == [1]
+
+
+def test_list_dbs_and_remote_commands():
+    from pyvswitch.unixctl.core import CommandTable
+
+    async def main():
+        shell = OvsdbServerShell(FakeCore(), clock=lambda: 1.0)
+        shell.add_storage(FakeStorage([]))
+        t = CommandTable()
+        shell.register_commands(t)
+        c = t.commands
+        out = [c["ovsdb-server/list-dbs"].handler([]),
+               c["ovsdb-server/remove-remote"].handler(["punix:/x"]),
+               c["ovsdb-server/add-remote"].handler(["db:nodb,T,c"]),
+               c["ovsdb-server/add-remote"].handler(["db:db,T,c"]),
+               c["ovsdb-server/compact"].handler(["_Server"]),
+               c["ovsdb-server/remove-db"].handler(["_Server"]),
+               c["ovsdb-server/remove-db"].handler(["other"])]
+        return out
+
+    assert run(main()) == [
+        (True, "_Server\ndb\n"),
+        (False, "no such remote"),
+        (False, '"db:nodb,T,c": no database named nodb'),
+        (False, '"db:db,T,c": no table named T'),
+        (False, "cannot compact built-in databases"),
+        (False, "Cannot remove reserved database."),
+        (False, "Failed to find the database."),
+    ]
