@@ -3,6 +3,8 @@ desired state, deletions come first, and a change to one interface touches only 
 
 from __future__ import annotations
 
+import dataclasses
+
 from hypothesis import given, settings, strategies as st
 
 from pyvswitch.vswitchd.config import BridgeConfig, SwitchConfig, desired_state
@@ -63,8 +65,7 @@ def apply(running: SwitchConfig, effects) -> SwitchConfig:
 
 
 def _replace(b: BridgeConfig, interfaces) -> BridgeConfig:
-    return BridgeConfig(b.name, b.datapath_type, b.fail_mode, b.flood_vlans, b.hwaddr,
-                        b.datapath_id, b.mac_table_size, b.mac_aging_time, b.local, interfaces)
+    return dataclasses.replace(b, interfaces=interfaces)
 
 
 DELETIONS = (DestroyBridge, RemoveInterface)

@@ -22,6 +22,7 @@ OpenFlow port LOCAL.  With --enable-dummy=override it is a dummy netdev.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import time
@@ -345,6 +346,4 @@ class Switch:
 
 
 def _with_interfaces(cfg: BridgeConfig, interfaces: dict[str, InterfaceConfig]) -> BridgeConfig:
-    return BridgeConfig(cfg.name, cfg.datapath_type, cfg.fail_mode, cfg.flood_vlans, cfg.hwaddr,
-                        cfg.datapath_id, cfg.mac_table_size, cfg.mac_aging_time, cfg.local,
-                        interfaces)
+    return dataclasses.replace(cfg, interfaces=interfaces)
