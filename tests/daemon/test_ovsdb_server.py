@@ -269,3 +269,35 @@ def test_tls_remote(rundir, env):
         assert r.returncode != 0
     finally:
         s.stop()
+
+
+def test_run_option_exits_with_the_command(rundir, env):
+    r = run([ours("ovsdb-tool"), "create", str(rundir / "conf.db"), SCHEMA], env=env)
+    assert r.returncode == 0
+    sock = rundir / "db.sock"
+    r = run([ours("ovsdb-server"), f"--remote=punix:{sock}", "-vconsole:off",
+             f"--run={ref('ovsdb-client')} list-dbs unix:{sock}"], env=env)
+    assert (r.returncode, r.stdout) == (0, "Open_vSwitch\n_Server\n")
+    r = run([ours("ovsdb-server"), f"--remote=punix:{sock}", "-vconsole:off", "--run=false"], env=env)
+    assert (r.returncode, r.stderr) == (1, "ovsdb-server: false: child exited, exit status 1\n")
+
+
+def test_active_remote_connects_out_and_serves(rundir, env):
+    listener = socket.socket(socket.AF_INET)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(10)
+    port = listener.getsockname()[1]
+    s = OurServer(rundir, env, f"--remote=tcp:127.0.0.1:{port}")
+    try:
+        conn, _ = listener.accept()
+        conn.settimeout(10)
+        assert call(conn, "list_dbs", [])["result"] == ["Open_vSwitch", "_Server"]
+        conn.close()
+        # It reconnects after losing the connection.
+        conn, _ = listener.accept()
+        conn.close()
+        assert "tcp:127.0.0.1:%d: connected" % port in s.log()
+    finally:
+        listener.close()
+        s.stop()

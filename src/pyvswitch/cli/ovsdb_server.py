@@ -216,6 +216,9 @@ async def serve(cfg: Config, storages: list) -> int:
 
         async def wait_run():
             rc = await run_proc.wait()
+            if rc != 0:
+                how = f"exit status {rc}" if rc > 0 else f"killed by signal {signal_description(-rc)}"
+                sys.stderr.write(f"{PROGRAM}: {cfg.run}: child exited, {how}\n")
             request_exit(0 if rc == 0 else 1)
 
         loop.create_task(wait_run())
