@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import sys
 import time
@@ -420,52 +421,73 @@ def cmd_monitor_cond(ctx: Context, args: list[str]) -> int:
 # --- backup and restore ---
 
 def cmd_backup(ctx: Context, args: list[str]) -> int:
+    """Writes a standalone database file: the schema record, then one record
+    holding every row (as ovsdb-tool compact would write it)."""
     from pyvswitch.ovsdb.log import encode_record
 
-    sj, schema = ctx.schema()
+    _, schema = ctx.schema()
     names = sorted(schema.tables)
     ops = [{"op": "select", "table": n, "where": []} for n in names]
     results = ctx.call("transact", [ctx.database] + ops)
-    if hasattr(ctx.out, "isatty") and ctx.out.isatty():
-        raise Fatal("not writing backup to a terminal; please redirect stdout")
     record: dict[str, Any] = {}
     for name, r in zip(names, results):
-        if isinstance(r, dict) and "error" in r:
+        if not isinstance(r, dict) or "rows" not in r:
             raise Fatal(f"transaction returned error: {json_to_string(r, sort_keys=True)}")
         rows = {}
         for row in r["rows"]:
-            uuid = row["_uuid"][1]
-            rows[uuid] = {c: v for c, v in row.items() if c not in ("_uuid", "_version")}
+            rows[row["_uuid"][1]] = {c: v for c, v in row.items() if c not in ("_uuid", "_version")}
         if rows:
             record[name] = rows
+    record["_date"] = int(time.time() * 1000)
+    record["_is_diff"] = True
+    record["_comment"] = 'produced by "ovsdb-client backup"'
     data = encode_record(schema.to_json()) + encode_record(record)
     ctx.out.flush()
     out = getattr(ctx.out, "buffer", None)
     if out is not None:
         out.write(data)
+        out.flush()
     else:
         ctx.out.write(data.decode())
     return 0
 
 
+def _row_name(uuid: str) -> str:
+    return "row" + uuid.replace("-", "_")
+
+
+_CONVERT_HINT = '(use --force to override differences, or "ovsdb-client convert" to change the schema)'
+
+
 def cmd_restore(ctx: Context, args: list[str]) -> int:
+    """Replaces the database's contents by a backup read from stdin, in one
+    transaction that deletes every row and inserts the backup's rows with
+    their uuids."""
     from pyvswitch.ovsdb.log import parse_log
     from pyvswitch.ovsdb.schema import DatabaseSchema
 
-    data = sys.stdin.buffer.read()
-    records, err = parse_log(data, "stdin")
-    if err is not None:
-        raise Fatal(str(err))
+    records, err = parse_log(sys.stdin.buffer.read(), "/dev/stdin")
     if not records:
-        raise Fatal("stdin: unexpected end of file")
-    backup_schema = DatabaseSchema.from_json(records[0].value)
-    sj, schema = ctx.schema()
-    if backup_schema.name != schema.name:
-        raise Fatal(f"backup database name is {backup_schema.name} but database name is {schema.name}")
-    if not ctx.force and backup_schema.to_json() != schema.to_json():
-        raise Fatal("backup schema has different checksum or version from database schema; "
-                    "use --force to override this check")
-    # Replay the backup's records into one row image per table.
+        raise Fatal(str(err) if err is not None else "ovsdb error: /dev/stdin: cannot identify file type")
+    # ovsdb-client opens the backup as a database file, which must be
+    # seekable: a pipe is refused once the file has been identified.
+    try:
+        os.lseek(sys.stdin.fileno(), 0, os.SEEK_CUR)
+    except OSError as e:
+        raise Fatal(f"I/O error: /dev/stdin: seek failed ({os.strerror(e.errno)})") from None
+    try:
+        backup = DatabaseSchema.from_json(records[0].value)
+    except Exception as e:
+        raise Fatal(f"ovsdb error: /dev/stdin: {e}") from None
+    _, schema = ctx.schema()
+    if not ctx.force:
+        if backup.version != schema.version:
+            raise Fatal(f'backup schema has version "{backup.version}" but database schema has version '
+                        f'"{schema.version}" {_CONVERT_HINT}')
+        if backup.to_json() != schema.to_json():
+            raise Fatal(f"backup schema and database schema are both version {schema.version} "
+                        f"but still differ {_CONVERT_HINT}")
+    # Replay the backup's records into one image of each row.
     rows: dict[str, dict[str, dict]] = {}
     for rec in records[1:]:
         for tname, trows in rec.value.items():
@@ -477,15 +499,26 @@ def cmd_restore(ctx: Context, args: list[str]) -> int:
                     tab.pop(uuid, None)
                 else:
                     tab.setdefault(uuid, {}).update(row)
+    # Rows get new uuids (a server refuses to reuse a uuid deleted in the
+    # same transaction); references among them become named-uuids.
+    known = {u for trows in rows.values() for u in trows}
+
+    def rename(j: Any) -> Any:
+        if isinstance(j, list):
+            if len(j) == 2 and j[0] == "uuid" and j[1] in known:
+                return ["named-uuid", _row_name(j[1])]
+            return [rename(x) for x in j]
+        return j
     ops: list[Any] = []
     for tname in sorted(schema.tables):
         ops.append({"op": "delete", "table": tname, "where": []})
-    for tname in sorted(rows):
-        if tname not in schema.tables:
-            continue
-        for uuid, row in rows[tname].items():
-            ops.append({"op": "insert", "table": tname, "uuid": uuid, "row": row})
-    results = ctx.call("transact", [ctx.database] + ops)
+        for uuid, row in rows.get(tname, {}).items():
+            ops.append({"op": "insert", "table": tname, "uuid-name": _row_name(uuid),
+                        "row": {c: rename(v) for c, v in row.items()}})
+    try:
+        results = ctx.call("transact", [ctx.database] + ops)
+    except RpcError as e:
+        raise Fatal(f"transaction returned error: {json_to_string(e.error, sort_keys=True)}") from None
     for r in results:
         if isinstance(r, dict) and "error" in r:
             raise Fatal(f"transaction returned error: {json_to_string(r, sort_keys=True)}")
@@ -604,6 +637,11 @@ Other options:
 """
 
 
+# An argument is a server when it starts with a method name and a colon
+# ("unix:", "tcp:", even an unknown "foo:", which then fails to connect).
+_REMOTE = re.compile(r"[A-Za-z0-9]+:")
+
+
 def _default_server() -> str:
     from pyvswitch import dirs
 
@@ -686,7 +724,7 @@ def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
         rest = args[1:]
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, _on_fatal_signal)
-        server = rest.pop(0) if rest and ":" in rest[0] else _default_server()
+        server = rest.pop(0) if rest and _REMOTE.match(rest[0]) else _default_server()
         ctx.server = server
         if is_passive(server):
             vlog.module("ovsdb_client").info("%s: waiting for connection...", server)
