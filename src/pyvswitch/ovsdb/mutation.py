@@ -145,10 +145,12 @@ def _arithmetic(t: Type, index: int, mutator: str, y: Any) -> Callable[[list], N
 def _insert(t: Type, index: int, arg: tuple) -> Callable[[list], None]:
     if t.kind == MAP:
         def apply(values: list) -> None:
-            d = dict(arg)
-            d.update(values[index])
-            _check_count(t, len(d))
-            values[index] = tuple(sorted(d.items())) if len(d) > 1 else tuple(d.items())
+            cur = values[index]
+            have = dict(cur)
+            added = [p for p in arg if p[0] not in have]  # an existing key keeps its value
+            _check_count(t, len(cur) + len(added))
+            if added:
+                values[index] = tuple(sorted(cur + tuple(added)))
         return apply
 
     def apply_set(values: list) -> None:
@@ -167,9 +169,11 @@ def _delete(t: Type, index: int, arg: tuple, by_key: bool) -> Callable[[list], N
             keys = frozenset(arg)
 
             def apply(values: list) -> None:
-                new = tuple(p for p in values[index] if p[0] not in keys)
-                _check_count(t, len(new))
-                values[index] = new
+                d = dict(values[index])  # sorted, and stays so as keys go
+                for k in keys:
+                    d.pop(k, None)
+                _check_count(t, len(d))
+                values[index] = tuple(d.items())
             return apply
         pairs = frozenset(arg)
 

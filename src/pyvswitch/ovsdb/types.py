@@ -524,15 +524,13 @@ class Type:
             return new
         if self.value is None:
             return tuple(sorted(set(old).symmetric_difference(new)))
-        od, nd = dict(old), dict(new)
-        out = {}
-        for k, v in od.items():
-            if k not in nd:
-                out[k] = v
-        for k, v in nd.items():
-            if od.get(k, _MISSING) != v or k not in od:
-                out[k] = v
-        return tuple(sorted(out.items()))
+        so, sn = set(old), set(new)
+        added = sn - so      # pairs added, or changed (with the new value)
+        removed = so - sn    # pairs removed, or changed (with the old value)
+        if removed:
+            changed = {k for k, _ in added}
+            added.update(p for p in removed if p[0] not in changed)
+        return tuple(sorted(added))
 
     def apply_diff(self, old: Any, diff: Any) -> Any:
         """The inverse of `diff`: old plus a difference gives the new value."""
