@@ -19,6 +19,8 @@ class FakeCore:
     def receive(self, sid, data, now):
         if data == b"bye":
             return [Close(sid, f"s{sid}: bye")]
+        if data == b"boom":
+            raise RuntimeError("a bug in the core")
         return [LogCommit("db", (sid, data)), Send(sid, b"ack:" + data)]
 
     def close_session(self, sid, now):
@@ -63,6 +65,10 @@ class FakeConn:
     def close(self, reason=""):
         self.closed = True
         self.events.append(("close", self.name))
+
+    def abort(self, reason=""):
+        self.closed = True
+        self.events.append(("abort", self.name))
 
 
 def run(coro):
@@ -148,3 +154,22 @@ def test_list_dbs_and_remote_commands():
         (False, "Cannot remove reserved database."),
         (False, "Failed to find the database."),
     ]
+
+
+def test_a_core_exception_costs_only_that_session():
+    async def main():
+        events = []
+        core = FakeCore()
+        shell = OvsdbServerShell(core, clock=lambda: 1.0)
+        shell.add_storage(FakeStorage(events))
+        a, b = FakeConn("a", events), FakeConn("b", events)
+        shell.connected(a)
+        shell.connected(b)
+        shell.received(a, b"boom")
+        shell.received(b, b"t1")
+        await asyncio.sleep(0)
+        return events, core
+
+    events, core = run(main())
+    assert events == [("abort", "a"), ("write", [(2, b"t1")]), ("send", "b", b"ack:t1")]
+    assert core.closed == [1]

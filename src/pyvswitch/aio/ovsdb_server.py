@@ -107,7 +107,18 @@ class OvsdbServerShell:
         sid = conn.context
         if sid not in self.conns:
             return
-        self._apply(self.core.receive(sid, data, self.clock()))
+        try:
+            effects = self.core.receive(sid, data, self.clock())
+        except Exception as e:
+            # A bug in the core must cost one session, never the server.
+            log.err("%s: internal error processing input: %r", conn.name, e, rl=_DB_RL)
+            del self.conns[sid]
+            conn.abort("internal error")
+            try:
+                effects = self.core.close_session(sid, self.clock())
+            except Exception:
+                effects = []
+        self._apply(effects)
 
     def disconnected(self, conn: Connection, reason: str) -> None:
         sid = conn.context

@@ -167,6 +167,13 @@ async def serve(cfg: Config, storages: list) -> int:
     import time
 
     loop = asyncio.get_running_loop()
+
+    def on_loop_error(loop, context):
+        # Anything asyncio would print to stderr goes to the log instead.
+        exc = context.get("exception")
+        log.err("%s%s", context.get("message", "unexpected error"), f": {exc!r}" if exc else "")
+
+    loop.set_exception_handler(on_loop_error)
     core = ServerCore(now=time.time())
     shell = OvsdbServerShell(core, open_storage=_open_storage)
     shell.ssl_options = dict(cfg.ssl)
