@@ -327,6 +327,7 @@ def _print_updates(ctx: Context, printer: TablePrinter, schema, tables: list[Mon
                    updates: Any, initial: bool, version2: bool) -> None:
     if not isinstance(updates, dict):
         return
+    stamp = _timestamp() if ctx.timestamp else None
     for mt in tables:
         tu = updates.get(mt.name)
         if not isinstance(tu, dict):
@@ -334,7 +335,7 @@ def _print_updates(ctx: Context, printer: TablePrinter, schema, tables: list[Mon
         types = [_column_type(schema, mt.name, c) for c in mt.columns]
         t = Table(["row", "action"] + mt.columns,
                   caption=mt.name if len(tables) > 1 else None,
-                  timestamp=_timestamp() if ctx.timestamp else None)
+                  timestamp=stamp)
         for uuid in _hash_order(tu):
             ru = tu[uuid]
             if not isinstance(ru, dict):

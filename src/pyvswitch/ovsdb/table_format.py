@@ -294,9 +294,8 @@ class TablePrinter:
         return "".join(out)
 
     def _html(self, table: Table) -> str:
-        out = ["<table border=1>\n"]
-        if table.timestamp is not None:
-            out.append(f"    <caption>{_html_escape(table.timestamp)}</caption>\n")
+        out = [] if table.timestamp is None else [table.timestamp + "\n"]
+        out.append("<table border=1>\n")
         if table.caption is not None:
             out.append(f"    <caption>{_html_escape(table.caption)}</caption>\n")
         if self.style.headings:

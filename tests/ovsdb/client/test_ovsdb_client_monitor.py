@@ -4,6 +4,7 @@ reference server through the same changes and must print the same bytes."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -60,17 +61,24 @@ def run_monitors(server, tmp_path, args):
         # The last change renames y to x2; wait for both to print it.
         wait_until(lambda: all(b"x2" in p.read_bytes() for p in outs) or _settled(outs),
                    what="monitors to print every change")
-        wait_until(lambda: outs[0].read_bytes() == outs[1].read_bytes(), timeout=3,
-                   what="identical monitor output")
-        return outs[0].read_bytes().decode()
+        wait_until(lambda: _text(outs[0]) == _text(outs[1]), timeout=3, what="identical monitor output")
+        return _text(outs[0])
     except AssertionError:
         if len(outs) == 2:
-            assert outs[1].read_text() == outs[0].read_text()
+            assert _text(outs[1]) == _text(outs[0])
         raise
     finally:
         for p in procs:
             stop_pid(p.pid)
             p.wait(timeout=5)
+
+
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}")
+
+
+def _text(path) -> str:
+    """The output with --timestamp times made equal."""
+    return TIMESTAMP.sub("TIME", path.read_text())
 
 
 def _monitor_requests(server) -> int:
@@ -101,6 +109,9 @@ def _settled(outs):
     ["-d", "json", "monitor", "{remote}", "Test", "ALL"],
     ["monitor-cond", "{remote}", "Test", '[["name","==","y"]]', "T2"],
     ["monitor-cond", "{remote}", "Test", "[]", "T"],
+    ["--timestamp", "monitor", "{remote}", "Test", "ALL"],
+    ["--timestamp", "-f", "html", "monitor", "{remote}", "Test", "T2"],
+    ["--timestamp", "-f", "list", "monitor-cond", "{remote}", "Test", "[]", "T2"],
 ])
 def test_monitor_matches_reference(server, tmp_path, args):
     args = [a.replace("{remote}", server.remote) for a in args]
