@@ -32,8 +32,9 @@ the tagging of its port (vlan.VlanConfig.output_tci).
 Patch ports: output to one continues translation in the peer's bridge (from
 table 0, in_port the peer port, registers and metadata cleared), and
 afterwards the flow is restored, as in OVS; they never reach the datapath.
-Resubmits nest at most 64 deep and 4096 times in all; beyond that the
-translation fails and the packet is dropped.
+Resubmits to the same or an earlier table nest at most 64 deep, and there
+are at most 4096 resubmits in all; beyond that the translation fails and
+the packet is dropped.
 
 Pure: no locks, no clock (`now` is an argument), no I/O.  The caller holds
 the lock that guards the bridges (see ofproto.py).
@@ -60,6 +61,7 @@ _VLAN, _VLAN2, _NW_TTL, _NW_FRAG, _NW_PROTO = (_I["vlan_tci"], _I["vlan_tci2"], 
 _TP_SRC, _TP_DST, _METADATA = _I["tp_src"], _I["tp_dst"], _I["metadata"]
 _REGS = tuple(_I[f"reg{i}"] for i in range(N_REGS))
 _L4_PORT_PREREQS = (Prereq.TCP, Prereq.UDP, Prereq.SCTP)
+_TP_SLOTS = (_I["tp_src"], _I["tp_dst"])
 # Slots the datapath can rewrite, in the order sets are emitted.
 _ETH_SETS = ("dl_src", "dl_dst")
 _L3_SETS = ("nw_src", "nw_dst", "ipv6_src", "ipv6_dst", "ipv6_label", "nw_tos", "nw_ttl",
@@ -173,6 +175,10 @@ class _Ctx:
         for name in _L3_SETS:
             i = _I[name]
             if flow[i] != base[i]:
+                if i in _TP_SLOTS:
+                    wc[_NW_PROTO] = FULL_MASK[_NW_PROTO]
+                    if flow[_NW_PROTO] not in (6, 17, 132):
+                        continue
                 odp.append((SET, name, flow[i]))
         self.base = flow
 
@@ -269,9 +275,12 @@ class _Ctx:
         old_in = self.flow[_IN_PORT]
         if port != A.OFPP_IN_PORT:
             self.flow = self.flow._replace(in_port=port)
-        self.depth += 1
+        # Only a resubmit that does not move forward can loop, so only those count toward
+        # the depth limit (as in OVS).
+        deepens = table_id <= self.table_id
+        self.depth += deepens
         self.run_table(table_id)
-        self.depth -= 1
+        self.depth -= deepens
         if self.flow[_IN_PORT] != old_in:
             self.flow = self.flow._replace(in_port=old_in)
 
@@ -288,8 +297,10 @@ class _Ctx:
                 self.unmask(_VLAN)
             flow = self.flow
             if fld.prereq in _L4_PORT_PREREQS:
-                # mod_tp_src/dst (and so any port set-field) serve TCP, UDP and SCTP alike.
-                ok = flow[_DL_TYPE] in (ETH_TYPE_IP, ETH_TYPE_IPV6) and flow[_NW_PROTO] in (6, 17, 132)
+                # As OVS's mod_tp_src/dst: any IP packet but a later fragment; the datapath
+                # rewrite happens only for TCP, UDP and SCTP (see commit).
+                self.unmask(_NW_FRAG)
+                ok = flow[_DL_TYPE] in (ETH_TYPE_IP, ETH_TYPE_IPV6) and not flow[_NW_FRAG] & 2
             else:
                 ok = prereq_ok(fld.prereq, lambda slot: flow[_I[slot]])
             if not ok:
