@@ -301,3 +301,25 @@ def test_active_remote_connects_out_and_serves(rundir, env):
     finally:
         listener.close()
         s.stop()
+
+
+def test_two_databases_and_a_string_column_remote(rundir, env):
+    schema = rundir / "remotes.ovsschema"
+    schema.write_text(json.dumps({"name": "Remotes", "version": "1.0.0", "tables": {"Conf": {"columns": {
+        "targets": {"type": {"key": "string", "min": 0, "max": "unlimited"}}}, "isRoot": True}}}))
+    r = run([ours("ovsdb-tool"), "create", str(rundir / "remotes.db"), str(schema)], env=env)
+    assert r.returncode == 0, r.stderr
+    r = run([ours("ovsdb-tool"), "create", str(rundir / "conf.db"), SCHEMA], env=env)
+    s = OurServer(rundir, env, str(rundir / "remotes.db"), "--remote=db:Remotes,Conf,targets", create=False)
+    try:
+        assert s.tool("ovsdb-client", "list-dbs", f"unix:{s.sock}").stdout == "Open_vSwitch\nRemotes\n_Server\n"
+        extra = rundir / "extra.sock"
+        s.tool("ovsdb-client", "transact", f"unix:{s.sock}", json.dumps(
+            ["Remotes", {"op": "insert", "table": "Conf", "row": {"targets": ["set", [f"punix:{extra}"]]}}]))
+        wait_until(extra.exists, what="the remote named in Remotes.Conf.targets")
+        assert s.tool("ovsdb-client", "list-dbs", f"unix:{extra}").stdout == "Open_vSwitch\nRemotes\n_Server\n"
+        s.tool("ovsdb-client", "transact", f"unix:{s.sock}",
+               json.dumps(["Remotes", {"op": "delete", "table": "Conf", "where": []}]))
+        wait_until(lambda: not extra.exists(), what="the remote to go away")
+    finally:
+        s.stop()
