@@ -1,5 +1,6 @@
-"""ovs-vswitchd's own unixctl commands: dpif/show, ofproto/list, bridge/dump-flows,
-and with --enable-dummy netdev-dummy/receive.
+"""ovs-vswitchd's own unixctl commands: ofproto/list, bridge/dump-flows, and with
+--enable-dummy netdev-dummy/receive (ofproto/trace, fdb/* and dpif/show come
+from ofproto/trace.py).
 
 Each handler reads the running switch (vswitchd/switch.py) and answers in
 OVS's text formats; `register(table, runner)` adds them to the daemon's
@@ -11,26 +12,6 @@ send traffic through a daemon without privileges.
 from __future__ import annotations
 
 import time
-
-
-def _dpif_show(runner, args):
-    lines = []
-    for kind, backer in sorted(runner.switch.backers.items()):
-        dp = backer.datapath
-        st = dp.stats()
-        lines.append(f"{dp.type}@{dp.name}: hit:{st.hit} missed:{st.missed}")
-        odp = {id(p): n for n, (_, p) in backer.odp_ports.items()}
-        for bname, br in sorted(backer.bridges.items()):
-            lines.append(f"  {bname}:")
-            for p in sorted(br.by_name.values(), key=lambda p: p.name):
-                ofport = "65534" if p.ofport == 65534 else str(p.ofport)
-                if p.peer is not None:
-                    lines.append(f"    {p.name} {ofport}/none: (patch: peer={p.peer})")
-                    continue
-                ntype = "tap" if p.type == "internal" and getattr(p.netdev, "type", "") == "internal" \
-                    else getattr(p.netdev, "type", p.type) or "system"
-                lines.append(f"    {p.name} {ofport}/{odp.get(id(p), 'none')}: ({ntype})")
-    return True, "".join(line + "\n" for line in lines)
 
 
 def _ofproto_list(runner, args):
@@ -62,7 +43,6 @@ def _dummy_receive(runner, args):
 
 
 def register(table, runner) -> None:
-    table.register("dpif/show", "", 0, 0, lambda args: _dpif_show(runner, args))
     table.register("ofproto/list", "", 0, 0, lambda args: _ofproto_list(runner, args))
     table.register("bridge/dump-flows", "[--offload-stats] bridge", 1, 2,
                    lambda args: _dump_flows(runner, args[-1:]))
