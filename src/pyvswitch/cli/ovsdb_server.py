@@ -230,8 +230,8 @@ async def serve(cfg: Config, storages: list) -> int:
 
         loop.create_task(wait_run())
 
-    log.info("%s", version_string(PROGRAM))
     cfg.daemon.complete()
+    log.info("%s", version_string(PROGRAM))
     code = await exit_code
     if "signum" in fatal:
         log_signal.warn("terminating with signal %s", signal_description(fatal["signum"]))
