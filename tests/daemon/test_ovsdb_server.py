@@ -175,6 +175,11 @@ def test_startup_errors(rundir, env):
     assert (r.returncode, r.stderr) == (1, "ovsdb-server: unrecognized option '--bogus'\n")
     r = run([ours("ovsdb-server"), "-vfoo"], env=env)
     assert r.stderr == 'ovsdb-server: processing "foo": no destination, level, or module "foo"\n'
+    assert run([ours("ovsdb-tool"), "create", str(rundir / "conf.db"), SCHEMA], env=env).returncode == 0
+    for remote, error in (("db:Open_vSwitch,Nope,x", "no table named Nope"), ("db:x", "invalid syntax")):
+        r = run([ours("ovsdb-server"), f"--remote={remote}", "--detach", "--pidfile"], env=env)
+        assert (r.returncode, r.stderr) == (1, f'ovsdb-server: "{remote}": {error}\n\n')
+        assert not (rundir / "ovsdb-server.pid").exists()
 
 
 def test_sigkill_loses_no_acknowledged_transaction(rundir, env):

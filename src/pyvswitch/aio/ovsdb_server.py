@@ -56,6 +56,25 @@ class DbRef:
         self.db, self.table, self.column = parts
 
 
+def check_remote(text: str, storages: dict) -> str | None:
+    """None if remote text is usable with these databases, else OVS's error text."""
+    if not text.startswith("db:"):
+        return None
+    try:
+        ref = DbRef(text)
+    except RemoteError as e:
+        return str(e)
+    storage = storages.get(ref.db)
+    if storage is None:
+        return f'"{text}": no database named {ref.db}'
+    table = storage.schema.tables.get(ref.table)
+    if table is None:
+        return f'"{text}": no table named {ref.table}'
+    if ref.column not in table.columns:
+        return f'"{text}": table "{ref.table}" has no column "{ref.column}"'
+    return None
+
+
 class OvsdbServerShell:
     """Everything ovsdb-server does at run time, on the running asyncio loop."""
 
@@ -218,20 +237,7 @@ class OvsdbServerShell:
 
     def check_remote(self, text: str) -> str | None:
         """None if text can be added as a remote, else the error text."""
-        if text.startswith("db:"):
-            try:
-                ref = DbRef(text)
-            except RemoteError as e:
-                return str(e)
-            storage = self.storages.get(ref.db)
-            if storage is None:
-                return f'"{text}": no database named {ref.db}'
-            table = storage.schema.tables.get(ref.table)
-            if table is None:
-                return f'"{text}": no table named {ref.table}'
-            if ref.column not in table.columns:
-                return f'"{text}": table "{ref.table}" has no column "{ref.column}"'
-        return None
+        return check_remote(text, self.storages)
 
     def _db_targets(self, text: str) -> list[str]:
         try:

@@ -139,6 +139,9 @@ def parse_args(argv: list[str]) -> Config:
                 _fatal(str(e))
         elif name in ("private-key", "certificate", "ca-cert"):
             cfg.ssl[name] = value
+        elif name == "bootstrap-ca-cert":
+            # No bootstrapping: the CA certificate must already be there.
+            cfg.ssl.setdefault("ca-cert", value)
         elif name == "help":
             sys.stdout.write(USAGE)
             raise SystemExit(0)
@@ -180,10 +183,6 @@ async def serve(cfg: Config, storages: list) -> int:
     for storage in storages:
         shell.add_storage(storage)
     shell.remotes = list(dict.fromkeys(cfg.remotes))
-    for r in shell.remotes:
-        err = shell.check_remote(r)
-        if err is not None and r.startswith("db:"):
-            log.warn("%s", err)
 
     exit_code = asyncio.get_running_loop().create_future()
 
@@ -271,6 +270,14 @@ def main(argv: list[str] | None = None) -> int:
             log.emer("%s", _storage_error(e))
             cfg.daemon.run_exit_hooks()
             _fatal(_storage_error(e))
+    from pyvswitch.aio.ovsdb_server import check_remote
+    by_name = {st.schema.name: st for st in storages}
+    for r in cfg.remotes + [v for v in cfg.ssl.values() if v.startswith("db:")]:
+        err = check_remote(r, by_name)
+        if err is not None:
+            cfg.daemon.run_exit_hooks()
+            # OVS ends this message with an empty line.
+            _fatal(err + "\n")
     code = asyncio.run(serve(cfg, storages))
     if code < 0:
         die_by_signal(-code)
