@@ -301,12 +301,14 @@ class Runner:
         return "committed"
 
     def _print_output(self) -> None:
-        from pyvswitch.vsctl.output import Output
-        printer = Output(self.opts)
+        printer = None
         parts = []
         for ctx in self.contexts:
             text = "".join(ctx.output)
             if ctx.table is not None:
+                if printer is None:
+                    from pyvswitch.vsctl.output import Output
+                    printer = Output(self.opts)
                 text += printer.format(ctx.table)
             if self.opts.oneline:
                 text = text[:-1] if text.endswith("\n") else text
