@@ -723,8 +723,6 @@ def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
         if cmd is None:
             raise Fatal(f"unknown command '{args[0]}'; use --help for help")
         rest = args[1:]
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(signum, _on_fatal_signal)
         server = rest.pop(0) if rest and _REMOTE.match(rest[0]) else _default_server()
         ctx.server = server
         if is_passive(server):
@@ -763,6 +761,9 @@ def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
 
 
 def main() -> None:
+    # Like OVS's programs, log the signal that ends us (monitors end this way).
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, _on_fatal_signal)
     try:
         sys.exit(run(sys.argv[1:], argv0=sys.argv[0] or PROGRAM))
     except BrokenPipeError:

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from pyvswitch.ovsdb.datum_text import datum_to_bare
+
 FORMATS = ("table", "list", "html", "csv", "json")
 CELL_FORMATS = ("string", "bare", "json")
 
@@ -154,25 +156,6 @@ class Datum:
         if cell_format == "bare":
             return datum_to_bare(self.type, self.value)
         return self.type.datum_to_string(self.value)
-
-
-def atom_to_bare(atom: Any, atype: Any) -> str:
-    """An atom with no quoting: strings as they are, reals with %.15g."""
-    if atom is True:
-        return "true"
-    if atom is False:
-        return "false"
-    if isinstance(atom, float):
-        return format_real(atom)
-    return str(atom)
-
-
-def datum_to_bare(t: Any, value: Any) -> str:
-    """The "bare" cell format: atoms separated by spaces, map pairs as k=v."""
-    if t.value is not None:
-        return " ".join(f"{atom_to_bare(k, t.key.type)}={atom_to_bare(v, t.value.type)}" for k, v in value)
-    atoms = value if type(value) is tuple else (value,)
-    return " ".join(atom_to_bare(a, t.key.type) for a in atoms)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,9 @@ both and returns both results.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import subprocess
 from pathlib import Path
 
@@ -63,11 +66,41 @@ def our_client(env: dict, *args: str, **kw) -> subprocess.CompletedProcess:
     return run([ours("ovsdb-client"), *args], env=env, **kw)
 
 
-def compare(env: dict, *args: str, **kw):
+def our_client_in_process(env: dict, *args: str) -> subprocess.CompletedProcess:
+    """Runs our ovsdb-client's `run` in this process (no interpreter start-up),
+    with env's OVS directories and stdout/stderr captured."""
+    from pyvswitch import vlog
+    from pyvswitch.cli import ovsdb_client
+
+    saved_env = {k: os.environ.get(k) for k in env if k.startswith("OVS_")}
+    out, err = io.StringIO(), io.StringIO()
+    # A private logging registry, so the program's settings do not leak into
+    # other tests run by this process.
+    saved_vlog = vlog._vlog
+    vlog._vlog = vlog._Vlog()
+    try:
+        os.environ.update({k: v for k, v in env.items() if k.startswith("OVS_")})
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = ovsdb_client.run(list(args), out=out, argv0=ours("ovsdb-client"))
+    finally:
+        vlog._vlog = saved_vlog
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return subprocess.CompletedProcess(args, rc, out.getvalue(), err.getvalue())
+
+
+def compare(env: dict, *args: str, in_process: bool = True, **kw):
     """Runs both clients; returns (ref, ours) as (rc, stdout, stderr) with the
-    program path in getopt messages made equal."""
+    program path in getopt messages made equal.  Ours runs in this process
+    unless in_process is false or stdin is given."""
     a = ref_client(env, *args, **kw)
-    b = our_client(env, *args, **kw)
+    if in_process and not kw:
+        b = our_client_in_process(env, *args)
+    else:
+        b = our_client(env, *args, **kw)
 
     def norm(r, path):
         return r.returncode, r.stdout, r.stderr.replace(path, "ovsdb-client")

@@ -127,10 +127,10 @@ def test_query_aborts(server):
     ["list-dbs", "foo:bar"], ["--timeout=x", "list-dbs"], ["list-dbs", "a", "b"],
 ])
 def test_errors(server, args):
-    check(server, *args)
+    check(server, *args, in_process=False)
 
 
 def test_default_server(server):
     # With no server argument, the client uses unix:$OVS_RUNDIR/db.sock.
-    check(server, "list-dbs")
+    check(server, "list-dbs", in_process=False)
     check(server, "dump", "Test", "T2")
