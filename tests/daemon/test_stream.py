@@ -166,3 +166,19 @@ def test_active_remote_reconnects(tmp_path):
             server.close()
 
     asyncio.run(main())
+
+
+def test_closing_a_remote_closes_its_connections(tmp_path):
+    path = str(tmp_path / "r.sock")
+
+    async def main():
+        mgr = RemoteManager(parse_remote(f"punix:{path}"), Echo)
+        mgr.start()
+        await asyncio.wait_for(mgr.listening.wait(), 5)
+        r, w = await asyncio.open_unix_connection(path)
+        assert await _echo_once(r, w) == b"hello"
+        mgr.close()
+        assert await asyncio.wait_for(r.read(), 5) == b""
+        w.close()
+
+    asyncio.run(main())

@@ -15,6 +15,7 @@ more bytes from a connection, we stop reading from it, so a client that does
 not read cannot make us produce replies for it; output the server pushes
 unasked (monitor updates) still queues, and a connection whose queue passes
 `max_backlog` bytes is dropped.  Other connections are never stalled.
+Closing a remote closes the connections it accepted or made.
 
 TLS: `ssl_contexts(private_key, certificate, ca_cert)` builds server and
 client contexts for mutual authentication (peers must present a
@@ -146,8 +147,10 @@ class Connection(asyncio.Protocol):
 
     _unix_seq = 0
 
-    def __init__(self, peer: Peer, kind: str, max_backlog: int = DEFAULT_MAX_BACKLOG) -> None:
+    def __init__(self, peer: Peer, kind: str, max_backlog: int = DEFAULT_MAX_BACKLOG,
+                 owner: "RemoteManager | None" = None) -> None:
         self.peer = peer
+        self.owner = owner
         self.kind = kind
         self.max_backlog = max_backlog
         self.name = kind
@@ -183,6 +186,8 @@ class Connection(asyncio.Protocol):
             self._close_reason = os.strerror(exc.errno) if getattr(exc, "errno", None) else str(exc)
         was_closed = self.closed
         self.closed = True
+        if self.owner is not None:
+            self.owner.connections.discard(self)
         if self.done is not None and not self.done.done():
             self.done.set_result(None)
         self.peer.disconnected(self, self._close_reason if not was_closed else "closed")
@@ -258,6 +263,12 @@ class RemoteManager:
         self.listening = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._stopped = False
+        self.connections: set[Connection] = set()   # every live connection of this remote
+
+    def _new_connection(self) -> Connection:
+        conn = Connection(self.peer_factory(), self.remote.kind, self.max_backlog, owner=self)
+        self.connections.add(conn)
+        return conn
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -274,8 +285,7 @@ class RemoteManager:
             raise OSError(errno.EPROTO, "Protocol error: SSL/TLS is not configured "
                                         "(use --private-key, --certificate, --ca-cert)")
 
-        def factory():
-            return Connection(self.peer_factory(), r.kind, self.max_backlog)
+        factory = self._new_connection
 
         if r.kind == "punix":
             try:
@@ -301,8 +311,7 @@ class RemoteManager:
         if r.uses_ssl and ctx is None:
             raise OSError(errno.EPROTO, "Protocol error: SSL/TLS is not configured")
 
-        def factory():
-            return Connection(self.peer_factory(), r.kind, self.max_backlog)
+        factory = self._new_connection
 
         if r.kind == "unix":
             _, conn = await loop.create_unix_connection(factory, r.path, ssl=ctx)
@@ -356,5 +365,7 @@ class RemoteManager:
                 except OSError:
                     pass
             self.server = None
-        if self.connection is not None:
-            self.connection.close()
+        # A remote's sessions go with it, as in OVS.
+        for conn in list(self.connections):
+            conn.close("remote removed")
+        self.connections.clear()
