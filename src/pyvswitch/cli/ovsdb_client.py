@@ -659,7 +659,6 @@ def _on_fatal_signal(signum: int, frame) -> None:
 def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
     out = sys.stdout if out is None else out
     vlog.set_program_name(PROGRAM)
-    vlog.set_levels(None, vlog.Destination.CONSOLE, vlog.Level.WARN)
     ctx = Context(Style(), out)
     try:
         try:
