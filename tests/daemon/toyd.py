@@ -1,4 +1,4 @@
-"""A toy daemon built from the shared plumbing (daemon, vlog, unixctl, aio.stream).
+"""A toy daemon built from the shared plumbing (aio.service, aio.stream).
 
 It echoes whatever a client sends on each --remote and answers unixctl
 commands, which lets the tests exercise the plumbing apart from ovsdb-server.
@@ -12,12 +12,9 @@ import signal
 import sys
 
 from pyvswitch import vlog
+from pyvswitch.aio.service import Service
 from pyvswitch.aio.stream import RemoteManager, parse_remote
-from pyvswitch.aio.unixctl import UnixctlServer, server_path
-from pyvswitch.cli.options import Arg, Option, parse
-from pyvswitch.daemon import Daemon, DaemonError, die_by_signal, signal_description
-from pyvswitch.unixctl.commands import add_builtins
-from pyvswitch.unixctl.core import CommandTable
+from pyvswitch.cli.options import Arg, Option
 
 PROGRAM = "toyd"
 log = vlog.module("toyd")
@@ -34,12 +31,7 @@ class Echo:
         pass
 
 
-async def serve(d, remotes, ctl):
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    table = CommandTable()
-    add_builtins(table, PROGRAM, lambda: loop.call_soon(done.set_result, 0))
-
+async def setup(svc):
     def crash(args):
         os.kill(os.getpid(), signal.SIGSEGV)
         return True, ""
@@ -55,65 +47,28 @@ async def serve(d, remotes, ctl):
     async def hang(args):
         await asyncio.Future()
 
-    table.register("toy/hang", "", 0, 0, hang)
-    table.register("toy/crash", "", 0, 0, crash)
-    table.register("toy/log", "TEXT", 1, 1, log_text)
-    table.register("toy/slow", "", 0, 0, slow)
-    path = server_path(PROGRAM, ctl)
-    server = await UnixctlServer.start(table, path)
-    d.exit_hooks.append(server.close)
+    svc.commands.register("toy/hang", "", 0, 0, hang)
+    svc.commands.register("toy/crash", "", 0, 0, crash)
+    svc.commands.register("toy/log", "TEXT", 1, 1, log_text)
+    svc.commands.register("toy/slow", "", 0, 0, slow)
     managers = []
-    for r in remotes:
+    for r in svc.remotes:
         m = RemoteManager(parse_remote(r), Echo)
         m.start()
         managers.append(m)
-        d.exit_hooks.append(m.close)
+        svc.daemon.exit_hooks.append(m.close)
     for m in managers:
         if m.remote.passive:
             await m.listening.wait()
-    for s in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(s, lambda s=s: done.set_result(-s) if not done.done() else None)
     log.info("toyd ready")
-    d.complete()
-    code = await done
-    if code < 0:
-        vlog.module("fatal_signal").warn("terminating with signal %s", signal_description(-code))
-    d.run_exit_hooks()
-    return code
 
 
 def main():
-    vlog.set_program_name(PROGRAM)
-    d = Daemon(PROGRAM)
-    opts, args = parse(sys.argv[1:], [Option("pidfile", Arg.OPTIONAL), Option("detach"),
-                                      Option("monitor"), Option("no-chdir"),
-                                      Option("overwrite-pidfile"), Option("user", Arg.REQUIRED),
-                                      Option("remote", Arg.REQUIRED),
-                                      Option("unixctl", Arg.REQUIRED),
-                                      Option("log-file", Arg.OPTIONAL),
-                                      Option("verbose", Arg.OPTIONAL, "v")])
-    remotes, ctl = [], None
-    for name, value in opts:
-        if d.handle_option(name, value):
-            continue
-        if name == "remote":
-            remotes.append(value)
-        elif name == "unixctl":
-            ctl = value
-        elif name == "log-file":
-            vlog.set_log_file(value)
-        elif name == "verbose":
-            vlog.set_verbosity(value)
-    try:
-        d.start()
-    except DaemonError as e:
-        vlog.module("daemon_unix").emer("%s", e)
-        sys.stderr.write(f"{PROGRAM}: {e}\n")
-        return 1
-    code = asyncio.run(serve(d, remotes, ctl))
-    if code < 0:
-        die_by_signal(-code)
-    return code
+    svc = Service(PROGRAM)
+    opts, _ = svc.parse(sys.argv[1:], [Option("remote", Arg.REQUIRED)])
+    svc.remotes = [value for name, value in opts if name == "remote"]
+    svc.start()
+    return svc.run(setup)
 
 
 if __name__ == "__main__":
