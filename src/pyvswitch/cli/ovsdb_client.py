@@ -529,8 +529,22 @@ def cmd_restore(ctx: Context, args: list[str]) -> int:
 # --- locks ---
 
 def _lock(ctx: Context, args: list[str], method: str) -> int:
-    ctx.call(method, [args[0]])
-    return 0
+    """Sends the request, prints its reply (lock, steal), then prints each
+    lock notification ("locked", "stolen") until killed."""
+    result = ctx.call(method, [args[0]])
+    if method != "unlock":
+        ctx.out.write(json_to_string(result, sort_keys=True) + "\n")
+        # A lock granted at once is reported as the notification would be.
+        if isinstance(result, dict) and result.get("locked") is True:
+            ctx.out.write(f"locked\n{json_to_string([args[0]])}\n")
+    ctx.out.flush()
+    while True:
+        try:
+            note = ctx.rpc.next_notification()
+        except ConnectionClosed:
+            return 0
+        ctx.out.write(f"{note.method}\n{json_to_string(note.params, sort_keys=True)}\n")
+        ctx.out.flush()
 
 
 def cmd_lock(ctx: Context, args: list[str]) -> int:

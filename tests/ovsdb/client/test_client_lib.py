@@ -127,3 +127,27 @@ def _bound_port(server) -> int | None:
             addr = line.split()[3]
             return int(addr.rsplit(":", 1)[1])
     return None
+
+
+@needs_reference
+def test_lock_and_steal(tmp_path):
+    s = Server(tmp_path, [TEST_SCHEMA])
+    out = tmp_path / "lock.out"
+    try:
+        with open(out, "w") as f:
+            p = subprocess.Popen([ours("ovsdb-client"), "lock", s.remote, "mylock"], env=s.env, stdout=f,
+                                 stderr=subprocess.DEVNULL)
+        try:
+            wait_until(lambda: out.read_text() == '{"locked":true}\nlocked\n["mylock"]\n', what="lock")
+            thief = subprocess.Popen([ref("ovsdb-client"), "steal", s.remote, "mylock"], env=s.env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait_until(lambda: out.read_text().endswith('stolen\n["mylock"]\n'), what="stolen")
+            finally:
+                stop_pid(thief.pid)
+                thief.wait(5)
+        finally:
+            stop_pid(p.pid)
+            p.wait(5)
+    finally:
+        s.close()

@@ -4,7 +4,6 @@ same text to the real ovs-vsctl (set, then get) and to datum_text."""
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 
 import pytest
