@@ -101,6 +101,8 @@ def open_socket(remote: str, ssl_config: SslConfig | None = None) -> socket.sock
                 sock.close()
                 raise
             return sock
+        if kind in ("ssl", "pssl"):
+            _check_ssl_config(ssl_config, remote, verb)
         if kind in ("tcp", "ssl"):
             host, port = _split_host_port(rest, DEFAULT_PORT)
             sock = socket.create_connection((host, port))
@@ -138,21 +140,30 @@ def open_socket(remote: str, ssl_config: SslConfig | None = None) -> socket.sock
     raise ClientError(f'failed to connect or listen to "{remote}" (Address family not supported by protocol)')
 
 
+def _check_ssl_config(cfg: SslConfig | None, remote: str, verb: str) -> None:
+    """OVS refuses an SSL remote without all three files, logging each missing one."""
+    cfg = cfg or SslConfig()
+    missing = [what for what, v in (("Private key", cfg.private_key), ("Certificate", cfg.certificate),
+                                    ("CA certificate", cfg.ca_cert)) if not v]
+    if missing:
+        from pyvswitch import vlog
+
+        log = vlog.module("stream_ssl")
+        for what in missing:
+            log.err("%s must be configured to use SSL", what)
+        raise ClientError(f'failed to {verb} "{remote}" (Protocol not available)')
+
+
 def _wrap_ssl(sock: socket.socket, cfg: SslConfig | None, server_side: bool) -> socket.socket:
     import ssl  # only ssl: remotes pay for it
 
-    cfg = cfg or SslConfig()
-    if not (cfg.private_key and cfg.certificate and cfg.ca_cert):
-        sock.close()
-        missing = ("Private key" if not cfg.private_key else
-                   "Certificate" if not cfg.certificate else "CA certificate")
-        raise ClientError(f"{missing} must be configured to use SSL")
+    assert cfg is not None
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server_side else ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_cert_chain(cfg.certificate, cfg.private_key)
-    ctx.load_verify_locations(cfg.ca_cert)
     try:
+        ctx.load_cert_chain(cfg.certificate, cfg.private_key)
+        ctx.load_verify_locations(cfg.ca_cert)
         return ctx.wrap_socket(sock, server_side=server_side)
     except (ssl.SSLError, OSError) as e:
         sock.close()

@@ -24,7 +24,8 @@ VSWITCH_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 
 
 class Server:
-    def __init__(self, tmpdir: Path, schemas: list[Path], program: str | None = None) -> None:
+    def __init__(self, tmpdir: Path, schemas: list[Path], program: str | None = None,
+                 extra_args: list[str] = ()) -> None:
         self.dir = Path(tmpdir)
         self.env = ovs_env(self.dir)
         self.sock = self.dir / "db.sock"
@@ -38,7 +39,7 @@ class Server:
         self.proc = subprocess.Popen(
             [program or ref("ovsdb-server"), *dbs, f"--remote=punix:{self.sock}",
              f"--pidfile={self.dir / 'ovsdb-server.pid'}", f"--unixctl={self.dir / 'ovsdb-server.ctl'}",
-             f"--log-file={self.dir / 'ovsdb-server.log'}", "-vconsole:off"],
+             f"--log-file={self.dir / 'ovsdb-server.log'}", "-vconsole:off", *extra_args],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(lambda: self.sock.exists() and run([ref("ovsdb-client"), "list-dbs", self.remote],
                                                       env=self.env).returncode == 0,

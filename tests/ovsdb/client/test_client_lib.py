@@ -81,7 +81,7 @@ def test_bad_remotes():
         open_socket("foo:bar")
     with pytest.raises(ClientError, match=r'failed to connect to "unix:/nonexistent/x" \(No such file'):
         open_socket("unix:/nonexistent/x")
-    with pytest.raises(ClientError, match="Private key must be configured to use SSL"):
+    with pytest.raises(ClientError, match=r"failed to connect to \"ssl:.*\" \(Protocol not available\)"):
         s = socket.create_server(("127.0.0.1", 0))
         try:
             open_socket(f"ssl:127.0.0.1:{s.getsockname()[1]}")
@@ -149,5 +149,44 @@ def test_lock_and_steal(tmp_path):
         finally:
             stop_pid(p.pid)
             p.wait(5)
+    finally:
+        s.close()
+
+
+def _make_pki(d):
+    """A CA and two certificates it signed (EC keys: quick to make)."""
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=test-ca", "-days", "2")
+    for name in ("server", "client"):
+        openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{name}.crt", "-days", "2")
+
+
+@needs_reference
+@pytest.mark.skipif(shutil.which("openssl") is None or shutil.which("ss") is None,
+                    reason="needs openssl and ss")
+def test_ssl_remote(tmp_path):
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    _make_pki(pki)
+    s = Server(tmp_path, [TEST_SCHEMA], extra_args=[
+        "--remote=pssl:0:127.0.0.1", f"--private-key={pki / 'server.key'}",
+        f"--certificate={pki / 'server.crt'}", f"--ca-cert={pki / 'ca.crt'}"])
+    try:
+        port = wait_until(lambda: _bound_port(s), what="pssl port")
+        keys = ["-p", str(pki / "client.key"), "-c", str(pki / "client.crt"), "-C", str(pki / "ca.crt")]
+        r = our_client(s.env, *keys, "list-dbs", f"ssl:127.0.0.1:{port}")
+        assert (r.returncode, r.stdout, r.stderr) == (0, "Test\n_Server\n", "")
+        r = our_client(s.env, *keys, "dump", f"ssl:127.0.0.1:{port}", "Test", "T2")
+        assert r.stdout == "T2 table\n_uuid name\n----- ----\n"
+        # Without keys: refused before connecting, in OVS's words.
+        r = our_client(s.env, "list-dbs", f"ssl:127.0.0.1:{port}")
+        assert r.returncode == 1
+        assert r.stderr.endswith(f'ovsdb-client: failed to connect to "ssl:127.0.0.1:{port}" '
+                                 "(Protocol not available)\n")
+        assert "|stream_ssl|ERR|CA certificate must be configured to use SSL\n" in r.stderr
     finally:
         s.close()
