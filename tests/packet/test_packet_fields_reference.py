@@ -79,3 +79,36 @@ def test_field_code_decodes_in_ovs(name, oxm):
     for n, v in pairs:
         m = m.set_field(n, v)
     assert first.split("ADD ", 1)[1].rsplit(" actions=", 1)[0] == format_match(m)
+
+
+def _man_ovs_fields() -> str:
+    try:
+        p = subprocess.run(["man", "ovs-fields"], capture_output=True, text=True, timeout=30,
+                           env={"MANWIDTH": "80", "PATH": "/usr/bin:/bin", "MAN_KEEP_FORMATTING": ""})
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return ""
+    return p.stdout if p.returncode == 0 else ""
+
+
+def test_names_and_codes_agree_with_the_manual():
+    """`man ovs-fields` (OVS 3.1) lists each field's NXM and OXM names and numbers."""
+    import re
+    from pyvswitch.packet.fields import NXM_NAMES, OXM_NAMES
+    text = re.sub(r".\x08", "", _man_ovs_fields())
+    if "Name:" not in text:
+        pytest.skip("man ovs-fields is not installed")
+    checked = 0
+    for block in re.split(r"\n\s+Name:\s+", text)[1:]:
+        name = block.split()[0]
+        if name not in BY_NAME or BY_NAME[name].name != name:
+            continue
+        fld = BY_NAME[name]
+        for kind, names, code in (("NXM", NXM_NAMES, fld.nxm), ("OXM", OXM_NAMES, fld.oxm)):
+            m = re.search(kind + r":\s+([A-Z_0-9]+|none)(?:\s+\((\d+)\))?", block)
+            if m is None or m.group(1) == "none":
+                continue
+            assert names.get(name) == m.group(1), (name, kind)
+            if code is not None:
+                assert code[1] == int(m.group(2)), (name, kind)
+            checked += 1
+    assert checked >= 50

@@ -72,7 +72,7 @@ class Kind(enum.Enum):
 OFPXMC_OPENFLOW_BASIC = 0x8000
 NXM_OF = 0x0000
 NXM_NX = 0x0001
-NXM_ND = 0x1000  # the class OVS 3.1 sends nd_options_type in (seen on the wire)
+ERICOXM_OF = 0x1000  # Ericsson's class, of nd_options_type
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,14 +201,52 @@ FIELDS: tuple[Field, ...] = (
        nxm=(NXM_NX, 24), oxm=(_BASIC, 32)),
     _f("nd_tll", (), 6, "arp_tha", P.ND_ADVERT, K.MAC, maskable=True,
        nxm=(NXM_NX, 25), oxm=(_BASIC, 33)),
-    _f("nd_options_type", (), 1, "tcp_flags", P.ND, K.DECIMAL, nxm=(NXM_ND, 2)),
+    _f("nd_options_type", (), 1, "tcp_flags", P.ND, K.DECIMAL, nxm=(ERICOXM_OF, 2)),
 )
+
+# The NXM and OXM names of the fields' codes, as `man ovs-fields` lists them: what load, move
+# and learn actions write ("NXM_OF_ETH_DST[]", "OXM_OF_METADATA[0..7]").
+NXM_NAMES: dict[str, str] = {
+    "in_port": "NXM_OF_IN_PORT", "tun_id": "NXM_NX_TUN_ID",
+    **{f"reg{i}": f"NXM_NX_REG{i}" for i in range(N_REGS)},
+    "eth_src": "NXM_OF_ETH_SRC", "eth_dst": "NXM_OF_ETH_DST", "eth_type": "NXM_OF_ETH_TYPE",
+    "vlan_tci": "NXM_OF_VLAN_TCI", "ip_src": "NXM_OF_IP_SRC", "ip_dst": "NXM_OF_IP_DST",
+    "ipv6_src": "NXM_NX_IPV6_SRC", "ipv6_dst": "NXM_NX_IPV6_DST",
+    "ipv6_label": "NXM_NX_IPV6_LABEL", "nw_proto": "NXM_OF_IP_PROTO", "nw_tos": "NXM_OF_IP_TOS",
+    "nw_ecn": "NXM_NX_IP_ECN", "nw_ttl": "NXM_NX_IP_TTL", "ip_frag": "NXM_NX_IP_FRAG",
+    "arp_op": "NXM_OF_ARP_OP", "arp_spa": "NXM_OF_ARP_SPA", "arp_tpa": "NXM_OF_ARP_TPA",
+    "arp_sha": "NXM_NX_ARP_SHA", "arp_tha": "NXM_NX_ARP_THA", "tcp_src": "NXM_OF_TCP_SRC",
+    "tcp_dst": "NXM_OF_TCP_DST", "tcp_flags": "NXM_NX_TCP_FLAGS", "udp_src": "NXM_OF_UDP_SRC",
+    "udp_dst": "NXM_OF_UDP_DST", "icmp_type": "NXM_OF_ICMP_TYPE", "icmp_code": "NXM_OF_ICMP_CODE",
+    "icmpv6_type": "NXM_NX_ICMPV6_TYPE", "icmpv6_code": "NXM_NX_ICMPV6_CODE",
+    "nd_target": "NXM_NX_ND_TARGET", "nd_sll": "NXM_NX_ND_SLL", "nd_tll": "NXM_NX_ND_TLL",
+    "nd_options_type": "ERICOXM_OF_ICMPV6_ND_OPTIONS_TYPE",
+}
+OXM_NAMES: dict[str, str] = {
+    "in_port": "OXM_OF_IN_PORT", "metadata": "OXM_OF_METADATA", "tun_id": "OXM_OF_TUNNEL_ID",
+    "eth_src": "OXM_OF_ETH_SRC", "eth_dst": "OXM_OF_ETH_DST", "eth_type": "OXM_OF_ETH_TYPE",
+    "vlan_vid": "OXM_OF_VLAN_VID", "vlan_pcp": "OXM_OF_VLAN_PCP", "ip_src": "OXM_OF_IPV4_SRC",
+    "ip_dst": "OXM_OF_IPV4_DST", "ipv6_src": "OXM_OF_IPV6_SRC", "ipv6_dst": "OXM_OF_IPV6_DST",
+    "ipv6_label": "OXM_OF_IPV6_FLABEL", "nw_proto": "OXM_OF_IP_PROTO", "ip_dscp": "OXM_OF_IP_DSCP",
+    "nw_ecn": "OXM_OF_IP_ECN", "arp_op": "OXM_OF_ARP_OP", "arp_spa": "OXM_OF_ARP_SPA",
+    "arp_tpa": "OXM_OF_ARP_TPA", "arp_sha": "OXM_OF_ARP_SHA", "arp_tha": "OXM_OF_ARP_THA",
+    "tcp_src": "OXM_OF_TCP_SRC", "tcp_dst": "OXM_OF_TCP_DST", "tcp_flags": "ONFOXM_ET_TCP_FLAGS",
+    "udp_src": "OXM_OF_UDP_SRC", "udp_dst": "OXM_OF_UDP_DST", "sctp_src": "OXM_OF_SCTP_SRC",
+    "sctp_dst": "OXM_OF_SCTP_DST", "icmp_type": "OXM_OF_ICMPV4_TYPE",
+    "icmp_code": "OXM_OF_ICMPV4_CODE", "icmpv6_type": "OXM_OF_ICMPV6_TYPE",
+    "icmpv6_code": "OXM_OF_ICMPV6_CODE", "nd_target": "OXM_OF_IPV6_ND_TARGET",
+    "nd_sll": "OXM_OF_IPV6_ND_SLL", "nd_tll": "OXM_OF_IPV6_ND_TLL",
+}
+BY_WIRE_NAME: dict[str, Field] = {}
 
 BY_NAME: dict[str, Field] = {}
 for _fld in FIELDS:
     for _n in (_fld.name, *_fld.aliases):
         assert _n not in BY_NAME, _n
         BY_NAME[_n] = _fld
+for _names in (NXM_NAMES, OXM_NAMES):
+    for _n, _wire in _names.items():
+        BY_WIRE_NAME[_wire] = BY_NAME[_n]
 BY_NXM: dict[tuple[int, int], Field] = {f.nxm: f for f in FIELDS if f.nxm}
 BY_OXM: dict[tuple[int, int], Field] = {f.oxm: f for f in FIELDS if f.oxm}
 
