@@ -23,18 +23,24 @@ misses, no rule of the subtable can match any packet agreeing with `key` on
 those stages, so only their bits join the wildcards.  A UDP packet checked
 against `tcp,nw_dst=...,tp_dst=80` rules thus leaves tp_dst wildcarded.
 
+Versions (as OVS's classifier has them, for atomic bundles): every rule is
+held in an `Entry` visible in versions [add, remove).  Plain `insert` and
+`remove` act at once in the current `version`; `insert(rule, v)` and
+`make_invisible(rule, v)` stage changes for a later version v that lookups at
+v already see, and `publish(v)` makes current (or `revert(v)` drops).
+
 Invariants:
-- at most one rule per (match, priority); inserting another replaces it;
-- within a bucket (same match) rules are sorted by descending priority, so
-  the head is the bucket's best rule;
-- each stage index counts, per partial key, the rules of the subtable that
-  have it (a rule replaced in place is counted once);
+- in any version, at most one visible rule per (match, priority); inserting
+  another makes the old one invisible from the new one's version on;
+- within a bucket (same match) entries are sorted by descending priority, so
+  a lookup takes the first entry visible in its version;
+- stage and prefix indexes count the entries (visible or staged) of their
+  subtable per partial key, so a miss there is a miss in every version;
 - `_order` lists the subtables by descending `max_priority` whenever
   `_dirty` is false;
-- an entry is visible in versions [add, remove); `version` is the one lookups
-  see by default and grows only by `publish`; `generation` grows on every
-  change, so callers (revalidators, dumps) can tell whether anything changed
-  since they last looked.
+- `version` grows only by `publish`; `generation` grows on every change, so
+  callers (revalidators, dumps) can tell whether anything changed since they
+  last looked.
 
 Prefix indexes keep address wildcards short.  For a subtable whose mask on an
 IP address (`PREFIX_SLOTS`) is a CIDR prefix of length L, the prefixes of its
