@@ -22,7 +22,9 @@ from util import needs_reference, ref
 
 from pyvswitch.packet.fields import FieldError
 from pyvswitch.packet.match import format_match, parse_match
-from pyvswitch.packet.nx_match import NXM, OFP12, OFP13, OFP14, OFP15, decode, encode
+from pyvswitch.packet.nx_match import (
+    NXM, OFP12, OFP13, OFP14, OFP15, decode, decode_ofp_match, encode, encode_ofp_match,
+)
 
 GOLDEN = Path(__file__).with_name("nx_match_golden.tsv")
 VERSIONS = (("NXM", NXM), ("OpenFlow12", OFP12), ("OpenFlow13", OFP13), ("OpenFlow14", OFP14),
@@ -188,3 +190,21 @@ def test_live_capture_matches_encoder(tmp_path):
         m = parse_match(text)
         assert a[48:48 + struct.unpack("!H", a[40:42])[0]] == encode(m, NXM), text
         assert b[52:48 + struct.unpack("!H", b[50:52])[0]] == encode(m, OFP13), text
+
+
+def test_ofp_match_wrapper():
+    for r in ROWS[:100]:
+        m = parse_match(r[0])
+        for j, (_, version) in enumerate(VERSIONS[1:], 1):
+            entries = bytes.fromhex(r[1 + 2 * j])
+            wrapped = encode_ofp_match(m, version)
+            assert wrapped[:4] == struct.pack("!HH", 1, 4 + len(entries))
+            assert wrapped[4:4 + len(entries)] == entries and len(wrapped) % 8 == 0
+            if not r[2 + 2 * j].startswith("error"):
+                assert decode_ofp_match(wrapped + b"trailing", version) == (
+                    decode(entries, version), len(wrapped))
+    for bad, err in ((b"\0\x01", "OFPBMC_BAD_LEN"), (b"\0\0\0\x04\0\0\0\0", "OFPBMC_BAD_TYPE"),
+                     (b"\0\x01\0\x10\0\0\0\0", "OFPBMC_BAD_LEN")):
+        with pytest.raises(FieldError) as e:
+            decode_ofp_match(bad, OFP13)
+        assert e.value.ofperr == err

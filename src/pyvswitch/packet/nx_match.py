@@ -260,3 +260,30 @@ def _to_field_units(fld: Field, value: int, mask: int, n: int) -> tuple[int, int
         raise MatchError(f"{value:#x} is not a valid value for field {fld.name}",
                          "OFPBMC_BAD_VALUE")
     return value, mask
+
+
+# ---- the OpenFlow 1.2+ `ofp_match` wrapper ---------------------------------------------
+
+OFPMT_OXM = 1
+_OFP_MATCH_HEADER = struct.Struct("!HH")
+assert _OFP_MATCH_HEADER.size == 4
+
+
+def encode_ofp_match(match: Match, version: int) -> bytes:
+    """An OpenFlow 1.2+ `ofp_match`: type OFPMT_OXM, length, the OXM entries, padding to 8."""
+    entries = encode(match, version)
+    body = _OFP_MATCH_HEADER.pack(OFPMT_OXM, 4 + len(entries)) + entries
+    return body + b"\0" * (-len(body) % 8)
+
+
+def decode_ofp_match(data: bytes, version: int) -> tuple[Match, int]:
+    """(the match of the `ofp_match` at the start of data, the bytes it takes with padding)."""
+    if len(data) < 4:
+        raise MatchError("ofp_match shorter than its header", "OFPBMC_BAD_LEN")
+    mtype, length = _OFP_MATCH_HEADER.unpack_from(data)
+    if mtype != OFPMT_OXM:
+        raise MatchError(f"ofp_match type {mtype} is not OXM", "OFPBMC_BAD_TYPE")
+    padded = (length + 7) // 8 * 8
+    if length < 4 or len(data) < padded:
+        raise MatchError(f"ofp_match length {length} overruns the message", "OFPBMC_BAD_LEN")
+    return decode(data[4:length], version), padded
