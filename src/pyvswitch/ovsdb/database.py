@@ -35,7 +35,7 @@ from pyvswitch.ovsdb.types import ZERO_UUID, Type
 
 class Table:
     __slots__ = ("schema", "rows", "defaults", "indexes", "index_cols", "strong_cols", "weak_cols",
-                 "ref_cols", "persistent_cols")
+                 "weak_indexes", "ref_cols", "persistent_cols")
 
     def __init__(self, schema: TableSchema) -> None:
         self.schema = schema
@@ -51,6 +51,7 @@ class Table:
             return any(b is not None and b.ref_table is not None and b.is_weak_ref == weak for b in bases)
         self.strong_cols = [(c.index, c) for c in cols if has(c, False)]
         self.weak_cols = [(c.index, c) for c in cols if has(c, True)]
+        self.weak_indexes = frozenset(i for i, c in self.weak_cols)
         self.ref_cols = [(c.index, c) for c in cols if has(c, False) or has(c, True)]
         self.persistent_cols = [(c.name, c.index, c.type, c.type.default()) for c in cols if not c.ephemeral]
 
@@ -78,6 +79,7 @@ class Commit:
     # {uuid: column indexes} that count as changed although their value is the
     # same (weak references added and removed again within the transaction).
     forced: dict[str, set[int]] = field(default_factory=dict, repr=False)
+    _splits: dict = field(default_factory=dict, repr=False)
 
     def record(self, date_ms: int | None = None) -> dict | None:
         """The standalone-log transaction record for this commit, in ovsdb-server's
@@ -158,6 +160,8 @@ class Database:
         delta: dict[str, int] = {}
         touched: dict[str, Table] = {}
         deleted: list[tuple[str, TxnRow]] = []
+        # (uuid, column index) -> what went and came, reused when the commit is applied.
+        splits: dict[tuple[str, int], tuple[tuple, tuple]] = {}
 
         # 1. Strong references: adjust counts, check targets exist.
         for tname, trs in list(x.rows.items()):
@@ -173,18 +177,24 @@ class Database:
                     continue
                 ov = old.values if old is not None else None
                 for i, c in strong_cols:
-                    if ov is not None and new is not None and (ov[i] is new[i] or ov[i] == new[i]):
-                        continue
+                    went = ov[i] if ov is not None else None
+                    came = new[i] if new is not None else None
+                    if went is not None and came is not None:
+                        if went is came or went == came:
+                            continue
+                        went, came = _split(went, came)
+                        if i not in table.weak_indexes:  # weak-ref cleanup may still change it
+                            splits[(tr.uuid, i)] = (went, came)
                     # A row's references to itself are not references, as in ovsdb-server:
                     # they neither keep it alive nor are checked.
-                    if ov is not None:
-                        for rt, u in c.type.refs(ov[i], weak=False):
+                    if went is not None:
+                        for rt, u in c.type.refs(went, weak=False):
                             if u == tr.uuid:
                                 continue
                             delta[u] = delta.get(u, 0) - 1
                             touched[u] = tables[rt]
-                    if new is not None:
-                        for rt, u in c.type.refs(new[i], weak=False):
+                    if came is not None:
+                        for rt, u in c.type.refs(came, weak=False):
                             if u == tr.uuid:
                                 continue
                             target = tables[rt]
@@ -267,8 +277,10 @@ class Database:
                 changes[tname] = out
         if not changes:
             return None
-        return Commit(changes, x.now, x.durable, "\n".join(x.comments) if x.comments else None, tables,
-                      forced)
+        commit = Commit(changes, x.now, x.durable, "\n".join(x.comments) if x.comments else None, tables,
+                        forced)
+        commit._splits = splits
+        return commit
 
     def _collect_garbage(self, x: Transaction, delta: dict, touched: dict, deleted: list) -> None:
         """Deletes rows of non-root tables that no strong reference reaches, until none is left."""
@@ -409,12 +421,13 @@ class Database:
     # --- applying changes ---
 
     def _apply(self, commit: Commit) -> None:
+        splits = commit._splits
         for tname, rows in commit.changes.items():
             t = self.tables[tname]
             for u, (old, new) in rows.items():
-                self._replace(t, u, old, new)
+                self._replace(t, u, old, new, splits)
 
-    def _replace(self, t: Table, u: str, old: Row | None, new: Row | None) -> None:
+    def _replace(self, t: Table, u: str, old: Row | None, new: Row | None, splits: dict | None = None) -> None:
         """Puts `new` in place of `old` (either may be None), keeping indexes and references."""
         if old is not None:
             for ix, idx in enumerate(t.indexes):
@@ -435,10 +448,15 @@ class Database:
         ov = old.values if old is not None else None
         nv = new.values if new is not None else None
         for i, c in t.ref_cols:
-            if ov is not None and nv is not None and (ov[i] is nv[i] or ov[i] == nv[i]):
-                continue
-            if ov is not None:
-                for rt, v, weak in _refs(c.type, ov[i]):
+            went = ov[i] if ov is not None else None
+            came = nv[i] if nv is not None else None
+            if went is not None and came is not None:
+                if went is came or went == came:
+                    continue
+                s = splits.get((u, i)) if splits else None
+                went, came = s if s is not None else _split(went, came)
+            if went is not None:
+                for rt, v, weak in _refs(c.type, went):
                     if v == u and not weak:
                         continue
                     if weak:
@@ -457,8 +475,8 @@ class Database:
                             strong_in[v] = n
                         else:
                             strong_in.pop(v, None)
-            if nv is not None:
-                for rt, v, weak in _refs(c.type, nv[i]):
+            if came is not None:
+                for rt, v, weak in _refs(c.type, came):
                     if v == u and not weak:
                         continue
                     if weak:
@@ -523,6 +541,16 @@ class Database:
     def select_all(self, table: str) -> list[dict]:
         """Every row of a table as <row> objects (for tests and tools)."""
         return [row.to_json() for row in self.tables[table].rows.values()]
+
+
+def _split(old: Any, new: Any) -> tuple[tuple, tuple]:
+    """What went (in old, not new) and what came (in new, not old), for two values
+    of one column, as tuples of atoms or pairs: a change to a large set costs
+    what changed, not the size of the set."""
+    if type(old) is not tuple:
+        return (old,), (new,)
+    so, sn = set(old), set(new)
+    return tuple(sorted(so - sn)), tuple(sorted(sn - so))
 
 
 def _refs(t: Type, value: Any):

@@ -18,6 +18,7 @@ of keys).
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from typing import Any, Callable
 
 from pyvswitch.ovsdb.errors import OvsdbError
@@ -155,11 +156,18 @@ def _insert(t: Type, index: int, arg: tuple) -> Callable[[list], None]:
 
     def apply_set(values: list) -> None:
         cur = values[index]
-        new = set(cur)
-        new.update(arg)
+        if len(arg) <= 8:
+            # A few atoms into a possibly large set: binary insertion keeps it sorted.
+            new = list(cur)
+            for a in arg:
+                i = bisect_left(new, a)
+                if i == len(new) or new[i] != a:
+                    new.insert(i, a)
+        else:
+            new = sorted(set(cur).union(arg))
         _check_count(t, len(new))
         if len(new) != len(cur):
-            values[index] = tuple(sorted(new))
+            values[index] = tuple(new)
     return apply_set
 
 
