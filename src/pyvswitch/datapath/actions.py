@@ -23,7 +23,6 @@ import struct
 
 from pyvswitch.netdev import Packet
 from pyvswitch.netdev.offload import F_NEEDS_CSUM, VNET_HDR
-from pyvswitch.packet.headers import mac_to_str
 
 OUTPUT = 1
 PUSH_VLAN = 2
@@ -200,40 +199,9 @@ def _set_port(buf: bytearray, l4: int, proto: int, slot: str, value: int, partia
         _update_csum(buf, c, old, new, False)
 
 
-def format_actions(actions: Actions, port_names: dict[int, str] | None = None) -> str:
-    """Actions as `ovs-dpctl dump-flows` prints them: "2,push_vlan(vid=10,pcp=0),3" or "drop"."""
-    if not actions:
-        return "drop"
-    parts = []
-    for act in actions:
-        op = act[0]
-        if op == OUTPUT:
-            parts.append(port_names.get(act[1], str(act[1])) if port_names else str(act[1]))
-        elif op == PUSH_VLAN:
-            tpid, tci = act[1], act[2]
-            pre = "" if tpid == 0x8100 else f"tpid=0x{tpid:x},"
-            parts.append(f"push_vlan({pre}vid={tci & 0xFFF},pcp={tci >> 13})")
-        elif op == POP_VLAN:
-            parts.append("pop_vlan")
-        elif op == SET:
-            parts.append(_format_set(act[1], act[2]))
-        elif op == USERSPACE:
-            parts.append(f"userspace({act[1]})")
-    return ",".join(parts)
-
-
-def _format_set(slot: str, value: int) -> str:
-    import ipaddress
-    if slot in ("dl_src", "dl_dst"):
-        return f"set(eth({slot[3:]}={mac_to_str(value)}))"
-    if slot in ("nw_src", "nw_dst"):
-        return f"set(ipv4({slot[3:]}={ipaddress.IPv4Address(value)}))"
-    if slot in ("ipv6_src", "ipv6_dst"):
-        return f"set(ipv6({slot[5:]}={ipaddress.IPv6Address(value)}))"
-    if slot == "nw_ttl":
-        return f"set(ipv4(ttl={value}))"
-    if slot == "nw_tos":
-        return f"set(ipv4(tos=0x{value:x}))"
-    if slot in ("tp_src", "tp_dst"):
-        return f"set(tcp({slot[3:]}={value}))"
-    return f"set({slot}={value})"
+def format_actions(actions: Actions, port_names: dict[int, str] | None = None,
+                   key=None) -> str:
+    """Actions as `ovs-dpctl dump-flows` prints them: "2,push_vlan(vid=10,pcp=0),3" or "drop"
+    (odp_text.py; `key` names the L4 header of a port rewrite)."""
+    from .odp_text import format_actions as odp_format
+    return odp_format(actions, port_names, key)

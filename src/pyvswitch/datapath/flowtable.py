@@ -18,6 +18,7 @@ Pure: no clock (callers pass `now`), no I/O; the datapath shell locks around cha
 
 from __future__ import annotations
 
+from random import getrandbits
 from typing import Iterator
 
 from pyvswitch.datapath.actions import OUTPUT
@@ -27,11 +28,13 @@ from pyvswitch.packet.flow import FlowKey
 
 class Megaflow:
     __slots__ = ("mask", "key", "_actions", "outputs", "packets", "bytes", "used", "created",
-                 "tcp_flags", "dead", "ufid")
+                 "tcp_flags", "dead", "ufid", "packet_key")
 
-    def __init__(self, mask: FlowKey, key: FlowKey, actions: tuple, now: float, ufid: int = 0):
+    def __init__(self, mask: FlowKey, key: FlowKey, actions: tuple, now: float, ufid: int = 0,
+                 packet_key: FlowKey | None = None):
         self.mask = mask
         self.key = key            # the packet key that created it, masked
+        self.packet_key = packet_key or key   # ... and unmasked, for dumps (as OVS prints it)
         self.actions = actions
         self.packets = 0
         self.bytes = 0
@@ -71,7 +74,6 @@ class FlowTable:
         self._by_mask: dict[FlowKey, _Subtable] = {}
         self.n_flows = 0
         self.mask_hits = 0   # subtable probes made by hits, for "masks: hit:" statistics
-        self._next_ufid = 1
 
     def lookup(self, key: FlowKey) -> Megaflow | None:
         f = self.emc.get(key)
@@ -103,8 +105,7 @@ class FlowTable:
             f.actions = actions
             return f
         masked = FlowKey(*(k & m for k, m in zip(key, mask)))
-        f = Megaflow(mask, masked, actions, now, self._next_ufid)
-        self._next_ufid += 1
+        f = Megaflow(mask, masked, actions, now, getrandbits(128), key)
         st.flows[mk] = f
         self.n_flows += 1
         return f
