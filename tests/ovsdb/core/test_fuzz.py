@@ -139,6 +139,7 @@ def good_op(draw, schema=SCHEMA):
 
 def check_invariants(d: Database) -> None:
     strong: dict[str, int] = {}
+    weak_in: dict[str, dict] = {}
     for tname, t in d.tables.items():
         for ix, idx in enumerate(t.indexes):
             keys = [t.index_key(ix, r) for r in t.rows.values()]
@@ -153,6 +154,9 @@ def check_invariants(d: Database) -> None:
                     assert v in d.tables[rt].rows, (tname, c.name, v)
                     if not weak:
                         strong[v] = strong.get(v, 0) + 1
+                    else:
+                        w = weak_in.setdefault(v, {})
+                        w[(tname, u)] = w.get((tname, u), 0) + 1
             for c in t.schema.columns.values():
                 v = r.values[c.index]
                 if c.type.is_scalar:
@@ -160,6 +164,7 @@ def check_invariants(d: Database) -> None:
                 else:
                     assert isinstance(v, tuple) and c.type.n_min <= len(v) <= c.type.n_max
     assert strong == d.strong_in
+    assert weak_in == d.weak_in
     for tname, t in d.tables.items():
         if not t.schema.is_root:
             for u in t.rows:
