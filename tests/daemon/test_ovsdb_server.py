@@ -328,3 +328,17 @@ def test_two_databases_and_a_string_column_remote(rundir, env):
         wait_until(lambda: not extra.exists(), what="the remote to go away")
     finally:
         s.stop()
+
+
+def test_manager_inactivity_probe_applies_to_its_sessions(server):
+    server.vsctl("init")
+    server.appctl("ovsdb-server/add-remote", "db:Open_vSwitch,Open_vSwitch,manager_options")
+    server.vsctl("set-manager", "ptcp:0:127.0.0.1", "--", "set", "Manager", ".", "inactivity_probe=300")
+    line = wait_until(lambda: [l for l in server.log().splitlines() if "listening on port" in l], what="ptcp")[0]
+    c = socket.create_connection(("127.0.0.1", int(line.rsplit(" ", 1)[1])), timeout=10)
+    t0 = time.monotonic()
+    assert json.loads(c.recv(4096))["method"] == "echo"
+    assert c.recv(4096) == b""          # unanswered: dropped after a second interval
+    assert time.monotonic() - t0 < 5    # well before the 5 s default
+    c.close()
+    wait_until(lambda: "no response to inactivity probe" in server.log(), what="the probe's log line")

@@ -11,6 +11,7 @@ class FakeCore:
     def __init__(self):
         self.next_sid = 1
         self.closed = []
+        self.probes = {}
 
     def open_session(self, now, name=""):
         sid, self.next_sid = self.next_sid, self.next_sid + 1
@@ -22,6 +23,9 @@ class FakeCore:
         if data == b"boom":
             raise RuntimeError("a bug in the core")
         return [LogCommit("db", (sid, data)), Send(sid, b"ack:" + data)]
+
+    def set_probe_interval(self, sid, seconds):
+        self.probes[sid] = seconds
 
     def close_session(self, sid, now):
         self.closed.append(sid)
@@ -173,3 +177,22 @@ def test_a_core_exception_costs_only_that_session():
     events, core = run(main())
     assert events == [("abort", "a"), ("write", [(2, b"t1")]), ("send", "b", b"ack:t1")]
     assert core.closed == [1]
+
+
+def test_unix_sessions_are_not_probed_tcp_ones_keep_the_default():
+    from pyvswitch.aio.stream import parse_remote
+
+    class Owner:
+        def __init__(self, text):
+            self.remote = parse_remote(text)
+
+    async def main():
+        core = FakeCore()
+        shell = OvsdbServerShell(core, clock=lambda: 1.0)
+        for text in ("punix:/x.sock", "ptcp:0:127.0.0.1", "unix:/y.sock"):
+            c = FakeConn(text, [])
+            c.owner = Owner(text)
+            shell.connected(c)
+        return core.probes
+
+    assert run(main()) == {1: 0.0, 3: 0.0}

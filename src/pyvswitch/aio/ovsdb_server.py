@@ -15,7 +15,9 @@ never loses an acknowledged transaction.
 Remotes: the command line's `--remote` list plus those read from the
 database (`db:DB,TABLE,COLUMN`), recomputed after each commit to DB.  A
 column of strings names remotes directly; a column of references names rows
-whose `target` column does (Open_vSwitch.manager_options -> Manager.target).
+whose `target` column does (Open_vSwitch.manager_options -> Manager.target),
+and their `inactivity_probe` (ms) sets the probe interval of the sessions.
+Sessions on Unix sockets are never probed, as in OVS.
 Each remote is a `RemoteManager` (aio/stream.py) that listens or connects
 with backoff; removing a remote closes its listener.
 
@@ -89,6 +91,7 @@ class OvsdbServerShell:
         self.conns: dict[int, Connection] = {}      # session id -> connection
         self.remotes: list[str] = []                # as configured (sorted on output)
         self.managers: dict[str, RemoteManager] = {}  # effective remote text -> manager
+        self.remote_probes: dict[str, float | None] = {}  # remote text -> probe seconds
         self.ssl_options: dict[str, str] = {}      # private-key, certificate, ca-cert
         self._queue: list = []
         self._flush_scheduled = False
@@ -121,6 +124,11 @@ class OvsdbServerShell:
         sid = self.core.open_session(self.clock(), name=conn.name)
         conn.context = sid
         self.conns[sid] = conn
+        owner = getattr(conn, "owner", None)
+        probe = self.probe_interval(owner.remote if owner is not None else None)
+        if probe is not None:
+            self.core.set_probe_interval(sid, probe)
+        self._rearm_timer()
 
     def received(self, conn: Connection, data: bytes) -> None:
         sid = conn.context
@@ -239,53 +247,81 @@ class OvsdbServerShell:
         """None if text can be added as a remote, else the error text."""
         return check_remote(text, self.storages)
 
-    def _db_targets(self, text: str) -> list[str]:
+    def _db_targets(self, text: str) -> dict[str, float | None]:
+        """The remotes a db: reference names now, each with its inactivity
+        probe in seconds (None: the default) when the row gives one."""
         try:
             ref = DbRef(text)
         except RemoteError:
-            return []
+            return {}
         storage = self.storages.get(ref.db)
         if storage is None:
             log.warn('"%s": no database named %s', text, ref.db, rl=_DB_RL)
-            return []
+            return {}
         db = storage.db
         tschema = storage.schema.tables.get(ref.table)
         if tschema is None or ref.column not in tschema.columns:
-            return []
+            return {}
         ctype = tschema.columns[ref.column].type
-        targets: list[str] = []
+        targets: dict[str, float | None] = {}
         for row in db.tables[ref.table].rows.values():
             value = row[ref.column]
             atoms = value if isinstance(value, tuple) else (value,)
             if ctype.key.ref_table:
                 ref_table = db.tables.get(ctype.key.ref_table)
-                if ref_table is None:
+                columns = storage.schema.tables[ctype.key.ref_table].columns
+                if ref_table is None or "target" not in columns:
                     continue
                 for u in atoms:
                     target_row = ref_table.rows.get(u)
-                    if target_row is not None and "target" in storage.schema.tables[
-                            ctype.key.ref_table].columns:
-                        t = target_row["target"]
-                        targets.extend(t if isinstance(t, tuple) else (t,))
+                    if target_row is None:
+                        continue
+                    probe = None
+                    if "inactivity_probe" in columns:
+                        ms = target_row["inactivity_probe"]
+                        ms = ms[0] if isinstance(ms, tuple) and ms else ms
+                        if isinstance(ms, int) and not isinstance(ms, bool):
+                            probe = ms / 1000.0
+                    t = target_row["target"]
+                    for target in (t if isinstance(t, tuple) else (t,)):
+                        targets[target] = probe
             elif ctype.value is None and ctype.key.type == "string":
-                targets.extend(a for a in atoms if isinstance(a, str) and a)
+                targets.update((a, None) for a in atoms if isinstance(a, str) and a)
         return targets
 
-    def effective_remotes(self) -> set[str]:
-        out: set[str] = set()
+    def effective_remotes(self) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
         for r in self.remotes:
             if r.startswith("db:"):
                 out.update(self._db_targets(r))
             else:
-                out.add(r)
+                out[r] = None
         return out
+
+    def probe_interval(self, remote: Remote | None) -> float | None:
+        """The inactivity probe for a session of remote: none on Unix sockets
+        (as OVS: the kernel tells us when the peer goes), the Manager row's
+        setting if any, else the core's default (None)."""
+        if remote is None:
+            return None
+        if remote.kind in ("unix", "punix"):
+            return 0.0
+        return self.remote_probes.get(remote.text)
 
     def update_remotes(self) -> None:
         want = self.effective_remotes()
         for text in list(self.managers):
             if text not in want:
                 self.managers.pop(text).close()
-        for text in sorted(want - set(self.managers)):
+        changed = {t for t, p in want.items() if self.remote_probes.get(t) != p}
+        self.remote_probes = want
+        for text in changed & set(self.managers):
+            mgr = self.managers[text]
+            probe = self.probe_interval(mgr.remote)
+            for conn in mgr.connections:
+                if conn.context in self.conns and probe is not None:
+                    self.core.set_probe_interval(conn.context, probe)
+        for text in sorted(want.keys() - self.managers.keys()):
             try:
                 remote = parse_remote(text)
             except RemoteError as e:

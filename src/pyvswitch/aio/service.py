@@ -162,7 +162,11 @@ class Service:
 
         for s in _FATAL_SIGNALS:
             loop.add_signal_handler(s, on_signal, s)
-        await setup(self)
+        try:
+            await setup(self)
+        except Exception as e:  # a start-up bug: say so and clean up, no traceback
+            log.emer("start-up failed: %r", e)
+            self.fatal(f"start-up failed: {e!r}")
         self.daemon.complete()
         if self.on_ready is not None:
             self.on_ready()
