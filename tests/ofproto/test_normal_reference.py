@@ -98,8 +98,8 @@ def reference():
         cmd = vsctl + ["add-br", "br1", "--", "set", "bridge", "br1", "datapath_type=dummy",
                        "fail_mode=secure"]
         for i in (1, 2, 3):
-            cmd += ["--", "add-port", "br1", f"q{i}", "--", "set", "interface", f"q{i}",
-                    "type=dummy", f"ofport_request={i}"]
+            cmd += ["--", "add-port", "br1", f"q{i}", *(["tag=5"] if i == 3 else []),
+                    "--", "set", "interface", f"q{i}", "type=dummy", f"ofport_request={i}"]
         subprocess.run(cmd, check=True, env=env, timeout=60)
         for flow in FLOWS:
             subprocess.run([ref("ovs-ofctl"), "add-flow", "br1", flow], check=True, env=env, timeout=30)
@@ -219,7 +219,7 @@ def test_pipeline_agrees_with_reference(reference):
     try:
         br = sw.bridge("br1", fail_mode="secure")
         for i in (1, 2, 3):
-            sw.port(br, f"q{i}", i)
+            sw.port(br, f"q{i}", i, **({"tag": 5} if i == 3 else {}))
         for flow in FLOWS:
             br.add_flow(flow)
         ref_names = {v: k for k, v in ref_odp.items()}
@@ -302,7 +302,9 @@ RANDOM_ACTIONS = ["output:2", "output:3", "NORMAL", "drop", "mod_nw_dst:10.0.0.9
                   "mod_vlan_vid:5,output:3", "strip_vlan,output:2", "mod_dl_src:00:00:00:00:00:99,output:1",
                   "move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],output:2", "FLOOD", "ALL", "IN_PORT",
                   "resubmit(2,1)", "mod_vlan_pcp:5,output:1,LOCAL", "mod_tp_dst:9,output:3",
-                  "mod_nw_tos:8,dec_ttl,resubmit(,1)", "CONTROLLER:64", "output:1,output:2,output:3"]
+                  "mod_nw_tos:8,dec_ttl,resubmit(,1)", "CONTROLLER:64", "output:1,output:2,output:3",
+                  "mod_vlan_vid:5,NORMAL", "strip_vlan,NORMAL", "mod_vlan_pcp:2,NORMAL,output:3",
+                  "mod_dl_dst:ff:ff:ff:ff:ff:ff,NORMAL"]
 RANDOM_PACKETS = ["in_port=1,udp,nw_dst=10.0.0.2,udp_dst=53,nw_ttl=5",
                   "in_port=2,tcp,nw_dst=10.1.0.2,tcp_dst=80,nw_ttl=1,dl_dst=00:00:00:00:00:02",
                   "in_port=3,arp", "in_port=1,dl_vlan=5,dl_type=0x1234,dl_src=00:00:00:00:00:01",
@@ -326,7 +328,7 @@ def test_random_pipelines_agree_with_reference(reference):
         try:
             br = sw.bridge("br1", fail_mode="secure")
             for i in (1, 2, 3):
-                sw.port(br, f"q{i}", i)
+                sw.port(br, f"q{i}", i, **({"tag": 5} if i == 3 else {}))
             for flow in flows:
                 br.add_flow(flow)
             our_names = {sw.odp(n): n for n in ("q1", "q2", "q3", "br1")}
