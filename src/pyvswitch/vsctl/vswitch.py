@@ -240,7 +240,7 @@ SHOW = {
     "Open_vSwitch": (None, ("manager_options", "bridges", "ovs_version")),
     "Bridge": ("name", ("controller", "fail_mode", "datapath_type", "ports")),
     "Port": ("name", ("tag", "trunks", "interfaces")),
-    "Interface": ("name", ("type", "options", "error")),
+    "Interface": ("name", ("type", "options", "error", "bfd_status")),
     "Controller": ("target", ("is_connected",)),
     "Manager": ("target", ("is_connected",)),
 }
