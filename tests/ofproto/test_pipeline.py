@@ -295,3 +295,15 @@ def test_packet_out(sw):
     assert len(sw.devs["p2"].transmitted) == 1 and len(sw.devs["p3"].transmitted) == 1
     br.packet_out(frame(mac(7), BCAST), 1, parse_actions("output:TABLE"))     # through NORMAL
     assert br.mac.lookup(0, mac(7)) == 1 and len(sw.devs["p3"].transmitted) == 2
+
+
+def test_ofport_request_change_renumbers(sw):
+    br = three_ports(sw)
+    sw.send("p3", frame(mac(3), BCAST))
+    assert br.set_port("p3", ofport_request=7) == 7
+    assert br.set_port("p3", ofport_request=1) == 7          # taken: unchanged
+    assert br.mac.lookup(0, mac(3)) is None
+    br.delete_flows()
+    br.add_flow("in_port=7,actions=output:1")
+    sw.run()
+    assert list(sw.send("p3", udp())) == ["p1"]

@@ -33,7 +33,9 @@ API for the reconciler (all methods may be called from the control thread):
     deadline = backer.run(now)        # timers: rule timeouts, MAC aging, stats, revalidation
     backer.destroy_bridge("br0"); backer.close()
 
-`run(now)` returns the time by which it wants to be called again.  Learning
+`run(now)` returns the time by which it wants to be called again; `now` must
+come from the same clock as the backer's `clock` (used for upcalls, which have
+no `now` of their own).  Learning
 a new MAC in the datapath thread also calls `wakeup()` (given to the
 constructor), so the shell can run `run` promptly to revalidate megaflows.
 
@@ -177,9 +179,17 @@ class Bridge:
         return ofport
 
     def set_port(self, name: str, *, vlan: VlanConfig | None = None, peer: str | None = None,
-                 admin_up: bool | None = None, flood: bool | None = None) -> None:
+                 admin_up: bool | None = None, flood: bool | None = None,
+                 ofport_request: int | None = None) -> int:
+        """Changes a port's configuration; returns its (possibly new) OpenFlow port number."""
         with self.backer.lock:
             port = self._port(name)
+            if (ofport_request and ofport_request != port.ofport and 0 < ofport_request < OFPP_MAX
+                    and ofport_request not in self.ports and port.ofport != OFPP_LOCAL):
+                self.mac.flush(port=port.ofport)
+                del self.ports[port.ofport]
+                port.ofport = ofport_request
+                self.ports[ofport_request] = port
             if vlan is not None and vlan != port.vlan:
                 port.vlan = vlan
                 self.mac.flush(port=port.ofport)
@@ -191,6 +201,7 @@ class Bridge:
                 port.flood = flood
             self._ordered = None
             self.backer.need_revalidate = True
+            return port.ofport
 
     def remove_port(self, name: str) -> None:
         with self.backer.lock:
