@@ -181,6 +181,9 @@ def _register_commands(table: CommandTable, runner) -> None:
         table.register(name, usage, lo, hi,
                        lambda args, fn=fn: fn(bridges(), args, time.monotonic()))
     appctl.register(table, runner)
+    from pyvswitch.datapath import dpctl
+    dpctl.register(table, lambda: [b.datapath for b in runner.switch.backers.values()],
+                   time.monotonic)
 
 
 async def serve(cfg: Config) -> int:

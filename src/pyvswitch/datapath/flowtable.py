@@ -110,6 +110,11 @@ class FlowTable:
         self.n_flows += 1
         return f
 
+    def get(self, mask: FlowKey, key: FlowKey) -> Megaflow | None:
+        """The megaflow installed exactly for (mask, key), if any."""
+        st = self._by_mask.get(mask)
+        return st.flows.get(st.fn(key)) if st is not None else None
+
     def remove(self, f: Megaflow) -> bool:
         st = self._by_mask.get(f.mask)
         if st is None:

@@ -106,6 +106,10 @@ class UserspaceDatapath:
         with self.lock:
             return self.table.put(mask, key, actions, self._clock())
 
+    def flow_get(self, mask: FlowKey, key: FlowKey) -> Megaflow | None:
+        with self.lock:
+            return self.table.get(mask, key)
+
     def flow_dump(self) -> list[Megaflow]:
         with self.lock:
             return list(self.table.flows())
