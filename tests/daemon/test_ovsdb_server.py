@@ -157,6 +157,10 @@ def test_manager_options_become_remotes(server):
     server.vsctl("set-manager", f"punix:{path}")
     wait_until(path.exists, what="manager listener")
     assert server.tool("ovsdb-client", "list-dbs", f"unix:{path}").stdout == "Open_vSwitch\n_Server\n"
+    # The Manager row shows the connection, as ovs-vsctl show reports it.
+    c = raw_conn(str(path))
+    wait_until(lambda: "is_connected: true" in server.vsctl("show"), what="Manager.is_connected")
+    c.close()
     server.vsctl("del-manager")
     wait_until(lambda: not path.exists(), what="manager listener to close")
 

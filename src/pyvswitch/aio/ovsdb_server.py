@@ -17,7 +17,9 @@ database (`db:DB,TABLE,COLUMN`), recomputed after each commit to DB.  A
 column of strings names remotes directly; a column of references names rows
 whose `target` column does (Open_vSwitch.manager_options -> Manager.target),
 and their `inactivity_probe` (ms) sets the probe interval of the sessions.
-Sessions on Unix sockets are never probed, as in OVS.
+Sessions on Unix sockets are never probed, as in OVS.  Every 2.5 s the
+rows' ephemeral `is_connected` and `status` columns are brought up to date
+through an internal session of the core, when they changed.
 Each remote is a `RemoteManager` (aio/stream.py) that listens or connects
 with backoff; removing a remote closes its listener.
 
@@ -35,6 +37,7 @@ from typing import Any, Callable
 from pyvswitch import vlog
 from pyvswitch.aio.stream import (Connection, Remote, RemoteError, RemoteManager,
                                   DEFAULT_MAX_BACKLOG, parse_remote, ssl_contexts)
+from pyvswitch.ovsdb import jsonrpc
 from pyvswitch.ovsdb.server import Close, LogCommit, Send
 from pyvswitch.unixctl.core import CommandTable
 
@@ -43,6 +46,7 @@ log_jsonrpc = vlog.module("jsonrpc")
 log_reconnect = vlog.module("reconnect")
 
 RESERVED_DB = "_Server"
+STATUS_INTERVAL = 2.5   # seconds between checks of the remotes' status, as OVS
 
 
 class DbRef:
@@ -92,6 +96,8 @@ class OvsdbServerShell:
         self.remotes: list[str] = []                # as configured (sorted on output)
         self.managers: dict[str, RemoteManager] = {}  # effective remote text -> manager
         self.remote_probes: dict[str, float | None] = {}  # remote text -> probe seconds
+        self._status_sid: int | None = None       # the core session status updates use
+        self._status_timer: asyncio.TimerHandle | None = None
         self.ssl_options: dict[str, str] = {}      # private-key, certificate, ca-cert
         self._queue: list = []
         self._flush_scheduled = False
@@ -336,9 +342,83 @@ class OvsdbServerShell:
         mgr.start()
         return mgr
 
+    # ---- remote status written back to the database ----
+
+    def _status_rows(self):
+        """(db name, table, row uuid, target, row) for each row a db: remote names
+        through a reference whose table has `target` and `is_connected`."""
+        for text in self.remotes:
+            if not text.startswith("db:"):
+                continue
+            try:
+                ref = DbRef(text)
+            except RemoteError:
+                continue
+            storage = self.storages.get(ref.db)
+            tschema = storage.schema.tables.get(ref.table) if storage is not None else None
+            if tschema is None or ref.column not in tschema.columns:
+                continue
+            rt = tschema.columns[ref.column].type.key.ref_table
+            if not rt or not {"target", "is_connected", "status"} <= set(
+                    storage.schema.tables[rt].columns):
+                continue
+            rows = storage.db.tables[rt].rows
+            for row in storage.db.tables[ref.table].rows.values():
+                value = row[ref.column]
+                for u in (value if isinstance(value, tuple) else (value,)):
+                    target_row = rows.get(u)
+                    if target_row is not None:
+                        yield ref.db, rt, u, target_row["target"], target_row
+
+    def remote_status(self, target: str) -> tuple[bool, tuple]:
+        """(is_connected, status map) for a remote, as OVS reports them."""
+        mgr = self.managers.get(target)
+        if mgr is None:
+            return False, ()
+        n = len(mgr.connections)
+        if mgr.remote.passive:
+            status = {}
+            if mgr.bound_port is not None:
+                status["bound_port"] = str(mgr.bound_port)
+            if n > 1:
+                status["n_connections"] = str(n)
+            return n > 0, tuple(sorted(status.items()))
+        state = "ACTIVE" if n else "BACKOFF"
+        return n > 0, (("state", state),)
+
+    def update_status(self) -> None:
+        """Writes is_connected/status of the Manager-like rows that changed
+        (ephemeral columns: no disk write), in one transaction per database."""
+        ops: dict[str, list] = {}
+        for db, table, uuid, target, row in self._status_rows():
+            connected, status = self.remote_status(target)
+            if row["is_connected"] == connected and row["status"] == status:
+                continue
+            ops.setdefault(db, []).append({
+                "op": "update", "table": table, "where": [["_uuid", "==", ["uuid", uuid]]],
+                "row": {"is_connected": connected, "status": ["map", [list(kv) for kv in status]]}})
+        if not ops:
+            return
+        if self._status_sid is None:
+            self._status_sid = self.core.open_session(self.clock(), name="status")
+            self.core.set_probe_interval(self._status_sid, 0)
+        for db, db_ops in ops.items():
+            request = {"method": "transact", "params": [db, *db_ops], "id": "status"}
+            self._apply(self.core.receive(self._status_sid,
+                                          jsonrpc.dumps(request).encode(), self.clock()))
+
+    def _status_tick(self) -> None:
+        try:
+            self.update_status()
+        except Exception as e:  # status is cosmetic; never let it hurt serving
+            log.err("updating remote status failed: %r", e, rl=_DB_RL)
+        self._status_timer = self.loop.call_later(STATUS_INTERVAL, self._status_tick)
+
     async def start_remotes(self) -> None:
         """Starts every remote; waits until the passive ones listen (or failed once)."""
         self.update_remotes()
+        if self._status_timer is None:
+            self._status_timer = self.loop.call_later(0.1, self._status_tick)
         waits = [asyncio.wait_for(m.listening.wait(), 2.0) for m in self.managers.values()
                  if m.remote.passive]
         for w in waits:
@@ -476,6 +556,8 @@ class OvsdbServerShell:
     # ---- shutdown ----
 
     def close(self) -> None:
+        if self._status_timer is not None:
+            self._status_timer.cancel()
         for mgr in self.managers.values():
             mgr.close()
         self.managers.clear()
