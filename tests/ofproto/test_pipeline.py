@@ -307,3 +307,13 @@ def test_ofport_request_change_renumbers(sw):
     br.add_flow("in_port=7,actions=output:1")
     sw.run()
     assert list(sw.send("p3", udp())) == ["p1"]
+
+
+def test_reconfiguring_the_same_fail_mode_leaves_flows_alone(sw):
+    br = three_ports(sw)
+    br.delete_flows()
+    br.set_config(fail_mode="standalone")
+    assert br.dump_flows() == ""
+    br.add_flow("priority=0,actions=drop")
+    br.set_config(fail_mode="standalone")
+    assert br.dump_flows() == " priority=0 actions=drop\n"

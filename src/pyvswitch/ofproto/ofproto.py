@@ -139,7 +139,9 @@ class Bridge:
     def _set_fail_mode(self, mode: str, now: float) -> None:
         if mode not in (FAIL_STANDALONE, FAIL_SECURE):
             raise ValueError(f"{mode}: unknown fail-mode")
-        if mode == self.fail_mode and self.tables.version:
+        # Only a change of mode (or a new bridge) touches the default flow: reconfiguring with
+        # the same mode leaves the tables alone, as OVS does.
+        if mode == self.fail_mode:
             return
         self.fail_mode = mode
         default = (Match(), 0, (Output(OFPP_NORMAL),))
