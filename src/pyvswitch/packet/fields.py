@@ -251,13 +251,6 @@ BY_NXM: dict[tuple[int, int], Field] = {f.nxm: f for f in FIELDS if f.nxm}
 BY_OXM: dict[tuple[int, int], Field] = {f.oxm: f for f in FIELDS if f.oxm}
 
 
-def field(name: str) -> Field:
-    try:
-        return BY_NAME[name]
-    except KeyError:
-        raise FieldError(f"unknown keyword {name}") from None
-
-
 # ---- prerequisites --------------------------------------------------------
 
 _L4_ANY = {P.TCP: IPPROTO_TCP, P.UDP: IPPROTO_UDP, P.SCTP: IPPROTO_SCTP}
