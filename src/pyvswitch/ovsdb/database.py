@@ -531,10 +531,11 @@ class Database:
             if not t.rows:
                 continue
             cols = t.persistent_cols
+            conv = [(n, i, ct.json_converter(), d) for n, i, ct, d in cols]
             rows = {}
             for u, row in t.rows.items():
                 v = row.values
-                rows[u] = {n: ct.datum_to_json(v[i]) for n, i, ct, d in cols if v[i] != d}
+                rows[u] = {n: v[i] if f is None else f(v[i]) for n, i, f, d in conv if v[i] != d}
             rec[tname] = rows
         return rec
 

@@ -289,9 +289,15 @@ def _select(x: Transaction, p: Parser) -> dict:
                 seen.add(key)
                 distinct.append(r)
         rows = distinct
+    plain = [(n, c.index, c.type.json_converter()) for n, c in cols if c.index >= 0]
+    special = [(n, c.index, c.type.json_converter()) for n, c in cols if c.index < 0]
     out = []
     for r in rows:
-        out.append({n: c.type.datum_to_json(_get(r, c.index)) for n, c in cols})
+        v = r.values
+        j = {n: v[i] if f is None else f(v[i]) for n, i, f in plain}
+        for n, i, f in special:
+            j[n] = f(_get(r, i))
+        out.append(j)
     return {"rows": out}
 
 

@@ -485,6 +485,27 @@ class Type:
             return ["set", [["uuid", v] for v in value]]
         return ["set", list(value)]
 
+    def json_converter(self):
+        """`datum_to_json` specialized for this type, or None where it is the identity
+        (scalars other than uuids); cached.  For the hot loops of select and dump."""
+        k = id(self)
+        v = _CONVERTERS.get(k)
+        if v is None or v[0] is not self:
+            v = _CONVERTERS[k] = (self, self._make_converter())
+        return v[1]
+
+    def _make_converter(self):
+        kt = self.key.type
+        if self.kind == SCALAR:
+            if kt is AtomicType.UUID:
+                return lambda v: ["uuid", v]
+            return None
+        if self.kind == SET:
+            if kt is AtomicType.UUID:
+                return lambda v: ["uuid", v[0]] if len(v) == 1 else ["set", [["uuid", a] for a in v]]
+            return lambda v: v[0] if len(v) == 1 else ["set", list(v)]
+        return self.datum_to_json
+
     def datum_to_string(self, value: Any) -> str:
         """The datum in OVS's text syntax (as in ovs-vsctl and error messages)."""
         kt = self.key.type
@@ -582,6 +603,7 @@ class Type:
 
 _MISSING = object()
 _VARIANTS: dict[tuple, tuple[Type, Type]] = {}
+_CONVERTERS: dict[int, tuple[Type, Any]] = {}
 
 
 def atom_to_json(atom: Any, atype: AtomicType) -> Any:
