@@ -196,3 +196,17 @@ def test_builders_fill_transport_checksums():
     assert checksum(f[22:54] + struct.pack("!IxxxB", len(l4), IPPROTO_ICMPV6) + l4) == 0
     k = extract(f)
     assert (k.tp_src, k.nd_target, k.arp_sha, k.nw_ttl) == (135, V6B, MAC1, 255)
+
+
+def test_extension_header_and_nd_codecs():
+    from pyvswitch.packet.headers import Ipv6Ext, Ipv6Frag, NeighborDiscovery
+    for h in (Ipv6Ext(6, b"\x01" * 14), Ipv6Frag(17, 100, True, 0xDEADBEEF),
+              NeighborDiscovery(135, V6B, sll=MAC1), NeighborDiscovery(136, V6A, tll=MAC2,
+                                                                        flags=0x60000000)):
+        assert type(h).unpack(h.pack()) == h
+    assert len(Ipv6Ext(0, b"").pack()) == 8 and ipv6_ext(6) == Ipv6Ext(6).pack()
+    import pytest
+    with pytest.raises(ValueError):
+        NeighborDiscovery.unpack(nd_packet(135, V6B) + b"\x01\x00" + b"\0" * 6)
+    with pytest.raises(ValueError):
+        Ipv6Ext.unpack(Ipv6Ext(6, b"\0" * 14).pack()[:10])

@@ -300,6 +300,82 @@ class Icmp:
         return cls(t, c, rest)
 
 
+@dataclass(frozen=True, slots=True)
+class Ipv6Ext:
+    """A hop-by-hop (0), routing (43) or destination-options (60) extension header; body is
+    what follows its first two bytes (padded to a multiple of 8 bytes overall)."""
+    next_header: int
+    body: bytes = b"\0" * 6
+
+    def pack(self) -> bytes:
+        body = self.body + b"\0" * (-(len(self.body) + 2) % 8)
+        return IPV6_EXT.pack(self.next_header, (len(body) + 2) // 8 - 1) + body
+
+    @classmethod
+    def unpack(cls, buf, offset: int = 0) -> Ipv6Ext:
+        nxt, hlen = IPV6_EXT.unpack_from(buf, offset)
+        body = bytes(buf[offset + 2:offset + (hlen + 1) * 8])
+        if len(body) != (hlen + 1) * 8 - 2:
+            raise ValueError("truncated IPv6 extension header")
+        return cls(nxt, body)
+
+
+@dataclass(frozen=True, slots=True)
+class Ipv6Frag:
+    """An IPv6 fragment header; offset in 8-byte units."""
+    next_header: int
+    offset: int = 0
+    more: bool = False
+    ident: int = 0
+
+    def pack(self) -> bytes:
+        return IPV6_FRAG.pack(self.next_header, 0, (self.offset << 3) | int(self.more), self.ident)
+
+    @classmethod
+    def unpack(cls, buf, offset: int = 0) -> Ipv6Frag:
+        nxt, _, offlg, ident = IPV6_FRAG.unpack_from(buf, offset)
+        return cls(nxt, offlg >> 3, bool(offlg & 1), ident)
+
+
+@dataclass(frozen=True, slots=True)
+class NeighborDiscovery:
+    """An ICMPv6 neighbor solicitation (135) or advertisement (136), from the ICMPv6 header
+    on, with its source/target link-layer address options; `flags` is the word after the
+    checksum (an advertisement's R, S, O bits are its top three).  The checksum is left zero
+    for the IPv6 builder to fill in."""
+    type: int
+    target: int
+    sll: int | None = None
+    tll: int | None = None
+    flags: int = 0
+
+    def pack(self) -> bytes:
+        body = ICMPV6.pack(self.type, 0, 0) + ND_MSG.pack(self.flags, _b16(self.target))
+        if self.sll is not None:
+            body += ND_OPT.pack(ND_OPT_SOURCE_LINKADDR, 1) + _b6(self.sll)
+        if self.tll is not None:
+            body += ND_OPT.pack(ND_OPT_TARGET_LINKADDR, 1) + _b6(self.tll)
+        return body
+
+    @classmethod
+    def unpack(cls, buf, offset: int = 0, end: int | None = None) -> NeighborDiscovery:
+        end = len(buf) if end is None else end
+        type_, _, _ = ICMPV6.unpack_from(buf, offset)
+        flags, target = ND_MSG.unpack_from(buf, offset + 4)
+        sll = tll = None
+        p = offset + 24
+        while end - p >= 8:
+            opt, n = ND_OPT.unpack_from(buf, p)
+            if n == 0 or p + 8 * n > end:
+                raise ValueError("malformed neighbor discovery option")
+            if n == 1 and opt == ND_OPT_SOURCE_LINKADDR:
+                sll = int.from_bytes(buf[p + 2:p + 8], "big")
+            elif n == 1 and opt == ND_OPT_TARGET_LINKADDR:
+                tll = int.from_bytes(buf[p + 2:p + 8], "big")
+            p += 8 * n
+        return cls(type_, int.from_bytes(target, "big"), sll, tll, flags)
+
+
 # ---- frame builders (for tests, responders and packet-out) -----------------
 
 def eth_frame(dst: int, src: int, eth_type: int, payload: bytes = b"",
@@ -356,22 +432,16 @@ def ipv6_packet(src: int, dst: int, next_header: int, payload: bytes, *, tclass:
 
 def ipv6_ext(next_header: int, body: bytes = b"\0" * 6) -> bytes:
     """A hop-by-hop, routing or destination-options header; body is padded to 8n-2 bytes."""
-    body += b"\0" * (-(len(body) + 2) % 8)
-    return IPV6_EXT.pack(next_header, (len(body) + 2) // 8 - 1) + body
+    return Ipv6Ext(next_header, body).pack()
 
 
 def ipv6_frag(next_header: int, offset: int = 0, more: bool = False, ident: int = 0) -> bytes:
-    return IPV6_FRAG.pack(next_header, 0, (offset << 3) | int(more), ident)
+    return Ipv6Frag(next_header, offset, more, ident).pack()
 
 
 def nd_packet(type_: int, target: int, sll: int | None = None, tll: int | None = None) -> bytes:
     """An ICMPv6 neighbor solicitation/advertisement with optional link-layer options."""
-    body = ICMPV6.pack(type_, 0, 0) + ND_MSG.pack(0, _b16(target))
-    if sll is not None:
-        body += ND_OPT.pack(ND_OPT_SOURCE_LINKADDR, 1) + _b6(sll)
-    if tll is not None:
-        body += ND_OPT.pack(ND_OPT_TARGET_LINKADDR, 1) + _b6(tll)
-    return body
+    return NeighborDiscovery(type_, target, sll, tll).pack()
 
 
 def tcp_frame(dl_src: int, dl_dst: int, nw_src: int, nw_dst: int, tp_src: int, tp_dst: int,
