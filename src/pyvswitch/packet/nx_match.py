@@ -16,10 +16,12 @@ carries registers in pairs as 64-bit "xregs" (class 0x8001).
 
 `encode(match, version)` writes the entries of a match in the order OVS
 writes them (checked byte for byte against what `ovs-ofctl` sends in every
-version), so that what we send reads like what OVS sends.  It encodes what a match's protocol
-fields allow (the match is normalized first, as OVS does).  In OXM, the VLAN
-is `vlan_vid` (with the 0x1000 "present" bit) plus `vlan_pcp`; a VLAN match
-that OXM cannot say (a priority without "present") is left out, as OVS does.
+version), so that what we send reads like what OVS sends.  It encodes what
+a match's protocol fields allow (the match is normalized first, as OVS
+does).  In OXM, the VLAN is `vlan_vid` (with the 0x1000 "present" bit) plus
+`vlan_pcp`; a VLAN match OXM cannot say (a priority with no VID bit) is left
+out, as OVS does.  `encode_ofp_match`/`decode_ofp_match` add OpenFlow 1.2+'s
+`ofp_match` wrapper (type, length, padding).
 
 `decode(data, version)` reads entries into a `Match`, refusing what a switch
 refuses with the OpenFlow error OVS sends: an unknown field
