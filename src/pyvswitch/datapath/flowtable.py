@@ -79,6 +79,15 @@ class FlowTable:
         f = self.emc.get(key)
         if f is not None and not f.dead:
             return f
+        f = self.lookup_megaflow(key)
+        if f is not None:
+            if len(self.emc) >= self.emc_size:
+                self.emc.clear()
+            self.emc[key] = f
+        return f
+
+    def lookup_megaflow(self, key: FlowKey) -> Megaflow | None:
+        """The megaflow table alone, for a caller that keeps its own exact-match cache."""
         probes = 0
         for st in self.subtables:
             probes += 1
@@ -86,9 +95,6 @@ class FlowTable:
             if f is not None:
                 st.hits += 1
                 self.mask_hits += probes
-                if len(self.emc) >= self.emc_size:
-                    self.emc.clear()
-                self.emc[key] = f
                 return f
         return None
 
