@@ -148,3 +148,29 @@ def test_dpif_show(sw):
     assert f"    p1 1/{sw.odp('p1')}: (dummy)" in lines
     assert "    patch0 5/none: (patch: peer=patch1)" in lines
     assert run(sw, "dpif/show", "br0") == (False, '"dpif/show" command takes at most 0 arguments')
+
+
+def test_static_fdb_entries(sw):
+    br = sw.bridges["br0"]
+    assert run(sw, "fdb/add", "br0", "p1", "0", "00:00:00:00:00:55") == (True, "")
+    assert run(sw, "fdb/add", "br0", "p1", "5000", "00:00:00:00:00:56") == (True, "")
+    assert run(sw, "fdb/add", "br0", "p9", "0", "00:00:00:00:00:56") == (
+        False, "software error, odp port is present but no ofp port")
+    assert run(sw, "fdb/add", "br0", "p1", "0", "zz") == (False, "bad MAC address")
+    assert run(sw, "fdb/add", "br9", "p1", "0", "00:00:00:00:00:55") == (False, "no such bridge")
+    assert run(sw, "fdb/add", "br0", "p1") == (False, '"fdb/add" command requires at least 4 arguments')
+    # Learning does not move a static entry; flushing keeps it; it never ages.
+    run(sw, "ofproto/trace", "br0", "in_port=2,dl_src=00:00:00:00:00:55,dl_dst=ff:ff:ff:ff:ff:ff", "-generate")
+    run(sw, "ofproto/trace", "br0", "in_port=2,dl_src=00:00:00:00:00:66,dl_dst=00:00:00:00:00:55", "-generate")
+    assert run(sw, "fdb/show", "br0")[1] == (
+        " port  VLAN  MAC                Age\n"
+        "    1     0  00:00:00:00:00:55  static\n"
+        "    1  5000  00:00:00:00:00:56  static\n"
+        "    2     0  00:00:00:00:00:66    0\n")
+    run(sw, "fdb/flush", "br0")
+    sw.run(10000)
+    assert br.mac.lookup(0, 0x55) == 1 and len(br.mac) == 2
+    assert "Current static MAC entries in the table : 2" in run(sw, "fdb/stats-show", "br0")[1]
+    assert run(sw, "fdb/del", "br0", "0", "00:00:00:00:00:55") == (True, "")
+    assert run(sw, "fdb/del", "br0", "0", "00:00:00:00:00:55") == (False, "could not find static mac entry")
+    assert len(br.mac) == 1

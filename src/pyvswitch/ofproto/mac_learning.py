@@ -13,9 +13,13 @@ OVS does, the least recently learned entry of the port that has the most
 entries, so one port flooding random source addresses cannot push out the
 other ports' stations.
 
+Static entries (`fdb/add`, `fdb/del`) never age, are not moved by learning,
+survive `fdb/flush` and are never evicted; `fdb/show` says "static" for
+their age.
+
 Invariants: `entries` is in least-recently-learned-first order (what
-`fdb/show` prints); `_by_port[p]` holds exactly the keys of the entries on
-p, in the same order; `seq` grows whenever forwarding decisions could change
+`fdb/show` prints); `_by_port[p]` holds exactly the keys of the dynamic
+entries on p, in the same order; `seq` grows whenever forwarding decisions could change
 (a new entry, a move to another port, expiry, eviction, flush), but not when
 an entry is merely refreshed, so the owner revalidates cached megaflows only
 when it must.
@@ -42,6 +46,7 @@ class MacEntry:
     mac: int
     port: object          # the bridge's port handle (an ofport number in ofproto)
     used: float           # when it was last learned
+    static: bool = False
 
 
 def normalize_idle_time(seconds: int) -> int:
@@ -59,6 +64,7 @@ class MacLearning:
         self.n_expired = 0
         self.n_evicted = 0
         self.n_moved = 0
+        self.n_static = 0
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -69,7 +75,7 @@ class MacLearning:
             self.idle_time = normalize_idle_time(idle_time)
         if max_entries is not None:
             self.max_entries = max(1, max_entries)
-            while len(self.entries) > self.max_entries:
+            while len(self.entries) > self.max_entries and self._by_port:
                 self._evict()
         self.run(now)
 
@@ -82,6 +88,8 @@ class MacLearning:
         k = (vlan, mac)
         e = self.entries.get(k)
         if e is not None:
+            if e.static:
+                return False
             e.used = now
             self.entries.move_to_end(k)
             if e.port == port:
@@ -89,14 +97,14 @@ class MacLearning:
                 return False
             self._unlink(k, e.port)
             e.port = port
-            self._by_port.setdefault(port, OrderedDict())[k] = None
+            self._link(k, port)
             self.n_moved += 1
             self.seq += 1
             return True
-        if len(self.entries) >= self.max_entries:
+        if len(self.entries) >= self.max_entries and self._by_port:
             self._evict()
         self.entries[k] = MacEntry(vlan, mac, port, now)
-        self._by_port.setdefault(port, OrderedDict())[k] = None
+        self._link(k, port)
         self.n_learned += 1
         self.seq += 1
         return True
@@ -108,6 +116,31 @@ class MacLearning:
         if e is not None and e.port != port:
             return False
         return self.learn(vlan, mac, port, now)
+
+    def add_static(self, vlan: int, mac: int, port: object, now: float) -> None:
+        """Pins mac to port in vlan (`fdb/add`), replacing any learned entry."""
+        k = (vlan, mac)
+        e = self.entries.pop(k, None)
+        if e is not None and not e.static:
+            self._unlink(k, e.port)
+        elif e is not None:
+            self.n_static -= 1
+        self.entries[k] = MacEntry(vlan, mac, port, now, static=True)
+        self.n_static += 1
+        self.seq += 1
+
+    def del_static(self, vlan: int, mac: int) -> bool:
+        """Removes a static entry (`fdb/del`); False if there is none."""
+        e = self.entries.get((vlan, mac))
+        if e is None or not e.static:
+            return False
+        del self.entries[(vlan, mac)]
+        self.n_static -= 1
+        self.seq += 1
+        return True
+
+    def _link(self, k: tuple[int, int], port: object) -> None:
+        self._by_port.setdefault(port, OrderedDict())[k] = None
 
     def _unlink(self, k: tuple[int, int], port: object) -> None:
         keys = self._by_port[port]
@@ -124,48 +157,47 @@ class MacLearning:
         self.seq += 1
 
     def run(self, now: float) -> float | None:
-        """Expires idle entries; returns when the next one expires (None if the table is empty)."""
-        expired = [k for k, e in self.entries.items() if e.used + self.idle_time <= now]
+        """Expires idle entries; returns when the next one expires (None if none can)."""
+        idle = self.idle_time
+        expired = [k for k, e in self.entries.items() if not e.static and e.used + idle <= now]
         for k in expired:
             e = self.entries.pop(k)
             self._unlink(k, e.port)
         if expired:
             self.n_expired += len(expired)
             self.seq += 1
-        if not self.entries:
-            return None
-        return min(e.used for e in self.entries.values()) + self.idle_time
+        times = [e.used for e in self.entries.values() if not e.static]
+        return min(times) + idle if times else None
 
     def flush(self, port: object | None = None, vlan: int | None = None) -> int:
-        """Forgets every entry (or those on one port and/or VLAN); returns how many."""
-        if port is None and vlan is None:
-            n = len(self.entries)
-            self.entries.clear()
-            self._by_port.clear()
-        else:
-            gone = [k for k, e in self.entries.items()
-                    if (port is None or e.port == port) and (vlan is None or e.vlan == vlan)]
-            for k in gone:
-                e = self.entries.pop(k)
+        """Forgets the learned entries (all, or those on one port and/or VLAN; a port's
+        static entries go with it too); returns how many went."""
+        gone = [k for k, e in self.entries.items()
+                if (port is None or e.port == port) and (vlan is None or e.vlan == vlan)
+                and (port is not None or not e.static)]
+        for k in gone:
+            e = self.entries.pop(k)
+            if e.static:
+                self.n_static -= 1
+            else:
                 self._unlink(k, e.port)
-            n = len(gone)
-        if n:
+        if gone:
             self.seq += 1
-        return n
+        return len(gone)
 
     def format_show(self, now: float, port_name=str) -> str:
         """`ovs-appctl fdb/show` text; port_name(port) gives the port column ("1", "LOCAL")."""
         lines = [" port  VLAN  MAC                Age"]
         for e in self.entries.values():
-            age = int(max(0.0, now - e.used))
-            lines.append(f"{port_name(e.port):>5}  {e.vlan:4d}  {mac_to_str(e.mac)}  {age:3d}")
+            age = "static" if e.static else f"{int(max(0.0, now - e.used)):3d}"
+            lines.append(f"{port_name(e.port):>5}  {e.vlan:4d}  {mac_to_str(e.mac)}  {age}")
         return "\n".join(lines) + "\n"
 
     def format_stats(self, bridge: str) -> str:
         """`ovs-appctl fdb/stats-show` text."""
         return (f'Statistics for bridge "{bridge}":\n'
                 f"  Current/maximum MAC entries in the table: {len(self.entries)}/{self.max_entries}\n"
-                f"  Current static MAC entries in the table : 0\n"
+                f"  Current static MAC entries in the table : {self.n_static}\n"
                 f"  Total number of learned MAC entries     : {self.n_learned}\n"
                 f"  Total number of expired MAC entries     : {self.n_expired}\n"
                 f"  Total number of evicted MAC entries     : {self.n_evicted}\n"

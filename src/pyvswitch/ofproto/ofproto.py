@@ -295,6 +295,19 @@ class Bridge:
             self.backer.need_revalidate = True
         return "table successfully flushed"
 
+    def fdb_add(self, port_name: str, vlan: int, mac: int, now: float) -> None:
+        """A static MAC entry (`fdb/add`); KeyError if there is no such port."""
+        with self.backer.lock:
+            self.mac.add_static(vlan, mac, self._port(port_name).ofport, now)
+            self.backer.need_revalidate = True
+
+    def fdb_del(self, vlan: int, mac: int) -> bool:
+        with self.backer.lock:
+            if not self.mac.del_static(vlan, mac):
+                return False
+            self.backer.need_revalidate = True
+            return True
+
     def fdb_stats(self) -> str:
         with self.backer.lock:
             return self.mac.format_stats(self.name)

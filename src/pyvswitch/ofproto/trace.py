@@ -11,19 +11,21 @@ actions".  A translation that fails says so on a last line.  Without
 field, "vlan_tci=0x0000" included where OVS leaves it implicit.
 
 `COMMANDS` maps the unixctl command names (`ofproto/trace`, `fdb/show`,
-`fdb/flush`, `fdb/stats-show`, `dpif/show`) to functions `(bridges, args, now) ->
+`fdb/flush`, `fdb/stats-show`, `fdb/add`, `fdb/del`, `dpif/show`) to functions `(bridges, args, now) ->
 (ok, text)`, with OVS's argument handling and error words, for the
 daemon's unixctl server to register.  `bridges` maps names to Bridges.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Callable, Mapping
 
 from pyvswitch.datapath.actions import format_actions as format_odp_actions
 from pyvswitch.ofproto import xlate
 from pyvswitch.packet.fields import BY_NAME, FieldError, parse_port
 from pyvswitch.packet.flow import FULL_MASK, INDEX, N_REGS, FlowKey, packet_mask
+from pyvswitch.packet.headers import mac_from_str
 from pyvswitch.packet.match import Match, format_match, match_from_items, split_items
 
 
@@ -134,6 +136,45 @@ def cmd_fdb_flush(bridges: Mapping, args: list[str], now: float) -> Result:
     return True, "table successfully flushed\n"
 
 
+def _vlan_mac(vlan_s: str, mac_s: str) -> tuple[int, int] | None:
+    try:
+        mac = mac_from_str(mac_s)
+    except ValueError:
+        return None
+    m = re.match(r"\s*[+-]?\d+", vlan_s)           # C's atoi: leading digits, else 0
+    return (int(m.group()) if m else 0), mac
+
+
+def cmd_fdb_add(bridges: Mapping, args: list[str], now: float) -> Result:
+    if len(args) < 4:
+        return False, '"fdb/add" command requires at least 4 arguments'
+    br = bridges.get(args[0])
+    if br is None:
+        return False, "no such bridge"
+    vm = _vlan_mac(args[2], args[3])
+    if vm is None:
+        return False, "bad MAC address"
+    try:
+        br.fdb_add(args[1], vm[0], vm[1], now)
+    except KeyError:
+        return False, "software error, odp port is present but no ofp port"
+    return True, ""
+
+
+def cmd_fdb_del(bridges: Mapping, args: list[str], now: float) -> Result:
+    if len(args) < 3:
+        return False, '"fdb/del" command requires at least 3 arguments'
+    br = bridges.get(args[0])
+    if br is None:
+        return False, "no such bridge"
+    vm = _vlan_mac(args[1], args[2])
+    if vm is None:
+        return False, "bad MAC address"
+    if not br.fdb_del(*vm):
+        return False, "could not find static mac entry"
+    return True, ""
+
+
 def cmd_fdb_stats_show(bridges: Mapping, args: list[str], now: float) -> Result:
     if not args:
         return False, '"fdb/stats-show" command requires at least 1 arguments'
@@ -175,5 +216,7 @@ COMMANDS: dict[str, Callable[[Mapping, list[str], float], Result]] = {
     "fdb/show": cmd_fdb_show,
     "fdb/flush": cmd_fdb_flush,
     "fdb/stats-show": cmd_fdb_stats_show,
+    "fdb/add": cmd_fdb_add,
+    "fdb/del": cmd_fdb_del,
     "dpif/show": cmd_dpif_show,
 }
