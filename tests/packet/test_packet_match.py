@@ -191,3 +191,27 @@ def test_read_and_write_fields_of_a_flow_key():
     assert BY_NAME["tcp_dst"].write(k, 0x1234, 0xFF00).tp_dst == 0x1250
     assert BY_NAME["reg3"].write(k, 7).reg3 == 7 and BY_NAME["reg3"].read(k) == 0
     assert parse_match("tcp,tp_dst=443").matches(BY_NAME["tp_dst"].write(k, 443))
+
+
+def test_port_names():
+    """`man ovs-ofctl`: names are accepted bare or in double quotes (JSON escapes), and
+    printed quoted unless they are a letter followed by letters and digits."""
+    names = {"p1": 1, "eth-0": 2, "my port": 3, "LOCAL": 7, "42": 9}
+    numbers = {v: k for k, v in names.items()}
+    cases = [('in_port=p1,tcp', 1, "tcp,in_port=p1"),
+             ('in_port="eth-0",ip', 2, 'ip,in_port="eth-0"'),
+             ('in_port="my port" tcp', 3, 'tcp,in_port="my port"'),
+             ('in_port="LOCAL"', 7, "in_port=LOCAL"),     # quoted: the port named LOCAL
+             ('in_port=LOCAL', 0xFFFE, "in_port=LOCAL"),  # bare: the keyword
+             ('in_port="42"', 9, 'in_port="42"'),
+             ('in_port=42', 42, "in_port=42"),
+             ('in_port="\\u0070\\u0031"', 1, "in_port=p1")]
+    for text, port, printed in cases:
+        m = parse_match(text, names)
+        assert m.get("in_port") == (port, 0xFFFF), text
+        assert format_match(m, port_names=numbers) == printed
+    with pytest.raises(FieldError, match="p9: invalid or unknown port for in_port"):
+        parse_match("in_port=p9", names)
+    with pytest.raises(FieldError):
+        parse_match("in_port=p1")
+    assert split_items('a=1, b="x, y" c') == [("a", "1"), ("b", '"x, y"'), ("c", None)]

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pyvswitch.packet.flow import INDEX, N_REGS
@@ -325,13 +327,21 @@ def parse_int(s: str) -> int | None:
     return (-v) % (1 << 64) if sign == "-" else v
 
 
-def parse_port(s: str) -> int | None:
-    """An OpenFlow 1.0 port number from its text, as ovs-ofctl reads it, or None."""
-    name = s.upper()
-    if name in PORT_NUMBERS:
-        return PORT_NUMBERS[name]
+def parse_port(s: str, names: Mapping[str, int] | None = None) -> int | None:
+    """An OpenFlow 1.0 port number from its text, as ovs-ofctl reads it, or None: a number,
+    a reserved name (LOCAL, ...), or with names (port name -> number) a port's name, bare or
+    in double quotes with JSON escapes (quoting makes a name that looks like a keyword or a
+    number a name)."""
+    if s.startswith('"'):
+        try:
+            name = json.loads(s)
+        except ValueError:
+            return None
+        return names.get(name) if names and isinstance(name, str) else None
+    if s.upper() in PORT_NUMBERS:
+        return PORT_NUMBERS[s.upper()]
     if not s.isdigit():
-        return None
+        return names.get(s) if names else None
     n = int(s)
     if n <= 0xFFFF:
         return n
@@ -340,7 +350,16 @@ def parse_port(s: str) -> int | None:
     return None
 
 
-def format_port(port: int) -> str:
+_PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*\Z")
+
+
+def format_port(port: int, names: Mapping[int, str] | None = None) -> str:
+    """A port as ovs-ofctl prints it: its name when names (number -> name) has one, in double
+    quotes unless it is a letter followed by letters and digits; else a reserved name or the
+    number."""
+    name = names.get(port) if names else None
+    if name is not None:
+        return name if _PLAIN_NAME.match(name) else json.dumps(name)
     return PORT_NAMES.get(port, str(port))
 
 
@@ -449,12 +468,14 @@ def _split_flags(s: str) -> list[str]:
     return tokens
 
 
-def parse_value(fld: Field, s: str) -> tuple[int, int]:
-    """(value, mask) of a field from its text ("value" or "value/mask"), in the field's units."""
+def parse_value(fld: Field, s: str, port_names: Mapping[str, int] | None = None
+                ) -> tuple[int, int]:
+    """(value, mask) of a field from its text ("value" or "value/mask"), in the field's units;
+    port_names (name -> number) lets ports be named."""
     full = (1 << (8 * fld.n_bytes)) - 1
     kind = fld.kind
     if kind is K.PORT:
-        port = parse_port(s)
+        port = parse_port(s, port_names)
         if port is None:
             raise FieldError(f"{s}: invalid or unknown port for {fld.name}")
         return port, full

@@ -19,6 +19,7 @@ the protocol matched (`tp_src` or `icmp_type`, `nw_src` or `arp_spa`).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field as dc_field
 from itertools import compress
 from operator import and_
@@ -219,19 +220,23 @@ _SHORTHAND_NAMES = {v: k for k, v in SHORTHANDS.items()}
 
 
 
+_ITEM = re.compile(r'(?:"(?:[^"\\]|\\.)*"|[^,\s"])+')
+
+
 def split_items(text: str) -> list[tuple[str, str | None]]:
-    """ovs-ofctl's key[=value] items separated by commas or white space."""
+    """ovs-ofctl's key[=value] items separated by commas or white space (a double-quoted
+    port name may hold either)."""
     items = []
-    for part in re.split(r"[,\s]+", text.strip()):
-        if not part:
-            continue
+    for part in _ITEM.findall(text):
         key, eq, value = part.partition("=")
         items.append((key, value if eq else None))
     return items
 
 
-def match_from_items(items: list[tuple[str, str | None]]) -> Match:
-    """The match of parsed items (no priority, actions or other flow-mod keywords)."""
+def match_from_items(items: list[tuple[str, str | None]],
+                     port_names: Mapping[str, int] | None = None) -> Match:
+    """The match of parsed items (no priority, actions or other flow-mod keywords);
+    port_names (name -> number) lets in_port name a port."""
     values, masks = list(_ZERO), list(_ZERO)
     for key, value in items:
         if key in SHORTHANDS and value is None:
@@ -245,18 +250,20 @@ def match_from_items(items: list[tuple[str, str | None]]) -> Match:
             if value is None:
                 raise FieldError(f"field {key} missing value")
             raise FieldError(f"unknown keyword {key}")
-        v, msk = parse_value(fld, value if value else "0/0")
+        v, msk = parse_value(fld, value if value else "0/0", port_names)
         set_slots(values, masks, fld, v, msk)
     return Match(_new(FlowKey, values), _new(FlowKey, masks))
 
 
-def parse_match(text: str) -> Match:
+def parse_match(text: str, port_names: Mapping[str, int] | None = None) -> Match:
     """A match from ovs-ofctl's syntax, e.g. "tcp,nw_src=10.0.0.0/8,tp_dst=80"."""
-    return match_from_items(split_items(text))
+    return match_from_items(split_items(text), port_names)
 
 
-def format_match(match: Match, priority: int | None = None) -> str:
-    """The match as ovs-ofctl prints it (with "priority=N" first unless it is the default)."""
+def format_match(match: Match, priority: int | None = None,
+                 port_names: Mapping[int, str] | None = None) -> str:
+    """The match as ovs-ofctl prints it (with "priority=N" first unless it is the default);
+    with port_names (number -> name), as `ovs-ofctl --names` prints it."""
     out: list[str] = []
     val, msk = match.value, match.mask
 
@@ -289,7 +296,7 @@ def format_match(match: Match, priority: int | None = None) -> str:
             out.append(f"{slot}={_hex_masked(v, m, (1 << 64) - 1)}")
     v, m = get("in_port")
     if m:
-        out.append(f"in_port={format_port(v)}")
+        out.append(f"in_port={format_port(v, port_names)}")
     _format_vlan(out, *get("vlan_tci"))
     _format_vlan(out, *get("vlan_tci2"), suffix="1")
     for slot in ("dl_src", "dl_dst"):
