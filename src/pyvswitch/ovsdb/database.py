@@ -30,7 +30,7 @@ from pyvswitch.ovsdb.data import Row
 from pyvswitch.ovsdb.errors import OvsdbError
 from pyvswitch.ovsdb.schema import DatabaseSchema, TableSchema
 from pyvswitch.ovsdb.transaction import NeedRetry, Transaction, TxnRow
-from pyvswitch.ovsdb.types import ZERO_UUID, Type
+from pyvswitch.ovsdb.types import ZERO_UUID, Type, is_uuid
 
 
 class Table:
@@ -488,8 +488,15 @@ class Database:
     # --- log records ---
 
     def apply_record(self, record: dict) -> None:
-        """Replays one standalone-log transaction record (diff or full form)."""
+        """Replays one standalone-log transaction record (diff or full form).
+
+        All or nothing: a record with any bad part raises OvsdbError and changes
+        nothing.  Records are trusted to keep references whole (ovsdb-server
+        checked them when it committed), so no integrity checks run here."""
+        if not isinstance(record, dict):
+            raise OvsdbError("syntax error", "transaction record is not a JSON object")
         is_diff = record.get("_is_diff") is True
+        updates: list[tuple[Table, str, Row | None, Row | None]] = []
         for tname, rows in record.items():
             if tname.startswith("_"):
                 continue
@@ -500,10 +507,12 @@ class Database:
                 raise OvsdbError("syntax error", f"Table {tname} has bad data in transaction record.")
             ts = t.schema
             for u, delta in rows.items():
+                if not is_uuid(u):
+                    raise OvsdbError("syntax error", f'"{u}" is not a valid UUID')
                 old = t.rows.get(u)
                 if delta is None:
                     if old is not None:
-                        self._replace(t, u, old, None)
+                        updates.append((t, u, old, None))
                     continue
                 if not isinstance(delta, dict):
                     raise OvsdbError("syntax error", f"Row {u} in table {tname} has bad data.")
@@ -518,7 +527,9 @@ class Database:
                         values[c.index] = ct.apply_diff(values[c.index], d)
                     else:
                         values[c.index] = ct.datum_from_json(vj)
-                self._replace(t, u, old, Row(ts, u, None, tuple(values)))
+                updates.append((t, u, old, Row(ts, u, None, tuple(values))))
+        for t, u, old, new in updates:
+            self._replace(t, u, old, new)
 
     def snapshot_record(self, date_ms: int | None = None, comment: str | None = None) -> dict:
         """The whole database as one transaction record (persistent, non-default columns)."""

@@ -190,3 +190,15 @@ def test_unexpected_member_beats_waiting():
     o = d.execute([{"op": "wait", "table": "Root", "where": [], "until": "!=", "rows": [], "bogus": 1}], now=0)
     assert o.results[0]["details"] == ("Parsing ovsdb operation 1 of 1 failed: "
                                        "Member 'bogus' is present but not allowed here.")
+
+
+def test_bad_record_changes_nothing():
+    d = db()
+    u = new_uuid()
+    with pytest.raises(OvsdbError):
+        d.apply_record({"Root": {u: {"name": "a", "sset": "x"}}, "Kid": {new_uuid(): {"n": "not a number"}}})
+    assert d.tables["Root"].rows == {}
+    with pytest.raises(OvsdbError):
+        d.apply_record({"Root": {"not-a-uuid": {"name": "a"}}})
+    with pytest.raises(OvsdbError):
+        d.apply_record({"Nope": {}})
