@@ -1,7 +1,7 @@
-"""Port names in matches, against a real switch: ovs-vswitchd 3.1 with dummy ports whose
-names need quoting or not; `ovs-ofctl --names dump-flows` must print each flow's match as
-`format_match(..., port_names=...)` does, and flows we parse with names must be the ones the
-switch holds."""
+"""Port names and priorities in matches, against a real switch: ovs-vswitchd 3.1 with dummy
+ports whose names need quoting or not; `ovs-ofctl --names dump-flows` must print each flow's
+priority and match as `format_match(..., priority, port_names=...)` does, and flows we parse
+with names must be the ones the switch holds."""
 
 from __future__ import annotations
 
@@ -16,7 +16,16 @@ from pyvswitch.packet.match import format_match, parse_match, split_items
 
 PORTS = {"p1": 1, "eth-0": 2, "2x": 3, "my.port": 4, "Vif7": 5}
 FLOWS = ['in_port=p1,tcp,tp_dst=80', 'in_port="eth-0",ip', 'in_port="2x"',
-         'in_port="my.port",udp', 'in_port=Vif7,arp', 'in_port=LOCAL,ipv6']
+         'in_port="my.port",udp', 'in_port=Vif7,arp', 'in_port=LOCAL,ipv6',
+         'priority=0,in_port=p1,ip', 'priority=65535,arp,arp_op=2', 'priority=32767,tcp6']
+
+
+def _ours(flow: str, names) -> str:
+    priority = [int(v) for k, v in split_items(flow) if k == "priority"]
+    match = ",".join(k if v is None else f"{k}={v}" for k, v in split_items(flow)
+                     if k != "priority")
+    return format_match(parse_match(match, PORTS), priority[0] if priority else None,
+                        port_names=names)
 
 
 def _run(cmd, env, **kw):
@@ -58,10 +67,10 @@ def test_names_print_and_parse_like_ovs_ofctl():
             out = _run([ref("ovs-ofctl"), flag, "--no-stats", "dump-flows", "br0"], env).stdout
             printed = sorted(line.strip().rsplit(" actions=", 1)[0] for line in out.splitlines()
                              if "actions=" in line)
-            ours = sorted(format_match(parse_match(f, PORTS), port_names=names) for f in FLOWS)
+            ours = sorted(_ours(f, names) for f in FLOWS)
             assert printed == ours, flag
             for line in printed:  # what we print, we read back
-                assert format_match(parse_match(line, PORTS), port_names=names) == line
+                assert _ours(line, names) == line
         assert split_items('in_port="my.port",udp') == [("in_port", '"my.port"'), ("udp", None)]
     finally:
         for pid in reversed(pids):
