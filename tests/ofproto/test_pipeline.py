@@ -317,3 +317,17 @@ def test_reconfiguring_the_same_fail_mode_leaves_flows_alone(sw):
     br.add_flow("priority=0,actions=drop")
     br.set_config(fail_mode="standalone")
     assert br.dump_flows() == " priority=0 actions=drop\n"
+
+
+def test_a_translation_bug_during_revalidation_drops_the_flow(sw, monkeypatch):
+    br = three_ports(sw)
+    sw.send("p1", frame(mac(1), BCAST))
+    assert sw.dp.stats().flows == 1
+
+    def broken(*a, **kw):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr("pyvswitch.ofproto.xlate.translate", broken)
+    br.add_flow("priority=5,actions=drop")
+    sw.run()
+    assert sw.dp.stats().flows == 0 and isinstance(sw.backer.last_error, RuntimeError)

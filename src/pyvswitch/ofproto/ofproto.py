@@ -403,6 +403,7 @@ class Backer:
         # so far, MAC entries it learned, the run() epoch it was made in].
         self._xcache: dict[tuple[FlowKey, FlowKey], list] = {}
         self._epoch = 0
+        self.last_error: Exception | None = None
         datapath.set_upcall_handler(self.upcall)
         if hasattr(datapath, "set_userspace_handler"):
             datapath.set_userspace_handler(self._userspace)
@@ -485,7 +486,11 @@ class Backer:
 
     def _revalidate_one(self, key: FlowKey):
         with self.lock:
-            res = self._translate_odp(key, may_learn=False, now=self._clock())
+            try:
+                res = self._translate_odp(key, may_learn=False, now=self._clock())
+            except Exception as e:      # a translation bug: drop the flow, keep running
+                self.last_error = e
+                return None
             if res is None or res.stale:
                 return None
             entry = self._xcache.get((res.mask, key))
