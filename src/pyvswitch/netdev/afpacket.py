@@ -7,15 +7,24 @@ hands a block up only when the block fills or its retire timer (>= 1 ms) fires, 
 measured here as 1 ms of added round-trip time; V2 wakes us per frame (0.2 ms RTT).
 A slot holds the largest frame, a 64 KiB GSO super-frame.  `PACKET_VNET_HDR` is on, so each frame is
 preceded in the ring by its virtio-net header (see offload.py) and GSO super-frames come
-up whole; sends carry the header back down with one `sendmsg` per frame.
+up whole.
+
+Transmit uses a TPACKET_V2 ring too: each frame (virtio-net header first) is copied into
+the next free slot and marked SEND_REQUEST, and one send() per batch hands them all to
+the kernel, which frees a slot when it is done with its frame.  Measured on veths (CPU
+time per 64-byte frame, send included): 1.9 us against 2.6 us with one sendmsg() per
+frame.  `PACKET_LOSS` makes the kernel skip a malformed frame instead of stopping at it;
+`PACKET_QDISC_BYPASS` skips the qdisc layer (veths have none to apply).  With every slot
+in flight, sending waits briefly for one, then drops and counts tx_dropped.
 
 Frames whose VLAN tag the kernel stripped into metadata (TP_STATUS_VLAN_VALID) get the
 tag put back, so above this layer a frame is exactly what was on the wire; a checksum
 offset in the header moves with it.
 
 Ring layout facts (linux/if_packet.h): each slot starts with `tpacket2_hdr` (status,
-len, snaplen, mac, net, sec, nsec, vlan_tci, vlan_tpid); the vnet header sits just
-before the MAC header, at slot + mac - 10.
+len, snaplen, mac, net, sec, nsec, vlan_tci, vlan_tpid); in the RX ring the vnet header
+sits just before the MAC header, at slot + mac - 10; in the TX ring data starts 32 bytes
+into the slot (the aligned header size); the TX ring follows the RX ring in one mapping.
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ from .offload import VNET_HDR
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
 PACKET_RX_RING = 5
+PACKET_TX_RING = 13
+PACKET_LOSS = 14
 PACKET_VERSION = 10
 PACKET_STATISTICS = 6
 PACKET_VNET_HDR = 15
@@ -42,22 +53,28 @@ TP_STATUS_KERNEL = 0
 TP_STATUS_USER = 1
 TP_STATUS_VLAN_VALID = 1 << 4
 TP_STATUS_VLAN_TPID_VALID = 1 << 6
+TP_STATUS_AVAILABLE = 0
+TP_STATUS_SEND_REQUEST = 1
 
 _REQ = struct.Struct("4I")                  # block_size, block_nr, frame_size, frame_nr
 _FRAME_HDR = struct.Struct("=IIIHHIIHH")    # tpacket2_hdr up to vlan_tpid
 assert _FRAME_HDR.size == 28
 _U32 = struct.Struct("=I")
+_TX_HDR = struct.Struct("=II")              # tp_status, tp_len
+_TX_DATA = 32                               # TPACKET_ALIGN(sizeof(struct tpacket2_hdr))
 
 # One slot per block, each big enough for a 64 KiB GSO super-frame plus headers
 # (a whole number of pages).
 SLOT_SIZE = 17 * 4096
 SLOT_COUNT = 128
+TX_SLOT_COUNT = 64
+_TX_MAX = SLOT_SIZE - _TX_DATA - 10
 
 
 class AfPacketNetdev:
     type = "system"
 
-    def __init__(self, name: str, *, slots: int = SLOT_COUNT):
+    def __init__(self, name: str, *, slots: int = SLOT_COUNT, tx_slots: int | None = None):
         self.name = name
         self._stats = NetdevStats()
         try:
@@ -69,7 +86,16 @@ class AfPacketNetdev:
             s.setsockopt(SOL_PACKET, PACKET_VNET_HDR, 1)
             s.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
             s.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V2)
+            if tx_slots is None:
+                tx_slots = TX_SLOT_COUNT
+            # A malformed frame in the TX ring is skipped, not left to block it (to be set
+            # before the rings).
+            s.setsockopt(SOL_PACKET, PACKET_LOSS, 1)
             s.setsockopt(SOL_PACKET, PACKET_RX_RING, _REQ.pack(SLOT_SIZE, slots, SLOT_SIZE, slots))
+            if tx_slots:
+                s.setsockopt(SOL_PACKET, PACKET_TX_RING,
+                             _REQ.pack(SLOT_SIZE, tx_slots, SLOT_SIZE, tx_slots))
+            s.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
             s.bind((name, ETH_P_ALL))
             s.setblocking(False)
@@ -78,9 +104,13 @@ class AfPacketNetdev:
             raise NetdevError(name, linux.strerror(e)) from None
         self._sock = s
         self._slots = slots
-        self._ring = mmap.mmap(s.fileno(), SLOT_SIZE * slots, mmap.MAP_SHARED,
+        # The TX ring, if any, follows the RX ring in the same mapping.
+        self._ring = mmap.mmap(s.fileno(), SLOT_SIZE * (slots + tx_slots), mmap.MAP_SHARED,
                                mmap.PROT_READ | mmap.PROT_WRITE)
         self._next = 0
+        self._tx_slots = tx_slots
+        self._tx_base = SLOT_SIZE * slots
+        self._tx_next = 0
         # Enable promiscuous mode for the socket's life only (PACKET_MR_PROMISC).
         mreq = struct.pack("iHH8s", self.ifindex, 1, 0, b"")
         s.setsockopt(SOL_PACKET, 1, mreq)  # PACKET_ADD_MEMBERSHIP
@@ -114,6 +144,65 @@ class AfPacketNetdev:
         return out
 
     def send_batch(self, packets: list[Packet]) -> int:
+        if not self._tx_slots:
+            return self._send_each(packets)
+        ring = self._ring
+        stats = self._stats
+        n_slots = self._tx_slots
+        tx_base = self._tx_base
+        i = self._tx_next
+        pending = sent = 0
+        for p in packets:
+            frame = p.frame
+            size = len(frame)
+            if size > _TX_MAX:
+                stats.tx_errors += 1
+                continue
+            base = tx_base + i * SLOT_SIZE
+            if _U32.unpack_from(ring, base)[0] != TP_STATUS_AVAILABLE:
+                # Every slot is in flight: hand the kernel what is queued, then wait.
+                if pending:
+                    self._flush()
+                    pending = 0
+                if not self._wait_slot(base):
+                    stats.tx_dropped += len(packets) - sent
+                    break
+            data = base + _TX_DATA
+            ring[data:data + 10] = p.vnet or _NO_VNET
+            ring[data + 10:data + 10 + size] = frame
+            _TX_HDR.pack_into(ring, base, TP_STATUS_SEND_REQUEST, size + 10)
+            i += 1
+            if i == n_slots:
+                i = 0
+            pending += 1
+            sent += 1
+            stats.tx_bytes += size
+        self._tx_next = i
+        if pending:
+            self._flush()
+        stats.tx_packets += sent
+        return sent
+
+    def _flush(self) -> None:
+        """One send() hands the kernel every frame marked SEND_REQUEST."""
+        try:
+            self._sock.send(b"")
+        except BlockingIOError:
+            pass
+        except OSError:
+            self._stats.tx_errors += 1
+
+    def _wait_slot(self, base: int) -> bool:
+        """A slot frees when the kernel is done with its frame, usually within microseconds."""
+        ring = self._ring
+        for _ in range(3):
+            if _U32.unpack_from(ring, base)[0] == TP_STATUS_AVAILABLE:
+                return True
+            _wait_writable(self._sock, 0.005)
+        return _U32.unpack_from(ring, base)[0] == TP_STATUS_AVAILABLE
+
+    def _send_each(self, packets: list[Packet]) -> int:
+        """Without a TX ring: one sendmsg per frame."""
         sent = 0
         sendmsg = self._sock.sendmsg
         for p in packets:
