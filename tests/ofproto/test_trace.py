@@ -174,3 +174,14 @@ def test_static_fdb_entries(sw):
     assert run(sw, "fdb/del", "br0", "0", "00:00:00:00:00:55") == (True, "")
     assert run(sw, "fdb/del", "br0", "0", "00:00:00:00:00:55") == (False, "could not find static mac entry")
     assert len(br.mac) == 1
+
+
+def test_trace_a_packet(sw):
+    pkt = "ffffffffffff0000000000770800450000140000000040110000c0a80001c0a80002"
+    ok, text = run(sw, "ofproto/trace", "br0", "in_port=1", pkt)
+    assert ok and text.startswith(
+        "Flow: udp,in_port=1,vlan_tci=0x0000,dl_src=00:00:00:00:00:77,dl_dst=ff:ff:ff:ff:ff:ff,"
+        "nw_src=192.168.0.1,nw_dst=192.168.0.2,nw_tos=0,nw_ecn=0,nw_ttl=64,nw_frag=no,tp_src=0,tp_dst=0\n")
+    assert "     -> learned that 00:00:00:00:00:77 is on port p1 in VLAN 0\n" in text
+    assert run(sw, "ofproto/trace", "br0", "in_port=1", "ff") == (False, "Packet data too short for Ethernet")
+    assert run(sw, "ofproto/trace", "br0", "in_port=1", "zz") == (False, "Trailing garbage in packet data")

@@ -7,7 +7,8 @@ cookie) and its actions, NORMAL's reasoning on lines starting "->" (what it
 did) or ">>" (why it dropped), and finally the "Final flow" (or
 "unchanged"), the "Megaflow" the datapath would cache, and the "Datapath
 actions".  A translation that fails says so on a last line.  Without
-`generate` nothing is learned, as in OVS.  Megaflows print every masked
+`-generate` (or a packet given in hex, whose headers then make the flow)
+nothing is learned, as in OVS.  Megaflows print every masked
 field, "vlan_tci=0x0000" included where OVS leaves it implicit.
 
 `COMMANDS` maps the unixctl command names (`ofproto/trace`, `fdb/show`,
@@ -24,7 +25,7 @@ from typing import Callable, Mapping
 from pyvswitch.datapath.actions import format_actions as format_odp_actions
 from pyvswitch.ofproto import xlate
 from pyvswitch.packet.fields import BY_NAME, FieldError, parse_port
-from pyvswitch.packet.flow import FULL_MASK, INDEX, N_REGS, FlowKey, packet_mask
+from pyvswitch.packet.flow import FULL_MASK, INDEX, N_REGS, FlowKey, extract, packet_mask
 from pyvswitch.packet.headers import mac_from_str
 from pyvswitch.packet.match import Match, format_match, match_from_items, split_items
 
@@ -42,7 +43,8 @@ def format_flow(flow: FlowKey) -> str:
     return format_match(Match(flow, mask))
 
 
-_META_SLOTS = tuple(INDEX[n] for n in ("tun_id", "metadata", *(f"reg{i}" for i in range(N_REGS))))
+_META_NAMES = ("tun_id", "metadata", *(f"reg{i}" for i in range(N_REGS)))
+_META_SLOTS = tuple(INDEX[n] for n in _META_NAMES)
 
 
 def parse_trace_flow(text: str) -> FlowKey:
@@ -111,6 +113,18 @@ def cmd_trace(bridges: Mapping, args: list[str], now: float) -> Result:
         flow = parse_trace_flow(flow_text)
     except FieldError as e:
         return False, str(e)
+    if len(args) > 2:
+        # A packet in hex: its headers make the flow (the flow text gives in_port and
+        # metadata), and like -generate it has side effects such as MAC learning.
+        hexdata = args[2]
+        if len(hexdata) % 2 or re.fullmatch(r"[0-9a-fA-F]*", hexdata) is None:
+            return False, "Trailing garbage in packet data"
+        data = bytes.fromhex(hexdata)
+        if len(data) < 14:
+            return False, "Packet data too short for Ethernet"
+        meta = {name: getattr(flow, name) for name in _META_NAMES}
+        flow = extract(data, flow.in_port)._replace(**meta)
+        generate = True
     return True, br.trace(flow, now, generate=generate)
 
 
