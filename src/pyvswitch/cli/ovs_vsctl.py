@@ -98,12 +98,20 @@ def _apply_options(parsed, opts: Options, log) -> str | None:
         elif name == "bare":
             opts.format, opts.data, opts.headings = "list", "bare", False
         elif name == "verbose":
-            log.set_verbosity(value)
+            try:
+                log.set_verbosity(value)
+            except log.VlogError as e:
+                raise VsctlError(str(e)) from None
         elif name == "no-syslog":
             log.set_levels("vsctl", log.Destination.SYSLOG, log.Level.WARN)
         elif name == "log-file":
             from pyvswitch import dirs
-            log.set_log_file(value or os.path.join(dirs.logdir(), "ovs-vsctl.log"))
+            path = value or os.path.join(dirs.logdir(), "ovs-vsctl.log")
+            try:
+                log.set_log_file(path)
+            except OSError as e:
+                log.module("vlog").warn("failed to open %s for logging: %s", path, os.strerror(e.errno))
+                raise ExitStatus(1) from None
         elif name in ("help", "version", "commands", "options"):
             action = action or name
     return action
