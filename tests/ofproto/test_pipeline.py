@@ -331,3 +331,23 @@ def test_a_translation_bug_during_revalidation_drops_the_flow(sw, monkeypatch):
     br.add_flow("priority=5,actions=drop")
     sw.run()
     assert sw.dp.stats().flows == 0 and isinstance(sw.backer.last_error, RuntimeError)
+
+
+def test_packets_from_a_port_no_bridge_owns_are_dropped_in_the_cache(sw):
+    from pyvswitch.netdev import Packet
+    from pyvswitch.netdev.dummy import DummyNetdev
+    three_ports(sw)
+    stray = DummyNetdev("stray")
+    try:
+        n = sw.dp.port_add(stray)
+        for _ in range(2):
+            with sw.dp.lock:
+                sw.dp.process(n, [Packet(udp())])
+        st = sw.dp.stats()
+        assert (st.flows, st.hit, st.missed) == (1, 1, 1)
+        sw.backer.need_revalidate = True
+        sw.run()
+        assert sw.dp.stats().flows == 1
+    finally:
+        sw.dp.port_del(n)
+        stray.close()

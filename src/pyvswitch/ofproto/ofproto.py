@@ -69,7 +69,7 @@ from pyvswitch.ofproto.ofactions import (
 from pyvswitch.ofproto.vlan import VlanConfig
 from pyvswitch.packet.fields import FieldError, parse_int
 from pyvswitch.netdev import Packet
-from pyvswitch.packet.flow import FlowKey, extract
+from pyvswitch.packet.flow import FULL_MASK, FlowKey, extract
 from pyvswitch.packet.match import OFP_DEFAULT_PRIORITY, Match, match_from_items, split_items
 
 FAIL_STANDALONE = "standalone"
@@ -388,6 +388,9 @@ def parse_flow(text: str) -> FlowSpec:
                     ints.get("hard_timeout", 0), flags)
 
 
+_IN_PORT_ONLY = FlowKey(in_port=FULL_MASK.in_port)
+
+
 class Backer:
     def __init__(self, datapath, *, clock: Callable[[], float] = time.monotonic,
                  wakeup: Callable[[], None] | None = None):
@@ -467,8 +470,8 @@ class Backer:
         with self.lock:
             now = self._clock()
             res = self._translate_odp(key, may_learn=True, now=now)
-            if res is None:
-                return None
+            if res is None:         # a port no bridge owns (yet): cache a drop for it
+                return (), _IN_PORT_ONLY
             mask = res.mask
             masked = tuple.__new__(FlowKey, tuple(k & m for k, m in zip(key, mask)))
             # The datapath counts this packet on the new megaflow; credit it to the rules now.
@@ -486,6 +489,8 @@ class Backer:
 
     def _revalidate_one(self, key: FlowKey):
         with self.lock:
+            if key.in_port not in self.odp_ports:
+                return (), _IN_PORT_ONLY
             try:
                 res = self._translate_odp(key, may_learn=False, now=self._clock())
             except Exception as e:      # a translation bug: drop the flow, keep running
