@@ -41,7 +41,14 @@ GOLDEN = [
     ("move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[]", "move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[]"),
     ("move:NXM_NX_REG0[0..15]->NXM_NX_REG1[16..31]", "move:NXM_NX_REG0[0..15]->NXM_NX_REG1[16..31]"),
     ("enqueue:1:2", "enqueue:1:2"), ("set_queue:1", "set_queue:1"),
-    ("write_metadata:0x1", "write_metadata:0x1"),
+    ("write_metadata:0x1", "write_metadata:0x1"), ("exit", "exit"),
+    ("set_tunnel:5", "set_tunnel:0x5"), ("set_tunnel64:5", "set_tunnel64:0x5"),
+    ("set_tunnel:0x123456789", "set_tunnel64:0x123456789"),
+    ("clone(mod_vlan_vid:5,output:2),output:3", "clone(mod_vlan_vid:5,output:2),output:3"),
+    ("clone(drop)", "clone(drop)"), ("output:NXM_NX_REG0[]", "output:NXM_NX_REG0[]"),
+    ("output:NXM_NX_REG0[0..15]", "output:NXM_NX_REG0[0..15]"),
+    ("output(port=2,max_len=100)", "output(port=2,max_len=100)"),
+    ("clone(output:1),exit,output:2", "clone(output:1),exit,output:2"),
 ]
 
 ERRORS = [

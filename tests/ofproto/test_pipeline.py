@@ -351,3 +351,14 @@ def test_packets_from_a_port_no_bridge_owns_are_dropped_in_the_cache(sw):
     finally:
         sw.dp.port_del(n)
         stray.close()
+
+
+def test_clone_exit_output_reg_set_tunnel(sw):
+    br = three_ports(sw)
+    br.delete_flows()
+    br.add_flow("table=0,actions=clone(mod_vlan_vid:5,output:2),load:3->NXM_NX_REG1[0..15],"
+                "set_tunnel:7,resubmit(,1),output:2")
+    br.add_flow("table=1,tun_id=7,actions=output:NXM_NX_REG1[0..15],exit")
+    out = out_vlans(sw.send("p1", udp()))
+    # The clone's tag stays in the clone; exit inside table 1 stops the final output:2 too.
+    assert out == {"p2": [5], "p3": [None]}

@@ -132,8 +132,35 @@ class Note:
     data: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class OutputReg:
+    """Output to the port number held in a field (`output:NXM_NX_REG0[0..15]`)."""
+    field: str
+    ofs: int
+    n_bits: int
+    max_len: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SetTunnel:
+    tun_id: int
+    wide: bool = False       # set_tunnel64 (always so for ids beyond 32 bits)
+
+
+@dataclass(frozen=True, slots=True)
+class Clone:
+    """Actions run on a copy of the packet; afterwards the original flow continues."""
+    actions: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    """Stops all action processing (pending resubmits included)."""
+
+
 Action = (Output | Controller | Enqueue | SetQueue | SetVlanVid | SetVlanPcp | StripVlan | PushVlan
-          | SetField | Move | DecTtl | Resubmit | GotoTable | WriteMetadata | Note)
+          | SetField | Move | DecTtl | Resubmit | GotoTable | WriteMetadata | Note | OutputReg
+          | SetTunnel | Clone | Exit)
 
 # ---- NXM names (for load/move) ------------------------------------------------
 
@@ -259,7 +286,23 @@ def _parse_one(name: str, arg: str | None) -> Action:
         if port is not None and (name.isdigit() or name.upper() in PORT_NAMES.values()):
             return _output_for_port(_port(name))
     if lname == "output":
-        return _output_for_port(_port(arg or ""))
+        arg = arg or ""
+        if "[" in arg:
+            fld, ofs, n_bits = _parse_subfield(arg)
+            return OutputReg(fld.name, ofs, n_bits)
+        if "=" in arg:
+            kv = dict(part.strip().partition("=")[::2] for part in arg.split(","))
+            if "port" not in kv:
+                raise ActionError(f"{arg}: missing port")
+            return _output_for_port(_port(kv["port"]), _int_arg(kv.get("max_len", "0"), "max_len"))
+        return _output_for_port(_port(arg))
+    if lname == "exit":
+        return Exit()
+    if lname in ("set_tunnel", "set_tunnel64"):
+        tun = _int_arg(arg, "tunnel id")
+        return SetTunnel(tun, lname == "set_tunnel64" or tun > 0xFFFFFFFF)
+    if lname == "clone":
+        return Clone(parse_actions(arg or ""))
     if lname == "controller":
         return _parse_controller(arg)
     if lname == "enqueue":
@@ -448,9 +491,19 @@ def _contiguous(mask: int) -> tuple[int, int] | None:
 def format_action(a: Action) -> str:
     t = type(a)
     if t is Output:
+        if a.max_len:
+            return f"output(port={format_port(a.port)},max_len={a.max_len})"
         if a.port < OFPP_MAX:
             return f"output:{a.port}"
         return format_port(a.port)
+    if t is OutputReg:
+        return f"output:{_format_subfield(a.field, a.ofs, a.n_bits)}"
+    if t is SetTunnel:
+        return f"set_tunnel{'64' if a.wide else ''}:{a.tun_id:#x}"
+    if t is Clone:
+        return f"clone({format_actions(a.actions)})"
+    if t is Exit:
+        return "exit"
     if t is Controller:
         if a.reason == "action" and a.controller_id == 0:
             return f"CONTROLLER:{a.max_len}"

@@ -110,7 +110,7 @@ def is_reserved_multicast(mac: int) -> bool:
 class _Ctx:
     __slots__ = ("backer", "bridge", "flow", "base", "wc", "odp", "rules", "written", "depth",
                  "n_resubmits", "table_id", "now", "may_learn", "mac_changed", "error", "trace",
-                 "rule", "learned", "stale", "in_port")
+                 "rule", "learned", "stale", "in_port", "exit")
 
     def __init__(self, backer, bridge, flow: FlowKey, now: float, may_learn: bool, trace: list | None):
         self.backer = backer
@@ -135,6 +135,7 @@ class _Ctx:
         # The port the packet entered this bridge on: outputs, IN_PORT, FLOOD and NORMAL use
         # it even inside resubmit(port,...), whose port only changes lookups (as in OVS).
         self.in_port = flow[_IN_PORT]
+        self.exit = False             # set by the exit action: stop everything
 
     # ---- helpers ------------------------------------------------------------------
 
@@ -218,7 +219,7 @@ class _Ctx:
         if tr is not None and not actions:
             tr.append("    drop")
         for a in actions:
-            if self.error is not None:
+            if self.error is not None or self.exit:
                 return
             if tr is not None:
                 tr.append("    " + A.format_action(a))
@@ -260,6 +261,20 @@ class _Ctx:
                 self.controller(a.reason, a.max_len, a.controller_id)
             elif t is A.Enqueue:
                 self.output(a.port)
+            elif t is A.OutputReg:
+                fld = BY_NAME[a.field]
+                bits = (1 << a.n_bits) - 1
+                self.unmask(fld.index, ((bits << a.ofs) & fld.keep) << fld.shift)
+                self.output((fld.from_slot(self.flow[fld.index]) >> a.ofs) & bits)
+            elif t is A.SetTunnel:
+                self.set_slot(_I["tun_id"], a.tun_id)
+            elif t is A.Clone:
+                saved = self.flow
+                self.do_actions(a.actions)
+                self.flow = saved
+            elif t is A.Exit:
+                self.exit = True
+                return
             # SetQueue and Note change nothing a datapath sees.
 
     def resubmit(self, port: int, table_id: int) -> None:
