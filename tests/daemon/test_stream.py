@@ -182,3 +182,17 @@ def test_closing_a_remote_closes_its_connections(tmp_path):
         w.close()
 
     asyncio.run(main())
+
+
+def test_bind_unix_replaces_a_stale_file_and_listens_at_once(tmp_path):
+    from pyvswitch.aio.stream import bind_unix
+    path = tmp_path / "s.sock"
+    path.write_text("stale")
+    sock = bind_unix(str(path))
+    try:
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(str(path))
+        c.close()
+        assert [p.name for p in tmp_path.iterdir()] == ["s.sock"]
+    finally:
+        sock.close()

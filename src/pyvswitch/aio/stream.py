@@ -134,6 +134,36 @@ def ssl_contexts(private_key: str, certificate: str, ca_cert: str
     return server, client
 
 
+def bind_unix(path: str, backlog: int = 128) -> socket.socket:
+    """A listening Unix socket at path, replacing any file there.
+
+    The socket is bound under a temporary name, put to listening, then
+    renamed into place: whoever sees the path can connect to it at once,
+    with no window in which the file exists but refuses connections."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    if len(os.fsencode(tmp)) >= 108:
+        tmp = path          # no room for a temporary name (sun_path is 108 bytes)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        sock.bind(tmp)
+        sock.listen(backlog)
+        if tmp != path:
+            os.rename(tmp, path)
+    except BaseException:
+        sock.close()
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    sock.setblocking(False)
+    return sock
+
+
 class Peer(Protocol):
     """What a protocol shell offers to the connections it serves."""
 
@@ -288,11 +318,7 @@ class RemoteManager:
         factory = self._new_connection
 
         if r.kind == "punix":
-            try:
-                os.unlink(r.path)
-            except FileNotFoundError:
-                pass
-            self.server = await loop.create_unix_server(factory, r.path, ssl=ctx)
+            self.server = await loop.create_unix_server(factory, sock=bind_unix(r.path), ssl=ctx)
         else:
             family = socket.AF_INET6 if ":" in r.host else socket.AF_INET
             self.server = await loop.create_server(

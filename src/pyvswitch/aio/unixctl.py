@@ -14,6 +14,7 @@ import inspect
 import os
 
 from pyvswitch import dirs, vlog
+from pyvswitch.aio.stream import bind_unix
 from pyvswitch.ovsdb import jsonrpc
 from pyvswitch.unixctl.core import Close, CommandTable, Connection, Invoke, Send
 
@@ -106,12 +107,8 @@ class UnixctlServer:
     @classmethod
     async def start(cls, table: CommandTable, path: str) -> "UnixctlServer":
         """Binds path; raises OSError."""
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
         loop = asyncio.get_running_loop()
-        server = await loop.create_unix_server(lambda: _Session(table), path)
+        server = await loop.create_unix_server(lambda: _Session(table), sock=bind_unix(path))
         return cls(table, path, server)
 
     def close(self) -> None:
