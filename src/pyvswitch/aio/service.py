@@ -17,15 +17,19 @@ Common options: --pidfile[=FILE] --overwrite-pidfile --detach --no-chdir
 with the built-in commands, awaits `setup`, declares the daemon ready
 (which releases a `--detach` parent), then waits for `exit`, a fatal signal
 (SIGTERM, SIGINT, SIGHUP: logged as OVS does, then the process dies by that
-signal) or `request_exit`.  Exit hooks (`svc.daemon.exit_hooks`) run in
-reverse order of registration: sockets, pidfile.
+signal) or `request_exit`.  Like OVS daemons it logs its peak memory 10 s
+after start and again whenever that grew by half.  Exit hooks
+(`svc.daemon.exit_hooks`) run in reverse order of registration: sockets,
+pidfile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import resource
 import signal
 import sys
+import time
 from typing import Awaitable, Callable, NoReturn
 
 from pyvswitch import dirs, vlog
@@ -52,6 +56,7 @@ COMMON_OPTIONS = [
 ]
 
 _FATAL_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+MEMORY_CHECK_INTERVAL = 10.0
 
 
 class Service:
@@ -170,9 +175,44 @@ class Service:
         self.daemon.complete()
         if self.on_ready is not None:
             self.on_ready()
+        memory = loop.create_task(self._memory_monitor())
         code = await self._exit
         if fatal_signal:
             vlog.module("fatal_signal").warn("terminating with signal %s",
                                              signal_description(fatal_signal[0]))
+        memory.cancel()
         self.daemon.run_exit_hooks()
         return code
+
+    async def _memory_monitor(self) -> None:
+        """Logs the peak RSS 10 s after start and whenever it has grown by
+        half since, each time with the daemon's memory report, as OVS does."""
+        log = vlog.module("memory")
+        start = time.monotonic()
+        await asyncio.sleep(MEMORY_CHECK_INTERVAL)
+        last_kb = _peak_rss_kb()
+        last_t = time.monotonic()
+        log.info("%d kB peak resident set size after %.1f seconds", last_kb, last_t - start)
+        self._log_memory_report(log)
+        while True:
+            await asyncio.sleep(MEMORY_CHECK_INTERVAL)
+            kb = _peak_rss_kb()
+            if kb >= last_kb * 1.5:
+                now = time.monotonic()
+                log.info("peak resident set size grew %d%% in last %.1f seconds, from %d kB to %d kB",
+                         (kb - last_kb) * 100 // last_kb, now - last_t, last_kb, kb)
+                self._log_memory_report(log)
+                last_kb, last_t = kb, now
+
+    def _log_memory_report(self, log: vlog.Module) -> None:
+        if self.memory_report is not None:
+            try:
+                text = self.memory_report().strip()
+            except Exception:  # a report is informative only
+                return
+            if text:
+                log.info("%s", text)
+
+
+def _peak_rss_kb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
