@@ -29,6 +29,8 @@ from typing import Any, Callable
 
 from pyvswitch import OVS_COMPAT_VERSION, vlog
 from pyvswitch.cli.options import Arg, Option, OptionError, parse
+from pyvswitch.ovsdb.errors import OvsdbError
+from pyvswitch.ovsdb.types import ZERO_UUID, is_uuid
 from pyvswitch.ovsdb.client import Client, ClientError, ConnectionClosed, RpcError, SslConfig, is_passive
 from pyvswitch.ovsdb.table_format import (Datum, JsonCell, NumberOutOfRange, Style, Table, TablePrinter,
                                           json_loads, json_to_string)
@@ -50,6 +52,7 @@ class Context:
     rpc: Client | None = None
     server: str = ""
     database: str = ""
+    command: str = ""
     timestamp: bool = False
     force: bool = False
     timeout: float | None = None
@@ -286,7 +289,9 @@ class MonitoredTable:
 def _monitor_requests(ctx: Context, schema, tname: str, specs: list[str]) -> MonitoredTable:
     where = f"{ctx.server}: "
     if tname not in schema.tables:
-        raise Fatal(f'{where}{ctx.database} does not have a table named "{tname}"')
+        # Only "monitor" names the server in this message.
+        prefix = where if ctx.command == "monitor" else ""
+        raise Fatal(f'{prefix}{ctx.database} does not have a table named "{tname}"')
     ts = schema.tables[tname]
     all_cols = sorted(ts.columns) + ["_version"]
     requests = []
@@ -324,7 +329,7 @@ def _timestamp() -> str:
 
 
 def _print_updates(ctx: Context, printer: TablePrinter, schema, tables: list[MonitoredTable],
-                   updates: Any, initial: bool, version2: bool) -> None:
+                   updates: Any, initial: bool, version2: bool, caption: str | None = None) -> None:
     if not isinstance(updates, dict):
         return
     stamp = _timestamp() if ctx.timestamp else None
@@ -334,7 +339,7 @@ def _print_updates(ctx: Context, printer: TablePrinter, schema, tables: list[Mon
             continue
         types = [_column_type(schema, mt.name, c) for c in mt.columns]
         t = Table(["row", "action"] + mt.columns,
-                  caption=mt.name if len(tables) > 1 else None,
+                  caption=mt.name if len(tables) > 1 else caption,
                   timestamp=stamp)
         for uuid in _hash_order(tu):
             ru = tu[uuid]
@@ -377,37 +382,55 @@ def _add_row(t: Table, uuid: str, action: str, row: Any, columns: list[str], typ
 
 def _run_monitor(ctx: Context, args: list[str], method: str) -> int:
     sj, schema = ctx.schema()
-    if method == "monitor_cond":
-        cond = parse_json_arg(args[0])
+    last_id = None
+    if method == "monitor_cond_since" and args and is_uuid(args[0]):
+        last_id = args.pop(0)
+    if method != "monitor":
+        if len(args) < 2:
+            raise Fatal(f"invalid syntax for '{ctx.command}' (use --help for help)")
+        cond_text = args[0]
         args = args[1:]
-    else:
-        cond = None
     if args and args[0] == "ALL" and method == "monitor":
         if len(args) > 1:
             raise Fatal("ALL tables are being monitored; no other table can be given")
         tables = [_monitor_requests(ctx, schema, tn, []) for tn in sorted(schema.tables)]
     else:
         tables = [_monitor_requests(ctx, schema, args[0], args[1:])]
+    # The tables and columns are checked before the condition is parsed.
+    cond = parse_json_arg(cond_text) if method != "monitor" else None
     requests: dict[str, Any] = {}
     for mt in tables:
         reqs = mt.requests
         if cond is not None:
             reqs = [dict(r, where=cond) for r in reqs]
         requests[mt.name] = reqs
+    params: list[Any] = [ctx.database, None, requests]
+    if method == "monitor_cond_since":
+        params.append(last_id or ZERO_UUID)
     try:
-        initial = ctx.call(method, [ctx.database, None, requests])
+        initial = ctx.call(method, params)
     except RpcError as e:
         raise Fatal(f"{ctx.server}: {method} failed: {json_to_string(e.error, sort_keys=True)}") from None
     version2 = method != "monitor"
     printer = ctx.printer()
-    _print_updates(ctx, printer, schema, tables, initial, True, version2)
-    update = "update2" if version2 else "update"
+    caption = None
+    if method == "monitor_cond_since":
+        # The reply is [found, last-id, updates]; the first two head the table.
+        found, last, initial = initial
+        caption = f"found: {'true' if found else 'false'}, last_id: {last}"
+    _print_updates(ctx, printer, schema, tables, initial, True, version2, caption)
+    update = {"monitor": "update", "monitor_cond": "update2", "monitor_cond_since": "update3"}[method]
     while True:
         try:
             note = ctx.rpc.next_notification()
         except ConnectionClosed:
             return 0
-        if note.method == update and len(note.params) >= 2:
+        if note.method != update or len(note.params) < 2:
+            continue
+        if update == "update3" and len(note.params) >= 3:
+            _print_updates(ctx, printer, schema, tables, note.params[2], False, True,
+                           f"last_id: {note.params[1]}")
+        else:
             _print_updates(ctx, printer, schema, tables, note.params[1], False, version2)
 
 
@@ -417,6 +440,86 @@ def cmd_monitor(ctx: Context, args: list[str]) -> int:
 
 def cmd_monitor_cond(ctx: Context, args: list[str]) -> int:
     return _run_monitor(ctx, args, "monitor_cond")
+
+
+def cmd_monitor_cond_since(ctx: Context, args: list[str]) -> int:
+    return _run_monitor(ctx, args, "monitor_cond_since")
+
+
+# --- schema conversion ---
+
+def _read_schema(path: str):
+    from pyvswitch.ovsdb.schema import DatabaseSchema
+
+    try:
+        with open(path, "rb") as f:
+            text = f.read()
+    except OSError as e:
+        raise Fatal(f'failed to read schema: "{path}" could not be read as JSON '
+                    f'(error opening "{path}": {os.strerror(e.errno)})') from None
+    try:
+        j = json_loads(text)
+        return j, DatabaseSchema.from_json(j)
+    except ValueError as e:
+        raise Fatal(f'failed to read schema: "{path}" could not be read as JSON ({e})') from None
+    except OvsdbError as e:
+        raise Fatal(f"failed to read schema: {e}") from None
+
+
+def cmd_needs_conversion(ctx: Context, args: list[str]) -> int:
+    from pyvswitch.ovsdb.schema import DatabaseSchema
+
+    _, schema = _read_schema(args[0])
+    current = DatabaseSchema.from_json(ctx.call("get_schema", [schema.name]))
+    ctx.out.write("no\n" if current.to_json() == schema.to_json() else "yes\n")
+    return 0
+
+
+def cmd_convert(ctx: Context, args: list[str]) -> int:
+    j, schema = _read_schema(args[0])
+    try:
+        ctx.call("convert", [schema.name, schema.to_json()])
+    except RpcError as e:
+        raise Fatal(json_to_string(e.error, sort_keys=True)) from None
+    return 0
+
+
+# --- wait ---
+
+_WAIT_STATES = ("added", "connected", "removed")
+
+
+def cmd_wait(ctx: Context, args: list[str]) -> int:
+    """Waits until database args[0] is added to, connected in or removed from
+    the server, watching the server's _Server database."""
+    db, state = args
+    where = [["name", "==", db]]
+    requests = {"Database": [{"columns": ["name", "connected"], "where": where}]}
+    rows: dict[str, dict] = {}
+
+    def apply(updates: Any) -> None:
+        for uuid, ru in (updates or {}).get("Database", {}).items():
+            if "delete" in ru:
+                rows.pop(uuid, None)
+            for k in ("initial", "insert", "modify"):
+                if k in ru:
+                    rows.setdefault(uuid, {}).update(ru[k])
+
+    def reached() -> bool:
+        if state == "removed":
+            return not rows
+        return bool(rows) and (state == "added" or any(r.get("connected", True) for r in rows.values()))
+    apply(ctx.call("monitor_cond", ["_Server", None, requests]))
+    while not reached():
+        try:
+            note = ctx.rpc.next_notification()
+        except ConnectionClosed as e:
+            raise Fatal(f"{ctx.server}: connection closed ({e})") from None
+        if note.method == "update2" and len(note.params) >= 2:
+            apply(note.params[1])
+    return 0
+
+
 
 
 # --- backup and restore ---
@@ -581,6 +684,10 @@ COMMANDS = {c.name: c for c in [
     Command("dump", True, 0, math.inf, cmd_dump),
     Command("monitor", True, 1, math.inf, cmd_monitor),
     Command("monitor-cond", True, 2, 3, cmd_monitor_cond),
+    Command("monitor-cond-since", True, 2, 4, cmd_monitor_cond_since),
+    Command("convert", False, 1, 1, cmd_convert),
+    Command("needs-conversion", False, 1, 1, cmd_needs_conversion),
+    Command("wait", False, 2, 2, cmd_wait),
     Command("backup", True, 0, 0, cmd_backup),
     Command("restore", True, 0, 0, cmd_restore),
     Command("lock", False, 1, 1, cmd_lock),
@@ -736,18 +843,30 @@ def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
         if cmd is None:
             raise Fatal(f"unknown command '{args[0]}'; use --help for help")
         rest = args[1:]
+        ctx.command = cmd.name
         server = rest.pop(0) if rest and _REMOTE.match(rest[0]) else _default_server()
         ctx.server = server
+        if cmd.name == "wait":
+            if len(rest) == 2 and rest[1] not in _WAIT_STATES:
+                raise Fatal(f"{rest[1]}: unknown state")
         if is_passive(server):
             vlog.module("ovsdb_client").info("%s: waiting for connection...", server)
+        # wait connects as a long-lived session does, and says so.
+        reconnect = vlog.module("reconnect") if cmd.name == "wait" else None
+        if reconnect:
+            reconnect.info("%s: connecting...", server)
         try:
             ctx.rpc = Client.open(server, ssl)
         except ClientError as e:
             raise Fatal(str(e)) from None
+        if reconnect:
+            reconnect.info("%s: connected", server)
         try:
             if cmd.need_db:
                 dbs = ctx.call("list_dbs", [])
-                if rest and rest[0] in dbs:
+                # The first argument names the database only if the command
+                # has arguments to spare and the server has that database.
+                if len(rest) > cmd.min_args and rest[0] in dbs:
                     ctx.database = rest.pop(0)
                 else:
                     user = [d for d in dbs if d != "_Server"]

@@ -7,8 +7,10 @@ import json
 
 import pytest
 
-from client_harness import TEST_SCHEMA, VSWITCH_SCHEMA, Server, compare
-from util import needs_reference
+import subprocess
+
+from client_harness import TEST_SCHEMA, VSWITCH_SCHEMA, Server, compare, our_client
+from util import needs_reference, ours, ref, run, stop_pid
 
 pytestmark = needs_reference
 
@@ -70,6 +72,13 @@ COMMANDS = [
     ["dump", "Test", "T", "_uuid", "ss"], ["dump", "Open_vSwitch", "Port"],
     ["dump", "Test", "Nope"], ["dump", "Test", "T2", "nope"],
     ["get-schema", "Nope"], ["list-tables", "Test", "extra"],
+    ["needs-conversion", str(TEST_SCHEMA)], ["needs-conversion", "/nonexistent"],
+    ["convert", str(TEST_SCHEMA)], ["wait", "Test", "bogus"], ["monitor-cond", "Test", "[]"],
+    ["monitor-cond", "Test", "[]", "Nope"], ["monitor-cond", "Test", "x", "T2"],
+    ["monitor-cond", "Test", "[]", "T2", "nope"], ["monitor-cond", "Test", "[]", "T2", "name,name"],
+    ["monitor-cond", "Test", "[]", "T2", "name", "_uuid"], ["monitor", "Test", "Nope"],
+    ["monitor-cond-since", "Test", "[]", "Nope"],
+    ["monitor-cond-since", "Test", "00000000-0000-0000-0000-000000000000", "[]", "T", "i,si", "m"],
 ]
 
 
@@ -134,3 +143,34 @@ def test_default_server(server):
     # With no server argument, the client uses unix:$OVS_RUNDIR/db.sock.
     check(server, "list-dbs", in_process=False)
     check(server, "dump", "Test", "T2")
+
+
+def test_timeout_ends_a_monitor(server):
+    r = our_client(server.env, "--timeout=1", "monitor", server.remote, "Test", "T2", "name")
+    assert r.returncode == -14  # killed by SIGALRM, as the real one is
+    assert r.stdout.startswith("row ")
+    assert r.stderr.endswith("|fatal_signal|WARN|terminating with signal 14 (Alarm clock)\n")
+
+
+def test_wait(server, tmp_path):
+    for args in (["Test", "added"], ["Test", "connected"], ["Nope", "removed"]):
+        r = our_client(server.env, "wait", server.remote, *args, timeout=10)
+        assert r.returncode == 0, (args, r.stderr)
+        assert r.stderr.endswith("|reconnect|INFO|%s: connected\n" % server.remote)
+    # Waiting for a database that appears later.
+    db = tmp_path / "later.db"
+    schema = json.loads(TEST_SCHEMA.read_text())
+    schema["name"] = "Later"
+    (tmp_path / "later.ovsschema").write_text(json.dumps(schema))
+    run([ref("ovsdb-tool"), "create", str(db), str(tmp_path / "later.ovsschema")], env=server.env)
+    p = subprocess.Popen([ours("ovsdb-client"), "wait", server.remote, "Later", "connected"], env=server.env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        r = run([ref("ovs-appctl"), "-t", str(server.dir / "ovsdb-server.ctl"), "ovsdb-server/add-db", str(db)],
+                env=server.env)
+        assert r.returncode == 0, r.stderr
+        assert p.wait(timeout=10) == 0
+    finally:
+        stop_pid(p.pid)
+        run([ref("ovs-appctl"), "-t", str(server.dir / "ovsdb-server.ctl"), "ovsdb-server/remove-db", "Later"],
+            env=server.env)
