@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import socket
 import time
@@ -346,3 +347,11 @@ def test_manager_inactivity_probe_applies_to_its_sessions(server):
     assert time.monotonic() - t0 < 5    # well before the 5 s default
     c.close()
     wait_until(lambda: "no response to inactivity probe" in server.log(), what="the probe's log line")
+
+
+def test_memory_show_counts_like_the_reference(server):
+    assert server.appctl("memory/show").stdout == "atoms:14 cells:20 monitors:0 n-weak-refs:0\n"
+    server.vsctl("init", "--", "add-br", "br0")
+    # ovs-vsctl's session may not be gone yet: " sessions:1" may follow.
+    out = server.appctl("memory/show").stdout
+    assert re.fullmatch(r"atoms:46 cells:124 monitors:0 n-weak-refs:0( sessions:1)?\n", out)

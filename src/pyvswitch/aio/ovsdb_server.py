@@ -544,14 +544,36 @@ class OvsdbServerShell:
         return True, ""
 
     def memory_report(self) -> str:
+        """`atoms:A cells:C monitors:M n-weak-refs:W [sessions:S]`, OVS's figures
+        counted over every database served (the core's own report if it has one)."""
         report = getattr(self.core, "memory_report", None)
         if callable(report):
             return report()
-        cells = 0
-        for storage in self.storages.values():
-            for tname, table in storage.db.tables.items():
-                cells += len(table.rows) * len(storage.schema.tables[tname].columns)
-        return f"cells:{cells} monitors:0 sessions:{len(self.conns)}"
+        atoms = cells = weak = monitors = 0
+        for dbh in getattr(self.core, "dbs", {}).values():
+            db = dbh.db
+            monitors += len(getattr(dbh, "monitors", ()))
+            for tname, table in db.tables.items():
+                columns = db.schema.tables[tname].columns
+                # _uuid and _version count too: one cell and one atom each.
+                cells += len(table.rows) * (len(columns) + 2)
+                atoms += len(table.rows) * 2
+                for cname, col in columns.items():
+                    ctype = col.type
+                    per = 2 if ctype.value is not None else 1
+                    weak_col = (ctype.key.ref_table and ctype.key.ref_type == "weak") or (
+                        ctype.value is not None and ctype.value.ref_table
+                        and ctype.value.ref_type == "weak")
+                    for row in table.rows.values():
+                        v = row[cname]
+                        n = len(v) if isinstance(v, tuple) else 1
+                        atoms += n * per
+                        if weak_col:
+                            weak += n
+        text = f"atoms:{atoms} cells:{cells} monitors:{monitors} n-weak-refs:{weak}"
+        if self.conns:
+            text += f" sessions:{len(self.conns)}"
+        return text
 
     # ---- shutdown ----
 
