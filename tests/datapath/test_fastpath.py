@@ -109,3 +109,28 @@ def test_removed_flow_is_not_served_from_the_raw_cache():
         assert dp.stats().missed == 3
     finally:
         dp.close()
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from pyvswitch.datapath.rawkey import plain_key  # noqa: E402
+
+_BASES = [tcp_frame(0x18), tcp_frame(0x02, payload=b""), udp_frame(), udp_frame(53),
+          tcp_frame(options=b"\x01\x01\x01\x00")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(_BASES), st.lists(st.tuples(st.integers(0, 59), st.integers(0, 255)),
+                                         max_size=4),
+       st.integers(0, 80))
+def test_plain_key_is_extract_or_none(base, edits, cut):
+    frame = bytearray(base)
+    for at, value in edits:
+        if at < len(frame):
+            frame[at] = value
+    frame = bytes(frame[:len(frame) - cut] if cut < len(frame) else frame[:cut])
+    k = plain_key(frame, 7)
+    if k is not None:
+        assert k == extract(frame, 7)
+    # Plain frames are recognised.
+    assert plain_key(base, 3) == (extract(base, 3) if base[14] == 0x45 else None)

@@ -8,7 +8,7 @@ packet.
 
 Finding the megaflow, cheapest first:
 1. the raw-header cache (per input port): a dict from the header bytes that decide a
-   plain IPv4 TCP/UDP frame's whole flow key (see `_raw_udp`/`_raw_tcp`) to its megaflow.
+   plain IPv4 TCP/UDP frame's whole flow key (rawkey.py) to its megaflow.
    One struct unpack and one dict probe; no flow key is built.  Only frames that full
    extraction found plain (no VLAN tag, no IP options, not a fragment, L4 header parsed)
    are entered, so a frame whose raw key hits is plain too; the IP total length, which
@@ -16,7 +16,8 @@ Finding the megaflow, cheapest first:
    64-byte frame): datapath work 2.2 us -> 0.65 us for a known microflow, with
    `flow.extract` at ~1.7 us being most of the difference; one new microflow per frame
    costs the same as before (the flow-key EMC is skipped for frames this cache holds).
-2. full extraction, then the flow table (flowtable.py: flow-key EMC, then megaflows);
+2. the flow key (rawkey.plain_key for a plain frame, else flow.extract), then the flow
+   table (flowtable.py: flow-key EMC for frames the raw cache does not hold, megaflows);
 3. a miss: the upcall handler translates, and its megaflow is installed.
 
 Control-plane calls (ports, flows, stats) come from other threads; they and the
@@ -29,27 +30,20 @@ from __future__ import annotations
 
 import os
 import select
-import struct
 import threading
 import time
 from typing import Callable
 
 from pyvswitch.netdev import Netdev, NetdevStats, Packet
-from pyvswitch.packet.flow import FlowKey, extract_with_offsets
+from pyvswitch.packet.flow import FlowKey, extract
 
 from . import DpStats, UpcallHandler, UserspaceHandler
 from .actions import execute
 from .flowtable import FlowTable, Megaflow
+from .rawkey import RAW_MIN_TCP, RAW_MIN_UDP, min_ip_len, plain_key, raw_tcp, raw_udp
 
 BATCH = 64
 RAW_EMC_SIZE = 8192     # raw-header cache entries per input port (cleared when full)
-
-# The bytes of a plain IPv4 frame (no VLAN tag, 20-byte IP header) that decide its whole
-# flow key: Ethernet header, version/IHL and TOS, fragment bits, TTL and protocol,
-# addresses and ports, and for TCP the data offset and flags.  Lengths, IP id, checksums
-# and TCP sequence numbers are left out, so a microflow keeps one raw key.
-_raw_udp = struct.Struct("16s4x4s2x12s").unpack_from
-_raw_tcp = struct.Struct("16s4x4s2x12s8x2s").unpack_from
 IDLE_SECONDS = 10.0     # megaflows unused this long expire, as OVS's default max-idle
 _HOUSEKEEPING = 1.0     # seconds between expiry/resort passes
 
@@ -242,12 +236,12 @@ class UserspaceDatapath:
             size = len(frame)
             rk = None
             f = None
-            if size >= 38:
+            if size >= RAW_MIN_UDP:
                 proto = frame[23]
                 if proto == 17:
-                    rk = _raw_udp(frame)
-                elif proto == 6 and size >= 48:
-                    rk = _raw_tcp(frame)
+                    rk = raw_udp(frame)
+                elif proto == 6 and size >= RAW_MIN_TCP:
+                    rk = raw_tcp(frame)
                 if rk is not None:
                     e = raw_get(rk)
                     # The IP total length is not in the raw key: a hit must still be
@@ -290,10 +284,14 @@ class UserspaceDatapath:
         missed: full extraction, the flow table, then an upcall; remembers the raw key of
         a plain IPv4 TCP/UDP packet for the next one of its microflow."""
         frame = pkt.frame
-        key, l3, l4 = extract_with_offsets(frame, in_port)
-        # A frame with a raw key is cached by it; the flow-key EMC is for the others.
-        cacheable = rk is not None and l3 == 14 and l4 == 34 and not key.nw_frag
-        f = self.table.lookup_megaflow(key) if cacheable else self.table.lookup(key)
+        key = plain_key(frame, in_port) if rk is not None else None
+        # A plain frame is cached by its raw key; the flow-key EMC is for the others.
+        cacheable = key is not None
+        if key is None:
+            key = extract(frame, in_port)
+            f = self.table.lookup(key)
+        else:
+            f = self.table.lookup_megaflow(key)
         if f is None:
             self._stats.missed += 1
             f = self._miss(key, pkt, now)
@@ -304,8 +302,7 @@ class UserspaceDatapath:
         if cacheable:
             if len(raw) >= RAW_EMC_SIZE:
                 raw.clear()
-            min_len = 28 if key.nw_proto == 17 else 20 + (frame[46] >> 4) * 4
-            raw[rk] = (f, key.tcp_flags, min_len)
+            raw[rk] = (f, key.tcp_flags, min_ip_len(key, frame))
         return f, key.tcp_flags
 
     def _miss(self, key: FlowKey, pkt: Packet, now: float):
