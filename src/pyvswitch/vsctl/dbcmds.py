@@ -23,7 +23,7 @@ import math
 import re
 from typing import Any
 
-from pyvswitch.ovsdb.types import AtomicType, Type
+from pyvswitch.ovsdb.types import Type
 from pyvswitch.vsctl.command import CommandSpec, VsctlError
 from pyvswitch.vsctl import values
 

@@ -17,7 +17,7 @@ Errors raise `UsageError` with glibc's and OVS's exact wording.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class UsageError(Exception):
@@ -76,13 +76,6 @@ class ParsedCommand:
     args: list[str]
     options: dict[str, str | None]   # "--if-exists" -> None, "--id" -> "@x"
     spec: object = None              # the CommandSpec it names
-
-
-@dataclass(slots=True)
-class CommandLine:
-    options: list[tuple[str, str | None]] = field(default_factory=list)  # (long name, value)
-    commands: list[ParsedCommand] = field(default_factory=list)
-    rest: list[str] = field(default_factory=list)
 
 
 def command_option_names(specs) -> list[tuple[str, int]]:

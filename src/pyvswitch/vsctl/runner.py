@@ -28,7 +28,7 @@ import signal
 import sys
 import time
 
-from pyvswitch.vsctl.command import Context, ExitStatus, VsctlError
+from pyvswitch.vsctl.command import Context, VsctlError
 from pyvswitch.vsctl.view import View
 
 DEFAULT_RELOAD_WAIT = 10.0
@@ -123,15 +123,6 @@ class Symbols:
 
     def __getitem__(self, name: str) -> str:
         return self._inv.symbol(name).uuid
-
-    def get(self, name: str, default=None):
-        return self[name]
-
-    def __contains__(self, name: str) -> bool:
-        return True
-
-    def __setitem__(self, name: str, uuid: str) -> None:
-        self._inv.symbol(name).uuid = uuid
 
 
 def _select_ops(schema, wants) -> list[dict]:
@@ -373,6 +364,3 @@ def install_timeout(seconds: int, log) -> None:
         os.kill(os.getpid(), signal.SIGALRM)
     signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(seconds)
-
-
-__all__ = ["Runner", "Invocation", "VsctlError", "ExitStatus", "install_timeout", "fetch"]

@@ -106,9 +106,6 @@ class View:
         row = self.tables.get(table, {}).get(uuid)
         return None if row is None or row.deleted else row
 
-    def fetched(self, table: str) -> bool:
-        return table in self.tables
-
     # Writing.
 
     def verify(self, row: Row, column: str) -> None:
@@ -231,6 +228,3 @@ class View:
 
     def resolve(self, uuid: str) -> str:
         return self.real_uuids.get(uuid, uuid)
-
-    def is_inserted(self, uuid: str) -> bool:
-        return uuid in self._inserted
