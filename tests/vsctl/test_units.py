@@ -4,6 +4,7 @@ the view's transaction, and a whole run against the in-memory OVSDB engine
 
 from __future__ import annotations
 
+import collections
 import io
 import json
 import time
@@ -214,3 +215,21 @@ def test_bad_input_changes_nothing():
         with pytest.raises(VsctlError):
             vsctl(conn, *words)
     assert conn.db.snapshot_record(date_ms=0) == before
+
+
+SYMBOLS = collections.defaultdict(lambda: "5a9b8c7d-6e5f-4a3b-2c1d-0e9f8a7b6c5d")
+TYPES = [T("string"), T("integer"), T("boolean"), T("real"), MAP, SET,
+         T({"key": "uuid", "min": 0, "max": "unlimited"}),
+         T({"key": {"type": "integer", "minInteger": 0, "maxInteger": 4095}, "min": 0, "max": 4096})]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(TYPES), st.text(alphabet=' ,=[]{}"\\:@-0123456789abcxyz.', max_size=12))
+def test_any_text_parses_or_fails_with_a_message(t, text):
+    try:
+        value = values.datum_from_string(t, text, SYMBOLS)
+    except VsctlError as e:
+        assert str(e)
+    else:
+        # What parses must be a valid datum of the type.
+        t.check_datum(value)
