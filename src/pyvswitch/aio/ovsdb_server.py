@@ -415,11 +415,11 @@ class OvsdbServerShell:
         self._status_timer = self.loop.call_later(STATUS_INTERVAL, self._status_tick)
 
     async def start_remotes(self) -> None:
-        """Starts every remote; waits until the passive ones listen (or failed once)."""
+        """Starts every remote; waits until each passive one listens or failed once."""
         self.update_remotes()
         if self._status_timer is None:
             self._status_timer = self.loop.call_later(0.1, self._status_tick)
-        waits = [asyncio.wait_for(m.listening.wait(), 2.0) for m in self.managers.values()
+        waits = [asyncio.wait_for(m.tried.wait(), 5.0) for m in self.managers.values()
                  if m.remote.passive]
         for w in waits:
             try:

@@ -290,7 +290,8 @@ class RemoteManager:
         self.server: asyncio.base_events.Server | None = None
         self.connection: Connection | None = None
         self.bound_port: int | None = None
-        self.listening = asyncio.Event()
+        self.listening = asyncio.Event()   # set once listening
+        self.tried = asyncio.Event()       # set after the first attempt, whatever its outcome
         self._task: asyncio.Task | None = None
         self._stopped = False
         self.connections: set[Connection] = set()   # every live connection of this remote
@@ -357,12 +358,14 @@ class RemoteManager:
                             log_reconnect.info("%s: listening...", name)
                         await self._listen()
                     attempt = 0
+                    self.tried.set()
                     await asyncio.Future()  # listening until cancelled
                 log_reconnect.info("%s: connecting...", name)
                 conn = await asyncio.wait_for(self._connect(), timeout=10)
                 log_reconnect.info("%s: connected", name)
                 self.connection = conn
                 attempt = 0
+                self.tried.set()
                 await conn.done
                 log_reconnect.info("%s: connection dropped (%s)", name, conn._close_reason)
                 self.connection = None
@@ -371,6 +374,8 @@ class RemoteManager:
             except (OSError, RemoteError, asyncio.TimeoutError, ssl.SSLError) as e:
                 what = "listen" if self.remote.passive else "connection"
                 log_reconnect.info("%s: %s attempt failed (%s)", name, what, _errno_text(e))
+            finally:
+                self.tried.set()
             delay = _BACKOFFS[min(attempt, len(_BACKOFFS) - 1)]
             if attempt:
                 again = ("before trying to listen again" if self.remote.passive
