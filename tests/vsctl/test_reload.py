@@ -144,3 +144,18 @@ def test_wait_until_blocks_until_the_condition_holds():
                 waiter.wait()
     finally:
         s.close()
+
+
+@needs_reference
+def test_concurrent_invocations_all_land():
+    """Each add-port rewrites Bridge.ports; racing ones must retry, not lose ports."""
+    s = Server()
+    try:
+        s.vsctl(ours("ovs-vsctl"), "--no-wait", "add-br", "br0")
+        procs = [subprocess.Popen([ours("ovs-vsctl"), "--no-wait", "add-port", "br0", f"p{i}"], env=s.env)
+                 for i in range(8)]
+        assert [p.wait(timeout=60) for p in procs] == [0] * 8
+        r = s.vsctl(ref("ovs-vsctl"), "list-ports", "br0")
+        assert r.stdout.split() == sorted(f"p{i}" for i in range(8))
+    finally:
+        s.close()
