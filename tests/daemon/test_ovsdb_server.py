@@ -355,3 +355,20 @@ def test_memory_show_counts_like_the_reference(server):
     # ovs-vsctl's session may not be gone yet: " sessions:1" may follow.
     out = server.appctl("memory/show").stdout
     assert re.fullmatch(r"atoms:46 cells:124 monitors:0 n-weak-refs:0( sessions:1)?\n", out)
+
+
+def test_tls_keys_from_the_database(rundir, env):
+    pki = make_pki(rundir)
+    s = OurServer(rundir, env, "--remote=pssl:0:127.0.0.1", "--private-key=db:Open_vSwitch,SSL,private_key",
+                  "--certificate=db:Open_vSwitch,SSL,certificate", "--ca-cert=db:Open_vSwitch,SSL,ca_cert")
+    try:
+        s.vsctl("init")
+        s.vsctl("set-ssl", pki["server-key"], pki["server-cert"], pki["ca-cert"])
+        line = wait_until(lambda: [l for l in s.log().splitlines() if "listening on port" in l], 15,
+                          what="pssl listening once SSL is configured")[0]
+        port = int(line.rsplit(" ", 1)[1])
+        r = s.tool("ovsdb-client", "-p", pki["client-key"], "-c", pki["client-cert"], "-C", pki["ca-cert"],
+                   "list-dbs", f"ssl:127.0.0.1:{port}")
+        assert r.stdout == "Open_vSwitch\n_Server\n"
+    finally:
+        s.stop()
