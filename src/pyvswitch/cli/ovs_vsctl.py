@@ -37,32 +37,115 @@ def all_commands():
     return {spec.name: spec for spec in (*vswitch.COMMANDS, *dbcmds.COMMANDS)}
 
 
+# The --help sections: (title, [(command, argument words, what it does)]).
+HELP = (
+    ("Open vSwitch commands", (
+        ("init", "", "initialize the database if it is empty"),
+        ("show", "", "print an overview of the configuration"),
+        ("emer-reset", "", "reset the configuration to a clean state"))),
+    ("Bridge commands", (
+        ("add-br", "BRIDGE", "create bridge BRIDGE"),
+        ("add-br", "BRIDGE PARENT VLAN", "create fake bridge BRIDGE on VLAN of PARENT"),
+        ("del-br", "BRIDGE", "delete BRIDGE and its ports"),
+        ("list-br", "", "print the bridges' names"),
+        ("br-exists", "BRIDGE", "exit with status 2 if BRIDGE does not exist"),
+        ("br-to-vlan", "BRIDGE", "print BRIDGE's VLAN"),
+        ("br-to-parent", "BRIDGE", "print BRIDGE's parent"),
+        ("br-set-external-id", "BRIDGE KEY [VALUE]", "set (or without VALUE, unset) KEY on BRIDGE"),
+        ("br-get-external-id", "BRIDGE [KEY]", "print KEY's value (or all keys) on BRIDGE"))),
+    ("Port commands (a bond is one port)", (
+        ("list-ports", "BRIDGE", "print the names of BRIDGE's ports"),
+        ("add-port", "BRIDGE PORT", "add network device PORT to BRIDGE"),
+        ("add-bond", "BRIDGE PORT IFACE...", "add bond PORT of IFACEs to BRIDGE"),
+        ("add-bond-iface", "BOND IFACE", "add IFACE to BOND"),
+        ("del-bond-iface", "[BOND] IFACE", "remove IFACE from its bond"),
+        ("del-port", "[BRIDGE] PORT", "delete PORT (maybe a bond) from BRIDGE"),
+        ("port-to-br", "PORT", "print the bridge that holds PORT"))),
+    ("Interface commands (a bond has several interfaces)", (
+        ("list-ifaces", "BRIDGE", "print the names of BRIDGE's interfaces"),
+        ("iface-to-br", "IFACE", "print the bridge that holds IFACE"))),
+    ("Controller commands", (
+        ("get-controller", "BRIDGE", "print BRIDGE's controllers"),
+        ("del-controller", "BRIDGE", "remove BRIDGE's controllers"),
+        ("set-controller", "BRIDGE TARGET...", "set BRIDGE's controllers [--inactivity-probe=MSECS]"),
+        ("get-fail-mode", "BRIDGE", "print BRIDGE's fail mode"),
+        ("del-fail-mode", "BRIDGE", "remove BRIDGE's fail mode"),
+        ("set-fail-mode", "BRIDGE MODE", "set BRIDGE's fail mode"))),
+    ("Manager commands", (
+        ("get-manager", "", "print the managers"),
+        ("del-manager", "", "remove the managers"),
+        ("set-manager", "TARGET...", "set the managers [--inactivity-probe=MSECS]"))),
+    ("SSL commands", (
+        ("get-ssl", "", "print the SSL settings"),
+        ("del-ssl", "", "remove the SSL settings"),
+        ("set-ssl", "PRIV-KEY CERT CA-CERT", "set the SSL settings"))),
+    ("Auto Attach commands", (
+        ("add-aa-mapping", "BRIDGE I-SID VLAN", "add an Auto Attach mapping to BRIDGE"),
+        ("del-aa-mapping", "BRIDGE I-SID VLAN", "remove an Auto Attach mapping from BRIDGE"),
+        ("get-aa-mapping", "BRIDGE", "print BRIDGE's Auto Attach mappings"))),
+    ("Datapath commands", (
+        ("list-dp-cap", "DATAPATH", "print DATAPATH's capabilities"),
+        ("list-zone-tp", "DATAPATH", "print DATAPATH's conntrack zone timeout policies"),
+        ("add-zone-tp", "DATAPATH zone=ID POLICY...", "add a zone timeout policy"),
+        ("del-zone-tp", "DATAPATH zone=ID", "remove a zone timeout policy"))),
+    ("Database commands", (
+        ("list", "TBL [REC]", "list REC (or every record) of TBL"),
+        ("find", "TBL CONDITION...", "list the records of TBL that satisfy CONDITIONs"),
+        ("get", "TBL REC COL[:KEY]", "print COL (or its KEY) of REC"),
+        ("set", "TBL REC COL[:KEY]=VALUE", "set COL (or its KEY) of REC"),
+        ("add", "TBL REC COL [KEY=]VALUE", "add values (or pairs) to COL of REC"),
+        ("remove", "TBL REC COL [KEY=]VALUE", "remove values, keys or pairs from COL of REC"),
+        ("clear", "TBL REC COL", "empty COL of REC"),
+        ("create", "TBL COL[:KEY]=VALUE", "create a record"),
+        ("destroy", "TBL REC", "delete REC"),
+        ("wait-until", "TBL REC [COL[:KEY]=VALUE]", "wait until REC exists (and satisfies the condition)"),
+        ("comment", "[ARG]...", "no effect beyond recording ARGs in the database log"))),
+)
+
+OPTIONS_HELP = (
+    ("--db=DATABASE", "connect to DATABASE (default: unix:{rundir}/db.sock)"),
+    ("--no-wait", "do not wait for ovs-vswitchd to apply the change"),
+    ("--retry", "keep trying to connect to the database"),
+    ("-t, --timeout=SECS", "give up (SIGALRM) after SECS seconds"),
+    ("--dry-run", "do not commit the changes"),
+    ("--oneline", "print one line of output per command"),
+    ("-f, --format=FORMAT", "output format: list, table, html, csv or json"),
+    ("-d, --data=FORMAT", "cell format: string, bare or json"),
+    ("--no-headings", "omit column headings"),
+    ("--pretty", "indent JSON output"),
+    ("--bare", "same as --format=list --data=bare --no-headings"),
+    ("-v, --verbose[=SPEC]", "set logging levels (all to debug without SPEC)"),
+    ("--log-file[=FILE]", "also log to FILE (default: {logdir}/ovs-vsctl.log)"),
+    ("--no-syslog", "do not log to syslog"),
+    ("-h, --help", "print this help"),
+    ("-V, --version", "print the version"),
+)
+
+
 def _usage(commands) -> str:
     from pyvswitch import dirs
-    lines = ["ovs-vsctl: ovs-vswitchd management utility",
-             "usage: ovs-vsctl [OPTIONS] COMMAND [ARG...]", "", "Commands:"]
-    for spec in commands.values():
-        words = [w.lstrip("!?+*") + ("..." if w[0] in "+*" else "") for w in spec.syntax.split()]
-        opts = " ".join(f"[{o}]" if not o.endswith("=") else f"[{o}ARG]" for o in spec.options_list())
-        lines.append("  " + " ".join(x for x in (opts, spec.name, *words) if x))
-    lines += ["", "Options:",
-              f"  --db=DATABASE               connect to DATABASE (default: unix:{dirs.rundir()}/db.sock)",
-              "  --no-wait                   do not wait for ovs-vswitchd to reconfigure",
-              "  --retry                     keep trying to connect to server forever",
-              "  -t, --timeout=SECS          wait at most SECS seconds for ovs-vswitchd",
-              "  --dry-run                   do not commit changes to database",
-              "  --oneline                   print exactly one line of output per command",
-              "  -f, --format=FORMAT         output format: list, table, html, csv or json",
-              "  -d, --data=FORMAT           cell format: string, bare or json",
-              "  --no-headings               omit table heading row",
-              "  --pretty                    pretty-print JSON output",
-              "  --bare                      same as --format=list --data=bare --no-headings",
-              "  -v, --verbose[=SPEC]        set logging levels",
-              "  --log-file[=FILE]           log to FILE",
-              "  --no-syslog                 do not log to syslog",
-              "  -h, --help                  display this help message",
-              "  -V, --version               display version information"]
-    return "\n".join(lines) + "\n"
+    from pyvswitch.vsctl.dbcmds import ROW_IDS
+    out = ["ovs-vsctl: ovs-vswitchd management utility", "usage: ovs-vsctl [OPTIONS] COMMAND [ARG...]"]
+    for title, entries in HELP:
+        out += ["", f"{title}:"]
+        for name, args, what in entries:
+            col = f"{name} {args}".strip()
+            out.append(f"  {col}{' ' * max(2, 34 - len(col))}{what}")
+    out += ["", "Commands are separated by \"--\"; their options (e.g. --if-exists) come before their names.",
+            "", "Records may be named, besides by UUID, as follows:"]
+    for table, ways in sorted(ROW_IDS.items(), key=lambda kv: kv[0].lower()):
+        for ref_table, name_col, uuid_col in ways:
+            if name_col is None and uuid_col is None:
+                out.append(f'  {table}: as "."')
+            elif name_col is None:
+                out.append(f'  {table}: as "." (via "{uuid_col}" of {ref_table})')
+            elif uuid_col is None:
+                out.append(f'  {table}: by "{name_col}"')
+            else:
+                out.append(f'  {table}: by "{name_col}" of the {ref_table} whose "{uuid_col}" refers to it')
+    out += ["", "Options:"]
+    out += [f"  {opt:<26}{what.format(rundir=dirs.rundir(), logdir=dirs.logdir())}" for opt, what in OPTIONS_HELP]
+    return "\n".join(out) + "\n"
 
 
 def _apply_options(parsed, opts: Options, log) -> str | None:
