@@ -321,3 +321,14 @@ def test_prefix_index_narrows_address_wildcards():
     assert r.priority == 1 and wc.nw_dst == 0xFFFFFF00
     r, wc = c.lookup(FlowKey(dl_type=0x0800, nw_dst=0x0A000005))
     assert r.priority == 100 and wc.nw_dst == 0xFFFFFFFF
+
+
+def test_prefixes_are_checked_after_the_l2_stage():
+    """A packet of another ethertype is told apart by its ethertype, not by its address
+    (as OVS consults its tries at the L3 stage)."""
+    c = Classifier()
+    c.insert(rule("ip,nw_dst=10.0.0.0/8", 44))
+    r, wc = c.lookup(FlowKey(dl_type=0x4444))
+    assert r is None and wc == FlowKey(dl_type=0xFFFF)
+    r, wc = c.lookup(FlowKey(dl_type=0x0800, nw_dst=0xC0A80101))
+    assert r is None and wc == FlowKey(nw_dst=0xFF000000)  # the address alone rules it out

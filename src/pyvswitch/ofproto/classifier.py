@@ -45,8 +45,10 @@ Invariants:
 Prefix indexes keep address wildcards short.  For a subtable whose mask on an
 IP address (`PREFIX_SLOTS`) is a CIDR prefix of length L, the prefixes of its
 rules are counted at lengths 8, 16, ... and L.  Before its stages, a lookup
-checks the key's L-bit prefix; when it is absent the subtable is skipped and
-only the address bits up to the shortest absent length join the wildcards
+checks the key's L-bit prefix (after the metadata and L2 stages, as OVS
+consults its tries at the L3 stage); when it is absent the subtable is
+skipped and only the address bits up to the shortest absent length join the
+wildcards
 (like OVS's prefix tries, at 8-bit granularity).  A packet to 192.168.1.1
 checked against /32 host rules in 10.0.0.0/8 thus gets a /8 megaflow, not /32.
 
@@ -76,6 +78,8 @@ STAGES: tuple[frozenset[str], ...] = (
 )
 assert frozenset().union(*STAGES) == frozenset(FlowKey._fields)
 _STAGE_OF = [next(n for n, s in enumerate(STAGES) if name in s) for name in FlowKey._fields]
+_L3_STAGE = 2
+assert all(_STAGE_OF[INDEX[name]] == _L3_STAGE for name in ("nw_src", "nw_dst", "ipv6_src"))
 
 
 class Rule(Protocol):
@@ -198,8 +202,8 @@ class Subtable:
     """All rules with one mask: buckets of entries keyed by masked values, plus stage indexes
     and prefix indexes."""
 
-    __slots__ = ("mask", "key", "buckets", "stages", "prefixes", "n_entries", "max_priority",
-                 "priorities")
+    __slots__ = ("mask", "key", "buckets", "stages", "prefixes", "checks", "n_entries",
+                 "max_priority", "priorities")
 
     def __init__(self, mask: FlowKey):
         self.mask = mask
@@ -221,6 +225,14 @@ class Subtable:
             length = _cidr_length(mask[i], WIDTHS[i])
             if length is not None:
                 self.prefixes.append(PrefixIndex(i, length))
+        # What a lookup checks before probing the subtable, in order: the metadata and L2
+        # stages, then the prefixes (as OVS consults its tries at the L3 stage, so a packet
+        # of another ethertype is told apart by its ethertype, not its addresses), then the
+        # later stages.  Stage checks are (key function, index, mask so far); prefix checks
+        # (None, prefix index, None).
+        early = [st for st, stage in zip(self.stages, used) if stage < _L3_STAGE]
+        late = self.stages[len(early):]
+        self.checks = early + [(None, p, None) for p in self.prefixes] + late
 
     def add(self, entry: Entry, k) -> None:
         bucket = self.buckets.setdefault(k, [])
@@ -428,25 +440,24 @@ class Classifier:
         for st in self._subtables_in_order():
             if st.max_priority <= best_priority:
                 break
-            for prefix in st.prefixes:
-                miss = prefix.miss_mask(key)
-                if miss is not None:
-                    path.append(miss)
+            for keyfn, index, partial in st.checks:
+                if keyfn is None:
+                    miss = index.miss_mask(key)
+                    if miss is not None:
+                        path.append(miss)
+                        break
+                elif keyfn(key) not in index:
+                    path.append(partial)
                     break
             else:
-                for keyfn, index, partial in st.stages:
-                    if keyfn(key) not in index:
-                        path.append(partial)
+                path.append(st.mask)
+                for e in st.buckets.get(st.key(key), ()):
+                    if e.priority <= best_priority:
                         break
-                else:
-                    path.append(st.mask)
-                    for e in st.buckets.get(st.key(key), ()):
-                        if e.priority <= best_priority:
-                            break
-                        if e.add <= version < e.remove:
-                            best = e.rule
-                            best_priority = e.priority
-                            break
+                    if e.add <= version < e.remove:
+                        best = e.rule
+                        best_priority = e.priority
+                        break
         ids = tuple(map(id, path))
         wc = self._wc_memo.get(ids)
         if wc is None:
