@@ -256,6 +256,7 @@ BY_OXM: dict[tuple[int, int], Field] = {f.oxm: f for f in FIELDS if f.oxm}
 # ---- prerequisites --------------------------------------------------------
 
 _L4_ANY = {P.TCP: IPPROTO_TCP, P.UDP: IPPROTO_UDP, P.SCTP: IPPROTO_SCTP}
+_FRAG_LATER = 2  # flow.FRAG_LATER
 
 
 def prereq_ok(prereq: Prereq, get) -> bool:
@@ -277,7 +278,8 @@ def prereq_ok(prereq: Prereq, get) -> bool:
         return True
     proto = get("nw_proto")
     if prereq in _L4_ANY:
-        return proto == _L4_ANY[prereq]
+        # A later fragment has no TCP/UDP/SCTP header (but OVS lets ICMP fields be).
+        return proto == _L4_ANY[prereq] and not get("nw_frag") & _FRAG_LATER
     if prereq is P.ICMPV4:
         return dl_type == ETH_TYPE_IP and proto == IPPROTO_ICMP
     if dl_type != ETH_TYPE_IPV6 or proto != IPPROTO_ICMPV6:

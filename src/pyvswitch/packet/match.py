@@ -28,7 +28,7 @@ from pyvswitch.packet.fields import (
     BY_NAME, FIELDS, Field, FieldError, c_hex, format_ipv4, format_ipv6, format_mac, format_port,
     format_tcp_flags, parse_value, prereq_ok,
 )
-from pyvswitch.packet.flow import FULL_MASK, INDEX, N_REGS, FlowKey
+from pyvswitch.packet.flow import FRAG_LATER, FULL_MASK, INDEX, N_REGS, FlowKey
 from pyvswitch.packet.headers import (
     ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_IPV6, ETH_TYPE_RARP, IPPROTO_ICMP, IPPROTO_ICMPV6,
     IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, ND_NEIGHBOR_ADVERT, ND_NEIGHBOR_SOLICIT, VLAN_CFI,
@@ -137,11 +137,14 @@ class Match:
         return Match(FlowKey(*v), FlowKey(*m))
 
     def check_prerequisites(self) -> None:
-        """Raises MatchError naming the first matched field whose prerequisites are unmet."""
+        """Raises MatchError naming the first matched field whose prerequisites are unmet
+        (as a switch decoding it would: a TCP/UDP/SCTP field on later fragments is refused
+        too, though ovs-ofctl's normalization keeps it)."""
         allowed = self.allowed_slots()
+        later = self.value[_NW_FRAG] & FRAG_LATER and self.value[_NW_PROTO] in _NO_LATER
         for i, _, _ in self.checks:
             slot = FlowKey._fields[i]
-            if slot not in allowed:
+            if slot not in allowed or (later and slot in _L4_SLOTS):
                 raise MatchError(f"{_SLOT_FIELD[slot]} lacks correct prerequisites")
 
     def field_prereqs_ok(self, fld: Field | str) -> bool:
@@ -168,7 +171,10 @@ def set_slots(v: list[int], m: list[int], fld: Field, value: int, mask: int | No
     v[i] = ((v[i] & ~bits) | sv) & m[i]
 
 
-_DL_TYPE, _NW_PROTO, _TP_SRC, _TP_DST = (INDEX[s] for s in ("dl_type", "nw_proto", "tp_src", "tp_dst"))
+_DL_TYPE, _NW_PROTO, _TP_SRC, _TP_DST, _NW_FRAG = (
+    INDEX[s] for s in ("dl_type", "nw_proto", "tp_src", "tp_dst", "nw_frag"))
+_NO_LATER = (IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP)  # protocols a later fragment cannot match
+_L4_SLOTS = frozenset(("tp_src", "tp_dst", "tcp_flags"))
 # The field that names a slot in errors: the first one declared for it.
 _SLOT_FIELD = {f.slot: f.name for f in reversed(FIELDS)}
 
