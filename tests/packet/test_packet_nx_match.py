@@ -208,3 +208,22 @@ def test_ofp_match_wrapper():
         with pytest.raises(FieldError) as e:
             decode_ofp_match(bad, OFP13)
         assert e.value.ofperr == err
+
+
+@pytest.mark.parametrize("text,ok", [
+    # What ovs-ofctl -F nxm parse-flow (OVS 3.1) decodes back, or refuses (OFPBMC_BAD_PREREQ).
+    ("udp,ip_frag=later,tp_dst=80", False), ("sctp,ip_frag=later,tp_dst=80", False),
+    ("tcp,ip_frag=later,tcp_flags=+syn", False), ("tcp6,ip_frag=later,tp_dst=80", False),
+    ("icmp,ip_frag=later,icmp_type=3", True), ("icmp6,ip_frag=later,icmp_type=1", True),
+    ("tcp,ip_frag=not_later,tp_dst=80", True), ("tcp,ip_frag=yes,tp_dst=80", True),
+])
+def test_later_fragments_have_no_transport_ports(text, ok):
+    m = parse_match(text)
+    if ok:
+        assert decode(encode(m)) == m.normalized()
+        m.check_prerequisites()
+    else:
+        for check in (lambda: decode(encode(m)), m.check_prerequisites):
+            with pytest.raises(FieldError) as e:
+                check()
+            assert e.value.ofperr == "OFPBMC_BAD_PREREQ"
