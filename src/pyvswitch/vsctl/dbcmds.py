@@ -327,6 +327,9 @@ def cmd_get(ctx) -> None:
     if row is None:
         return
     if ident is not None:
+        used = ctx.shared.symbols.get(ident)
+        if used is not None and not used.created:
+            raise VsctlError(f'row id "{ident}" specified on "get" command was used before it was defined')
         sym = ctx.shared.create_symbol(ident)
         sym.uuid = row.uuid
         sym.strong_ref = True
