@@ -41,6 +41,7 @@ log_socket = vlog.module("socket_util")
 
 DEFAULT_PORT = 6640
 DEFAULT_MAX_BACKLOG = 64 * 1024 * 1024
+CLOSE_LINGER = 10.0
 _BACKOFFS = (1.0, 2.0, 4.0, 8.0)
 
 
@@ -252,12 +253,15 @@ class Connection(asyncio.Protocol):
             self.abort("output backlog exceeded")
 
     def close(self, reason: str = "closed") -> None:
-        """Closes after flushing what was sent."""
+        """Closes after flushing what was sent (for at most CLOSE_LINGER seconds:
+        a peer that never reads must not keep the connection forever)."""
         if not self.closed:
             self.closed = True
             self._close_reason = reason
             if self.transport is not None:
                 self.transport.close()
+                if self.transport.get_write_buffer_size():
+                    asyncio.get_running_loop().call_later(CLOSE_LINGER, self.transport.abort)
 
     def abort(self, reason: str) -> None:
         """Drops the connection at once, discarding unsent output."""
