@@ -72,9 +72,10 @@ _new = tuple.__new__
 STAGES: tuple[frozenset[str], ...] = (
     frozenset(("in_port", "tun_id", "metadata", *(f"reg{i}" for i in range(N_REGS)))),
     frozenset(("dl_dst", "dl_src", "dl_type", "vlan_tci", "vlan_tci2")),
+    # As in OVS's struct flow, ND's target and TCP's flags sit with L3; L4 is the ports.
     frozenset(("nw_src", "nw_dst", "ipv6_src", "ipv6_dst", "ipv6_label", "nw_proto", "nw_tos",
-               "nw_ttl", "nw_frag", "arp_sha", "arp_tha")),
-    frozenset(("tp_src", "tp_dst", "tcp_flags", "nd_target")),
+               "nw_ttl", "nw_frag", "nd_target", "arp_sha", "arp_tha", "tcp_flags")),
+    frozenset(("tp_src", "tp_dst")),
 )
 assert frozenset().union(*STAGES) == frozenset(FlowKey._fields)
 _STAGE_OF = [next(n for n, s in enumerate(STAGES) if name in s) for name in FlowKey._fields]
