@@ -207,7 +207,7 @@ class OvsdbServerShell:
             storage = self.storages.get(name)
             if storage is not None and storage.should_compact(now):
                 self.compact(name, "automatically")
-        if changed_dbs and any(self._refs_db(n) for n in changed_dbs):
+        if any(self._refs_changed(name, batch) for name, batch in commits.items()):
             self.update_remotes()
         self._rearm_timer()
 
@@ -246,8 +246,29 @@ class OvsdbServerShell:
 
     # ---- remotes ----
 
-    def _refs_db(self, name: str) -> bool:
-        return any(r.startswith("db:") and r[3:].split(",")[0] == name for r in self.remotes)
+    def _refs_changed(self, db_name: str, commits: list) -> bool:
+        """Whether these commits to db_name touched a table a db: remote reads."""
+        tables = None
+        for r in self.remotes:
+            if not r.startswith("db:"):
+                continue
+            try:
+                ref = DbRef(r)
+            except RemoteError:
+                continue
+            if ref.db != db_name:
+                continue
+            if tables is None:
+                tables = {t for c in commits for t in getattr(c, "changes", {"*": None})}
+            storage = self.storages.get(db_name)
+            col = storage.schema.tables.get(ref.table).columns.get(ref.column) \
+                if storage is not None and ref.table in storage.schema.tables else None
+            watched = {ref.table}
+            if col is not None and col.type.key.ref_table:
+                watched.add(col.type.key.ref_table)
+            if "*" in tables or watched & tables:
+                return True
+        return False
 
     def check_remote(self, text: str) -> str | None:
         """None if text can be added as a remote, else the error text."""
