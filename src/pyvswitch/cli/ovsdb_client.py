@@ -56,6 +56,23 @@ class Context:
     timestamp: bool = False
     force: bool = False
     timeout: float | None = None
+    daemon: Any = None
+
+    def initial_printed(self) -> None:
+        """Monitors: the initial contents are out, so --detach may now let
+        the parent exit.  Unlike other daemons, ovsdb-client keeps writing
+        to its stdout and stderr once detached."""
+        if self.daemon is None:
+            return
+        self.out.flush()
+        saved = [os.dup(1), os.dup(2)]
+        try:
+            self.daemon.complete()
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
 
     def printer(self) -> TablePrinter:
         return TablePrinter(self.style)
@@ -419,6 +436,7 @@ def _run_monitor(ctx: Context, args: list[str], method: str) -> int:
         found, last, initial = initial
         caption = f"found: {'true' if found else 'false'}, last_id: {last}"
     _print_updates(ctx, printer, schema, tables, initial, True, version2, caption)
+    ctx.initial_printed()
     update = {"monitor": "update", "monitor_cond": "update2", "monitor_cond_since": "update3"}[method]
     while True:
         try:
@@ -714,7 +732,17 @@ OPTIONS = [
     Option("bootstrap-ca-cert", Arg.REQUIRED),
     Option("db-change-aware", Arg.NONE),
     Option("no-db-change-aware", Arg.NONE),
+    Option("pidfile", Arg.OPTIONAL),
+    Option("overwrite-pidfile", Arg.NONE),
+    Option("detach", Arg.NONE),
+    Option("no-chdir", Arg.NONE),
+    Option("monitor", Arg.NONE),
+    Option("user", Arg.REQUIRED),
 ]
+
+# The commands that run until killed; daemon options apply to them only.
+_DAEMON_COMMANDS = ("monitor", "monitor-cond", "monitor-cond-since")
+_daemon = None
 
 
 def usage() -> str:
@@ -773,6 +801,8 @@ def _default_server() -> str:
 def _on_fatal_signal(signum: int, frame) -> None:
     desc = signal.strsignal(signum) or str(signum)
     vlog.module("fatal_signal").warn("terminating with signal %d (%s)", signum, desc)
+    if _daemon is not None:
+        _daemon.run_exit_hooks()
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
 
@@ -780,7 +810,11 @@ def _on_fatal_signal(signum: int, frame) -> None:
 def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
     out = sys.stdout if out is None else out
     vlog.set_program_name(PROGRAM)
+    from pyvswitch.daemon import Daemon, DaemonError
+
+    global _daemon
     ctx = Context(Style(), out)
+    daemon = Daemon(PROGRAM)
     try:
         try:
             opts, args = parse(argv, OPTIONS)
@@ -830,6 +864,8 @@ def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
                 if secs:
                     signal.signal(signal.SIGALRM, _on_fatal_signal)
                     signal.alarm(secs)
+            elif daemon.handle_option(name, value):
+                pass
             elif name == "private-key":
                 ssl = SslConfig(value, ssl.certificate, ssl.ca_cert)
             elif name == "certificate":
@@ -849,6 +885,12 @@ def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
         if cmd.name == "wait":
             if len(rest) == 2 and rest[1] not in _WAIT_STATES:
                 raise Fatal(f"{rest[1]}: unknown state")
+        if cmd.name in _DAEMON_COMMANDS and (daemon.detach or daemon.pidfile or daemon.monitor):
+            try:
+                daemon.start()
+            except DaemonError as e:
+                raise Fatal(str(e)) from None
+            ctx.daemon = _daemon = daemon
         if is_passive(server):
             vlog.module("ovsdb_client").info("%s: waiting for connection...", server)
         # wait connects as a long-lived session does, and says so.
@@ -883,6 +925,8 @@ def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
             raise Fatal(str(e)) from None
         finally:
             ctx.rpc.close()
+            if ctx.daemon is not None:
+                ctx.daemon.run_exit_hooks()
     except Fatal as e:
         try:
             out.flush()

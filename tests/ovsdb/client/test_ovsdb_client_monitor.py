@@ -119,3 +119,22 @@ def _settled(outs):
 def test_monitor_matches_reference(server, tmp_path, args):
     args = [a.replace("{remote}", server.remote) for a in args]
     run_monitors(server, tmp_path, args)
+
+
+def test_detached_monitor_keeps_printing(server, tmp_path):
+    pidfile = tmp_path / "monitor.pid"
+    out = tmp_path / "monitor.out"
+    # The daemon keeps stdout and stderr, so they go to files, not pipes.
+    with open(out, "w") as f, open(tmp_path / "monitor.err", "w") as e:
+        r = subprocess.run([ours("ovsdb-client"), "--detach", "--no-chdir", f"--pidfile={pidfile}", "monitor",
+                            server.remote, "Test", "T2", "name"], env=server.env, stdout=f, stderr=e, timeout=20)
+    # The parent returns once the initial contents are printed.
+    assert r.returncode == 0, (tmp_path / "monitor.err").read_text()
+    pid = int(pidfile.read_text())
+    try:
+        assert "initial" in out.read_text()
+        server.transact('["Test",{"op":"insert","table":"T2","row":{"name":"detached"}}]')
+        wait_until(lambda: "insert detached" in out.read_text(), what="update after detaching")
+    finally:
+        stop_pid(pid)
+    wait_until(lambda: not pidfile.exists(), what="pidfile removed")
