@@ -75,30 +75,32 @@ def _score(name: str, s: str) -> int:
     return n if n == len(s) else 0
 
 
-def _best(names, s: str) -> tuple[str | None, bool]:
-    best, best_score, ambiguous = None, 0, False
+def _best(names, s: str) -> tuple[str | None, list[str]]:
+    """The name s best matches, or (None, the names it matches equally well)."""
+    best, best_score, tied = None, 0, []
     for name in names:
         score = _score(name, s)
         if score > best_score:
-            best, best_score, ambiguous = name, score, False
+            best, best_score, tied = name, score, [name]
         elif score and score == best_score:
-            ambiguous = True
-    return (None, ambiguous) if ambiguous else (best, False)
+            tied.append(name)
+    return (None, sorted(tied)) if len(tied) > 1 else (best, [])
 
 
 def get_table(schema, name: str):
     found, ambiguous = _best(schema.tables, name)
     if ambiguous:
-        raise VsctlError(f'multiple table names match "{name}"')
+        raise VsctlError(f'"{name}" matches multiple table names: {", ".join(ambiguous)}')
     if found is None:
         raise VsctlError(f'unknown table "{name}"')
     return schema.tables[found]
 
 
-def get_column(ts, name: str) -> str:
-    found, ambiguous = _best(["_uuid", *ts.columns], name)
+def get_column(ts, name: str, allow_uuid: bool = True) -> str:
+    found, ambiguous = _best(["_uuid", *ts.columns] if allow_uuid else ts.columns, name)
     if ambiguous:
-        raise VsctlError(f'{ts.name} contains more than one column whose name matches "{name}"')
+        raise VsctlError(f'{ts.name} contains more than one column whose name matches "{name}": '
+                         f'{", ".join(ambiguous)}')
     if found is None:
         raise VsctlError(f'{ts.name} does not contain a column whose name matches "{name}"')
     return found
@@ -175,16 +177,13 @@ def get_row(ctx, ts, record_id: str, must_exist: bool = True):
 
 def parse_column_key_value(arg: str, ts, operators: tuple[str, ...] | None, value_optional: bool = False):
     """Splits an argument into (column, key text or None, operator, value text or None)."""
-    delims = ":=!<>{}[] \t" if operators and len(operators) > 1 else ":="
-    pos, col_name = values.token(arg, 0, delims)
+    pos, col_name = values.token(arg, 0)
     if not col_name:
         raise VsctlError(f"{arg}: missing column name")
-    column = get_column(ts, col_name)
+    column = get_column(ts, col_name, allow_uuid=operators is None)
     key = None
     if pos < len(arg) and arg[pos] == ":":
-        pos, key = values.token(arg, pos + 1, delims.replace(":", ""))
-        if key is None or key == "":
-            key = ""
+        pos, key = values.token(arg, pos + 1)
     if operators is None:
         if pos != len(arg):
             raise VsctlError(f'{arg}: trailing garbage "{arg[pos:]}" in argument')
@@ -267,12 +266,15 @@ def cmd_find(ctx) -> None:
     _table_output(ctx, ts, rows)
 
 
-def _compare(a: Any, b: Any) -> int:
-    """OVS's 3-way datum comparison: by number of elements, then elementwise."""
+def _compare(a: Any, b: Any, is_map: bool) -> int:
+    """OVS's 3-way datum comparison: by number of elements, then keys, then values."""
     aa = a if isinstance(a, tuple) else (a,)
     bb = b if isinstance(b, tuple) else (b,)
     if len(aa) != len(bb):
         return -1 if len(aa) < len(bb) else 1
+    if is_map:
+        aa = tuple(k for k, _ in aa) + tuple(v for _, v in aa)
+        bb = tuple(k for k, _ in bb) + tuple(v for _, v in bb)
     return (aa > bb) - (aa < bb)
 
 
@@ -281,24 +283,22 @@ def condition_holds(ctx, ts, row, arg: str) -> bool:
     ctype = column_type(ts, column)
     have = row[column]
     set_op = op.startswith("{")
+    symtab = ctx.shared.symtab
     if key is not None:
         if not ctype.is_map:
             raise _no_key("check", column)
-        want_key = values.atom_from_string(ctype.key, key, ctx.shared.symtab)
+        want_key = values.atom_from_string(ctype.key, key, symtab)
+        want = values.datum_from_string(Type(ctype.value, None, 0, math.inf), text, symtab)
         pairs = dict(have)
-        if set_op:
-            have = (pairs[want_key],) if want_key in pairs else ()
-            want = values.datum_from_string(Type(ctype.value, None, 0, math.inf), text, ctx.shared.symtab)
-        else:
-            if want_key not in pairs:
-                return False
-            have = pairs[want_key]
-            want = values.atom_from_string(ctype.value, text, ctx.shared.symtab)
+        if want_key not in pairs and not set_op:
+            return False
+        have = (pairs[want_key],) if want_key in pairs else ()
+        is_map = False
     else:
-        want = values.datum_from_string(Type(ctype.key, ctype.value, 0, math.inf) if set_op else ctype,
-                                        text, ctx.shared.symtab)
+        want = values.datum_from_string(ctype, text, symtab)
+        is_map = ctype.is_map
     if not set_op:
-        c = _compare(have, want)
+        c = _compare(have, want, is_map)
         return {"=": c == 0, "!=": c != 0, "<": c < 0, ">": c > 0, "<=": c <= 0, ">=": c >= 0}[op]
     hs = set(have) if isinstance(have, tuple) else {have}
     ws = set(want) if isinstance(want, tuple) else {want}

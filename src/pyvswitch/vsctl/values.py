@@ -1,9 +1,12 @@
 """Values in OVS's text syntax, as ovs-vsctl reads and prints them.
 
-Reading: an atom is a bare word or a double-quoted JSON string; integers may
-be written as ranges "1-3" in a datum; uuids as UUID text or "@name" (a row
-id from the symbol table).  A datum is atoms (or key=value pairs for a map)
-separated by commas or white space, optionally enclosed in [] or {}.
+Reading: a datum is tokens (atoms, or KEY=VALUE pairs for a map) separated by
+commas or white space, optionally enclosed in [] or {}.  A token runs to the
+next delimiter (`:=, []{}!<>` or white space) outside double quotes; a token
+that starts with a quote is a JSON string.  Integers may be written as
+ranges "1-3" in a set; uuids as UUID text or "@name" (a row id from the
+symbol table).  A lone atom argument (the VALUE in COLUMN:KEY=VALUE) is taken
+whole, quoted or not.
 Errors are raised as VsctlError with the wording ovs-vsctl uses, e.g.
 `"maybe" is not a valid boolean (use "true" or "false")`.
 
@@ -26,7 +29,9 @@ from pyvswitch.vsctl.command import VsctlError
 UUID_TYPE = Type(BaseType(AtomicType.UUID))
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 _INT_RE = re.compile(r"[ \t\n\v\f\r]*[-+]?[0-9]+\Z")
-_DELIMS = ", \t\r\n=]}[{"
+_RANGE_RE = re.compile(r"([-+]?[0-9]+)-([-+]?[0-9]+)\Z")
+# Characters that end a token outside double quotes.
+DELIMS = ":=, []{}!<>\t\r\n"
 _BOOLS = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False,
           "1": True, "0": False}
 
@@ -35,30 +40,42 @@ def is_uuid(s: str) -> bool:
     return _UUID_RE.match(s) is not None
 
 
-def token(s: str, pos: int, delims: str) -> tuple[int, str | None]:
-    """A quoted string or a run of characters not in delims, from pos."""
-    if pos < len(s) and s[pos] == '"':
-        end = _quoted_end(s, pos)
-        if end < 0:
-            raise VsctlError(f"{s[pos:]}: missing quote at end of quoted string")
-        return end, json.loads(s[pos:end])
-    end = pos
-    while end < len(s) and s[end] not in delims:
-        end += 1
-    return end, s[pos:end]
+def token(s: str, pos: int) -> tuple[int, str]:
+    """The token at pos: characters up to a delimiter outside double quotes.
 
-
-def _quoted_end(s: str, pos: int) -> int:
-    i = pos + 1
-    while i < len(s):
+    Quotes stay in the token (an atom that starts with one is a JSON
+    string); outside quotes a backslash makes the next character ordinary."""
+    out: list[str] = []
+    in_quotes = False
+    i, n = pos, len(s)
+    while i < n:
         c = s[i]
         if c == "\\":
+            if in_quotes:
+                out.append(s[i:i + 2])
+            elif i + 1 < n:
+                out.append(s[i + 1])
             i += 2
             continue
         if c == '"':
-            return i + 1
+            in_quotes = not in_quotes
+        elif not in_quotes and c in DELIMS:
+            break
+        out.append(c)
         i += 1
-    return -1
+    if in_quotes:
+        raise VsctlError(f"{s[pos:]}: missing quote at end of quoted string")
+    return i, "".join(out)
+
+
+def _unquote(text: str) -> str:
+    try:
+        value = json.loads(text) if len(text) >= 2 and text.endswith('"') else None
+    except ValueError:
+        value = None
+    if not isinstance(value, str):
+        raise VsctlError(f"{text}: missing quote at end of quoted string")
+    return value
 
 
 def _english(t: Type) -> str:
@@ -82,19 +99,20 @@ def _check(base: BaseType, atom):
     return atom
 
 
-def _atom(base: BaseType, text: str, quoted: bool, symtab, allow_range: bool) -> list:
+def _atoms(base: BaseType, text: str, symtab, allow_range: bool) -> list:
+    """The atom(s) that text stands for (several for an integer range)."""
     t = base.type
     if t is AtomicType.STRING:
-        if not quoted and text == "":
+        if text.startswith('"'):
+            return [_check(base, _unquote(text))]
+        if text == "":
             raise VsctlError('An empty string is not valid as input; use "" to represent the empty string')
         return [_check(base, text)]
-    if quoted:
-        text = json.dumps(text)
     if t is AtomicType.INTEGER:
         if _INT_RE.match(text):
             return [_check(base, int(text))]
         if allow_range:
-            m = re.match(r"([-+]?[0-9]+)-([-+]?[0-9]+)\Z", text.strip())
+            m = _RANGE_RE.match(text.strip())
             if m is None:
                 raise VsctlError(f'"{text}" is not a valid integer or range')
             lo, hi = int(m.group(1)), int(m.group(2))
@@ -122,18 +140,15 @@ def _atom(base: BaseType, text: str, quoted: bool, symtab, allow_range: bool) ->
 
 
 def atom_from_string(base: BaseType, text: str, symtab=None):
-    quoted = text.startswith('"')
-    if quoted:
-        end, value = token(text, 0, "")
-        if end != len(text):
-            raise VsctlError(f"{text}: trailing garbage after quoted string")
-        text = value
-    return _atom(base, text, quoted, symtab, False)[0]
+    """One atom from a whole argument (e.g. the VALUE of COLUMN:KEY=VALUE)."""
+    return _atoms(base, text, symtab, False)[0]
 
 
 def datum_from_string(t: Type, s: str, symtab=None):
-    p = 0
+    """A datum from text: tokens separated by commas or spaces, optionally in
+    [] (a set) or {} (a map); map elements are KEY=VALUE."""
     n = len(s)
+    p = 0
     while p < n and s[p].isspace():
         p += 1
     end_delim = None
@@ -143,27 +158,27 @@ def datum_from_string(t: Type, s: str, symtab=None):
     keys: list = []
     pairs: dict = {}
     count = 0
+
+    def atom_token(base: BaseType, allow_range: bool) -> list:
+        nonlocal p
+        if p < n and s[p] in DELIMS:
+            raise VsctlError(f'{s}: unexpected "{s[p]}" parsing {_english(t)}')
+        p, text = token(s, p)
+        return _atoms(base, text, symtab, allow_range)
+
     while True:
         while p < n and s[p].isspace():
             p += 1
         if p >= n or s[p] == end_delim:
             break
-        if s[p] in _DELIMS and s[p] != '"':
-            raise VsctlError(f'{s}: unexpected "{s[p]}" parsing {_english(t)}')
-        quoted = s[p] == '"'
-        p, text = token(s, p, _DELIMS)
-        atoms = _atom(t.key, text, quoted, symtab, t.key.type is AtomicType.INTEGER and t.value is None)
+        atoms = atom_token(t.key, t.key.type is AtomicType.INTEGER and t.value is None)
         if t.value is not None:
             while p < n and s[p].isspace():
                 p += 1
             if p >= n or s[p] != "=":
                 raise VsctlError(f'{s}: syntax error at "' + (f'{s[p]}"' if p < n else ""))
             p += 1
-            if p < n and s[p] in _DELIMS and s[p] != '"':
-                raise VsctlError(f'{s}: unexpected "{s[p]}" parsing {_english(t)}')
-            quoted = s[p] == '"' if p < n else False
-            p, vtext = token(s, p, _DELIMS)
-            value = _atom(t.value, vtext, quoted, symtab, False)[0]
+            value = atom_token(t.value, False)[0]
             if atoms[0] in pairs:
                 raise VsctlError(f"{s}: map contains duplicate key")
             pairs[atoms[0]] = value
