@@ -2,18 +2,25 @@
 
 Usage: ovsdb-client [OPTIONS] COMMAND [SERVER] [DATABASE] [ARG...]
 
-Each command is a row of `COMMANDS`: its name, whether it talks to a server
-and needs a database, its argument counts and the function that runs it.  The
-server argument is optional (an argument with a ':' is a remote; the default
-is unix:RUNDIR/db.sock), and so is the database (the argument is taken as the
-database if the server has one by that name; otherwise the server's only
+Each command is a row of `COMMANDS`: its name, whether it needs a database,
+its argument counts and the function that runs it.  The server argument is
+optional (an argument that starts with a method name and ':' is a remote; the
+default is unix:RUNDIR/db.sock; "a,b" tries each in turn), and so is the
+database (the first argument names it when the command has arguments to
+spare and the server has a database of that name; otherwise the server's only
 database, or Open_vSwitch).
 
-Output is byte-for-byte what ovsdb-client 3.1 prints.  Two details make that
-hold: dump sorts tables, columns and rows; list-tables, list-columns and the
-rows of monitor updates come out in the order OVS's hash tables iterate JSON
-objects (pyvswitch.ovsdb.log.ovs_member_order), which depends on the order of
-the members on the wire.  Tables are printed by pyvswitch.ovsdb.table_format.
+Output is byte-for-byte what ovsdb-client 3.1 prints.  Details that make that
+hold: dump sorts tables and columns by name and rows by their values (columns
+without uuids first); list-tables, list-columns and the rows of monitor
+updates come out in the order OVS's hash tables iterate JSON objects
+(pyvswitch.ovsdb.log.ovs_member_order), which depends on the order of the
+members on the wire; numbers are typed as OVS's JSON parser types them.
+Tables are printed by pyvswitch.ovsdb.table_format.
+
+Monitors (monitor, monitor-cond, monitor-cond-since) print the initial
+contents, then each update, until killed; the daemon options apply to them
+only, and --detach lets the parent exit once the initial contents are out.
 """
 
 from __future__ import annotations
@@ -762,7 +769,11 @@ only database, or Open_vSwitch):
   dump [SERVER] [DATABASE] [TABLE [COLUMN]...]
   monitor [SERVER] [DATABASE] TABLE [COLUMN,...]...
   monitor [SERVER] [DATABASE] ALL
-  monitor-cond [SERVER] [DATABASE] CONDITION TABLE [COLUMN,...]
+  monitor-cond [SERVER] [DATABASE] CONDITION TABLE [COLUMN,...]...
+  monitor-cond-since [SERVER] [DATABASE] [LASTID] CONDITION TABLE [COLUMN,...]...
+  convert [SERVER] SCHEMA
+  needs-conversion [SERVER] SCHEMA
+  wait [SERVER] DATABASE STATE      (STATE: added, connected or removed)
   backup [SERVER] [DATABASE] > SNAPSHOT
   restore [SERVER] [DATABASE] < SNAPSHOT
   lock|steal|unlock [SERVER] LOCK
@@ -781,6 +792,8 @@ Other options:
   -c, --certificate=FILE      SSL certificate
   -C, --ca-cert=FILE          SSL CA certificate
   --force                     restore even if the schemas differ
+  --detach, --pidfile[=FILE], --no-chdir, --overwrite-pidfile, --monitor
+                              daemon options (monitor commands only)
   -v, --verbose=[SPEC]        set logging levels
   -h, --help                  display this help message
   -V, --version               display version information
@@ -796,6 +809,31 @@ def _default_server() -> str:
     from pyvswitch import dirs
 
     return "unix:" + dirs.default_db_sock()
+
+
+def _connect(server: str, ssl: SslConfig, reconnecting: bool) -> Client:
+    """Connects to server.  A list of remotes ("unix:a,tcp:b") is tried in
+    order, and "wait" connects that way to a single remote too; both log
+    their attempts as OVS's reconnecting sessions do."""
+    remotes = server.split(",")
+    if len(remotes) == 1 and not reconnecting:
+        try:
+            return Client.open(server, ssl)
+        except ClientError as e:
+            raise Fatal(str(e)) from None
+    log = vlog.module("reconnect")
+    for remote in remotes:
+        log.info("%s: connecting...", remote)
+        try:
+            client = Client.open(remote, ssl)
+        except ClientError as e:
+            why = str(e)
+            why = why[why.rfind("(") + 1:-1] if why.endswith(")") else why
+            log.info("%s: connection attempt failed (%s)", remote, why)
+            continue
+        log.info("%s: connected", remote)
+        return client
+    raise Fatal("no servers were available")
 
 
 def _on_fatal_signal(signum: int, frame) -> None:
@@ -893,16 +931,7 @@ def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
             ctx.daemon = _daemon = daemon
         if is_passive(server):
             vlog.module("ovsdb_client").info("%s: waiting for connection...", server)
-        # wait connects as a long-lived session does, and says so.
-        reconnect = vlog.module("reconnect") if cmd.name == "wait" else None
-        if reconnect:
-            reconnect.info("%s: connecting...", server)
-        try:
-            ctx.rpc = Client.open(server, ssl)
-        except ClientError as e:
-            raise Fatal(str(e)) from None
-        if reconnect:
-            reconnect.info("%s: connected", server)
+        ctx.rpc = _connect(server, ssl, cmd.name == "wait")
         try:
             if cmd.need_db:
                 dbs = ctx.call("list_dbs", [])

@@ -34,7 +34,7 @@ from pyvswitch.ovsdb.errors import OvsdbError
 from pyvswitch.ovsdb.types import AtomicType, BaseType, Type, atom_to_string, is_uuid
 
 __all__ = ["DatumTextError", "atom_to_string", "datum_to_string", "datum_to_bare",
-           "atom_from_string", "datum_from_string"]
+           "atom_from_string", "datum_from_string", "to_string", "from_string"]
 
 MAX_RANGE = 4096
 
@@ -235,3 +235,8 @@ def _token(t: Type, s: str, pos: int) -> tuple[str, int]:
     if end == pos and pos < len(s):
         raise DatumTextError(f'{s}: unexpected "{s[pos]}" parsing {t.to_english()}')
     return s[pos:end], end
+
+
+# Short names: datum_text.to_string(type, value), datum_text.from_string(type, text).
+to_string = datum_to_string
+from_string = datum_from_string

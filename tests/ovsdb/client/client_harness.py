@@ -13,12 +13,14 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import subprocess
 from pathlib import Path
 
 from util import ours, ovs_env, ref, run, stop_pid, wait_until
 
 HERE = Path(__file__).resolve().parent
+LOG_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 TEST_SCHEMA = HERE / "client_test.ovsschema"
 VSWITCH_SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 
@@ -104,5 +106,6 @@ def compare(env: dict, *args: str, in_process: bool = True, **kw):
         b = our_client(env, *args, **kw)
 
     def norm(r, path):
-        return r.returncode, r.stdout, r.stderr.replace(path, "ovsdb-client")
+        err = LOG_TIME.sub("TIME", r.stderr.replace(path, "ovsdb-client"))
+        return r.returncode, r.stdout, err
     return norm(a, ref("ovsdb-client")), norm(b, ours("ovsdb-client"))

@@ -134,6 +134,7 @@ def test_query_aborts(server):
     [], ["bogus"], ["--format=foo", "list-dbs"], ["-d", "foo", "list-dbs"], ["--bogus"], ["-x"],
     ["--version"], ["list-dbs", "unix:/nonexistent"], ["list-dbs", "tcp:127.0.0.1:1"],
     ["list-dbs", "foo:bar"], ["--timeout=x", "list-dbs"], ["list-dbs", "a", "b"],
+    ["list-dbs", "unix:/nonexistent/a,unix:/nonexistent/b"], ["list-dbs", "ssl:127.0.0.1:1"],
 ])
 def test_errors(server, args):
     check(server, *args, in_process=False)
@@ -142,6 +143,7 @@ def test_errors(server, args):
 def test_default_server(server):
     # With no server argument, the client uses unix:$OVS_RUNDIR/db.sock.
     check(server, "list-dbs", in_process=False)
+    check(server, "list-dbs", f"unix:/nonexistent/a,{server.remote}", in_process=False)
     check(server, "dump", "Test", "T2")
 
 
