@@ -113,3 +113,21 @@ def test_matches_ovs_vsctl(vswitch, table, column, texts):
         got = subprocess.run(vsctl + ["get", table, record, column], env=server.env,
                              capture_output=True, text=True, check=True).stdout
         assert datum_to_string(t, ours) + "\n" == got, text
+
+
+TYPES = [STR_SET, INT_SET, REAL, MAP, Type.from_json("boolean"), Type.from_json("uuid"),
+         Type.from_json({"key": {"type": "integer", "minInteger": 0, "maxInteger": 10}, "min": 0, "max": 2}),
+         Type.from_json({"key": {"type": "string", "enum": ["set", ["a", "b"]]}, "value": "real",
+                         "min": 1, "max": "unlimited"})]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(TYPES), st.text(alphabet=st.sampled_from(list('ab1-2=,:[]{}" \\\\u0é@.e+')), max_size=20))
+def test_parser_fails_only_with_datum_text_errors(t, text):
+    # Any other exception escaping the parser would be a bug.
+    try:
+        value = datum_from_string(t, text)
+    except DatumTextError:
+        return
+    t.check_datum(value)
+    assert datum_from_string(t, datum_to_string(t, value)) == value

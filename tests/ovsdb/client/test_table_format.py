@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from pyvswitch.ovsdb.table_format import (Datum, JsonCell, Style, Table, TablePrinter, json_loads,
                                           json_to_string)
@@ -115,3 +116,15 @@ def test_json_loads_types_numbers_like_ovs():
         with pytest.raises(ValueError):
             json_loads(bad)
     assert not math.isnan(json_loads("[0.5]")[0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list('[]{}",:0123456789.eE+-tru \\\\na')), max_size=24))
+def test_json_loads_fails_only_with_value_errors(text):
+    try:
+        v = json_loads(text)
+    except ValueError:
+        return
+    # What parses, serializes to JSON that parses again (reals lose digits
+    # beyond 15, and integral reals become integers, as in OVS).
+    assert isinstance(json_loads(json_to_string(v)), (dict, list, str, int, float, bool, type(None)))
