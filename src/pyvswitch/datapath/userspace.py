@@ -57,7 +57,7 @@ class UserspaceDatapath:
         self.table = FlowTable()
         self._clock = clock
         self._ports: dict[int, Netdev] = {}
-        self._by_fd: dict[int, tuple[int, Netdev]] = {}
+        self._by_fd: dict[int, tuple[int, Callable, Callable | None]] = {}
         self._epoll = select.epoll()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._epoll.register(self._wake_r, select.EPOLLIN)
@@ -84,7 +84,13 @@ class UserspaceDatapath:
             self._ports[port_no] = netdev
             fd = netdev.fileno()
             if fd >= 0:
-                self._by_fd[fd] = (port_no, netdev)
+                # Netdevs that lend frames (views into their rings) get them back after
+                # the batch's sends; others hand out frames of their own.
+                views = getattr(netdev, "recv_views", None)
+                if views is not None:
+                    self._by_fd[fd] = (port_no, views, netdev.release)
+                else:
+                    self._by_fd[fd] = (port_no, netdev.recv_batch, None)
                 self._epoll.register(fd, select.EPOLLIN)
             self._wake()
             return port_no
@@ -212,7 +218,14 @@ class UserspaceDatapath:
                         continue
                     port = self._by_fd.get(fd)
                     if port is not None:
-                        self.process(port[0], port[1].recv_batch(BATCH))
+                        port_no, recv, release = port
+                        if release is None:
+                            self.process(port_no, recv(BATCH))
+                        else:
+                            try:
+                                self.process(port_no, recv(BATCH))
+                            finally:
+                                release()
                 now = self._clock()
                 if now >= self._next_housekeeping:
                     self._next_housekeeping = now + _HOUSEKEEPING
@@ -310,6 +323,8 @@ class UserspaceDatapath:
         if handler is None:
             self._stats.lost += 1
             return None
+        if pkt.frame.__class__ is not bytes:    # a lent frame must not outlive the batch
+            pkt = Packet(bytes(pkt.frame), pkt.vnet)
         try:
             res = handler(key, pkt)
         except Exception as e:   # a slow-path bug must not stop forwarding for everyone
@@ -329,4 +344,5 @@ class UserspaceDatapath:
             queued.setdefault(port_no, []).append(p)
         if ups and self._userspace:
             for cookie, p in ups:
-                self._userspace(cookie, p)
+                self._userspace(cookie, p if p.frame.__class__ is bytes
+                                else Packet(bytes(p.frame), p.vnet))

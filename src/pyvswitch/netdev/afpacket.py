@@ -17,6 +17,12 @@ frame.  `PACKET_LOSS` makes the kernel skip a malformed frame instead of stoppin
 `PACKET_QDISC_BYPASS` skips the qdisc layer (veths have none to apply).  With every slot
 in flight, sending waits briefly for one, then drops and counts tx_dropped.
 
+`recv_views` hands frames out as views into their RX slots and keeps the slots until
+`release()`; the datapath releases them after the batch's sends, so a frame is copied once
+(into the TX ring), not twice.  Copying a 64 KiB super-frame out of the ring into a new
+bytes object cost an allocation and about five page faults each (measured: 67k minor faults
+for 12k super-frames); `recv_batch` still copies, for callers that keep frames.
+
 Frames whose VLAN tag the kernel stripped into metadata (TP_STATUS_VLAN_VALID) get the
 tag put back, so above this layer a frame is exactly what was on the wire; a checksum
 offset in the header moves with it.
@@ -107,7 +113,10 @@ class AfPacketNetdev:
         # The TX ring, if any, follows the RX ring in the same mapping.
         self._ring = mmap.mmap(s.fileno(), SLOT_SIZE * (slots + tx_slots), mmap.MAP_SHARED,
                                mmap.PROT_READ | mmap.PROT_WRITE)
+        self._view = memoryview(self._ring)
         self._next = 0
+        self._release_next = 0
+        self._held = 0
         self._tx_slots = tx_slots
         self._tx_base = SLOT_SIZE * slots
         self._tx_next = 0
@@ -119,29 +128,60 @@ class AfPacketNetdev:
         return self._sock.fileno()
 
     def recv_batch(self, limit: int) -> list[Packet]:
+        """Up to limit frames, copied out of the ring (their slots go back at once)."""
+        pkts = self.recv_views(limit)
+        out = [Packet(bytes(p.frame), p.vnet) for p in pkts]
+        del pkts
+        self.release()
+        return out
+
+    def recv_views(self, limit: int) -> list[Packet]:
+        """Up to limit frames as views into their ring slots, without copying: valid, and
+        their slots held, until `release()`.  (A 64 KiB super-frame copied out costs an
+        allocation and its page faults; see the module docstring.)"""
         out: list[Packet] = []
         ring = self._ring
+        view = self._view
         stats = self._stats
+        n_slots = self._slots
         i = self._next
-        while len(out) < limit:
+        rx_bytes = 0
+        for _ in range(limit):
             base = i * SLOT_SIZE
             (status, length, snaplen, mac, _net, _sec, _nsec,
              tci, tpid) = _FRAME_HDR.unpack_from(ring, base)
             if not status & TP_STATUS_USER:
                 break
             start = base + mac
-            vnet = ring[start - 10:start]
-            frame = ring[start:start + snaplen]
-            _U32.pack_into(ring, base, TP_STATUS_KERNEL)
-            i = (i + 1) % self._slots
+            frame = view[start:start + snaplen]
+            vnet = ring[start - 10:start] if ring[start - 10] or ring[start - 9] else None
+            i += 1
+            if i == n_slots:
+                i = 0
             if status & TP_STATUS_VLAN_VALID:
                 frame, vnet = _put_back_vlan(frame, vnet, tci,
                                              tpid if status & TP_STATUS_VLAN_TPID_VALID else 0x8100)
-            out.append(Packet(frame, vnet if vnet[0] or vnet[1] else None))
-            stats.rx_packets += 1
-            stats.rx_bytes += length
+            out.append(Packet(frame, vnet))
+            rx_bytes += length
         self._next = i
+        self._held += len(out)
+        stats.rx_packets += len(out)
+        stats.rx_bytes += rx_bytes
         return out
+
+    def release(self) -> None:
+        """Hands the slots of every frame `recv_views` returned back to the kernel."""
+        ring = self._ring
+        i = self._release_next
+        n_slots = self._slots
+        pack_into = _U32.pack_into
+        for _ in range(self._held):
+            pack_into(ring, i * SLOT_SIZE, TP_STATUS_KERNEL)
+            i += 1
+            if i == n_slots:
+                i = 0
+        self._release_next = i
+        self._held = 0
 
     def send_batch(self, packets: list[Packet]) -> int:
         if not self._tx_slots:
@@ -230,7 +270,11 @@ class AfPacketNetdev:
 
     def close(self) -> None:
         if self._sock.fileno() >= 0:
-            self._ring.close()
+            self._view.release()
+            try:
+                self._ring.close()
+            except BufferError:
+                pass    # a frame view still exists: the mapping goes with the last one
             self._sock.close()
 
 
@@ -242,8 +286,10 @@ def _wait_writable(sock: socket.socket, timeout: float = 0.01) -> bool:
     return bool(select.select([], [sock], [], timeout)[1])
 
 
-def _put_back_vlan(frame: bytes, vnet: bytes, tci: int, tpid: int) -> tuple[bytes, bytes]:
-    tagged = frame[:12] + struct.pack("!HH", tpid, tci) + frame[12:]
+def _put_back_vlan(frame, vnet: bytes | None, tci: int, tpid: int) -> tuple[bytes, bytes | None]:
+    tagged = b"".join((frame[:12], struct.pack("!HH", tpid, tci), frame[12:]))
+    if vnet is None:
+        return tagged, None
     flags, gso_type, hdr_len, gso_size, csum_start, csum_off = VNET_HDR.unpack(vnet)
     if flags or gso_type:
         vnet = VNET_HDR.pack(flags, gso_type, hdr_len + 4 if hdr_len else 0, gso_size,

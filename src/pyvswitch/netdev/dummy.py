@@ -53,6 +53,7 @@ class DummyNetdev:
     def send_batch(self, packets: list[Packet]) -> int:
         for p in packets:
             for frame in finish(p.vnet, p.frame):
+                frame = bytes(frame)      # the sender's frame may be a view it reuses
                 self.transmitted.append(frame)
                 self._stats.tx_packets += 1
                 self._stats.tx_bytes += len(frame)
