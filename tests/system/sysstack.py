@@ -1,0 +1,99 @@
+"""Our whole stack in a private directory, as a user runs it: `pyvswitch start --rundir DIR`
+starts our ovsdb-server and ovs-vswitchd; our ovs-vsctl and ovs-appctl talk to them through
+OVS_RUNDIR.  `close()` deletes every bridge first (so the daemon removes its TAP devices),
+then stops both daemons by pid and removes the directory."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from util import ours, ovs_env, process_gone, stop_pid, wait_until
+
+DAEMONS = ("ovsdb-server", "ovs-vswitchd")
+
+
+class Stack:
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="pyvs-sys-"))
+        self.env = ovs_env(self.dir)
+        try:
+            self.pyvswitch("start")
+        except BaseException:
+            self._stop_all()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def pyvswitch(self, *args: str) -> subprocess.CompletedProcess:
+        r = subprocess.run([ours("pyvswitch"), *args, "--rundir", str(self.dir)], env=self.env,
+                           capture_output=True, text=True, timeout=60)
+        if r.returncode:
+            raise AssertionError(f"pyvswitch {' '.join(args)}: {r.stdout}{r.stderr}")
+        return r
+
+    def pid(self, daemon: str) -> int | None:
+        try:
+            return int((self.dir / f"{daemon}.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def alive(self, daemon: str) -> bool:
+        pid = self.pid(daemon)
+        return pid is not None and not process_gone(pid)
+
+    def stop(self, daemon: str) -> None:
+        pid = self.pid(daemon)
+        if pid is not None:
+            stop_pid(pid)
+
+    def start(self, daemon: str) -> None:
+        self.pyvswitch("start", daemon)
+
+    def vsctl(self, *args: str, check: bool = True, timeout: float = 20) -> subprocess.CompletedProcess:
+        r = subprocess.run([ours("ovs-vsctl"), f"--timeout={int(timeout)}", *args], env=self.env,
+                           capture_output=True, text=True, timeout=timeout + 10)
+        if check and r.returncode:
+            raise AssertionError(f"ovs-vsctl {' '.join(args)}: {r.stderr}")
+        return r
+
+    def get(self, table: str, record: str, column: str) -> str:
+        return self.vsctl("--if-exists", "get", table, record, column).stdout.strip()
+
+    def appctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        r = subprocess.run([ours("ovs-appctl"), "-t", "ovs-vswitchd", *args], env=self.env,
+                           capture_output=True, text=True, timeout=30)
+        if check and r.returncode:
+            raise AssertionError(f"ovs-appctl {' '.join(args)}: {r.stderr}")
+        return r
+
+    def fdb(self, bridge: str) -> list[tuple[int, int, str]]:
+        """fdb/show as (port, vlan, mac) rows."""
+        rows = []
+        for line in self.appctl("fdb/show", bridge).stdout.splitlines()[1:]:
+            f = line.split()
+            if len(f) >= 3:
+                rows.append((f[0], int(f[1]), f[2]))
+        return rows
+
+    def wait_learned(self, bridge: str, mac: str, timeout: float = 10) -> None:
+        wait_until(lambda: any(m == mac for _p, _v, m in self.fdb(bridge)), timeout,
+                   what=f"{mac} in fdb/show {bridge}")
+
+    def _stop_all(self) -> None:
+        for d in reversed(DAEMONS):
+            self.stop(d)
+
+    def close(self) -> None:
+        try:
+            if self.alive("ovsdb-server") and self.alive("ovs-vswitchd"):
+                bridges = self.vsctl("list-br", check=False).stdout.split()
+                if bridges:
+                    args: list[str] = []
+                    for br in bridges:
+                        args += ["--", "del-br", br]
+                    self.vsctl(*args[1:], check=False)
+        finally:
+            self._stop_all()
+            shutil.rmtree(self.dir, ignore_errors=True)
