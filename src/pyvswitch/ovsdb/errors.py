@@ -37,17 +37,38 @@ class OvsdbError(Exception):
     __hash__ = Exception.__hash__
 
 
+class _Raw(str):
+    """Text already in JSON form (a bracket, a comma, a key and its colon)."""
+
+
 def json_text(value: Any) -> str:
     """JSON text the way OVS renders a value inside an error message: compact,
-    object members sorted, reals with 15 significant digits."""
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 2.0 ** 63:
-            return "%d" % value
-        return "%.15g" % value
-    if isinstance(value, list):
-        return "[" + ",".join(json_text(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + json_text(value[k])
-                              for k in sorted(value)) + "}"
-    return json.dumps(value, ensure_ascii=False)
-
+    object members sorted, reals with 15 significant digits.  Iterative, so that
+    a deeply nested value from a peer cannot exhaust the stack."""
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        v = stack.pop()
+        if type(v) is _Raw:
+            out.append(v)
+        elif isinstance(v, list):
+            out.append("[")
+            stack.append(_Raw("]"))
+            for k in range(len(v) - 1, -1, -1):
+                stack.append(v[k])
+                if k:
+                    stack.append(_Raw(","))
+        elif isinstance(v, dict):
+            out.append("{")
+            stack.append(_Raw("}"))
+            keys = sorted(v)
+            for k in range(len(keys) - 1, -1, -1):
+                stack.append(v[keys[k]])
+                stack.append(_Raw(json.dumps(keys[k], ensure_ascii=False) + ":"))
+                if k:
+                    stack.append(_Raw(","))
+        elif isinstance(v, float):
+            out.append("%d" % v if v.is_integer() and abs(v) < 2.0 ** 63 else "%.15g" % v)
+        else:
+            out.append(json.dumps(v, ensure_ascii=False))
+    return "".join(out)

@@ -202,3 +202,12 @@ def test_bad_record_changes_nothing():
         d.apply_record({"Root": {"not-a-uuid": {"name": "a"}}})
     with pytest.raises(OvsdbError):
         d.apply_record({"Nope": {}})
+
+
+def test_deeply_nested_values_are_errors_not_crashes():
+    v = json.loads("[" * 900 + "]" * 900)
+    d = db()
+    for ops in ([{"op": "insert", "table": "Root", "row": {"name": v}}],
+                [{"op": "select", "table": "Root", "where": [["name", "==", v]]}],
+                [{"op": "insert", "table": "Root", "row": {"name": "x", "nope": v}}], [v]):
+        assert d.execute(ops, now=0).results[0]["error"] in ("syntax error", "unknown column")
