@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import enum
 import math
-import re
 import os
 import random as _random
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -41,7 +41,6 @@ UINT_MAX = (1 << 32) - 1
 
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 _ID_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
 
 _VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
 _VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
