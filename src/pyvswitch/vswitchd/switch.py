@@ -16,6 +16,9 @@ loop) only configures it and calls `run(now)` for timers and revalidation.
 Each bridge's own interface is an internal port (a TAP named like the
 bridge, so the host can give it an IP address) created with the bridge as
 OpenFlow port LOCAL.  With --enable-dummy=override it is a dummy netdev.
+TAPs are created administratively down, as in OVS's userspace datapath: the
+host sets them up (`ip link set br0 up`) to use them, and until then they
+send nothing into the bridge.
 
 `status(with_stats)` reads back what the status columns need (status.py).
 """
@@ -26,6 +29,7 @@ import dataclasses
 import itertools
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from pyvswitch import vlog
@@ -75,6 +79,7 @@ class Switch:
         self.netdevs: dict[str, object] = {}       # interface name -> open netdev
         self._macs: dict[str, bytes] = {}
         self._mtus: dict[str, int] = {}            # requested MTUs of non-Linux netdevs
+        self._closing: list = []                   # netdevs to close at the end of a step
         self._mac_seq = itertools.count(0x0f)
 
     # ---- datapaths ------------------------------------------------------------------
@@ -112,10 +117,13 @@ class Switch:
 
     def apply(self, effects: list[Effect], now: float) -> None:
         for e in effects:
+            if not isinstance(e, (DestroyBridge, RemoveInterface)):
+                self._flush_closes()     # a name is free again before anything is added
             try:
                 self._apply(e, now)
             except Exception as exc:  # one bad effect must not stop the others
                 log.err("%s: failed to apply: %s", type(e).__name__, exc)
+        self._flush_closes()
 
     def _apply(self, e: Effect, now: float) -> None:
         bridges = self.running.bridges
@@ -152,7 +160,7 @@ class Switch:
         name = cfg.name
         local_type = netdev_type((cfg.local.db_type if cfg.local else "") or "internal", self.dummy)
         try:
-            local = self.registry.open(local_type, name)
+            local = self._open(local_type, name)
         except NetdevError as e:
             log.err("failed to create bridge %s: %s", name, e)
             self.errors[name] = str(e)
@@ -206,6 +214,7 @@ class Switch:
         if br is None:
             return
         self._close(c.name)
+        self._flush_closes()
         if c.error:
             self.errors[c.name] = c.error
             return
@@ -214,7 +223,7 @@ class Switch:
         netdev = None
         if c.type != "patch":
             try:
-                netdev = self.registry.open(c.type, c.name)
+                netdev = self._open(c.type, c.name)
             except NetdevError as e:
                 log.warn("%s", e)
                 self.errors[c.name] = str(e)
@@ -238,13 +247,31 @@ class Switch:
         rb = self.running.bridges[bridge]
         self.running.bridges[bridge] = _with_interfaces(rb, {**rb.interfaces, c.name: c})
 
+    def _open(self, type_: str, name: str):
+        # TAPs start administratively down, as OVS's userspace datapath leaves them:
+        # the host brings one up (and gives it an address) when it wants to use it.
+        if type_ in ("internal", "tap"):
+            return self.registry.open(type_, name, up=False)
+        return self.registry.open(type_, name)
+
     def _close(self, name: str) -> None:
         self.errors.pop(name, None)
         nd = self.netdevs.pop(name, None)
         if nd is not None:
-            nd.close()
+            self._closing.append(nd)
         self._macs.pop(name, None)
         self._mtus.pop(name, None)
+
+    def _flush_closes(self) -> None:
+        """Closes the netdevs given up so far.  Removing a TAP waits for the kernel
+        (about 20 ms each here), so many are closed in parallel threads."""
+        closing, self._closing = self._closing, []
+        if len(closing) < 4:
+            for nd in closing:
+                nd.close()
+            return
+        with ThreadPoolExecutor(min(32, len(closing))) as pool:
+            list(pool.map(lambda nd: nd.close(), closing))
 
     # ---- link properties ------------------------------------------------------------
 
@@ -343,6 +370,7 @@ class Switch:
         self.backers.clear()
         for name in list(self.netdevs):
             self._close(name)
+        self._flush_closes()
 
 
 def _with_interfaces(cfg: BridgeConfig, interfaces: dict[str, InterfaceConfig]) -> BridgeConfig:
