@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +84,14 @@ def test_weak_references_are_always_mutable():
     s = DatabaseSchema.from_json({"name": "x", "tables": {"A": {"columns": {"a": {
         "mutable": False, "type": {"key": {"type": "uuid", "refTable": "A", "refType": "weak"}}}}}}})
     assert s.tables["A"].columns["a"].mutable
+
+
+@needs_reference
+@pytest.mark.parametrize("path", [VSWITCH, str(Path(__file__).resolve().parent / "test.ovsschema")])
+def test_to_json_matches_reference_get_schema(path, tmp_path):
+    from refserver import RefServer
+    with open(path) as f:
+        ours = DatabaseSchema.from_json(json.load(f)).to_json()
+    with RefServer(path, tmp_path) as server:
+        theirs = server.call("get_schema", [server.db_name])
+    assert json.loads(json.dumps(ours, sort_keys=True)) == json.loads(json.dumps(theirs, sort_keys=True))
