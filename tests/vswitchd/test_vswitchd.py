@@ -138,7 +138,8 @@ def test_missing_system_interface_error(db):
     br = f"vsw{os.getpid() % 10000}"
     db.start_vswitchd("--enable-dummy")
     db.vsctl("add-br", br)
-    assert os.path.exists(f"/sys/class/net/{br}")     # the bridge's internal TAP
+    flags = int(Path(f"/sys/class/net/{br}/flags").read_text(), 16)   # the bridge's TAP
+    assert flags & 0x100 and not flags & 0x1       # promiscuous, and down until the host says
     r = db.vsctl("add-port", br, "p9")
     assert "Error detected while setting up 'p9'" in r.stderr
     assert "could not open network device p9 (No such device)" in r.stderr

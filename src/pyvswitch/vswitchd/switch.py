@@ -250,8 +250,15 @@ class Switch:
     def _open(self, type_: str, name: str):
         # TAPs start administratively down, as OVS's userspace datapath leaves them:
         # the host brings one up (and gives it an address) when it wants to use it.
+        # Like every port of an OVS datapath, it is promiscuous.
         if type_ in ("internal", "tap"):
-            return self.registry.open(type_, name, up=False)
+            netdev = self.registry.open(type_, name, up=False)
+            if getattr(netdev, "type", "") in ("internal", "tap"):
+                try:
+                    linux.set_flags(name, on=linux.IFF_PROMISC)
+                except OSError as e:
+                    log.warn("%s: setting promiscuous mode failed (%s)", name, linux.strerror(e))
+            return netdev
         return self.registry.open(type_, name)
 
     def _close(self, name: str) -> None:
