@@ -207,3 +207,14 @@ def test_status_updates_only_what_differs():
     quiet = {"p1": InterfaceStatus(ofport=1, mac_in_use="aa:55:aa:55:00:0f", ifindex=0,
                                    link_state="up", admin_state="up", mtu=1500)}
     assert status_updates(s.tables, quiet, {}, {}) == []
+
+
+def test_linux_statistics_names_and_tap_swap():
+    from pyvswitch.vswitchd.status import linux_statistics
+    counters = {"rx_packets": 1, "tx_packets": 2, "rx_bytes": 10, "tx_bytes": 20, "multicast": 3,
+                "rx_crc_errors": 0, "collisions": 0}
+    system = dict(linux_statistics(counters, tap=False))
+    assert system == {"rx_packets": 1, "tx_packets": 2, "rx_bytes": 10, "tx_bytes": 20,
+                      "rx_multicast_packets": 3, "rx_crc_err": 0, "collisions": 0}
+    tap = dict(linux_statistics(counters, tap=True))
+    assert (tap["rx_packets"], tap["tx_packets"], tap["rx_bytes"]) == (2, 1, 20)

@@ -12,7 +12,9 @@ Columns, as the reference ovs-vswitchd 3.1 fills them:
   (OVS's wording, e.g. "could not open network device p9 (No such
   device)"), mac_in_use, ifindex, link_state, admin_state, mtu, and
   statistics (only when a statistics pass supplies them: every 5 seconds,
-  OVS's default stats-update-interval).
+  OVS's default stats-update-interval).  A Linux device's statistics are its
+  kernel counters under OVS's names (a TAP's seen from the switch's side);
+  other netdevs report the counters they keep.
 - Bridge: datapath_id (16 hex digits), datapath_version ("<built-in>" for
   the userspace datapath).
 - Open_vSwitch: cur_cfg (= next_cfg once a configuration is applied),
@@ -90,6 +92,32 @@ def status_updates(tables: dict[str, dict[str, dict]], interfaces: dict[str, Int
         if ch:
             out.append(("Open_vSwitch", uuid, ch))
     return out
+
+
+# Interface.statistics keys for a Linux device, from its kernel counters
+# (/sys/class/net/DEV/statistics/FILE), as the reference reports them.
+LINUX_STATISTICS = (
+    ("collisions", "collisions"), ("rx_bytes", "rx_bytes"), ("rx_crc_err", "rx_crc_errors"),
+    ("rx_dropped", "rx_dropped"), ("rx_errors", "rx_errors"), ("rx_frame_err", "rx_frame_errors"),
+    ("rx_missed_errors", "rx_missed_errors"), ("rx_multicast_packets", "multicast"),
+    ("rx_over_err", "rx_over_errors"), ("rx_packets", "rx_packets"), ("tx_bytes", "tx_bytes"),
+    ("tx_dropped", "tx_dropped"), ("tx_errors", "tx_errors"), ("tx_packets", "tx_packets"),
+)
+# A TAP's kernel counters are the host's view: what the host transmits, the switch receives.
+_SWAP = {"rx_bytes": "tx_bytes", "tx_bytes": "rx_bytes", "rx_packets": "tx_packets",
+         "tx_packets": "rx_packets", "rx_dropped": "tx_dropped", "tx_dropped": "rx_dropped",
+         "rx_errors": "tx_errors", "tx_errors": "rx_errors"}
+
+
+def linux_statistics(counters: dict[str, int], tap: bool) -> tuple:
+    """Interface.statistics from kernel counter files' values (by file name)."""
+    out = []
+    for key, file in LINUX_STATISTICS:
+        if tap and key in _SWAP:
+            file = _SWAP[key]
+        if file in counters:
+            out.append((key, counters[file]))
+    return tuple(sorted(out))
 
 
 def statistics_pairs(stats) -> tuple:

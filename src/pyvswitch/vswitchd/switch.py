@@ -43,7 +43,9 @@ from .reconcile import (
     AddInterface, ConfigureBridge, ConfigureInterface, CreateBridge, DestroyBridge, Effect,
     RemoveInterface,
 )
-from .status import BridgeStatus, InterfaceStatus, failed, statistics_pairs
+from .status import (
+    LINUX_STATISTICS, BridgeStatus, InterfaceStatus, failed, linux_statistics, statistics_pairs,
+)
 
 log = vlog.module("bridge")
 
@@ -345,7 +347,10 @@ class Switch:
             return InterfaceStatus(ofport=p.ofport, error=err, mac_in_use=mac, ifindex=0,
                                    link_state="up", admin_state="up", statistics=stats)
         nd = p.netdev
-        stats = statistics_pairs(nd.stats()) if with_stats and nd is not None else None
+        stats = None
+        if with_stats and nd is not None:
+            stats = self._linux_statistics(p.name, nd) if self._is_linux(nd) else \
+                statistics_pairs(nd.stats())
         if nd is not None and self._is_linux(nd):
             try:
                 mtu = linux.get_mtu(p.name)
@@ -358,6 +363,18 @@ class Switch:
             mtu, admin, link, ifindex = self._mtus.get(p.name, 1500), "up", "up", 0
         return InterfaceStatus(ofport=p.ofport, mac_in_use=mac, ifindex=ifindex,
                                link_state=link, admin_state=admin, mtu=mtu, statistics=stats)
+
+    def _linux_statistics(self, name: str, nd) -> tuple:
+        counters = {}
+        for _, file in LINUX_STATISTICS:
+            try:
+                with open(f"/sys/class/net/{name}/statistics/{file}") as f:
+                    counters[file] = int(f.read())
+            except (OSError, ValueError):
+                pass
+        if not counters:
+            return statistics_pairs(nd.stats())
+        return linux_statistics(counters, getattr(nd, "type", "") in ("internal", "tap"))
 
     # ---- life ----------------------------------------------------------------------
 
