@@ -118,3 +118,16 @@ def test_requested_mac_and_mtu_and_forgotten_errors(switch):
     converge(switch, s)
     switch.forget_errors(s.state(Dummy.OVERRIDE).interface_names())
     assert "p9" not in switch.errors
+
+
+def test_bridge_settings_follow_the_database(switch):
+    s = Snapshot()
+    u = s.bridge("br0", fail_mode=("secure",),
+                 other_config=(("mac-aging-time", "60"), ("mac-table-size", "100")))
+    converge(switch, s)
+    br = switch.bridge("br0")
+    assert (br.fail_mode, br.mac.idle_time, br.mac.max_entries) == ("secure", 60, 100)
+    s.tables["Bridge"][u].update(fail_mode=(), other_config=(), flood_vlans=(5,))
+    converge(switch, s)
+    assert (br.fail_mode, br.mac.idle_time, br.mac.max_entries) == ("standalone", 300, 8192)
+    assert br.flood_vlans == frozenset({5})

@@ -35,6 +35,7 @@ from typing import Callable
 from pyvswitch import vlog
 from pyvswitch.datapath import open_datapath
 from pyvswitch.netdev import NetdevError, Registry, linux
+from pyvswitch.ofproto.mac_learning import DEFAULT_IDLE_TIME, DEFAULT_MAX_ENTRIES
 from pyvswitch.ofproto.ofproto import Backer, Bridge
 from pyvswitch.ofproto.vlan import VlanConfig
 
@@ -193,9 +194,10 @@ class Switch:
             self._set_mac(cfg.name, local, cfg.hwaddr)
         dpid = cfg.datapath_id if cfg.datapath_id is not None else \
             int.from_bytes(self.mac(cfg.name), "big")
+        # Settings removed from the database go back to their defaults.
         br.set_config(fail_mode=cfg.fail_mode or "standalone", flood_vlans=cfg.flood_vlans,
-                      datapath_id=dpid, mac_aging_time=cfg.mac_aging_time,
-                      mac_table_size=cfg.mac_table_size, now=now)
+                      datapath_id=dpid, mac_aging_time=cfg.mac_aging_time or DEFAULT_IDLE_TIME,
+                      mac_table_size=cfg.mac_table_size or DEFAULT_MAX_ENTRIES, now=now)
         br.set_port(cfg.name, vlan=cfg.local.vlan if cfg.local else VlanConfig())
         if cfg.local is not None:
             self._set_mtu(cfg.local)
