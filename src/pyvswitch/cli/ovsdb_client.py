@@ -219,15 +219,18 @@ def cmd_query(ctx: Context, args: list[str]) -> int:
     return _transact(ctx, args[0], abort=True)
 
 
-def _sort_key(values: list) -> tuple:
-    # ovsdb_datum_compare_3way: fewer elements first, then atom by atom.
-    key = []
-    for v in values:
-        if isinstance(v, tuple):
-            key.append((len(v), v))
-        else:
-            key.append((1, (v,)))
-    return tuple(key)
+def _row_sort_key(types: list) -> Callable[[list], tuple]:
+    """The key that orders dump's rows as ovsdb-client does: by each column
+    in turn, first the columns without uuids (uuids are random, so they make
+    a poor order), then the others; a datum sorts by its number of elements,
+    then atom by atom."""
+    order = ([i for i, t in enumerate(types) if not _has_uuid(t)] +
+             [i for i, t in enumerate(types) if _has_uuid(t)])
+    scalar = [types[i].is_scalar for i in order]
+
+    def key(values: list) -> tuple:
+        return tuple(values[i] if s else (len(values[i]), values[i]) for i, s in zip(order, scalar))
+    return key
 
 
 def cmd_dump(ctx: Context, args: list[str]) -> int:
@@ -262,11 +265,7 @@ def cmd_dump(ctx: Context, args: list[str]) -> int:
         rows = []
         for row in r["rows"]:
             rows.append([t.datum_from_json(row[c]) for t, c in zip(types, cols)])
-        # Rows sort by their columns in order, first those without uuids
-        # (uuids are random, so they make a poor order), then the others.
-        order = ([i for i, t in enumerate(types) if not _has_uuid(t)] +
-                 [i for i, t in enumerate(types) if _has_uuid(t)])
-        rows.sort(key=lambda vals: _sort_key([vals[i] for i in order]))
+        rows.sort(key=_row_sort_key(types))
         t = Table(list(cols), caption=f"{tname} table")
         for values in rows:
             t.add_row([Datum(ty, v) for ty, v in zip(types, values)])

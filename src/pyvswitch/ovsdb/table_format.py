@@ -123,9 +123,9 @@ def json_loads(text: str | bytes) -> Any:
     """Parses JSON text the way OVS's parser types numbers (see module doc).
 
     Raises ValueError for malformed text or a number out of range."""
-    v = json.loads(text, parse_float=_parse_number, parse_int=_parse_int,
-                   parse_constant=_reject_constant)
-    return v
+    if isinstance(text, (bytes, bytearray)):
+        text = text.decode()
+    return JSON_DECODER.decode(text)
 
 
 def _parse_int(s: str) -> int | float:
@@ -137,6 +137,11 @@ def _parse_int(s: str) -> int | float:
 
 def _reject_constant(s: str) -> Any:
     raise ValueError(f"invalid keyword '{s}'")
+
+
+# The decoder behind json_loads; its raw_decode serves stream framing.
+JSON_DECODER = json.JSONDecoder(parse_float=_parse_number, parse_int=_parse_int,
+                                parse_constant=_reject_constant)
 
 
 # --- cells ---

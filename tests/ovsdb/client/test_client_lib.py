@@ -190,3 +190,23 @@ def test_ssl_remote(tmp_path):
         assert "|stream_ssl|ERR|CA certificate must be configured to use SSL\n" in r.stderr
     finally:
         s.close()
+
+
+def test_message_stream_whole_byte_by_byte_and_garbage():
+    from pyvswitch.ovsdb.client import MessageStream
+
+    msgs = [{"id": 1, "result": {"s": 'a}"}{', "n": [2.0, 1.5]}, "error": None},
+            {"method": "update", "params": [None, {"t": {"é": "☃}"}}], "id": None},
+            {"method": "echo", "params": [], "id": "x"}]
+    data = b"".join(json.dumps(m, ensure_ascii=False).encode() + b"\n" for m in msgs)
+    whole = MessageStream().feed(data)
+    assert whole == [jsonrpc.Reply({"s": 'a}"}{', "n": [2, 1.5]}, 1),
+                     jsonrpc.Notification("update", [None, {"t": {"é": "☃}"}}]),
+                     jsonrpc.Request("echo", [], "x")]
+    s = MessageStream()
+    one_by_one = []
+    for i in range(len(data)):
+        one_by_one += s.feed(data[i:i + 1])
+    assert one_by_one == whole
+    with pytest.raises(jsonrpc.JsonRpcError):
+        MessageStream().feed(b'{"id": 1, x}')
