@@ -229,3 +229,18 @@ def test_database_over_tcp_and_ssl(scheme, tmp_path):
         db.vsctl("del-br", "br0")
     finally:
         db.close()
+
+
+@needs_root
+def test_internal_port_mtu_and_mac_requests(db):
+    br, iq = f"vsi{os.getpid() % 10000}", f"vsq{os.getpid() % 10000}"
+    db.start_vswitchd()
+    db.vsctl("add-br", br, "--", "add-port", br, iq, "--", "set", "interface", iq,
+             "type=internal", "mtu_request=1400", 'mac="02:00:00:00:12:34"')
+    assert db.get("Interface", iq, "mtu") == "1400"
+    assert db.get("Interface", iq, "mac_in_use") == '"02:00:00:00:12:34"'
+    assert Path(f"/sys/class/net/{iq}/mtu").read_text().strip() == "1400"
+    db.vsctl("set", "interface", iq, "mtu_request=1300")
+    wait_until(lambda: db.get("Interface", iq, "mtu") == "1300", 10, what="new MTU")
+    db.vsctl("del-br", br)
+    wait_until(lambda: not os.path.exists(f"/sys/class/net/{iq}"), 10, what="TAP removed")
