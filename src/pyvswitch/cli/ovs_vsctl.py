@@ -240,11 +240,15 @@ def main(argv: list[str] | None = None) -> int:
         if action == "commands":
             sys.stdout.write(_commands_list(commands))
             return 0
-        vlog.module("vsctl").info("Called as %s", " ".join(["ovs-vsctl", *argv]))
         try:
             cmds = parse.split_commands(words, local, commands.get)
         except parse.UsageError as e:
             raise VsctlError(str(e)) from None
+        # Like OVS: worth an INFO message (which counts in the log's
+        # sequence numbers) only when the database may change.
+        might_write = any(not c.spec.read_only for c in cmds)
+        vlog.module("vsctl").log(vlog.Level.INFO if might_write else vlog.Level.DBG,
+                                 "Called as %s", " ".join(["ovs-vsctl", *argv]))
         if not opts.db:
             from pyvswitch import dirs
             opts.db = f"unix:{dirs.rundir()}/db.sock"

@@ -100,7 +100,7 @@ def build_cache(ctx) -> Cache:
                 other = cache.ports[name]
                 if other.cfg is port:
                     ctx.shared.warn("vsctl", f"{name}: port is in multiple bridges "
-                                             f"({other.bridge.name} and {vb.name})")
+                                             f"({vb.name} and {other.bridge.name})")
                 else:
                     ctx.shared.warn("vsctl", f"{name}: database contains duplicate port name", "ERR")
                 continue
@@ -361,6 +361,10 @@ def cmd_add_br(ctx) -> None:
             raise VsctlError(f"parent bridge {parent_name} does not exist")
         if parent.parent is not None:
             raise VsctlError("cannot create bridge with fake bridge as parent")
+        for child in cache(ctx).bridges.values():
+            if child.parent is parent and child.vlan == vlan:
+                raise VsctlError(f"bridge {parent_name} already has a child VLAN bridge {child.name} "
+                                 f"on VLAN {vlan}")
         view.write(port, "fake_bridge", True)
         view.write(port, "tag", (vlan,))
         _set_add(view, parent.cfg, "ports", port.uuid)
