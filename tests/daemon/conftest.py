@@ -1,14 +1,10 @@
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from util import VENV_BIN, ovs_env, run
-
-TOYD = str(Path(__file__).resolve().parent / "toyd.py")
-PYTHON = str(VENV_BIN / "python")
+from util import ovs_env
 
 
 @pytest.fixture
@@ -22,7 +18,3 @@ def rundir():
 @pytest.fixture
 def env(rundir):
     return ovs_env(rundir)
-
-
-def toyd(env, *args, **kw):
-    return run([PYTHON, TOYD, *args], env=env, **kw)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import toyd
+from daemon_helpers import toyd
 from util import needs_reference, ours, process_gone, ref, run, stop_pid, wait_until
 
 

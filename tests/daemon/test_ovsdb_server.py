@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON
-from tls import make_pki
+from daemon_tls import make_pki
 from util import REPO, needs_reference, ours, process_gone, ref, run, stop_pid, wait_until
 
 pytestmark = needs_reference

@@ -7,7 +7,7 @@ import ssl
 import pytest
 
 from pyvswitch.aio.stream import RemoteError, RemoteManager, parse_remote, ssl_contexts
-from tls import make_pki
+from daemon_tls import make_pki
 
 
 @pytest.mark.parametrize("text, kind, where", [
