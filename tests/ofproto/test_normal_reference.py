@@ -206,10 +206,12 @@ def test_normal_agrees_with_reference(reference):
 
 
 def pipeline_lines(trace: str) -> list[str]:
-    """The table/rule and action lines and the final flow (what both must agree on)."""
-    keep = [line for line in trace.splitlines()
-            if re.match(r"( ?\d+\. |    \S|Final flow: |bridge\()", line)]
-    return keep
+    """Every line from the first bridge header to the final flow, indentation included
+    (what both must agree on; megaflows and datapath port numbers differ)."""
+    lines = trace.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith("bridge(")))
+    end = next(i for i, line in enumerate(lines) if line.startswith("Final flow: "))
+    return lines[start:end + 1]
 
 
 @needs_reference
@@ -296,7 +298,8 @@ def test_patch_ports_agree_with_reference(reference):
 
 RANDOM_MATCHES = ["", "ip", "udp", "udp,udp_dst=53", "ip,nw_dst=10.0.0.0/8", "in_port=1",
                   "in_port=2,ip", "dl_vlan=5", "vlan_tci=0/0x1000", "dl_dst=00:00:00:00:00:02",
-                  "reg0=1", "ip,nw_ttl=1", "tcp,tcp_dst=80", "arp", "dl_src=00:00:00:00:00:01"]
+                  "reg0=1", "ip,nw_ttl=1", "tcp,tcp_dst=80", "arp", "dl_src=00:00:00:00:00:01",
+                  "tun_id=7"]
 RANDOM_ACTIONS = ["output:2", "output:3", "NORMAL", "drop", "mod_nw_dst:10.0.0.9,output:3",
                   "dec_ttl,output:2", "resubmit(,1)", "load:1->NXM_NX_REG0[],resubmit(,1)",
                   "mod_vlan_vid:5,output:3", "strip_vlan,output:2", "mod_dl_src:00:00:00:00:00:99,output:1",
@@ -304,7 +307,10 @@ RANDOM_ACTIONS = ["output:2", "output:3", "NORMAL", "drop", "mod_nw_dst:10.0.0.9
                   "resubmit(2,1)", "mod_vlan_pcp:5,output:1,LOCAL", "mod_tp_dst:9,output:3",
                   "mod_nw_tos:8,dec_ttl,resubmit(,1)", "CONTROLLER:64", "output:1,output:2,output:3",
                   "mod_vlan_vid:5,NORMAL", "strip_vlan,NORMAL", "mod_vlan_pcp:2,NORMAL,output:3",
-                  "mod_dl_dst:ff:ff:ff:ff:ff:ff,NORMAL"]
+                  "mod_dl_dst:ff:ff:ff:ff:ff:ff,NORMAL", "clone(mod_vlan_vid:5,output:2),output:3",
+                  "resubmit(,1),exit,output:1", "exit", "set_tunnel:7,resubmit(,1)",
+                  "load:2->NXM_NX_REG1[0..15],output:NXM_NX_REG1[0..15]",
+                  "clone(resubmit(,1),exit),output:2"]
 RANDOM_PACKETS = ["in_port=1,udp,nw_dst=10.0.0.2,udp_dst=53,nw_ttl=5",
                   "in_port=2,tcp,nw_dst=10.1.0.2,tcp_dst=80,nw_ttl=1,dl_dst=00:00:00:00:00:02",
                   "in_port=3,arp", "in_port=1,dl_vlan=5,dl_type=0x1234,dl_src=00:00:00:00:00:01",

@@ -185,3 +185,74 @@ def test_trace_a_packet(sw):
     assert "     -> learned that 00:00:00:00:00:77 is on port p1 in VLAN 0\n" in text
     assert run(sw, "ofproto/trace", "br0", "in_port=1", "ff") == (False, "Packet data too short for Ethernet")
     assert run(sw, "ofproto/trace", "br0", "in_port=1", "zz") == (False, "Trailing garbage in packet data")
+
+
+def test_nested_translations_indent_as_ovs_does(sw):
+    """Captured from ovs-vswitchd 3.1: a resubmit that is not the last thing in its frame
+    nests (its table at the action column, its actions 8 further); a last one continues."""
+    br = sw.bridges["br0"]
+    br.delete_flows()
+    br.add_flow("table=0,actions=resubmit(,1),output:1")
+    br.add_flow("table=1,actions=resubmit(,2),output:2,NORMAL")
+    br.add_flow("table=2,actions=dec_ttl,output:4,resubmit(,3)")
+    br.add_flow("table=3,actions=NORMAL")
+    text = br.trace("in_port=3,dl_dst=ff:ff:ff:ff:ff:ff", sw.clock.t)
+    assert text.split("\n\n")[1] == """\
+bridge("br0")
+-------------
+ 0. priority 32768
+    resubmit(,1)
+     1. priority 32768
+            resubmit(,2)
+             2. priority 32768
+                    dec_ttl
+                    output:4
+                    resubmit(,3)
+                 3. priority 32768
+                    NORMAL
+                     -> no learned MAC for destination, flooding
+            output:2
+            NORMAL
+             -> no learned MAC for destination, flooding
+    output:1"""
+
+
+def test_patch_port_indentation(sw):
+    br0 = sw.bridges["br0"]
+    br1 = sw.bridge("br1")
+    br0.add_port("patch0", ofport_request=10, peer="patch1", type="patch")
+    sw.port(br1, "q1", 1)
+    br1.add_port("patch1", ofport_request=2, peer="patch0", type="patch")
+    br1.delete_flows()
+    br1.add_flow("actions=resubmit(,1),output:1")
+    br1.add_flow("table=1,actions=mod_vlan_vid:9")
+    br0.delete_flows()
+    br0.add_flow("table=0,actions=output:10,dec_ttl,resubmit(,1)")
+    br0.add_flow("table=1,actions=output:10")
+    text = br0.trace("in_port=3", sw.clock.t)
+    assert text.split("\nFinal flow")[0].split("\n", 2)[2] == """\
+bridge("br0")
+-------------
+ 0. priority 32768
+    output:10
+
+    bridge("br1")
+    -------------
+         0. priority 32768
+            resubmit(,1)
+             1. priority 32768
+                    mod_vlan_vid:9
+            output:1
+    dec_ttl
+    resubmit(,1)
+ 1. priority 32768
+    output:10
+
+bridge("br1")
+-------------
+ 0. priority 32768
+    resubmit(,1)
+     1. priority 32768
+            mod_vlan_vid:9
+    output:1
+"""

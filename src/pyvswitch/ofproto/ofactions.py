@@ -470,7 +470,7 @@ def format_port(port: int) -> str:
     return PORT_NAMES.get(port, str(port))
 
 
-def _format_subfield(fname: str, ofs: int, n_bits: int) -> str:
+def format_subfield(fname: str, ofs: int, n_bits: int) -> str:
     fld = BY_NAME[fname]
     name = NXM_NAME.get(fld.name, fld.name)
     if ofs == 0 and n_bits == field_width(fld):
@@ -497,7 +497,7 @@ def format_action(a: Action) -> str:
             return f"output:{a.port}"
         return format_port(a.port)
     if t is OutputReg:
-        return f"output:{_format_subfield(a.field, a.ofs, a.n_bits)}"
+        return f"output:{format_subfield(a.field, a.ofs, a.n_bits)}"
     if t is SetTunnel:
         return f"set_tunnel{'64' if a.wide else ''}:{a.tun_id:#x}"
     if t is Clone:
@@ -530,7 +530,7 @@ def format_action(a: Action) -> str:
     if t is SetField:
         return _format_set_field(a)
     if t is Move:
-        return f"move:{_format_subfield(a.src, a.src_ofs, a.n_bits)}->{_format_subfield(a.dst, a.dst_ofs, a.n_bits)}"
+        return f"move:{format_subfield(a.src, a.src_ofs, a.n_bits)}->{format_subfield(a.dst, a.dst_ofs, a.n_bits)}"
     if t is DecTtl:
         return f"dec_ttl({','.join(map(str, a.controller_ids))})" if a.controller_ids else "dec_ttl"
     if t is Resubmit:
@@ -567,7 +567,7 @@ def _format_set_field(a: SetField) -> str:
     bits = _contiguous(a.mask)
     if a.field in NXM_NAME and bits is not None:
         ofs, n = bits
-        return f"load:{c_hex(a.value >> ofs)}->{_format_subfield(a.field, ofs, n)}"
+        return f"load:{c_hex(a.value >> ofs)}->{format_subfield(a.field, ofs, n)}"
     if a.mask == full:
         return f"set_field:{format_value(fld, a.value)}->{a.field}"
     return f"set_field:{format_value(fld, a.value)}/{format_value(fld, a.mask)}->{a.field}"

@@ -83,8 +83,8 @@ def trace_text(bridge, flow: FlowKey, now: float, *, generate: bool = False) -> 
     res = xlate.translate(bridge.backer, bridge, flow, now=now, may_learn=generate, trace=True)
     if res.mac_changed:
         bridge.backer.need_revalidate = True
-    lines = [f"Flow: {format_flow(flow)}", ""]
-    lines += res.trace or []
+    lines = [f"Flow: {format_flow(flow)}", "", f'bridge("{bridge.name}")', "-------------"]
+    render_tree(res.trace or [], 4, 0, lines)
     lines.append("")
     final = "unchanged" if res.final_flow == flow else format_flow(res.final_flow)
     lines.append(f"Final flow: {final}")
@@ -93,6 +93,40 @@ def trace_text(bridge, flow: FlowKey, now: float, *, generate: bool = False) -> 
     if res.error:
         lines.append(f"Translation failed ({res.error}), packet is dropped.")
     return "\n".join(lines) + "\n"
+
+
+def render_tree(items: list, indent: int, table_indent: int, out: list[str]) -> None:
+    """Lays out xlate's trace tree as OVS 3.1 indents it.  Actions of a frame sit at
+    `indent`, notes one column further, its first table line at `table_indent` and any
+    later one at indent - 4.  A nested translation (resubmit or patch port) that is the
+    last thing in its frame continues in place; otherwise it is indented: a resubmit's
+    table goes at the current action column and its actions 8 further; a patch port's
+    bridge header at the action column, its tables 4 and its actions 8 further."""
+    first = True
+    last = len(items) - 1
+    for i, item in enumerate(items):
+        kind = item[0]
+        if kind == "table":
+            out.append(" " * (table_indent if first else indent - 4) + item[1])
+            first = False
+        elif kind == "action":
+            out.append(" " * indent + item[1])
+        elif kind == "detail":
+            out.append(" " * (indent + 1) + item[1])
+        else:
+            _, what, bridge, sub = item
+            tail = i == last
+            if what == "patch":
+                at = " " * (indent - 4 if tail else indent)
+                out += ["", f'{at}bridge("{bridge}")', f"{at}-------------"]
+                if tail:
+                    render_tree(sub, indent, indent - 4, out)
+                else:
+                    render_tree(sub, indent + 8, indent + 4, out)
+            elif tail:
+                render_tree(sub, indent, indent - 4, out)
+            else:
+                render_tree(sub, indent + 8, indent, out)
 
 
 Result = tuple[bool, str]

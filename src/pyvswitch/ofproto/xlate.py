@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 
 from pyvswitch.datapath.actions import OUTPUT, POP_VLAN, PUSH_VLAN, SET, USERSPACE
 from pyvswitch.ofproto import ofactions as A
-from pyvswitch.packet.fields import BY_NAME, Prereq, prereq_ok
+from pyvswitch.packet.fields import BY_NAME, Prereq, c_hex, format_value, prereq_ok
 from pyvswitch.packet.flow import FULL_MASK, INDEX, FlowKey, N_REGS
 from pyvswitch.packet.headers import ETH_TYPE_IP, ETH_TYPE_IPV6, VLAN_CFI, VLAN_PCP_MASK, mac_to_str
 from pyvswitch.packet.match import Match, format_match
@@ -90,7 +90,9 @@ class XlateResult:
     rules: list = field(default_factory=list)
     mac_changed: bool = False
     error: str | None = None
-    trace: list[str] | None = None
+    # The trace as a tree (see trace.py): ("table" | "action" | "detail", text) items and
+    # ("block", "resubmit" | "patch", bridge name, items) for nested translations.
+    trace: list | None = None
     # (bridge, vlan, mac, ofport) NORMAL learned (or would have): the owner re-learns them
     # while the megaflow is in use, so entries of fast-path traffic do not age out.
     learned: list = field(default_factory=list)
@@ -141,7 +143,7 @@ class _Ctx:
 
     def note(self, text: str) -> None:
         if self.trace is not None:
-            self.trace.append(" " * 5 + text)
+            self.trace.append(("detail", text))
 
     def unmask(self, i: int, bits: int | None = None) -> None:
         self.wc[i] |= FULL_MASK[i] if bits is None else bits
@@ -199,8 +201,8 @@ class _Ctx:
         tr = self.trace
         if rule is None:
             if tr is not None:
-                tr.append(f"{table_id:2d}. No match.")
-                tr.append("    drop")
+                tr.append(("table", f"{table_id:2d}. No match."))
+                tr.append(("action", "drop"))
             self.table_id = saved_table
             return
         self.rules.append(rule)
@@ -209,7 +211,7 @@ class _Ctx:
             head = f"{m}, priority {rule.priority}" if m else f"priority {rule.priority}"
             if rule.cookie:
                 head += f", cookie {rule.cookie:#x}"
-            tr.append(f"{table_id:2d}. {head}")
+            tr.append(("table", f"{table_id:2d}. {head}"))
         self.rule = rule
         self.do_actions(rule.actions)
         self.table_id, self.rule = saved_table, saved_rule
@@ -217,12 +219,12 @@ class _Ctx:
     def do_actions(self, actions: tuple) -> None:
         tr = self.trace
         if tr is not None and not actions:
-            tr.append("    drop")
+            tr.append(("action", "drop"))
         for a in actions:
             if self.error is not None or self.exit:
                 return
             if tr is not None:
-                tr.append("    " + A.format_action(a))
+                tr.append(("action", A.format_action(a)))
             t = type(a)
             if t is A.Output:
                 self.output(a.port)
@@ -265,7 +267,9 @@ class _Ctx:
                 fld = BY_NAME[a.field]
                 bits = (1 << a.n_bits) - 1
                 self.unmask(fld.index, ((bits << a.ofs) & fld.keep) << fld.shift)
-                self.output((fld.from_slot(self.flow[fld.index]) >> a.ofs) & bits)
+                port = (fld.from_slot(self.flow[fld.index]) >> a.ofs) & bits
+                self.note(f"-> output port is {port}")
+                self.output(port)
             elif t is A.SetTunnel:
                 self.set_slot(_I["tun_id"], a.tun_id)
             elif t is A.Clone:
@@ -279,8 +283,7 @@ class _Ctx:
 
     def resubmit(self, port: int, table_id: int) -> None:
         if self.depth >= MAX_DEPTH:
-            if self.trace is not None:
-                self.trace.append(f"{' ' * 5}>>>> over max translation depth {MAX_DEPTH} <<<<")
+            self.note(f">>>> over max translation depth {MAX_DEPTH} <<<<")
             self.error = "Recursion too deep"
             return
         self.n_resubmits += 1
@@ -294,7 +297,12 @@ class _Ctx:
         # the depth limit (as in OVS).
         deepens = table_id <= self.table_id
         self.depth += deepens
+        outer = self.trace
+        if outer is not None:
+            self.trace = []
+            outer.append(("block", "resubmit", None, self.trace))
         self.run_table(table_id)
+        self.trace = outer
         self.depth -= deepens
         if self.flow[_IN_PORT] != old_in:
             self.flow = self.flow._replace(in_port=old_in)
@@ -318,8 +326,7 @@ class _Ctx:
                 ok = flow[_DL_TYPE] in (ETH_TYPE_IP, ETH_TYPE_IPV6) and not flow[_NW_FRAG] & 2
             else:
                 ok = prereq_ok(fld.prereq, lambda slot: flow[_I[slot]])
-            if not ok:
-                self.note(f">> set_field {a.field} lacks correct prerequisites, skipping")
+            if not ok:          # silently, as OVS does
                 return
         i = fld.index
         m = ((a.mask & fld.keep) << fld.shift)
@@ -334,6 +341,10 @@ class _Ctx:
         m = ((bits << a.dst_ofs) & dst.keep) << dst.shift
         v = ((value << a.dst_ofs) & dst.keep) << dst.shift
         self.set_slot(dst.index, (self.flow[dst.index] & ~m) | v)
+        if self.trace is not None:
+            whole = a.dst_ofs == 0 and a.n_bits == A.field_width(dst)
+            text = format_value(dst, value) if whole else c_hex(value)
+            self.note(f"-> {A.format_subfield(a.dst, a.dst_ofs, a.n_bits)} is now {text}")
 
     def dec_ttl(self, a: A.DecTtl) -> bool:
         dl_type = self.flow[_DL_TYPE]
@@ -413,13 +424,14 @@ class _Ctx:
         self.flow = tuple.__new__(FlowKey, fresh)
         self.bridge = peer_bridge
         self.in_port = peer_port.ofport
-        if self.trace is not None:
-            self.trace.append("")
-            self.trace.append(f'bridge("{peer_bridge.name}")')
-            self.trace.append("-------------")
+        outer = self.trace
+        if outer is not None:
+            self.trace = []
+            outer.append(("block", "patch", peer_bridge.name, self.trace))
         self.depth += 1
         self.run_table(0)
         self.depth -= 1
+        self.trace = outer
         self.bridge, flow, self.table_id, self.rule, self.in_port = saved
         # Restore what OpenFlow sees; base (the datapath's view) keeps the peer's changes.
         self.flow = flow
@@ -491,9 +503,6 @@ def translate(backer, bridge, flow: FlowKey, *, now: float = 0.0, may_learn: boo
     wc[_DL_TYPE] = FULL_MASK[_DL_TYPE]
     if flow[_DL_TYPE] in (ETH_TYPE_IP, ETH_TYPE_IPV6):
         wc[_NW_FRAG] = FULL_MASK[_NW_FRAG]
-    if ctx.trace is not None:
-        ctx.trace.append(f'bridge("{bridge.name}")')
-        ctx.trace.append("-------------")
     ctx.run_table(0)
     actions = () if ctx.error is not None else tuple(ctx.odp)
     return XlateResult(actions, tuple.__new__(FlowKey, wc), ctx.flow, ctx.rules, ctx.mac_changed,
