@@ -67,12 +67,9 @@ Message = Union[Request, Notification, Reply, ErrorReply]
 class Framer:
     """Splits a byte stream into JSON texts and decodes them into messages."""
 
-    __slots__ = ("_buf", "_scan", "_depth", "_in_string", "_start", "max_message", "loads")
+    __slots__ = ("_buf", "_scan", "_depth", "_in_string", "_start", "max_message")
 
-    def __init__(self, max_message: int = DEFAULT_MAX_MESSAGE, loads=json.loads) -> None:
-        # loads decodes each complete text; a client that must type numbers
-        # as OVS does (pyvswitch.ovsdb.table_format.json_loads) passes its own.
-        self.loads = loads
+    def __init__(self, max_message: int = DEFAULT_MAX_MESSAGE) -> None:
         self._buf = bytearray()
         self._scan = 0          # next byte of _buf to scan
         self._depth = 0         # nesting depth of the text being scanned
@@ -160,7 +157,7 @@ class Framer:
             texts = []
         for t in texts:
             try:
-                yield self.loads(t)
+                yield json.loads(t)
             except (ValueError, UnicodeDecodeError) as e:
                 raise JsonRpcError(f"syntax error: {e}") from None
 
