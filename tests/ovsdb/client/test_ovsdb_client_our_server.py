@@ -4,11 +4,12 @@ bytes out, so our client and our server agree with the reference pair."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
 
-from client_harness import TEST_SCHEMA, VSWITCH_SCHEMA, Server, compare
+from client_harness import TEST_SCHEMA, VSWITCH_SCHEMA, Server, compare, our_client
 from test_ovsdb_client_compat import POPULATE_TEST
 from util import needs_reference, ours, ref, stop_pid, wait_until
 
@@ -60,3 +61,14 @@ def test_monitors_agree(server, tmp_path, args):
         for p in procs:
             stop_pid(p.pid)
             p.wait(5)
+
+
+def test_backup_and_restore(server, tmp_path):
+    uuid = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    before = our_client(server.env, "dump", server.remote, "Test").stdout
+    backup = tmp_path / "backup.db"
+    backup.write_text(our_client(server.env, "backup", server.remote, "Test").stdout)
+    with open(backup) as stdin:
+        r = our_client(server.env, "restore", server.remote, "Test", stdin=stdin)
+    assert (r.returncode, r.stderr) == (0, "")
+    assert uuid.sub("U", our_client(server.env, "dump", server.remote, "Test").stdout) == uuid.sub("U", before)
