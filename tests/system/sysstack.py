@@ -1,7 +1,9 @@
 """Our whole stack in a private directory, as a user runs it: `pyvswitch start --rundir DIR`
 starts our ovsdb-server and ovs-vswitchd; our ovs-vsctl and ovs-appctl talk to them through
 OVS_RUNDIR.  `close()` deletes every bridge first (so the daemon removes its TAP devices),
-then stops both daemons by pid and removes the directory."""
+then stops both daemons by pid and removes the directory.
+
+Also here: what tests ask of a namespace host (ping, its MAC address)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from sysframes import mac_bytes
 from util import ours, ovs_env, process_gone, stop_pid, wait_until
 
 DAEMONS = ("ovsdb-server", "ovs-vswitchd")
@@ -97,3 +100,23 @@ class Stack:
         finally:
             self._stop_all()
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def ping(topo, ns, addr, *extra: str, count: int = 3) -> bool:
+    r = topo.run(ns, "ping", "-c", str(count), "-i", "0.2", "-W", "2", *extra, addr)
+    return r.returncode == 0
+
+
+def unreachable(topo, ns, addr) -> bool:
+    return topo.run(ns, "ping", "-c", "2", "-i", "0.2", "-W", "1", addr).returncode != 0
+
+
+def hwaddr_text(ns: str) -> str:
+    """The MAC address of a host's eth0."""
+    r = subprocess.run(["ip", "-n", ns, "-br", "link", "show", "eth0"], capture_output=True,
+                       text=True, timeout=10, check=True)
+    return r.stdout.split()[2]
+
+
+def hwaddr(ns: str) -> bytes:
+    return mac_bytes(hwaddr_text(ns))

@@ -19,31 +19,11 @@ import time
 import pytest
 
 from netns import ip
-from sysframes import (BROADCAST, ETH_P_IP, Port, arp_request, mac, mac_bytes, netns_socket,
-                       udp_frame)
+from sysframes import BROADCAST, ETH_P_IP, Port, arp_request, mac, netns_socket, udp_frame
+from sysstack import hwaddr, hwaddr_text, ping, unreachable
 from util import needs_root, wait_until
 
 pytestmark = needs_root
-
-
-def ping(topo, ns, addr, *extra: str, count: int = 3) -> bool:
-    r = topo.run(ns, "ping", "-c", str(count), "-i", "0.2", "-W", "2", *extra, addr)
-    return r.returncode == 0
-
-
-def unreachable(topo, ns, addr) -> bool:
-    return topo.run(ns, "ping", "-c", "2", "-i", "0.2", "-W", "1", addr).returncode != 0
-
-
-def hwaddr_text(ns: str) -> str:
-    """The MAC address of a host's eth0."""
-    r = subprocess.run(["ip", "-n", ns, "-br", "link", "show", "eth0"], capture_output=True,
-                       text=True, timeout=10, check=True)
-    return r.stdout.split()[2]
-
-
-def hwaddr(ns: str) -> bytes:
-    return mac_bytes(hwaddr_text(ns))
 
 
 def probe(marker: bytes):
