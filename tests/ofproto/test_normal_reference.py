@@ -114,6 +114,8 @@ def reference():
         appctl = [ref("ovs-appctl"), "-t", str(d / "vs.ctl")]
 
         def call(*args):
+            if args[0] == "__env__":
+                return env
             if args[0] == "__flows__":      # replace br1's flows with these (one per line)
                 subprocess.run([ref("ovs-ofctl"), "del-flows", "br1"], check=True, env=env, timeout=30)
                 subprocess.run([ref("ovs-ofctl"), "add-flows", "br1", "-"], input=args[1], text=True,
@@ -217,6 +219,7 @@ def pipeline_lines(trace: str) -> list[str]:
 @needs_reference
 def test_pipeline_agrees_with_reference(reference):
     call, ref_odp = reference
+    call("__flows__", "\n".join(FLOWS))       # other tests change br1's flows
     sw = Switch()
     try:
         br = sw.bridge("br1", fail_mode="secure")
@@ -349,3 +352,26 @@ def test_random_pipelines_agree_with_reference(reference):
                     flows, pkt, ours, theirs)
         finally:
             sw.close()
+
+
+@needs_reference
+def test_dump_flows_text_agrees_with_reference(reference):
+    call, _ = reference
+    extra = ["cookie=0x5,table=1,idle_timeout=100,hard_timeout=200,priority=5,send_flow_rem,ip,actions=drop",
+             "table=3,priority=5,arp,actions=drop", "priority=0,actions=NORMAL",
+             "priority=7,tcp6,ipv6_src=2001:db8::/32,tcp_dst=443,actions=clone(output:1),exit",
+             "priority=8,in_port=1,dl_vlan=5,actions=strip_vlan,set_tunnel:0x123456789,output:2"]
+    flows = FLOWS + extra
+    call("__flows__", "\n".join(flows))
+    r = subprocess.run([ref("ovs-ofctl"), "--no-stats", "dump-flows", "br1"], capture_output=True,
+                       text=True, timeout=30, env=call("__env__"))
+    theirs = sorted(r.stdout.splitlines())
+    sw = Switch()
+    try:
+        br = sw.bridge("br1", fail_mode="secure")
+        for flow in flows:
+            br.add_flow(flow)
+        assert sorted(br.dump_flows().splitlines()) == theirs
+    finally:
+        sw.close()
+        call("__flows__", "\n".join(FLOWS))
