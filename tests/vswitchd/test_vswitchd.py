@@ -196,8 +196,8 @@ def test_ovsdbapp_against_our_daemons(db):
 
 
 def _tls():
-    """tests/daemon/tls.py (test certificates), loaded by path."""
-    path = Path(__file__).resolve().parents[1] / "daemon" / "tls.py"
+    """tests/daemon/daemon_tls.py (test certificates), loaded by path."""
+    path = Path(__file__).resolve().parents[1] / "daemon" / "daemon_tls.py"
     spec = importlib.util.spec_from_file_location("vswitchd_test_tls", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
