@@ -242,35 +242,48 @@ def cmd_dump(ctx: Context, args: list[str]) -> int:
         for c in args[1:]:
             if c not in schema.tables[tname].columns and c not in ("_uuid", "_version"):
                 raise Fatal(f'Table "{tname}" has no column {c}.')
-        tables = [(tname, sorted(set(args[1:])) if args[1:] else None)]
+        # _version is never dumped; the others are requested in the order of
+        # OVS's hash table of names, duplicates included (the server refuses
+        # those, and the error says so).
+        given = [c for c in args[1:] if c != "_version"]
+        tables = [(tname, _hash_order(given) if args[1:] else None)]
     else:
         tables = [(t, None) for t in sorted(schema.tables)]
     ops = []
-    plan = []
     for tname, cols in tables:
         if cols is None:
-            cols = sorted(["_uuid"] + list(schema.tables[tname].columns))
-        plan.append((tname, cols))
+            cols = ["_uuid"] + list(schema.tables[tname].columns)
         ops.append({"op": "select", "table": tname, "where": [], "columns": cols})
     try:
         results = ctx.call("transact", [ctx.database] + ops)
     except RpcError as e:
         raise Fatal(f"transaction returned error: {json_to_string(e.error, sort_keys=True)}") from None
-    for r in results:
-        if isinstance(r, dict) and "error" in r:
-            raise Fatal(f"transaction returned error: {json_to_string(r, sort_keys=True)}")
     printer = ctx.printer()
-    for (tname, cols), r in zip(plan, results):
+    for op, r in zip(ops, results):
+        tname = op["table"]
+        if not isinstance(r, dict) or not isinstance(r.get("rows"), list):
+            raise Fatal(f'{tname} table reply is not an object with a "rows" member array: '
+                        f'{json_to_string(_in_hash_order(r))}')
+        cols = sorted(op["columns"])
         types = [_column_type(schema, tname, c) for c in cols]
         rows = []
         for row in r["rows"]:
             rows.append([t.datum_from_json(row[c]) for t, c in zip(types, cols)])
         rows.sort(key=_row_sort_key(types))
-        t = Table(list(cols), caption=f"{tname} table")
+        t = Table(cols, caption=f"{tname} table")
         for values in rows:
             t.add_row([Datum(ty, v) for ty, v in zip(types, values)])
         ctx.out.write(printer.format(t))
     return 0
+
+
+def _in_hash_order(j: Any) -> Any:
+    """j with every object's members in the order OVS prints an unsorted object."""
+    if isinstance(j, dict):
+        return {k: _in_hash_order(j[k]) for k in _hash_order(j)}
+    if isinstance(j, list):
+        return [_in_hash_order(x) for x in j]
+    return j
 
 
 def _has_uuid(t) -> bool:
