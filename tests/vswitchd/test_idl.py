@@ -196,3 +196,33 @@ def test_transaction_ops_and_results():
     idl.commit(idl.transaction(), calls.append)
     assert [r.status for r in idl.disconnected()] == [TxnStatus.TRY_AGAIN]
     assert calls[0].status is TxnStatus.TRY_AGAIN
+
+
+def test_reconnect_resyncs_only_what_changed():
+    """After a dropped session (the server still running), monitor_cond_since with the last
+    transaction id gets only the changes made meanwhile."""
+    server = DbServer("ours")
+
+    async def main():
+        idl = Idl("Open_vSwitch", TABLES)
+        conn = IdlConnection(idl, server.remote)
+        conn.start()
+        try:
+            await until(lambda: idl.is_connected and idl.rows("Open_vSwitch"), idl=idl)
+            assert idl.resync_full is True
+            server.vsctl("--no-wait", "add-br", "br0")
+            await until(lambda: bridge_names(idl) == ["br0"], idl=idl)
+            if idl.last_id == "00000000-0000-0000-0000-000000000000":
+                pytest.skip("this server keeps no transaction ids")
+            conn.conn.abort("test")
+            await until(lambda: not idl.is_connected, idl=idl)
+            server.vsctl("--no-wait", "add-br", "br1")
+            await until(lambda: idl.is_connected and bridge_names(idl) == ["br0", "br1"], idl=idl)
+            assert idl.resync_full is False
+        finally:
+            conn.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        server.close()

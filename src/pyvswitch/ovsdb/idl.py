@@ -180,6 +180,7 @@ class Idl:
         self.last_id = ZERO_UUID
         self.method_index = 0
         self.error: str | None = None
+        self.resync_full: bool | None = None    # did the last monitor reply replace everything?
         self._ids = itertools.count(1)
         self._pending: dict[Any, tuple[str, Any]] = {}
         self._monitor_id = [db_name, "idl"]
@@ -285,11 +286,13 @@ class Idl:
             return []
         if method == "monitor_cond_since":
             found, last_id, updates = msg.result
+            self.resync_full = not found
             if not found:
                 self._clear()
             self.last_id = last_id
             self._apply(updates, 2)
         else:
+            self.resync_full = True
             self._clear()
             self._apply(msg.result, 2 if method == "monitor_cond" else 1)
         self.state = State.MONITORING

@@ -164,7 +164,7 @@ class BridgeRunner:
             self._txn_in_flight = False
             res = f.result()
             if res.status is TxnStatus.ERROR:
-                log.warn("status update failed: %s", res.error)
+                log.warn("status update failed: %s", res.error, rl=_RL)
             elif res.status is not TxnStatus.SUCCESS:
                 self._kick.set()
 
