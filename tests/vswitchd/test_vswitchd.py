@@ -90,6 +90,14 @@ def test_ovsdb_server_restart_resyncs(db):
                what="status rewritten after the restart")
 
 
+def test_vswitchd_started_before_the_database(db):
+    db.stop()
+    db.start_vswitchd("--enable-dummy=override")
+    db.start()
+    db.vsctl("add-br", "br0")                        # waits until vswitchd connected and applied
+    assert ofport(db, "br0") == "65534"
+
+
 def test_vswitchd_restart_reapplies_config(db):
     db.start_vswitchd("--enable-dummy=override")
     db.vsctl("add-br", "br0", "--", "add-port", "br0", "p1", "--", "add-port", "br0", "p2")
