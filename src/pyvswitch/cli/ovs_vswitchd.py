@@ -26,6 +26,7 @@ from pyvswitch.cli.options import Arg, Option, OptionError, parse
 from pyvswitch.daemon import Daemon, DaemonError, die_by_signal, signal_description
 from pyvswitch.unixctl.commands import add_builtins, version_string
 from pyvswitch.unixctl.core import CommandTable
+from pyvswitch.vswitchd.config import Dummy
 
 PROGRAM = "ovs-vswitchd"
 
@@ -101,7 +102,6 @@ Other options:
 
 class Config:
     def __init__(self) -> None:
-        from pyvswitch.vswitchd.config import Dummy
         self.remote = f"unix:{dirs.default_db_sock()}"
         self.unixctl: str | None = None
         self.log_file: str | None = None
@@ -117,7 +117,6 @@ def _fatal(msg: str) -> None:
 
 
 def parse_args(argv: list[str]) -> Config:
-    from pyvswitch.vswitchd.config import Dummy
     cfg = Config()
     try:
         opts, args = parse(argv, OPTIONS)
