@@ -127,7 +127,7 @@ def cmd_list_dbs(ctx: Context, args: list[str]) -> int:
 
 def cmd_get_schema(ctx: Context, args: list[str]) -> int:
     _, schema = ctx.schema()
-    ctx.out.write(json_to_string(schema.to_json(), sort_keys=True) + "\n")
+    ctx.out.write(json_to_string(schema.to_json(), sort_keys=True, pretty=ctx.style.pretty) + "\n")
     return 0
 
 
@@ -207,7 +207,7 @@ def _transact(ctx: Context, text: str, abort: bool) -> int:
         last = result[-1]
         if isinstance(last, dict) and last.get("error") == "aborted":
             result = result[:-1]
-    ctx.out.write(json_to_string(result, sort_keys=True) + "\n")
+    ctx.out.write(json_to_string(result, sort_keys=True, pretty=ctx.style.pretty) + "\n")
     return 0
 
 
@@ -672,18 +672,19 @@ def _lock(ctx: Context, args: list[str], method: str) -> int:
     """Sends the request, prints its reply (lock, steal), then prints each
     lock notification ("locked", "stolen") until killed."""
     result = ctx.call(method, [args[0]])
+    pretty = ctx.style.pretty
     if method != "unlock":
-        ctx.out.write(json_to_string(result, sort_keys=True) + "\n")
+        ctx.out.write(json_to_string(result, sort_keys=True, pretty=pretty) + "\n")
         # A lock granted at once is reported as the notification would be.
         if isinstance(result, dict) and result.get("locked") is True:
-            ctx.out.write(f"locked\n{json_to_string([args[0]])}\n")
+            ctx.out.write(f"locked\n{json_to_string([args[0]], pretty=pretty)}\n")
     ctx.out.flush()
     while True:
         try:
             note = ctx.rpc.next_notification()
         except ConnectionClosed:
             return 0
-        ctx.out.write(f"{note.method}\n{json_to_string(note.params, sort_keys=True)}\n")
+        ctx.out.write(f"{note.method}\n{json_to_string(note.params, sort_keys=True, pretty=pretty)}\n")
         ctx.out.flush()
 
 

@@ -82,6 +82,9 @@ def _serialize(v: Any, out: list[str], depth: int, sort_keys: bool) -> None:
     elif isinstance(v, dict):
         out.append("{")
         inner = depth + 1 if depth >= 0 else -1
+        if not v and inner >= 0:
+            # OVS breaks the line even in an empty object: "{\n    }".
+            out.append("\n" + "  " * inner)
         items = sorted(v.items()) if sort_keys else v.items()
         for i, (k, x) in enumerate(items):
             if i:

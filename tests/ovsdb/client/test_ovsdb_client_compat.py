@@ -124,6 +124,15 @@ def test_transact(server, txn):
     check(server, "transact", server.remote, txn)
 
 
+@pytest.mark.parametrize("args", [
+    ["transact", '["Test",{"op":"select","table":"T","where":[]},{"op":"comment","comment":"x"}]'],
+    ["query", '["Test",{"op":"select","table":"T2","where":[]}]'], ["get-schema", "Test"],
+    ["get-schema", "_Server"], ["-f", "json", "list-columns", "Test", "T"],
+])
+def test_pretty(server, args):
+    check(server, "--pretty", args[0], server.remote, *args[1:])
+
+
 def test_query_aborts(server):
     txn = '["Test",{"op":"delete","table":"T2","where":[]},{"op":"select","table":"T2","where":[]}]'
     check(server, "query", server.remote, txn)
