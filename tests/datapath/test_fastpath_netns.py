@@ -20,7 +20,8 @@ IN_PORT = FlowKey(in_port=FULL_MASK.in_port)
 
 RECEIVER = ("import socket,sys\n"
             "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind((sys.argv[1],9))\n"
-            "s.settimeout(3); print('ready',flush=True); got=set()\n"
+            "s.setsockopt(socket.SOL_SOCKET,33,8<<20)\n"  # SO_RCVBUFFORCE: room for every datagram
+            "s.settimeout(20); print('ready',flush=True); got=set()\n"
             "try:\n"
             "    while len(got) < int(sys.argv[2]):\n"
             "        d,a=s.recvfrom(100); got.add((d,a[1]))\n"
@@ -83,7 +84,8 @@ TAGGED_SENDER = ("import socket,struct,sys\n"
 # in the auxiliary data when the receiving veth took it off).
 TAG_CAPTURE = ("import socket,struct,sys\n"
                "s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW,socket.htons(3)); s.bind(('eth0',0))\n"
-               "s.setsockopt(263,8,1); s.settimeout(3); print('ready',flush=True); got={}\n"
+               "s.setsockopt(263,8,1); s.setsockopt(socket.SOL_SOCKET,33,8<<20)\n"
+               "s.settimeout(20); print('ready',flush=True); got={}\n"
                "try:\n"
                "    while len(got) < int(sys.argv[1]):\n"
                "        d,anc,_,_=s.recvmsg(2048,socket.CMSG_SPACE(32))\n"

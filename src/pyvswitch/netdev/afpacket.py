@@ -53,6 +53,7 @@ PACKET_STATISTICS = 6
 PACKET_VNET_HDR = 15
 PACKET_IGNORE_OUTGOING = 23
 PACKET_QDISC_BYPASS = 20
+SO_SNDBUFFORCE = 32
 TPACKET_V2 = 1
 
 TP_STATUS_KERNEL = 0
@@ -102,7 +103,12 @@ class AfPacketNetdev:
                 s.setsockopt(SOL_PACKET, PACKET_TX_RING,
                              _REQ.pack(SLOT_SIZE, tx_slots, SLOT_SIZE, tx_slots))
             s.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+            # Frames in flight count against the send buffer until the kernel frees them:
+            # room for a full TX ring of super-frames (beyond wmem_max, when allowed).
+            try:
+                s.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, 8 << 20)
+            except PermissionError:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
             s.bind((name, ETH_P_ALL))
             s.setblocking(False)
         except OSError as e:
@@ -224,13 +230,18 @@ class AfPacketNetdev:
         return sent
 
     def _flush(self) -> None:
-        """One send() hands the kernel every frame marked SEND_REQUEST."""
-        try:
-            self._sock.send(b"")
-        except BlockingIOError:
-            pass
-        except OSError:
-            self._stats.tx_errors += 1
+        """One send() hands the kernel every frame marked SEND_REQUEST.  If the send buffer
+        is full the kernel stops early; frames left queued would wait for the next batch,
+        so wait briefly for room and go on."""
+        for _ in range(4):
+            try:
+                self._sock.send(b"")
+                return
+            except BlockingIOError:
+                _wait_writable(self._sock, 0.005)
+            except OSError:
+                self._stats.tx_errors += 1
+                return
 
     def _wait_slot(self, base: int) -> bool:
         """A slot frees when the kernel is done with its frame, usually within microseconds."""
