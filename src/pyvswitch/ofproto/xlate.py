@@ -354,7 +354,7 @@ class _Ctx:
         ttl = self.flow[_NW_TTL]
         if ttl <= 1:
             self.note(">> IPv4 decrement TTL exception" if dl_type == ETH_TYPE_IP
-                      else ">> IPv6 decrement hop limit exception")
+                      else ">> IPv6 decrement TTL exception")
             for cid in a.controller_ids or (0,):
                 self.controller("invalid_ttl", 65535, cid)
             return False
