@@ -101,6 +101,22 @@ def test_add_mod_del_flow():
         dp.close()
 
 
+def test_two_datapaths_need_a_name():
+    a, *_ = _dp()
+    b = UserspaceDatapath("ovs-system", "system")
+    try:
+        assert dpctl.run("dump-flows", [a, b], [], 0.0) == (
+            False, "ovs-vswitchd: multiple datapaths, specify one\n"
+                   "ovs-vswitchd: datapath not found (Invalid argument)\n")
+        assert dpctl.run("dump-dps", [b, a], [], 0.0) == (
+            True, "netdev@ovs-netdev\nsystem@ovs-system\n")
+        ok, text = dpctl.run("show", [a, b], [], 0.0)
+        assert text.index("netdev@ovs-netdev:") < text.index("system@ovs-system:\n  lookups:")
+    finally:
+        a.close()
+        b.close()
+
+
 def test_errors_without_datapaths():
     assert run(None, "show") == (False, "ovs-vswitchd: no datapaths exist\n")
     assert run(None, "dump-flows") == (False, "ovs-vswitchd: datapath not found (Invalid argument)\n")

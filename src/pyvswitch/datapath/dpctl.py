@@ -65,7 +65,8 @@ def _one_dp(dps: list, args: list[str], n_after: int) -> tuple[object, list[str]
         return dp, args[1:]
     if len(dps) != 1:
         raise DpctlError("datapath not found (Invalid argument)" if not dps else
-                         "multiple datapaths, specify one (Invalid argument)")
+                         f"multiple datapaths, specify one\n{PROGRAM}: "
+                         "datapath not found (Invalid argument)")
     return dps[0], args
 
 
@@ -100,9 +101,6 @@ def _show_one(dp, stats: bool) -> list[str]:
     st = dp.stats()
     lines = [f"{dp_name(dp)}:", f"  lookups: hit:{st.hit} missed:{st.missed} lost:{st.lost}",
              f"  flows: {st.flows}"]
-    if dp.type != "netdev":
-        per_pkt = st.masks_hit / st.hit if st.hit else 0.0
-        lines.append(f"  masks: hit:{st.masks_hit} total:{st.masks_total} hit/pkt:{per_pkt:.2f}")
     for port_no, netdev in sorted(dp.ports().items()):
         t = _port_type(dp, netdev)
         lines.append(f"  port {port_no}: {netdev.name}" + ("" if t == "system" else f" ({t})"))
