@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterable
 
-from .odp_text import OdpParseError, format_actions, format_flow, parse_actions, parse_flow
+from .odp_text import OdpParseError, format_flow, parse_actions, parse_flow
 
 PROGRAM = "ovs-vswitchd"
 
@@ -147,15 +147,7 @@ def dump_flows(dps: list, args: list[str], now: float) -> str:
     names = by_no if (verbose or "names" in opts) and "no-names" not in opts else None
     lines = ["flow-dump from the main thread:"]
     for f in sorted(flows, key=lambda f: f.created):
-        line = format_flow(f, now, verbose=verbose, port_names=names)
-        if names and not verbose:
-            # --names without -m: only the port names change.
-            line = line.replace(f"in_port({f.packet_key.in_port})",
-                                f"in_port({names.get(f.packet_key.in_port, f.packet_key.in_port)})",
-                                1)
-            head, _, _ = line.rpartition(", actions:")
-            line = f"{head}, actions:{format_actions(f.actions, names, f.packet_key)}"
-        lines.append(line)
+        lines.append(format_flow(f, now, verbose=verbose, port_names=names))
     return "".join(line + "\n" for line in lines)
 
 

@@ -211,9 +211,8 @@ def format_tcp_flags(flags: int) -> str:
 
 def format_flow(flow, now: float, *, verbose: bool = False,
                 port_names: dict[int, str] | None = None) -> str:
-    """One dump-flows line for a Megaflow (flowtable.py)."""
-    names = port_names if verbose else None
-    text = format_key(flow.packet_key, flow.mask, verbose=verbose, port_names=names)
+    """One dump-flows line for a Megaflow (flowtable.py); ports by name if port_names."""
+    text = format_key(flow.packet_key, flow.mask, verbose=verbose, port_names=port_names)
     if verbose:
         text = f"ufid:{uuid.UUID(int=flow.ufid)}, {text}"
     used = "never" if not flow.used else f"{max(0.0, now - flow.used):.3f}s"
@@ -222,7 +221,7 @@ def format_flow(flow, now: float, *, verbose: bool = False,
         text += f", flags:{format_tcp_flags(flow.tcp_flags)}"
     if verbose:
         text += ", dp:ovs"
-    return text + ", actions:" + format_actions(flow.actions, names, flow.packet_key)
+    return text + ", actions:" + format_actions(flow.actions, port_names, flow.packet_key)
 
 
 _SET_LAYERS = {
