@@ -115,7 +115,6 @@ class BridgeRunner:
             effects = reconcile(self.switch.running, desired)
             if effects:
                 self.switch.apply(effects, now)
-                self._next_stats = now      # new interfaces get their counters at once
             self.switch.forget_errors(desired.interface_names())
             self.cur_cfg = desired.next_cfg
             self.stats_interval = self._stats_interval()

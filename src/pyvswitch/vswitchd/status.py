@@ -94,8 +94,9 @@ def status_updates(tables: dict[str, dict[str, dict]], interfaces: dict[str, Int
     return out
 
 
-# Interface.statistics keys for a Linux device, from its kernel counters
-# (/sys/class/net/DEV/statistics/FILE), as the reference reports them.
+# Interface.statistics keys for a Linux device and the kernel counters they come from
+# (struct rtnl_link_stats64's field names, also /sys/class/net/DEV/statistics/), as the
+# reference reports them.
 LINUX_STATISTICS = (
     ("collisions", "collisions"), ("rx_bytes", "rx_bytes"), ("rx_crc_err", "rx_crc_errors"),
     ("rx_dropped", "rx_dropped"), ("rx_errors", "rx_errors"), ("rx_frame_err", "rx_frame_errors"),
@@ -110,7 +111,7 @@ _SWAP = {"rx_bytes": "tx_bytes", "tx_bytes": "rx_bytes", "rx_packets": "tx_packe
 
 
 def linux_statistics(counters: dict[str, int], tap: bool) -> tuple:
-    """Interface.statistics from kernel counter files' values (by file name)."""
+    """Interface.statistics from a device's kernel counters (by kernel name)."""
     out = []
     for key, file in LINUX_STATISTICS:
         if tap and key in _SWAP:

@@ -44,11 +44,11 @@ from .reconcile import (
     AddInterface, ConfigureBridge, ConfigureInterface, CreateBridge, DestroyBridge, Effect,
     RemoveInterface,
 )
-from .status import (
-    LINUX_STATISTICS, BridgeStatus, InterfaceStatus, failed, linux_statistics, statistics_pairs,
-)
+from .linkstate import LinkInfo, dump_links
+from .status import BridgeStatus, InterfaceStatus, failed, linux_statistics, statistics_pairs
 
 log = vlog.module("bridge")
+_RL = vlog.RateLimit(5, 5)
 
 DATAPATH_TYPES = ("netdev", "system")
 IFACE_TYPES = ("internal", "patch", "system", "tap")
@@ -83,6 +83,7 @@ class Switch:
         self._macs: dict[str, bytes] = {}
         self._mtus: dict[str, int] = {}            # requested MTUs of non-Linux netdevs
         self._closing: list = []                   # netdevs to close at the end of a step
+        self._stats_seen: set[str] = set()         # interfaces whose statistics were reported
         self._mac_seq = itertools.count(0x0f)
 
     # ---- datapaths ------------------------------------------------------------------
@@ -272,6 +273,7 @@ class Switch:
             self._closing.append(nd)
         self._macs.pop(name, None)
         self._mtus.pop(name, None)
+        self._stats_seen.discard(name)
 
     def _flush_closes(self) -> None:
         """Closes the netdevs given up so far.  Removing a TAP waits for the kernel
@@ -327,56 +329,62 @@ class Switch:
     # ---- status ---------------------------------------------------------------------
 
     def status(self, with_stats: bool) -> tuple[dict[str, InterfaceStatus], dict[str, BridgeStatus]]:
+        """The status of every interface and bridge.  Statistics come with with_stats,
+        and always for an interface that has not reported any yet."""
         ifaces: dict[str, InterfaceStatus] = {name: failed(err) for name, err in self.errors.items()}
         bridges: dict[str, BridgeStatus] = {}
+        links: dict[str, LinkInfo] | None = None
+        if any(self._is_linux(nd) for nd in self.netdevs.values()):
+            try:
+                links = dump_links()
+            except OSError as e:
+                log.warn("reading interface states failed (%s)", linux.strerror(e), rl=_RL)
         for kind, backer in self.backers.items():
             for bname, br in list(backer.bridges.items()):
                 bridges[bname] = BridgeStatus(br.datapath_id)
                 with backer.lock:
                     ports = list(br.by_name.values())
                 for p in ports:
-                    ifaces[p.name] = self._port_status(backer, kind, p, with_stats)
+                    sample = with_stats or p.name not in self._stats_seen
+                    ifaces[p.name] = self._port_status(backer, kind, p, sample, links or {})
+                    if sample:
+                        self._stats_seen.add(p.name)
         return ifaces, bridges
 
-    def _port_status(self, backer: Backer, kind: str, p, with_stats: bool) -> InterfaceStatus:
-        mac = linux.mac_text(self.mac(p.name))
+    def _port_status(self, backer: Backer, kind: str, p, with_stats: bool,
+                     links: dict[str, LinkInfo]) -> InterfaceStatus:
         if p.peer is not None or p.type == "patch":
             err = None
             if backer.patch_peer(p) is None:
                 err = f"No usable peer '{p.peer}' exists in '{kind}' datapath."
             # Packets cross a patch port inside translation; nothing counts them yet.
             stats = tuple((n, 0) for n in _PATCH_STATS) if with_stats else None
-            return InterfaceStatus(ofport=p.ofport, error=err, mac_in_use=mac, ifindex=0,
-                                   link_state="up", admin_state="up", statistics=stats)
+            return InterfaceStatus(ofport=p.ofport, error=err, mac_in_use=self._mac_text(p.name),
+                                   ifindex=0, link_state="up", admin_state="up", statistics=stats)
         nd = p.netdev
-        stats = None
-        if with_stats and nd is not None:
-            stats = self._linux_statistics(p.name, nd) if self._is_linux(nd) else \
-                statistics_pairs(nd.stats())
-        if nd is not None and self._is_linux(nd):
-            try:
-                mtu = linux.get_mtu(p.name)
-                admin = "up" if linux.get_flags(p.name) & linux.IFF_UP else "down"
-                ifindex = linux.ifindex(p.name)
-            except OSError:
-                mtu, admin, ifindex = None, "down", 0
-            link = "up" if linux.carrier(p.name) else "down"
-        else:
-            mtu, admin, link, ifindex = self._mtus.get(p.name, 1500), "up", "up", 0
-        return InterfaceStatus(ofport=p.ofport, mac_in_use=mac, ifindex=ifindex,
-                               link_state=link, admin_state=admin, mtu=mtu, statistics=stats)
+        link = links.get(p.name) if nd is not None and self._is_linux(nd) else None
+        if link is not None:
+            stats = None
+            if with_stats:
+                tap = getattr(nd, "type", "") in ("internal", "tap")
+                stats = linux_statistics(link.counters, tap) if link.counters else \
+                    statistics_pairs(nd.stats())
+            mac = linux.mac_text(link.mac) if link.mac and len(link.mac) == 6 else \
+                self._mac_text(p.name)
+            return InterfaceStatus(ofport=p.ofport, mac_in_use=mac, ifindex=link.ifindex,
+                                   link_state="up" if link.running else "down",
+                                   admin_state="up" if link.admin_up else "down",
+                                   mtu=link.mtu, statistics=stats)
+        stats = statistics_pairs(nd.stats()) if with_stats and nd is not None else None
+        linux_dev = nd is not None and self._is_linux(nd)
+        return InterfaceStatus(ofport=p.ofport, mac_in_use=self._mac_text(p.name),
+                               ifindex=0, link_state="down" if linux_dev else "up",
+                               admin_state="down" if linux_dev else "up",
+                               mtu=None if linux_dev else self._mtus.get(p.name, 1500),
+                               statistics=stats)
 
-    def _linux_statistics(self, name: str, nd) -> tuple:
-        counters = {}
-        for _, file in LINUX_STATISTICS:
-            try:
-                with open(f"/sys/class/net/{name}/statistics/{file}") as f:
-                    counters[file] = int(f.read())
-            except (OSError, ValueError):
-                pass
-        if not counters:
-            return statistics_pairs(nd.stats())
-        return linux_statistics(counters, getattr(nd, "type", "") in ("internal", "tap"))
+    def _mac_text(self, name: str) -> str:
+        return linux.mac_text(self.mac(name))
 
     # ---- life ----------------------------------------------------------------------
 
