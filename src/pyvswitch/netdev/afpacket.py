@@ -152,7 +152,8 @@ class AfPacketNetdev:
         n_slots = self._slots
         i = self._next
         rx_bytes = 0
-        for _ in range(limit):
+        # Held slots still read USER: never go round the ring onto them.
+        for _ in range(min(limit, n_slots - self._held)):
             base = i * SLOT_SIZE
             (status, length, snaplen, mac, _net, _sec, _nsec,
              tci, tpid) = _FRAME_HDR.unpack_from(ring, base)
