@@ -54,6 +54,7 @@ STATS64_FIELDS = (
     "tx_window_errors",
 )
 _STATS64 = struct.Struct("=" + "Q" * len(STATS64_FIELDS))
+_WANTED = frozenset((IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_STATS64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,43 +75,46 @@ class LinkInfo:
         return bool(self.flags & IFF_RUNNING)
 
 
-def _attrs(data: bytes, offset: int, end: int):
-    while offset + 4 <= end:
-        length, atype = RTATTR.unpack_from(data, offset)
-        if length < 4:
-            return
-        yield atype & 0x3fff, data[offset + 4:offset + length]
-        offset += (length + 3) & ~3
-
-
 def parse_links(data: bytes) -> tuple[list[LinkInfo], bool]:
     """Decodes rtnetlink messages: (links, whether NLMSG_DONE was seen)."""
     links: list[LinkInfo] = []
-    offset, done = 0, False
-    while offset + NLMSG_HDR.size <= len(data):
+    offset, done, n = 0, False, len(data)
+    rtattr = RTATTR.unpack_from
+    while offset + NLMSG_HDR.size <= n:
         length, mtype, _, _, _ = NLMSG_HDR.unpack_from(data, offset)
         if length < NLMSG_HDR.size:
             break
-        end = min(offset + length, len(data))
+        end = min(offset + length, n)
         if mtype == NLMSG_DONE:
             done = True
         elif mtype == NLMSG_ERROR:
-            errno = -struct.unpack_from("=i", data, offset + 16)[0]
-            if errno:
-                raise OSError(errno, os.strerror(errno))
+            if end - offset >= 20:
+                errno = -struct.unpack_from("=i", data, offset + 16)[0]
+                if errno:
+                    raise OSError(errno, os.strerror(errno))
             done = True
         elif mtype == RTM_NEWLINK and end - offset >= 32:
             _, _, index, flags, _ = IFINFOMSG.unpack_from(data, offset + 16)
             name, mtu, mac, counters = "", None, None, None
-            for atype, value in _attrs(data, offset + 32, end):
-                if atype == IFLA_IFNAME:
-                    name = value.split(b"\0", 1)[0].decode(errors="replace")
-                elif atype == IFLA_MTU and len(value) >= 4:
-                    mtu = struct.unpack_from("=I", value)[0]
-                elif atype == IFLA_ADDRESS:
-                    mac = bytes(value)
-                elif atype == IFLA_STATS64 and len(value) >= _STATS64.size:
-                    counters = dict(zip(STATS64_FIELDS, _STATS64.unpack_from(value)))
+            # A link carries dozens of attributes; only four are wanted, so the loop
+            # looks at each one's header and slices only those.
+            a = offset + 32
+            while a + 4 <= end:
+                alen, atype = rtattr(data, a)
+                if alen < 4:
+                    break
+                atype &= 0x3fff
+                if atype in _WANTED:
+                    value = data[a + 4:min(a + alen, end)]
+                    if atype == IFLA_IFNAME:
+                        name = value.split(b"\0", 1)[0].decode(errors="replace")
+                    elif atype == IFLA_MTU and len(value) >= 4:
+                        mtu = struct.unpack_from("=I", value)[0]
+                    elif atype == IFLA_ADDRESS:
+                        mac = bytes(value)
+                    elif atype == IFLA_STATS64 and len(value) >= _STATS64.size:
+                        counters = dict(zip(STATS64_FIELDS, _STATS64.unpack_from(value)))
+                a += (alen + 3) & ~3
             links.append(LinkInfo(name, index, flags, mtu, mac, counters))
         offset += (length + 3) & ~3
     return links, done
