@@ -24,7 +24,7 @@ SCRIPT = [
     ["add-port", "br0", "pa", "--", "set", "interface", "pa", "type=patch", "options:peer=pb"],
 ]
 COLUMNS = ("ofport", "error", "mac_in_use", "ifindex", "link_state", "admin_state", "mtu",
-           "statistics")
+           "link_resets", "link_speed", "duplex", "status", "statistics")
 
 
 def interfaces(db: DbServer) -> dict:
@@ -83,7 +83,8 @@ def compare(ref_rows: dict, our_rows: dict, statistics_keys: bool = False) -> No
         filled_o = {c for c in COLUMNS if not empty(o[c])}
         assert filled_r == filled_o, (name, filled_r ^ filled_o)
         # Not ifindex: the reference also makes a TAP named "ovs-netdev", so numbers shift.
-        for c in ("link_state", "admin_state", "mtu"):
+        for c in ("link_state", "admin_state", "mtu", "link_resets", "link_speed", "duplex",
+                  "status"):
             assert r[c] == o[c], (name, c)
 
 
@@ -91,17 +92,21 @@ TAP_SCRIPT = [
     ["add-br", "rbr", "--", "set", "bridge", "rbr", "datapath_type=netdev"],
     ["add-port", "rbr", "rq1", "--", "set", "interface", "rq1", "type=internal"],
     ["add-port", "rbr", "p9"],
+    ["add-port", "rbr", "rv1"],
 ]
 
 
 @needs_root
 def test_tap_and_missing_device_status_match_the_reference():
-    """Without dummies: TAP internal ports (created down, as OVS leaves them) and a
-    missing system device, each daemon in its own network namespace."""
+    """Without dummies: TAP internal ports (created down, as OVS leaves them), a veth and
+    a missing system device, each daemon in its own network namespace."""
     results = {}
     for who in ("ref", "ours"):
         ns = f"vsref{who}{os.getpid() % 10000}"
         ip("netns", "add", ns)
+        ip("-n", ns, "link", "add", "rv1", "type", "veth", "peer", "name", "rv2")
+        ip("-n", ns, "link", "set", "rv1", "up")
+        ip("-n", ns, "link", "set", "rv2", "up")
         db = DbServer("ref")
         try:
             tool = ref("ovs-vswitchd") if who == "ref" else ours("ovs-vswitchd")

@@ -50,7 +50,7 @@ TABLES = {
     "Port": ["name", "interfaces", "tag", "trunks", "vlan_mode", "other_config"],
     "Interface": ["name", "type", "options", "ofport_request", "mtu_request", "mac", "other_config",
                   "ofport", "error", "mac_in_use", "ifindex", "link_state", "admin_state", "mtu",
-                  "statistics"],
+                  "link_resets", "link_speed", "duplex", "status", "statistics"],
 }
 
 # Written by this daemon only: their changes alone do not trigger a reconfiguration.
@@ -59,7 +59,7 @@ STATUS_COLUMNS = {
                      "dpdk_version"],
     "Bridge": ["datapath_id", "datapath_version"],
     "Interface": ["ofport", "error", "mac_in_use", "ifindex", "link_state", "admin_state", "mtu",
-                  "statistics"],
+                  "link_resets", "link_speed", "duplex", "status", "statistics"],
 }
 
 

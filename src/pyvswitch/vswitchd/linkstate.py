@@ -134,3 +134,58 @@ def dump_links() -> dict[str, LinkInfo]:
                 out[link.name] = link
             if done:
                 return out
+
+
+# ---- ethtool: driver, speed, duplex (asked once per interface) ----------------------
+
+SIOCETHTOOL = 0x8946
+ETHTOOL_GSET = 0x1
+ETHTOOL_GDRVINFO = 0x3
+_DRVINFO_SIZE = 196          # struct ethtool_drvinfo
+_CMD = struct.Struct("=IIIHBBBBBBII")   # struct ethtool_cmd up to maxrxpkt
+_SPEED_HI = struct.Struct("=H")         # speed_hi, at offset 28
+SPEED_UNKNOWN = 0xffffffff
+
+
+@dataclass(frozen=True, slots=True)
+class EthtoolInfo:
+    driver: str | None = None
+    version: str | None = None
+    firmware: str | None = None
+    speed_mbps: int | None = None
+    duplex: str | None = None
+
+
+def _ethtool(sock: socket.socket, name: str, request: bytes) -> bytes:
+    import ctypes
+    import fcntl
+    buf = ctypes.create_string_buffer(request, len(request))
+    ifr = struct.pack("16sP", name.encode()[:15], ctypes.addressof(buf))
+    fcntl.ioctl(sock.fileno(), SIOCETHTOOL, ifr + bytes(40 - len(ifr)))
+    return buf.raw
+
+
+def _cstr(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode(errors="replace")
+
+
+def ethtool_info(name: str) -> EthtoolInfo:
+    """What ethtool says about a device; fields it does not support stay None."""
+    driver = version = firmware = None
+    speed = duplex = None
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            raw = _ethtool(s, name, struct.pack("=I", ETHTOOL_GDRVINFO) + bytes(_DRVINFO_SIZE - 4))
+            driver, version, firmware = _cstr(raw[4:36]), _cstr(raw[36:68]), _cstr(raw[68:100])
+        except OSError:
+            pass
+        try:
+            raw = _ethtool(s, name, struct.pack("=I", ETHTOOL_GSET) + bytes(40))
+            fields = _CMD.unpack_from(raw)
+            mbps = fields[3] | (_SPEED_HI.unpack_from(raw, 28)[0] << 16)
+            if mbps and mbps not in (0xffff, SPEED_UNKNOWN):
+                speed = mbps
+            duplex = {0: "half", 1: "full"}.get(fields[4])
+        except OSError:
+            pass
+    return EthtoolInfo(driver, version, firmware, speed, duplex)

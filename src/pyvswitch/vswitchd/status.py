@@ -10,7 +10,9 @@ endless loop of updates.
 Columns, as the reference ovs-vswitchd 3.1 fills them:
 - Interface: ofport (-1 when the interface could not be added), error
   (OVS's wording, e.g. "could not open network device p9 (No such
-  device)"), mac_in_use, ifindex, link_state, admin_state, mtu, and
+  device)"), mac_in_use, ifindex, link_state, admin_state, mtu,
+  link_resets, link_speed, duplex, status (driver_name, driver_version,
+  firmware_version of a Linux device), and
   statistics (only when a statistics pass supplies them: every 5 seconds,
   OVS's default stats-update-interval).  A Linux device's statistics are its
   kernel counters under OVS's names (a TAP's seen from the switch's side);
@@ -36,12 +38,17 @@ class InterfaceStatus:
     link_state: str | None = None
     admin_state: str | None = None
     mtu: int | None = None
+    link_resets: int | None = None
+    link_speed: int | None = None        # bits per second
+    duplex: str | None = None
+    status: tuple = ()                   # Interface.status map: sorted (key, value) pairs
     statistics: tuple | None = None      # sorted (name, count) pairs; None: not sampled now
 
     def columns(self) -> dict[str, Any]:
         out = {name: _optional(getattr(self, name))
                for name in ("ofport", "error", "mac_in_use", "ifindex", "link_state",
-                            "admin_state", "mtu")}
+                            "admin_state", "mtu", "link_resets", "link_speed", "duplex")}
+        out["status"] = self.status
         if self.statistics is not None:
             out["statistics"] = self.statistics
         return out

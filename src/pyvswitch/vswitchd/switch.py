@@ -44,7 +44,7 @@ from .reconcile import (
     AddInterface, ConfigureBridge, ConfigureInterface, CreateBridge, DestroyBridge, Effect,
     RemoveInterface,
 )
-from .linkstate import LinkInfo, dump_links
+from .linkstate import EthtoolInfo, LinkInfo, dump_links, ethtool_info
 from .status import BridgeStatus, InterfaceStatus, failed, linux_statistics, statistics_pairs
 
 log = vlog.module("bridge")
@@ -84,6 +84,8 @@ class Switch:
         self._mtus: dict[str, int] = {}            # requested MTUs of non-Linux netdevs
         self._closing: list = []                   # netdevs to close at the end of a step
         self._stats_seen: set[str] = set()         # interfaces whose statistics were reported
+        self._ethtool: dict[str, EthtoolInfo] = {}  # asked once per opened interface
+        self._links: dict[str, list] = {}          # name -> [last link state, resets seen]
         self._mac_seq = itertools.count(0x0f)
 
     # ---- datapaths ------------------------------------------------------------------
@@ -274,6 +276,8 @@ class Switch:
         self._macs.pop(name, None)
         self._mtus.pop(name, None)
         self._stats_seen.discard(name)
+        self._ethtool.pop(name, None)
+        self._links.pop(name, None)
 
     def _flush_closes(self) -> None:
         """Closes the netdevs given up so far.  Removing a TAP waits for the kernel
@@ -360,7 +364,8 @@ class Switch:
             # Packets cross a patch port inside translation; nothing counts them yet.
             stats = tuple((n, 0) for n in _PATCH_STATS) if with_stats else None
             return InterfaceStatus(ofport=p.ofport, error=err, mac_in_use=self._mac_text(p.name),
-                                   ifindex=0, link_state="up", admin_state="up", statistics=stats)
+                                   ifindex=0, link_state="up", admin_state="up", link_resets=0,
+                                   statistics=stats)
         nd = p.netdev
         link = links.get(p.name) if nd is not None and self._is_linux(nd) else None
         if link is not None:
@@ -371,17 +376,35 @@ class Switch:
                     statistics_pairs(nd.stats())
             mac = linux.mac_text(link.mac) if link.mac and len(link.mac) == 6 else \
                 self._mac_text(p.name)
+            info = self._ethtool.get(p.name)
+            if info is None:
+                info = self._ethtool[p.name] = ethtool_info(p.name)
+            status = () if info.driver is None else (
+                ("driver_name", info.driver), ("driver_version", info.version or ""),
+                ("firmware_version", info.firmware or ""))
             return InterfaceStatus(ofport=p.ofport, mac_in_use=mac, ifindex=link.ifindex,
                                    link_state="up" if link.running else "down",
                                    admin_state="up" if link.admin_up else "down",
-                                   mtu=link.mtu, statistics=stats)
+                                   mtu=link.mtu, link_resets=self._link_resets(p.name, link.running),
+                                   link_speed=info.speed_mbps * 1000000 if info.speed_mbps else None,
+                                   duplex=info.duplex, status=status, statistics=stats)
         stats = statistics_pairs(nd.stats()) if with_stats and nd is not None else None
         linux_dev = nd is not None and self._is_linux(nd)
         return InterfaceStatus(ofport=p.ofport, mac_in_use=self._mac_text(p.name),
                                ifindex=0, link_state="down" if linux_dev else "up",
                                admin_state="down" if linux_dev else "up",
                                mtu=None if linux_dev else self._mtus.get(p.name, 1500),
-                               statistics=stats)
+                               link_resets=0, statistics=stats)
+
+    def _link_resets(self, name: str, running: bool) -> int:
+        """How many times the link went down or up since the interface was added."""
+        seen = self._links.get(name)
+        if seen is None:
+            seen = self._links[name] = [running, 0]
+        elif seen[0] != running:
+            seen[0] = running
+            seen[1] += 1
+        return seen[1]
 
     def _mac_text(self, name: str) -> str:
         return linux.mac_text(self.mac(name))
