@@ -318,7 +318,8 @@ RANDOM_PACKETS = ["in_port=1,udp,nw_dst=10.0.0.2,udp_dst=53,nw_ttl=5",
                   "in_port=2,tcp,nw_dst=10.1.0.2,tcp_dst=80,nw_ttl=1,dl_dst=00:00:00:00:00:02",
                   "in_port=3,arp", "in_port=1,dl_vlan=5,dl_type=0x1234,dl_src=00:00:00:00:00:01",
                   "in_port=2,dl_vlan=6,dl_vlan_pcp=3,ip,nw_dst=10.0.0.9,nw_ttl=64",
-                  "in_port=3,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02,dl_type=0x4444"]
+                  "in_port=3,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02,dl_type=0x4444",
+                  "in_port=1,ipv6,nw_ttl=1", "in_port=2,tcp6,tcp_dst=80,nw_ttl=5,dl_vlan=5"]
 
 
 @needs_reference
