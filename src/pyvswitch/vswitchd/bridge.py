@@ -78,6 +78,7 @@ class BridgeRunner:
         self._txn_in_flight = False
         self._next_stats = 0.0
         self._next_status = 0.0
+        self._status_dirty = False     # a change whose status is not written yet
         self._stopped = False
 
     def _wakeup_threadsafe(self) -> None:
@@ -108,7 +109,6 @@ class BridgeRunner:
 
     def run_once(self, now: float) -> float:
         """One pass: reconfigure if the database changed, run timers, write status."""
-        changed = False
         if self.idl.is_connected and self.idl.change_seqno != self.applied_seqno:
             self.applied_seqno = self.idl.change_seqno
             desired = desired_state(self.idl.tables, self.switch.dummy)
@@ -118,12 +118,13 @@ class BridgeRunner:
             self.switch.forget_errors(desired.interface_names())
             self.cur_cfg = desired.next_cfg
             self.stats_interval = self._stats_interval()
-            changed = True
+            self._status_dirty = True
         deadline = self.switch.run(now)
         # Status is gathered after a change, with each statistics sample, and otherwise
         # once a second (link state); not on every wakeup from the datapath threads.
-        due = changed or now >= self._next_stats or now >= self._next_status
+        due = self._status_dirty or now >= self._next_stats or now >= self._next_status
         if due and self.idl.is_connected and not self._txn_in_flight:
+            self._status_dirty = False
             with_stats = now >= self._next_stats
             if with_stats:
                 self._next_stats = now + self.stats_interval
@@ -165,6 +166,8 @@ class BridgeRunner:
             if res.status is TxnStatus.ERROR:
                 log.warn("status update failed: %s", res.error, rl=_RL)
             elif res.status is not TxnStatus.SUCCESS:
+                self._status_dirty = True
+            if self._status_dirty:
                 self._kick.set()
 
         fut.add_done_callback(done)
