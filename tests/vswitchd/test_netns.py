@@ -58,3 +58,16 @@ def test_bridge_internal_port_carries_host_traffic(setup):
     r = subprocess.run(["ping", "-c", "2", "-i", "0.1", "-W", "2", "10.205.0.1"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stdout
+
+
+def test_access_vlans_separate_hosts(setup):
+    db, topo, br = setup
+    h1, p1 = topo.host(1, "10.206.0.1/24")
+    h2, p2 = topo.host(2, "10.206.0.2/24")
+    h3, p3 = topo.host(3, "10.206.0.3/24")
+    db.vsctl("add-br", br, "--", "add-port", br, p1, "tag=10", "--", "add-port", br, p2, "tag=10",
+             "--", "add-port", br, p3, "tag=20")
+    assert ping(topo, h1, "10.206.0.2")
+    assert topo.run(h1, "ping", "-c", "1", "-W", "1", "10.206.0.3").returncode != 0
+    db.vsctl("set", "port", p3, "tag=10")            # in place: p1 and p2 keep their ports
+    assert ping(topo, h1, "10.206.0.3")
