@@ -256,3 +256,15 @@ bridge("br1")
             mod_vlan_vid:9
     output:1
 """
+
+
+def test_ofproto_list_and_bridge_dump_flows(sw):
+    br = sw.bridges["br0"]
+    br.delete_flows()
+    br.add_flow("table=1,cookie=0x5,priority=7,ip,idle_timeout=50,actions=output:2", now=sw.clock.t)
+    br.add_flow("actions=NORMAL", now=sw.clock.t)
+    assert run(sw, "ofproto/list") == (True, "br0\n")
+    ok, text = run(sw, "bridge/dump-flows", "br0")
+    assert text == ("duration=0s, n_packets=0, n_bytes=0, ,actions=NORMAL\n"
+                    "table_id=1, duration=0s, n_packets=0, n_bytes=0, priority=7,ip,actions=output:2\n")
+    assert run(sw, "bridge/dump-flows", "br9") == (False, "Unknown bridge")

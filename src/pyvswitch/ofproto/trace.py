@@ -12,7 +12,8 @@ nothing is learned, as in OVS.  Megaflows print every masked
 field, "vlan_tci=0x0000" included where OVS leaves it implicit.
 
 `COMMANDS` maps the unixctl command names (`ofproto/trace`, `fdb/show`,
-`fdb/flush`, `fdb/stats-show`, `fdb/add`, `fdb/del`, `dpif/show`) to functions `(bridges, args, now) ->
+`fdb/flush`, `fdb/stats-show`, `fdb/add`, `fdb/del`, `dpif/show`, `ofproto/list`,
+`bridge/dump-flows`) to functions `(bridges, args, now) ->
 (ok, text)`, with OVS's argument handling and error words, for the
 daemon's unixctl server to register.  `bridges` maps names to Bridges.
 """
@@ -24,6 +25,7 @@ from typing import Callable, Mapping
 
 from pyvswitch.datapath.actions import format_actions as format_odp_actions
 from pyvswitch.ofproto import xlate
+from pyvswitch.ofproto.ofactions import format_actions
 from pyvswitch.packet.fields import BY_NAME, FieldError, parse_port
 from pyvswitch.packet.flow import FULL_MASK, INDEX, N_REGS, FlowKey, extract, packet_mask
 from pyvswitch.packet.headers import mac_from_str
@@ -259,6 +261,27 @@ def cmd_dpif_show(bridges: Mapping, args: list[str], now: float) -> Result:
     return True, "".join(line + "\n" for line in out)
 
 
+def cmd_ofproto_list(bridges: Mapping, args: list[str], now: float) -> Result:
+    return True, "".join(f"{name}\n" for name in sorted(bridges))
+
+
+def cmd_bridge_dump_flows(bridges: Mapping, args: list[str], now: float) -> Result:
+    """Every flow of a bridge as `bridge/dump-flows` prints it (OVS's own hidden table-254
+    flows have no counterpart here)."""
+    if not args:
+        return False, '"bridge/dump-flows" command requires at least 1 arguments'
+    br = bridges.get(args[0])
+    if br is None:
+        return False, "Unknown bridge"
+    lines = []
+    for r in br.rules():
+        head = f"table_id={r.table_id}, " if r.table_id else ""
+        lines.append(f"{head}duration={int(max(0.0, now - r.created))}s, n_packets={r.n_packets}, "
+                     f"n_bytes={r.n_bytes}, {format_match(r.match, r.priority)},actions="
+                     f"{format_actions(r.actions)}\n")
+    return True, "".join(lines)
+
+
 COMMANDS: dict[str, Callable[[Mapping, list[str], float], Result]] = {
     "ofproto/trace": cmd_trace,
     "fdb/show": cmd_fdb_show,
@@ -267,4 +290,6 @@ COMMANDS: dict[str, Callable[[Mapping, list[str], float], Result]] = {
     "fdb/add": cmd_fdb_add,
     "fdb/del": cmd_fdb_del,
     "dpif/show": cmd_dpif_show,
+    "ofproto/list": cmd_ofproto_list,
+    "bridge/dump-flows": cmd_bridge_dump_flows,
 }
