@@ -218,3 +218,17 @@ def test_linux_statistics_names_and_tap_swap():
                       "rx_multicast_packets": 3, "rx_crc_err": 0, "collisions": 0}
     tap = dict(linux_statistics(counters, tap=True))
     assert (tap["rx_packets"], tap["tx_packets"], tap["rx_bytes"]) == (2, 1, 20)
+
+
+def test_virtual_ports_without_required_options_are_errors():
+    s = Snapshot()
+    s.bridge("br0")
+    s.port("br0", "pz", type="patch")
+    s.port("br0", "pself", type="patch", options=(("peer", "pself"),))
+    s.port("br0", "vx", type="vxlan")
+    s.port("br0", "vy", type="vxlan", options=(("remote_ip", "192.0.2.1"),))
+    ifs = s.state().bridges["br0"].interfaces
+    assert ifs["pz"].error == "pz: patch type requires valid 'peer' argument"
+    assert ifs["pself"].error == "pself: patch type requires valid 'peer' argument"
+    assert ifs["vx"].error == "vx: vxlan type requires valid 'remote_ip' argument"
+    assert ifs["vy"].error is None

@@ -93,6 +93,10 @@ TAP_SCRIPT = [
     ["add-port", "rbr", "rq1", "--", "set", "interface", "rq1", "type=internal"],
     ["add-port", "rbr", "p9"],
     ["add-port", "rbr", "rv1"],
+    ["add-port", "rbr", "d1", "--", "set", "interface", "d1", "type=dummy"],
+    ["add-port", "rbr", "f1", "--", "set", "interface", "f1", "type=foo"],
+    ["add-port", "rbr", "pz", "--", "set", "interface", "pz", "type=patch"],
+    ["add-port", "rbr", "vx", "--", "set", "interface", "vx", "type=vxlan"],
 ]
 
 

@@ -138,6 +138,20 @@ def netdev_type(db_type: str, dummy: Dummy) -> str:
     return t
 
 
+TUNNEL_TYPES = ("geneve", "gre", "stt", "vxlan")
+
+
+def option_error(name: str, netdev_type: str, options: dict[str, str]) -> str | None:
+    """The reference's error for options a virtual port type cannot work without."""
+    if netdev_type == "patch":
+        peer = options.get("peer")
+        if not peer or peer == name:
+            return f"{name}: patch type requires valid 'peer' argument"
+    elif netdev_type in TUNNEL_TYPES and not options.get("remote_ip"):
+        return f"{name}: {netdev_type} type requires valid 'remote_ip' argument"
+    return None
+
+
 def _vlan(port: dict) -> VlanConfig:
     mode = _scalar(port.get("vlan_mode", ()))
     try:
@@ -179,6 +193,7 @@ def desired_state(tables: dict[str, dict[str, dict]], dummy: Dummy = Dummy.OFF) 
                 db_type = iface.get("type", "")
                 t, err = netdev_type(db_type, dummy), None
                 options = tuple(iface.get("options", ()))
+                err = option_error(iname, t, dict(options))
                 if n > 0:
                     err = f"{iname}: bond ports are not supported; only {members[0]['name']} is used"
                 cfg = InterfaceConfig(
