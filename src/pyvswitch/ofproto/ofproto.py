@@ -15,29 +15,39 @@ peer's bridge.
 
 API for the reconciler (all methods may be called from the control thread):
 
-    backer = Backer(open_datapath("netdev", "ovs-netdev"), clock=time.monotonic)
-    br = backer.create_bridge("br0", local_netdev=tap_or_dummy, fail_mode=None)
+    backer = Backer(open_datapath("netdev", "ovs-netdev"), clock=time.monotonic,
+                    wakeup=loop_waker)
+    br = backer.create_bridge("br0", local_netdev=tap_or_dummy, fail_mode=None, now=now)
     br.set_config(fail_mode="secure", flood_vlans={10}, datapath_id=0x1,
-                  mac_aging_time=300, mac_table_size=8192)
+                  mac_aging_time=300, mac_table_size=8192, now=now)
     ofport = br.add_port("p1", netdev, ofport_request=1, vlan=VlanConfig(tag=10))
-    br.add_port("patch0", None, peer="patch1")            # a patch port
-    br.set_port("p1", vlan=VlanConfig(trunks=frozenset({10, 20})), admin_up=True)
+    br.add_port("patch0", None, type="patch", peer="patch1")   # no datapath port
+    br.set_port("p1", vlan=VlanConfig(trunks=frozenset({10, 20})), admin_up=True,
+                flood=True, ofport_request=5) -> ofport
     br.remove_port("p1")
-    br.add_flow("table=0,priority=10,ip,actions=NORMAL", now)   # or add_flow_parsed(...)
-    br.delete_flows("ip", now) / br.modify_flows(...) / br.dump_flows(now)
-    br.rules(match, table_id=...) -> [Rule]; br.packet_out(frame, in_port, actions, now)
-    br.trace("in_port=1,dl_dst=...", now, generate=False) -> str   (ofproto/trace text)
-    br.fdb_show(now) / br.fdb_flush() / br.fdb_stats() / br.port_stats() / br.stats()
+    br.add_flow("table=0,priority=10,ip,actions=NORMAL", now)   # ovs-ofctl add-flow text
+    br.add_flow_parsed(match, priority, actions, table_id=0, cookie=0, idle_timeout=0,
+                       hard_timeout=0, flags=0, now=now)        # FlowModError on refusal
+    br.modify_flows(match, actions, strict=..., priority=..., table_id=..., now=now)
+    br.delete_flows(match, strict=..., out_port=..., cookie=..., cookie_mask=...)
+    br.dump_flows(now) -> ovs-ofctl dump-flows lines; br.rules(match, table_id=...) -> [Rule]
+    br.packet_out(frame, in_port, actions, now) -> datapath actions executed
+    br.trace("in_port=1,dl_dst=...", now, generate=False) -> ofproto/trace text
+    br.fdb_show(now) / fdb_flush() / fdb_add(port, vlan, mac, now) / fdb_del(vlan, mac)
+    br.fdb_stats() / port_stats() / stats()
     br.packet_ins: packets rules sent to the controller (for the OpenFlow layer to drain)
     br.flow_removed: rules that timed out with send_flow_rem (likewise)
     deadline = backer.run(now)        # timers: rule timeouts, MAC aging, stats, revalidation
     backer.destroy_bridge("br0"); backer.close()
+    trace.COMMANDS: the unixctl commands (ofproto/trace, fdb/*, dpif/show, ...)
 
 `run(now)` returns the time by which it wants to be called again; `now` must
 come from the same clock as the backer's `clock` (used for upcalls, which have
-no `now` of their own).  Learning
-a new MAC in the datapath thread also calls `wakeup()` (given to the
-constructor), so the shell can run `run` promptly to revalidate megaflows.
+no `now` of their own).  Learning a new MAC in the datapath thread also calls
+`wakeup()` (given to the constructor), so the shell can run `run` promptly to
+revalidate megaflows.  The default `priority=0 actions=NORMAL` flow is added
+when a bridge starts in (or changes to) standalone mode and removed when it
+changes to secure; reconfiguring with the same mode leaves the tables alone.
 
 Locking: all bridge state is guarded by `backer.lock`.  The datapath calls
 `upcall` from its own thread with the datapath's lock held; `upcall` then
