@@ -86,7 +86,7 @@ def test_timeout_ends_with_sigalrm_like_ovs():
             start = time.monotonic()
             r = s.vsctl(tool, "--timeout=1", "add-br", "br0")
             results.append((r.returncode, normalize(r.stdout), normalize(r.stderr)))
-            assert time.monotonic() - start < 5
+            assert time.monotonic() - start < 20  # generous: CI machines may be loaded
             # The change itself was committed before the wait.
             assert s.vsctl(ref("ovs-vsctl"), "list-br").stdout == "br0\n"
         finally:
@@ -106,7 +106,7 @@ def test_without_timeout_the_wait_is_bounded():
         elapsed = time.monotonic() - start
         assert r.returncode == 1
         assert "ovs-vswitchd has not applied the new configuration" in r.stderr
-        assert 9 < elapsed < 20
+        assert 9 < elapsed < 40
         assert s.vsctl(ref("ovs-vsctl"), "list-br").stdout == "br0\n"
     finally:
         s.close()
