@@ -252,9 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         if not opts.db:
             from pyvswitch import dirs
             opts.db = f"unix:{dirs.rundir()}/db.sock"
-        if opts.timeout:
-            from pyvswitch.vsctl.runner import install_timeout
-            install_timeout(opts.timeout, vlog)
+        from pyvswitch.vsctl.runner import install_fatal_signals
+        install_fatal_signals(vlog, opts.timeout)
         return _run(opts, cmds, argv, vlog)
     except VsctlError as e:
         sys.stdout.flush()

@@ -356,11 +356,15 @@ class Runner:
             sys.stderr.write(f'ovs-vsctl: The default log directory is "{dirs.logdir()}".\n')
 
 
-def install_timeout(seconds: int, log) -> None:
-    """OVS's --timeout: SIGALRM after `seconds` ends the process by that signal."""
-    def on_alarm(signum, frame):
-        log.module("fatal_signal").warn("terminating with signal 14 (Alarm clock)")
-        signal.signal(signal.SIGALRM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGALRM)
-    signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(seconds)
+def install_fatal_signals(log, timeout: int = 0) -> None:
+    """Like OVS's tools: SIGTERM, SIGINT, SIGHUP (and with --timeout=N,
+    SIGALRM after N seconds) log "terminating with signal ..." and end the
+    process by that signal."""
+    def fatal(signum, frame):
+        log.module("fatal_signal").warn("terminating with signal %d (%s)", signum, signal.strsignal(signum))
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM):
+        signal.signal(signum, fatal)
+    if timeout:
+        signal.alarm(timeout)
