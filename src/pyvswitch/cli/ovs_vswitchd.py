@@ -138,8 +138,8 @@ def parse_args(argv: list[str]) -> Config:
         elif name in ("private-key", "certificate", "ca-cert"):
             cfg.ssl[name] = value
         elif name == "enable-dummy":
-            if value not in (None, "override", "system"):
-                _fatal(f"{value}: unknown --enable-dummy argument (use \"override\" or \"system\")")
+            if value not in (None, "", "override", "system"):
+                _fatal(f"{value}: unknown dummy level")
             cfg.dummy = {"override": Dummy.OVERRIDE, "system": Dummy.SYSTEM}.get(value, Dummy.ON)
         elif name == "help":
             sys.stdout.write(USAGE)
