@@ -30,6 +30,9 @@ class Options:
     data: str = "string"
     headings: bool = True
     pretty: bool = False
+    private_key: str | None = None
+    certificate: str | None = None
+    ca_cert: str | None = None
 
 
 def all_commands():
@@ -195,6 +198,12 @@ def _apply_options(parsed, opts: Options, log) -> str | None:
             except OSError as e:
                 log.module("vlog").warn("failed to open %s for logging: %s", path, os.strerror(e.errno))
                 raise ExitStatus(1) from None
+        elif name == "private-key":
+            opts.private_key = value
+        elif name == "certificate":
+            opts.certificate = value
+        elif name in ("ca-cert", "peer-ca-cert", "bootstrap-ca-cert"):
+            opts.ca_cert = value
         elif name in ("help", "version", "commands", "options"):
             action = action or name
     return action
@@ -204,7 +213,9 @@ def _connect(opts: Options):
     from pyvswitch.vsctl.rpc import Connection, ConnectionFailed
     while True:
         try:
-            return Connection.open(opts.db)
+            ssl = (opts.private_key, opts.certificate, opts.ca_cert) if opts.db.startswith(("ssl:", "pssl:")) \
+                else None
+            return Connection.open(opts.db, ssl)
         except ConnectionFailed as e:
             if not opts.retry:
                 raise VsctlError(str(e)) from None

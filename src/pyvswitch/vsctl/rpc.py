@@ -2,10 +2,9 @@
 client, opened with ovs-vsctl's wording for failures.
 
 ovs-vsctl says "unix:PATH: database connection failed (REASON)" where
-ovsdb-client says 'failed to connect to "unix:PATH" (REASON)', so the socket
-is opened here and handed to the shared `Client`.  Remotes are OVS's active
-forms, `unix:PATH` and `tcp:HOST[:PORT]`; of a comma-separated list the
-first is used.
+ovsdb-client says 'failed to connect to "unix:PATH" (REASON)'.  Remotes are
+OVS's: `unix:`, `tcp:`, `ssl:` and the passive `punix:`, `ptcp:`, `pssl:`;
+of a comma-separated list the first is used.
 """
 
 from __future__ import annotations
@@ -22,14 +21,15 @@ class Connection:
         self.client = c
 
     @staticmethod
-    def open(remote: str) -> "Connection":
+    def open(remote: str, ssl: tuple | None = None) -> "Connection":
+        """Connects to remote; ssl is (private key, certificate, CA certificate) files."""
         target = remote.split(",")[0]
         kind = target.partition(":")[0]
-        if kind not in ("unix", "tcp"):
+        if kind not in ("unix", "tcp", "ssl", "punix", "ptcp", "pssl"):
             raise ConnectionFailed(f"{target}: database connection failed (Address family not supported "
                                    "by protocol)")
         try:
-            return Connection(client.Client.open(target))
+            return Connection(client.Client.open(target, client.SslConfig(*ssl) if ssl else None))
         except client.ClientError as e:
             reason = str(e).rpartition(" (")[2].rstrip(")") or "Connection refused"
             raise ConnectionFailed(f"{target}: database connection failed ({reason})") from None
