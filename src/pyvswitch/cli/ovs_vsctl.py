@@ -22,7 +22,7 @@ RETRY_INTERVAL = 0.1
 class Options:
     db: str = ""
     wait_for_reload: bool = True
-    timeout: int = 0
+    timeout: int | None = None   # None: not given (bounded wait); 0: wait forever
     retry: bool = False
     dry_run: bool = False
     oneline: bool = False
@@ -109,7 +109,7 @@ OPTIONS_HELP = (
     ("--db=DATABASE", "connect to DATABASE (default: unix:{rundir}/db.sock)"),
     ("--no-wait", "do not wait for ovs-vswitchd to apply the change"),
     ("--retry", "keep trying to connect to the database"),
-    ("-t, --timeout=SECS", "give up (SIGALRM) after SECS seconds"),
+    ("-t, --timeout=SECS", "give up (SIGALRM) after SECS seconds (0: never)"),
     ("--dry-run", "do not commit the changes"),
     ("--oneline", "print one line of output per command"),
     ("-f, --format=FORMAT", "output format: list, table, html, csv or json"),
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             from pyvswitch import dirs
             opts.db = f"unix:{dirs.rundir()}/db.sock"
         from pyvswitch.vsctl.runner import install_fatal_signals
-        install_fatal_signals(vlog, opts.timeout)
+        install_fatal_signals(vlog, opts.timeout or 0)
         return _run(opts, cmds, argv, vlog)
     except VsctlError as e:
         sys.stdout.flush()

@@ -15,10 +15,11 @@ Sequence (as OVS's ovs-vsctl does it):
 7. unless --no-wait, wait for ovs-vswitchd to report the new configuration
    in `cur_cfg`, then report interfaces that failed to come up.
 
-Unlike OVS, step 7 never waits forever: without --timeout it gives up after
-`DEFAULT_RELOAD_WAIT` seconds with a message saying ovs-vswitchd is not
-applying the configuration.  With --timeout=N the whole run is bounded the
-OVS way: SIGALRM ends the process (exit status 128+14).
+Unlike OVS, step 7 does not wait forever by default: without --timeout it
+gives up after `DEFAULT_RELOAD_WAIT` seconds with a message saying
+ovs-vswitchd is not applying the configuration (exit status 1).  With
+--timeout=N the whole run is bounded the OVS way: SIGALRM ends the process
+(exit status 128+14); --timeout=0 asks explicitly to wait forever.
 """
 
 from __future__ import annotations
@@ -311,7 +312,7 @@ class Runner:
     def _wait_for_reload(self, view: View) -> int:
         if self.next_cfg is None:
             return 0
-        deadline = None if self.opts.timeout else time.monotonic() + DEFAULT_RELOAD_WAIT
+        deadline = None if self.opts.timeout is not None else time.monotonic() + DEFAULT_RELOAD_WAIT
         initial = self.conn.request("monitor", [self.schema.name, "vsctl-reload",
                                                 {"Open_vSwitch": {"columns": ["cur_cfg"]}}])
         cur = max((r["new"]["cur_cfg"] for r in initial.get("Open_vSwitch", {}).values()), default=None)
