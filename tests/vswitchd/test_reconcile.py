@@ -232,3 +232,19 @@ def test_virtual_ports_without_required_options_are_errors():
     assert ifs["pself"].error == "pself: patch type requires valid 'peer' argument"
     assert ifs["vx"].error == "vx: vxlan type requires valid 'remote_ip' argument"
     assert ifs["vy"].error is None
+
+
+def test_bridge_dump_flows_line_format():
+    """bridge/dump-flows lines, as ovs-vswitchd 3.1 prints them."""
+    from pyvswitch.ofproto.flow_table import Rule
+    from pyvswitch.ofproto.ofproto import parse_flow
+    from pyvswitch.vswitchd.appctl import format_flow_stats
+
+    spec = parse_flow("priority=0,actions=NORMAL")
+    rule = Rule(spec.match, spec.priority, spec.actions, now=10.0)
+    assert format_flow_stats(rule, 12.7) == \
+        "duration=2s, n_packets=0, n_bytes=0, priority=0,actions=NORMAL"
+    spec = parse_flow("table=254,priority=2,ip,actions=drop")
+    rule = Rule(spec.match, spec.priority, spec.actions, table_id=254, now=0.0)
+    assert format_flow_stats(rule, 0.0) == \
+        "table_id=254, duration=0s, n_packets=0, n_bytes=0, priority=2,ip,actions=drop"

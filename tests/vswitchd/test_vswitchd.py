@@ -66,6 +66,10 @@ def test_ports_get_ofports_and_status(any_db):
     db.vsctl("del-port", "p2")
     assert "p2" not in db.appctl("dpif/show").stdout
     assert db.appctl("fdb/show", "br0").stdout.startswith(" port  VLAN  MAC")
+    assert db.appctl("bridge/dump-flows", "br0").stdout.startswith("duration=")
+    assert "Unknown bridge" in db.appctl("bridge/dump-flows", "nobr").stderr
+    assert db.appctl("memory/show").stdout.startswith("handlers:1 idl-cells-Open_vSwitch:")
+    assert db.appctl("ofproto/list").stdout == "br0\n"
 
 
 def test_patch_port_error_then_fixed(db):

@@ -254,7 +254,9 @@ def _memory_report(runner) -> str:
     ports = sum(len(br.ports) for b in backers for br in b.bridges.values())
     rules = sum(len(br.tables) for b in backers for br in b.bridges.values())
     keys = sum(b.datapath.stats().flows for b in backers)
-    return f"idl-cells:{cells} ports:{ports} rules:{rules} udpif keys:{keys}"
+    text = (f"handlers:1 idl-cells-Open_vSwitch:{cells} ports:{ports} revalidators:1 "
+            f"rules:{rules}")
+    return text + (f" udpif keys:{keys}" if keys else "")
 
 
 def main(argv: list[str] | None = None) -> int:

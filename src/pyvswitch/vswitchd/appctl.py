@@ -13,17 +13,31 @@ from __future__ import annotations
 
 import time
 
+from pyvswitch.ofproto.ofactions import format_actions
+from pyvswitch.packet.match import format_match
+
 
 def _ofproto_list(runner, args):
     names = sorted(n for b in runner.switch.backers.values() for n in b.bridges)
     return True, "".join(n + "\n" for n in names)
 
 
+def format_flow_stats(rule, now: float) -> str:
+    """One bridge/dump-flows line: "[table_id=N, ]duration=Ns, n_packets=N, n_bytes=N,
+    MATCH,actions=ACTIONS" (not ovs-ofctl's dump-flows format)."""
+    head = f"table_id={rule.table_id}, " if rule.table_id else ""
+    match = format_match(rule.match, rule.priority)
+    return (f"{head}duration={int(max(0.0, now - rule.created))}s, n_packets={rule.n_packets}, "
+            f"n_bytes={rule.n_bytes}, {match + ',' if match else ''}"
+            f"actions={format_actions(rule.actions)}")
+
+
 def _dump_flows(runner, args):
     br = runner.switch.bridge(args[0])
     if br is None:
-        return False, f"{args[0]}: unknown bridge\n"
-    return True, br.dump_flows(time.monotonic())
+        return False, "Unknown bridge\n"
+    now = time.monotonic()
+    return True, "".join(format_flow_stats(r, now) + "\n" for r in br.rules())
 
 
 def _dummy_receive(runner, args):
