@@ -134,3 +134,21 @@ def test_plain_key_is_extract_or_none(base, edits, cut):
         assert k == extract(frame, 7)
     # Plain frames are recognised.
     assert plain_key(base, 3) == (extract(base, 3) if base[14] == 0x45 else None)
+
+
+def test_started_datapath_sends_big_batches_in_order_through_the_sender():
+    from util import wait_until
+    dp, out, upcalls = exact_dp()
+    inp = dp.ports()[1]
+    try:
+        dp.start()
+        frames = [udp_frame(1000 + i % 7) for i in range(300)]
+        for i, f in enumerate(frames):
+            inp.inject(f[:-4] + b"%04d" % i)
+        wait_until(lambda: len(out.transmitted) == 300, 10, what="300 frames out")
+        assert [int(bytes(f[-4:])) for f in out.transmitted] == list(range(300))
+        dp.port_del(2)                  # drains the sender first
+        assert dp._sender.idle()
+    finally:
+        dp.close()
+    assert dp._sender._thread is None

@@ -39,6 +39,7 @@ import mmap
 import select
 import socket
 import struct
+import threading
 
 from . import NetdevError, NetdevStats, Packet, linux
 from .offload import VNET_HDR
@@ -123,6 +124,7 @@ class AfPacketNetdev:
         self._next = 0
         self._release_next = 0
         self._held = 0
+        self._held_lock = threading.Lock()
         self._tx_slots = tx_slots
         self._tx_base = SLOT_SIZE * slots
         self._tx_next = 0
@@ -171,24 +173,29 @@ class AfPacketNetdev:
             out.append(Packet(frame, vnet))
             rx_bytes += length
         self._next = i
-        self._held += len(out)
+        with self._held_lock:
+            self._held += len(out)
         stats.rx_packets += len(out)
         stats.rx_bytes += rx_bytes
         return out
 
-    def release(self) -> None:
-        """Hands the slots of every frame `recv_views` returned back to the kernel."""
+    def release(self, n: int | None = None) -> None:
+        """Hands the slots of the n oldest frames `recv_views` lent (all, by default) back to
+        the kernel.  Another thread may release while this one receives."""
         ring = self._ring
-        i = self._release_next
         n_slots = self._slots
         pack_into = _U32.pack_into
-        for _ in range(self._held):
-            pack_into(ring, i * SLOT_SIZE, TP_STATUS_KERNEL)
-            i += 1
-            if i == n_slots:
-                i = 0
-        self._release_next = i
-        self._held = 0
+        with self._held_lock:
+            if n is None or n > self._held:
+                n = self._held
+            i = self._release_next
+            for _ in range(n):
+                pack_into(ring, i * SLOT_SIZE, TP_STATUS_KERNEL)
+                i += 1
+                if i == n_slots:
+                    i = 0
+            self._release_next = i
+            self._held -= n
 
     def send_batch(self, packets: list[Packet]) -> int:
         if not self._tx_slots:
