@@ -369,5 +369,13 @@ def test_tls_keys_from_the_database(rundir, env):
         r = s.tool("ovsdb-client", "-p", pki["client-key"], "-c", pki["client-cert"], "-C", pki["ca-cert"],
                    "list-dbs", f"ssl:127.0.0.1:{port}")
         assert r.stdout == "Open_vSwitch\n_Server\n"
+        # New keys from another CA: the open listener uses them for new sessions.
+        (rundir / "pki2").mkdir()
+        pki2 = make_pki(rundir / "pki2", ca_name="second-ca")
+        s.vsctl("del-ssl")
+        s.vsctl("set-ssl", pki2["server-key"], pki2["server-cert"], pki2["ca-cert"])
+        wait_until(lambda: s.tool("ovsdb-client", "--timeout=2", "-p", pki2["client-key"], "-c", pki2["client-cert"],
+                                  "-C", pki2["ca-cert"], "list-dbs", f"ssl:127.0.0.1:{port}",
+                                  expect=None).returncode == 0, 15, what="the new certificate in use")
     finally:
         s.stop()

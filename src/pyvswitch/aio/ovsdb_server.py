@@ -98,6 +98,8 @@ class OvsdbServerShell:
         self.remote_probes: dict[str, float | None] = {}  # remote text -> probe seconds
         self._status_sid: int | None = None       # the core session status updates use
         self._status_timer: asyncio.TimerHandle | None = None
+        self._ssl_files: tuple = ()
+        self._ssl_ctx = None                       # (server, client) SSLContext, made once
         self.ssl_options: dict[str, str] = {}      # private-key, certificate, ca-cert
         self._queue: list = []
         self._flush_scheduled = False
@@ -430,6 +432,8 @@ class OvsdbServerShell:
 
     def _status_tick(self) -> None:
         try:
+            if self.ssl_options:
+                self._ssl_pair()      # picks up changed key/certificate settings
             self.update_status()
         except Exception as e:  # status is cosmetic; never let it hurt serving
             log.err("updating remote status failed: %r", e, rl=_DB_RL)
@@ -468,14 +472,29 @@ class OvsdbServerShell:
         return value
 
     def _ssl_pair(self):
-        key, cert, ca = (self._ssl_value(k) for k in ("private-key", "certificate", "ca-cert"))
-        if not (key and cert and ca):
+        """The (server, client) TLS contexts for the configured files, or None.
+
+        The contexts are made once and kept: when the configuration names
+        other files (say, after `ovs-vsctl set-ssl`), the same contexts load
+        them, so listeners already open use the new ones for new sessions."""
+        files = tuple(self._ssl_value(k) for k in ("private-key", "certificate", "ca-cert"))
+        if not all(files):
             return None
+        if files == self._ssl_files and self._ssl_ctx is not None:
+            return self._ssl_ctx
+        key, cert, ca = files
         try:
-            return ssl_contexts(key, cert, ca)
+            if self._ssl_ctx is None:
+                self._ssl_ctx = ssl_contexts(key, cert, ca)
+            else:
+                for ctx in self._ssl_ctx:
+                    ctx.load_cert_chain(cert, key)
+                    ctx.load_verify_locations(ca)
         except (OSError, ValueError) as e:
             log.err("SSL configuration failed: %s", e, rl=_DB_RL)
             return None
+        self._ssl_files = files
+        return self._ssl_ctx
 
     def _ssl_server(self):
         pair = self._ssl_pair()
