@@ -172,6 +172,7 @@ class UserspaceDatapath:
     def execute(self, pkt: Packet, actions: tuple) -> None:
         """Executes actions on one packet now (packet-out)."""
         with self.lock:
+            self._sender.drain()        # one sender per transmit ring at a time
             outs, ups = execute(actions, pkt)
             for port_no, p in outs:
                 dev = self._ports.get(port_no)
