@@ -5,6 +5,7 @@ on the same file, and our ovs-vswitchd against it."""
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -43,9 +44,21 @@ class DbServer:
              f"--unixctl={self.dir}/ovsdb-server.ctl", f"--log-file={self.dir}/ovsdb-server.log",
              *self.extra],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: self.sock.exists() or self.proc.poll() is not None, 20,
+        wait_until(lambda: self.answers() or self.proc.poll() is not None, 20,
                    what="ovsdb-server socket")
         assert self.proc.poll() is None
+
+    def answers(self) -> bool:
+        """True once the server accepts connections (the socket file alone may precede
+        listen())."""
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(str(self.sock))
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -153,10 +153,12 @@ class Transaction:
                                  error=f"{r['error']}: {details}" if details else r["error"])
         inserted = {}
         for op, r in zip(self.ops, reply):
-            if op["op"] == "insert" and isinstance(r, dict) and "uuid" in r:
-                inserted[op["uuid-name"]] = r["uuid"][1]
+            uuid = r.get("uuid") if isinstance(r, dict) else None
+            if op["op"] == "insert" and isinstance(uuid, list) and len(uuid) == 2:
+                inserted[op["uuid-name"]] = uuid[1]
         increment = None
-        if self._increment_index is not None and self._increment_index < len(reply):
+        if self._increment_index is not None and self._increment_index < len(reply) \
+                and isinstance(reply[self._increment_index], dict):
             rows = reply[self._increment_index].get("rows") or []
             if rows:
                 increment = rows[0].get(self._increment_column)
