@@ -196,3 +196,45 @@ def test_unix_sessions_are_not_probed_tcp_ones_keep_the_default():
         return core.probes
 
     assert run(main()) == {1: 0.0, 3: 0.0}
+
+
+class FailingStorage(FakeStorage):
+    def __init__(self, events):
+        super().__init__(events)
+        self.append_ok = False
+        self.compact_ok = False
+
+    def append_commits(self, commits):
+        if not self.append_ok:
+            raise OSError(28, "No space left on device")
+        super().append_commits(commits)
+
+    def compact(self, now):
+        if not self.compact_ok:
+            raise OSError(28, "No space left on device")
+        self.events.append(("compact",))
+
+
+def test_a_failed_write_is_never_acknowledged_and_compaction_recovers():
+    async def main():
+        events = []
+        core = FakeCore()
+        shell = OvsdbServerShell(core, clock=lambda: 1.0)
+        storage = FailingStorage(events)
+        shell.add_storage(storage)
+        a, b = FakeConn("a", events), FakeConn("b", events)
+        shell.connected(a)
+        shell.connected(b)
+        shell.received(a, b"t1")
+        await asyncio.sleep(0)
+        first = list(events)
+        # The disk is back: the next batch compacts (whole database) and is acknowledged.
+        storage.compact_ok = True
+        shell.received(b, b"t2")
+        await asyncio.sleep(0)
+        second = events[len(first):]
+        return first, second, core
+
+    first, second, core = run(main())
+    assert first == [("abort", "a")] and core.closed == [1]
+    assert second == [("compact",), ("send", "b", b"ack:t2")]

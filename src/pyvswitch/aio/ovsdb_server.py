@@ -99,6 +99,7 @@ class OvsdbServerShell:
         self._status_sid: int | None = None       # the core session status updates use
         self._status_timer: asyncio.TimerHandle | None = None
         self._ssl_files: tuple = ()
+        self._unsynced: set[str] = set()           # databases whose file lags memory
         self._ssl_ctx = None                       # (server, client) SSLContext, made once
         self.ssl_options: dict[str, str] = {}      # private-key, certificate, ca-cert
         self._queue: list = []
@@ -181,21 +182,23 @@ class OvsdbServerShell:
             if isinstance(eff, LogCommit):
                 commits.setdefault(eff.db_name, []).append(eff.commit)
         changed_dbs = set()
+        durable = True
         for name, batch in commits.items():
-            storage = self.storages.get(name)
-            if storage is None:
-                continue
-            try:
-                storage.append_commits(batch)
-                self.n_commits_written += len(batch)
-            except Exception as e:  # the file is broken; keep serving what is in memory
-                log.err("%s: writing %d transactions failed: %s", name, len(batch), e)
-            changed_dbs.add(name)
+            if name in self.storages:
+                durable = self._write(name, batch) and durable
+                changed_dbs.add(name)
         for eff in queue:
             if isinstance(eff, Send):
                 conn = self.conns.get(eff.sid)
-                if conn is not None:
-                    conn.send(eff.data)
+                if conn is None:
+                    continue
+                if not durable:
+                    # Never acknowledge what is not on disk: drop the session instead.
+                    del self.conns[eff.sid]
+                    conn.abort("database write failed")
+                    self._apply(self.core.close_session(eff.sid, self.clock()))
+                    continue
+                conn.send(eff.data)
             elif isinstance(eff, Close):
                 conn = self.conns.pop(eff.sid, None)
                 if conn is not None:
@@ -212,6 +215,35 @@ class OvsdbServerShell:
         if any(self._refs_changed(name, batch) for name, batch in commits.items()):
             self.update_remotes()
         self._rearm_timer()
+
+    def _write(self, name: str, batch: list) -> bool:
+        """Appends a batch of commits to name's file; True once they are there.
+
+        If appending fails (disk full, I/O error), the file no longer matches
+        memory; a compaction, which writes the whole database afresh, puts
+        it right and also holds the batch.  Until one succeeds, every flush
+        tries again instead of appending."""
+        storage = self.storages[name]
+        if name not in self._unsynced:
+            try:
+                storage.append_commits(batch)
+                self.n_commits_written += len(batch)
+                return True
+            except Exception as e:
+                log.err("%s: writing %d transactions failed: %s", name, len(batch), _error_text(e))
+        try:
+            storage.compact(self.clock())
+        except Exception as e:
+            if name not in self._unsynced:
+                log.emer("%s: cannot write the database (%s); transactions are not being "
+                         "acknowledged until it can", name, _error_text(e))
+            self._unsynced.add(name)
+            return False
+        if name in self._unsynced:
+            log.info("%s: database written again", name)
+        self._unsynced.discard(name)
+        self.n_commits_written += len(batch)
+        return True
 
     def _rearm_timer(self) -> None:
         deadline = self.core.next_deadline()
