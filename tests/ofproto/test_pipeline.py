@@ -362,3 +362,24 @@ def test_clone_exit_output_reg_set_tunnel(sw):
     out = out_vlans(sw.send("p1", udp()))
     # The clone's tag stays in the clone; exit inside table 1 stops the final output:2 too.
     assert out == {"p2": [5], "p3": [None]}
+
+
+RESPONDER = ("arp,arp_op=1,arp_tpa=10.0.0.9,actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],"
+             "mod_dl_src:02:00:00:00:00:09,load:0x2->NXM_OF_ARP_OP[],"
+             "move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],load:0x020000000009->NXM_NX_ARP_SHA[],"
+             "move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],load:0x0a000009->NXM_OF_ARP_SPA[],IN_PORT")
+
+
+def test_arp_responder(sw):
+    br = three_ports(sw)
+    br.add_flow("priority=100," + RESPONDER)
+    req = H.arp_frame(mac(1), BCAST, 1, mac(1), 0x0A000001, 0, 0x0A000009)
+    out = sw.send("p1", req)
+    assert list(out) == ["p1"]
+    k = extract(out["p1"][0])
+    assert (k.dl_src, k.dl_dst, k.nw_proto) == (mac(9), mac(1), 2)
+    assert (k.arp_sha, k.nw_src, k.arp_tha, k.nw_dst) == (mac(9), 0x0A000009, mac(1), 0x0A000001)
+    # Another requester hits the same megaflow?  No: the reply depends on its addresses.
+    out = sw.send("p2", H.arp_frame(mac(2), BCAST, 1, mac(2), 0x0A000002, 0, 0x0A000009))
+    k = extract(out["p2"][0])
+    assert (k.dl_dst, k.arp_tha, k.nw_dst) == (mac(2), mac(2), 0x0A000002)

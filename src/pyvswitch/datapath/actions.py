@@ -35,6 +35,8 @@ _I = struct.Struct("!I")
 _VLAN_TPIDS = (0x8100, 0x88A8)
 _IP_SLOTS = {"nw_src": 12, "nw_dst": 16}
 _IP6_SLOTS = {"ipv6_src": 8, "ipv6_dst": 24}
+_ARP_SLOTS = {"nw_proto": (6, 2), "arp_sha": (8, 6), "nw_src": (14, 4), "arp_tha": (18, 6),
+              "nw_dst": (24, 4)}   # FlowKey slot -> (offset in the ARP header, size)
 
 Actions = tuple
 
@@ -135,6 +137,13 @@ def _set_field(buf: bytearray, slot: str, value: int, vnet: bytes | None) -> Non
         return
     partial = bool(vnet and vnet[0] & F_NEEDS_CSUM)
     l3, eth_type = _l3(buf)
+    if eth_type in (0x0806, 0x8035):
+        # ARP for IPv4 over Ethernet: op, SHA, SPA, THA, TPA (an ARP responder's rewrites).
+        at = _ARP_SLOTS.get(slot)
+        if at is not None and len(buf) >= l3 + 28:
+            off, n = at
+            buf[l3 + off:l3 + off + n] = value.to_bytes(n, "big")
+        return
     if eth_type == 0x0800 and len(buf) >= l3 + 20:
         ihl = (buf[l3] & 0xF) * 4
         proto = buf[l3 + 9]

@@ -48,7 +48,9 @@ from pyvswitch.datapath.actions import OUTPUT, POP_VLAN, PUSH_VLAN, SET, USERSPA
 from pyvswitch.ofproto import ofactions as A
 from pyvswitch.packet.fields import BY_NAME, Prereq, c_hex, format_value, prereq_ok
 from pyvswitch.packet.flow import FULL_MASK, INDEX, FlowKey, N_REGS
-from pyvswitch.packet.headers import ETH_TYPE_IP, ETH_TYPE_IPV6, VLAN_CFI, VLAN_PCP_MASK, mac_to_str
+from pyvswitch.packet.headers import (
+    ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_IPV6, ETH_TYPE_RARP, VLAN_CFI, VLAN_PCP_MASK, mac_to_str,
+)
 from pyvswitch.packet.match import Match, format_match
 
 MAX_DEPTH = 64
@@ -64,6 +66,7 @@ _L4_PORT_PREREQS = (Prereq.TCP, Prereq.UDP, Prereq.SCTP)
 _TP_SLOTS = (_I["tp_src"], _I["tp_dst"])
 # Slots the datapath can rewrite, in the order sets are emitted.
 _ETH_SETS = ("dl_src", "dl_dst")
+_ARP_SETS = ("nw_proto", "arp_sha", "arp_tha")     # ARP's op, SHA and THA (SPA, TPA: nw_src/dst)
 _L3_SETS = ("nw_src", "nw_dst", "ipv6_src", "ipv6_dst", "ipv6_label", "nw_tos", "nw_ttl",
             "tp_src", "tp_dst")
 
@@ -175,6 +178,11 @@ class _Ctx:
                 odp.append((POP_VLAN,))
             for tci in reversed(new[:len(new) - keep]):
                 odp.append((PUSH_VLAN, 0x8100, tci & ~VLAN_CFI))
+        if flow[_DL_TYPE] in (ETH_TYPE_ARP, ETH_TYPE_RARP):
+            for name in _ARP_SETS:
+                i = _I[name]
+                if flow[i] != base[i]:
+                    odp.append((SET, name, flow[i]))
         for name in _L3_SETS:
             i = _I[name]
             if flow[i] != base[i]:
