@@ -16,6 +16,18 @@ REF_SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 OUR_SCHEMA = str(Path(__file__).resolve().parents[2] / "src/pyvswitch/schemas/vswitch.ovsschema")
 
 
+def answers(path) -> bool:
+    """True once a Unix socket accepts connections (its file alone may precede listen())."""
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 class DbServer:
     def __init__(self, kind: str = "ours", extra: tuple[str, ...] = ()) -> None:
         self.kind = kind
@@ -44,21 +56,11 @@ class DbServer:
              f"--unixctl={self.dir}/ovsdb-server.ctl", f"--log-file={self.dir}/ovsdb-server.log",
              *self.extra],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: self.answers() or self.proc.poll() is not None, 20,
+        wait_until(lambda: answers(self.sock) or self.proc.poll() is not None, 20,
                    what="ovsdb-server socket")
         assert self.proc.poll() is None
 
-    def answers(self) -> bool:
-        """True once the server accepts connections (the socket file alone may precede
-        listen())."""
-        s = socket.socket(socket.AF_UNIX)
-        try:
-            s.connect(str(self.sock))
-            return True
-        except OSError:
-            return False
-        finally:
-            s.close()
+
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -84,7 +86,7 @@ class DbServer:
              f"--unixctl={self.dir}/ovs-vswitchd.ctl", f"--log-file={self.dir}/ovs-vswitchd.log",
              "-vconsole:off", *extra],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_until(lambda: (self.dir / "ovs-vswitchd.ctl").exists()
+        wait_until(lambda: answers(self.dir / "ovs-vswitchd.ctl")
                    or self.vswitchd.poll() is not None, 20, what="ovs-vswitchd control socket")
         assert self.vswitchd.poll() is None, self.vswitchd.stderr.read()
         return self.vswitchd

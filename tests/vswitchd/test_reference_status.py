@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from harness import DbServer
+from harness import DbServer, answers
 from netns import ip
 from util import have_reference, needs_root, ours, ref, stop_pid, wait_until
 
@@ -46,7 +46,7 @@ def run_vswitchd(db: DbServer, tool: str, *options: str, netns: str | None = Non
          f"--log-file={db.dir}/ovs-vswitchd.log", f"--unixctl={db.dir}/ovs-vswitchd.ctl",
          f"--pidfile={db.dir}/ovs-vswitchd.pid"],
         env=db.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_until(lambda: (db.dir / "ovs-vswitchd.ctl").exists(), 20, what="reference vswitchd")
+    wait_until(lambda: answers(db.dir / "ovs-vswitchd.ctl"), 20, what="ovs-vswitchd")
 
 
 def test_status_columns_match_the_reference():
