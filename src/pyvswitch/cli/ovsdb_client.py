@@ -64,6 +64,7 @@ class Context:
     force: bool = False
     timeout: float | None = None
     daemon: Any = None
+    ssl: SslConfig | None = None
 
     def initial_printed(self) -> None:
         """Monitors: the initial contents are out, so --detach may now let
@@ -84,13 +85,15 @@ class Context:
     def printer(self) -> TablePrinter:
         return TablePrinter(self.style)
 
-    def call(self, method: str, params: list) -> Any:
+    def call(self, method: str, params: list, failure: str = "transaction failed") -> Any:
+        """The result of one request; a lost connection is fatal, worded
+        `failure (reason)` as ovsdb-client words it."""
         try:
             return self.rpc.call(method, params)
         except RpcError:
             raise
         except ConnectionClosed as e:
-            raise Fatal(f"{method} request failed ({e})") from None
+            raise Fatal(f"{failure} ({e})") from None
 
     def schema(self, db: str | None = None):
         """(schema JSON, parsed DatabaseSchema) of db (default: the chosen database)."""
@@ -120,7 +123,7 @@ def column_order(table_json: dict) -> list[str]:
 # --- commands ---
 
 def cmd_list_dbs(ctx: Context, args: list[str]) -> int:
-    for name in sorted(ctx.call("list_dbs", [])):
+    for name in sorted(ctx.call("list_dbs", [], "list_dbs request failed")):
         ctx.out.write(name + "\n")
     return 0
 
@@ -528,8 +531,38 @@ _WAIT_STATES = ("added", "connected", "removed")
 
 def cmd_wait(ctx: Context, args: list[str]) -> int:
     """Waits until database args[0] is added to, connected in or removed from
-    the server, watching the server's _Server database."""
-    db, state = args
+    the server.  Like OVS, this keeps a reconnecting session: a server that
+    is not up yet, or goes away, is tried again after 1, 2, 4, then every 8
+    seconds."""
+    log = vlog.module("reconnect")
+    remotes = ctx.server.split(",")
+    backoff = 0
+    attempt = 0
+    while True:
+        remote = remotes[attempt % len(remotes)]
+        attempt += 1
+        log.info("%s: connecting...", remote)
+        try:
+            ctx.rpc = Client.open(remote, ctx.ssl)
+        except ClientError as e:
+            log.info("%s: connection attempt failed (%s)", remote, _reason(e))
+        else:
+            log.info("%s: connected", remote)
+            try:
+                if _wait_once(ctx, *args):
+                    return 0
+            except ConnectionClosed:
+                log.info("%s: connection closed by peer", remote)
+            ctx.rpc.close()
+            ctx.rpc = None
+        backoff = min(backoff * 2, 8) if backoff else 1
+        if backoff > 1:
+            log.info("%s: waiting %d seconds before reconnect", remote, backoff)
+        time.sleep(backoff)
+
+
+def _wait_once(ctx: Context, db: str, state: str) -> bool:
+    """Watches the server's _Server database until db reaches state."""
     where = [["name", "==", db]]
     requests = {"Database": [{"columns": ["name", "connected"], "where": where}]}
     rows: dict[str, dict] = {}
@@ -546,17 +579,21 @@ def cmd_wait(ctx: Context, args: list[str]) -> int:
         if state == "removed":
             return not rows
         return bool(rows) and (state == "added" or any(r.get("connected", True) for r in rows.values()))
-    apply(ctx.call("monitor_cond", ["_Server", None, requests]))
+    try:
+        apply(ctx.rpc.call("monitor_cond", ["_Server", None, requests]))
+    except RpcError as e:
+        raise Fatal(f"{ctx.server}: monitor_cond failed: {json_to_string(e.error, sort_keys=True)}") from None
     while not reached():
-        try:
-            note = ctx.rpc.next_notification()
-        except ConnectionClosed as e:
-            raise Fatal(f"{ctx.server}: connection closed ({e})") from None
+        note = ctx.rpc.next_notification()
         if note.method == "update2" and len(note.params) >= 2:
             apply(note.params[1])
-    return 0
+    return True
 
 
+def _reason(e: ClientError) -> str:
+    """The parenthesized reason at the end of a connection error."""
+    text = str(e)
+    return text[text.rfind("(") + 1:-1] if text.endswith(")") else text
 
 
 # --- backup and restore ---
@@ -671,7 +708,7 @@ def cmd_restore(ctx: Context, args: list[str]) -> int:
 def _lock(ctx: Context, args: list[str], method: str) -> int:
     """Sends the request, prints its reply (lock, steal), then prints each
     lock notification ("locked", "stolen") until killed."""
-    result = ctx.call(method, [args[0]])
+    result = ctx.call(method, [args[0]], f"{ctx.server}: receive failed")
     pretty = ctx.style.pretty
     if method != "unlock":
         ctx.out.write(json_to_string(result, sort_keys=True, pretty=pretty) + "\n")
@@ -824,12 +861,11 @@ def _default_server() -> str:
     return "unix:" + dirs.default_db_sock()
 
 
-def _connect(server: str, ssl: SslConfig, reconnecting: bool) -> Client:
+def _connect(server: str, ssl: SslConfig) -> Client:
     """Connects to server.  A list of remotes ("unix:a,tcp:b") is tried in
-    order, and "wait" connects that way to a single remote too; both log
-    their attempts as OVS's reconnecting sessions do."""
+    order, the attempts logged as OVS's reconnecting sessions log them."""
     remotes = server.split(",")
-    if len(remotes) == 1 and not reconnecting:
+    if len(remotes) == 1:
         try:
             return Client.open(server, ssl)
         except ClientError as e:
@@ -840,9 +876,7 @@ def _connect(server: str, ssl: SslConfig, reconnecting: bool) -> Client:
         try:
             client = Client.open(remote, ssl)
         except ClientError as e:
-            why = str(e)
-            why = why[why.rfind("(") + 1:-1] if why.endswith(")") else why
-            log.info("%s: connection attempt failed (%s)", remote, why)
+            log.info("%s: connection attempt failed (%s)", remote, _reason(e))
             continue
         log.info("%s: connected", remote)
         return client
@@ -944,7 +978,17 @@ def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
             ctx.daemon = _daemon = daemon
         if is_passive(server):
             vlog.module("ovsdb_client").info("%s: waiting for connection...", server)
-        ctx.rpc = _connect(server, ssl, cmd.name == "wait")
+        ctx.ssl = ssl
+        if cmd.name == "wait":
+            # wait keeps its own reconnecting session.
+            if not cmd.min_args <= len(rest) <= cmd.max_args:
+                raise Fatal(f"invalid syntax for '{cmd.name}' (use --help for help)")
+            try:
+                return cmd.run(ctx, rest)
+            finally:
+                if ctx.rpc is not None:
+                    ctx.rpc.close()
+        ctx.rpc = _connect(server, ssl)
         try:
             if cmd.need_db:
                 dbs = ctx.call("list_dbs", [])

@@ -10,7 +10,7 @@ import pytest
 import subprocess
 
 from client_harness import TEST_SCHEMA, VSWITCH_SCHEMA, Server, compare, our_client
-from util import needs_reference, ours, ref, run, stop_pid
+from util import needs_reference, ours, ovs_env, ref, run, stop_pid
 
 pytestmark = needs_reference
 
@@ -186,3 +186,19 @@ def test_wait(server, tmp_path):
         stop_pid(p.pid)
         run([ref("ovs-appctl"), "-t", str(server.dir / "ovsdb-server.ctl"), "ovsdb-server/remove-db", "Later"],
             env=server.env)
+
+
+def test_wait_for_a_server_not_up_yet(tmp_path):
+    # wait keeps trying (after 1, 2, 4... seconds) until the server is up.
+    sock = tmp_path / "db.sock"
+    p = subprocess.Popen([ours("ovsdb-client"), "wait", f"unix:{sock}", "Test", "connected"],
+                         env=ovs_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    s = None
+    try:
+        s = Server(tmp_path, [TEST_SCHEMA])
+        assert p.wait(timeout=20) == 0
+        assert p.stderr.read().rstrip().endswith(f"|reconnect|INFO|unix:{sock}: connected")
+    finally:
+        stop_pid(p.pid)
+        if s is not None:
+            s.close()
