@@ -38,6 +38,10 @@ DSTS = ["ff:ff:ff:ff:ff:ff", "00:00:00:00:00:aa", "01:80:c2:00:00:00", "01:00:5e
 
 FLOWS = [
     "table=0,priority=100,ip,actions=dec_ttl,mod_nw_dst:10.0.0.9,resubmit(,1)",
+    "table=0,priority=95,arp,arp_op=1,arp_tpa=10.0.0.9,actions=move:NXM_OF_ETH_SRC[]->NXM_OF_ETH_DST[],"
+    "mod_dl_src:00:00:00:00:00:09,load:0x2->NXM_OF_ARP_OP[],move:NXM_NX_ARP_SHA[]->NXM_NX_ARP_THA[],"
+    "load:0x000000000009->NXM_NX_ARP_SHA[],move:NXM_OF_ARP_SPA[]->NXM_OF_ARP_TPA[],"
+    "load:0x0a000009->NXM_OF_ARP_SPA[],IN_PORT",
     "table=0,priority=90,arp,actions=drop",
     "table=0,priority=80,in_port=2,actions=mod_vlan_vid:7,output:3,strip_vlan,output:1",
     "table=0,priority=70,dl_type=0x1234,actions=resubmit(3,2)",
@@ -51,7 +55,8 @@ FLOWS = [
 PACKETS = [
     "in_port=1,tcp,nw_src=10.0.0.1,nw_dst=10.0.0.2,tp_dst=80,nw_ttl=64",
     "in_port=1,udp,nw_src=10.0.0.1,nw_dst=10.0.0.3,udp_dst=53,nw_ttl=9",
-    "in_port=1,arp", "in_port=2,dl_type=0x0800,nw_ttl=0", "in_port=2,dl_type=0x4444",
+    "in_port=1,arp", "in_port=2,dl_type=0x0800,nw_ttl=0",
+    "in_port=1,arp,arp_op=1,arp_spa=10.0.0.1,arp_tpa=10.0.0.9,arp_sha=00:00:00:00:00:01", "in_port=2,dl_type=0x4444",
     "in_port=2,dl_vlan=4,dl_type=0x4444", "in_port=1,dl_type=0x1234", "in_port=3,dl_type=0x5555",
     "in_port=3,dl_vlan=9,dl_vlan_pcp=2,dl_type=0x5555", "in_port=1,dl_type=0x5555",
 ]
