@@ -177,6 +177,9 @@ def test_startup_errors(rundir, env):
     assert f"I/O error: {rundir}/missing.db: open failed (No such file or directory)" in r.stderr
     r = run([ours("ovsdb-server"), "--bogus"], env=env)
     assert (r.returncode, r.stderr) == (1, "ovsdb-server: unrecognized option '--bogus'\n")
+    r = run([ours("ovsdb-server"), "--log-file=/nonexistent/x.log"], env=env)
+    assert r.returncode == 1
+    assert r.stderr.endswith("|vlog|WARN|failed to open /nonexistent/x.log for logging: No such file or directory\n")
     r = run([ours("ovsdb-server"), "-vfoo"], env=env)
     assert r.stderr == 'ovsdb-server: processing "foo": no destination, level, or module "foo"\n'
     assert run([ours("ovsdb-tool"), "create", str(rundir / "conf.db"), SCHEMA], env=env).returncode == 0

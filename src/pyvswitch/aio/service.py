@@ -118,7 +118,10 @@ class Service:
             try:
                 vlog.set_log_file(self.log_file)
             except OSError as e:
-                self.fatal(f"{self.log_file}: open failed ({e.strerror})")
+                # OVS's words, and like OVS no other message before exiting.
+                vlog.module("vlog").warn("failed to open %s for logging: %s", self.log_file,
+                                         e.strerror)
+                raise SystemExit(1) from None
         try:
             self.daemon.start()
         except DaemonError as e:
