@@ -391,14 +391,12 @@ class _Vlog:
 
     def set_log_file(self, path: str | None) -> None:
         """Starts (or with None, stops) logging to path; raises OSError."""
-        old = self._file
-        if path is None:
-            self.log_file, self._file = None, None
-        else:
-            f = open(path, "a", encoding="utf-8", errors="replace")
-            self.log_file, self._file = path, f
-        if old is not None:
-            old.close()
+        f = open(path, "a", encoding="utf-8", errors="replace") if path is not None else None
+        if self._file is not None:
+            # The last line of the old file (after log rotation, of the rotated one).
+            self.module("vlog").info("closing log file")
+            self._file.close()
+        self.log_file, self._file = path, f
         if path is not None:
             self.module("vlog").info("opened log file %s", path)
 

@@ -148,3 +148,16 @@ def test_unixctl_commands_registered():
         assert name in t.commands
     ok, text = t.commands["vlog/set"].handler(["nonexistent_module_xyz:dbg"])
     assert not ok and text == 'no destination, level, or module "nonexistent_module_xyz"'
+
+
+def test_reopen_after_rotation(v, tmp_path):
+    path = tmp_path / "x.log"
+    v.set_log_file(str(path))
+    rotated = tmp_path / "x.log.1"
+    path.rename(rotated)
+    v.reopen_log_file()
+    assert rotated.read_text().splitlines()[-1].endswith("|vlog|INFO|closing log file")
+    assert path.read_text().splitlines()[0].endswith(f"|vlog|INFO|opened log file {path}")
+    v.close_log_file()
+    v.reopen_log_file()             # vlog/close, then vlog/reopen: back on the same path
+    assert path.read_text().splitlines()[-1].endswith(f"|vlog|INFO|opened log file {path}")
