@@ -892,72 +892,101 @@ def _on_fatal_signal(signum: int, frame) -> None:
     os.kill(os.getpid(), signum)
 
 
+def _apply_options(ctx: Context, opts: list, daemon) -> str | None:
+    """Applies the parsed options to ctx (style, SSL files, timeout, daemon);
+    returns text to print and exit with (--help, --version), else None."""
+    fmt, data, headings, pretty = "table", "string", True, False
+    private_key = certificate = ca_cert = None
+    for name, value in opts:
+        if name == "verbose":
+            try:
+                vlog.set_verbosity(value)
+            except vlog.VlogError as e:
+                raise Fatal(str(e)) from None
+        elif name == "help":
+            return usage()
+        elif name == "version":
+            return f"{PROGRAM} (Open vSwitch) {OVS_COMPAT_VERSION}\n"
+        elif name == "format":
+            if value not in ("table", "list", "html", "csv", "json"):
+                raise Fatal(f"unknown output format \"{value}\"")
+            fmt = value
+        elif name == "data":
+            if value not in ("string", "bare", "json"):
+                raise Fatal(f"unknown data format \"{value}\"")
+            data = value
+        elif name == "no-headings":
+            headings = False
+        elif name == "pretty":
+            pretty = True
+        elif name == "bare":
+            fmt, data, headings = "list", "bare", False
+        elif name == "timestamp":
+            ctx.timestamp = True
+        elif name == "force":
+            ctx.force = True
+        elif name == "timeout":
+            if not value.isdigit():
+                raise Fatal("value %s on -t or --timeout is invalid" % value)
+            if int(value):
+                signal.signal(signal.SIGALRM, _on_fatal_signal)
+                signal.alarm(int(value))
+        elif name == "private-key":
+            private_key = value
+        elif name == "certificate":
+            certificate = value
+        elif name == "ca-cert":
+            ca_cert = value
+        else:
+            daemon.handle_option(name, value)
+    ctx.style = Style(fmt, data, headings, pretty)
+    ctx.ssl = SslConfig(private_key, certificate, ca_cert)
+    return None
+
+
+def _choose_database(ctx: Context, cmd: Command, rest: list[str]) -> None:
+    """Takes the database from rest, or picks the server's default."""
+    dbs = ctx.call("list_dbs", [])
+    # The first argument names the database only if the command has
+    # arguments to spare and the server has that database.
+    if len(rest) > cmd.min_args and rest[0] in dbs:
+        ctx.database = rest.pop(0)
+        return
+    user = [d for d in dbs if d != "_Server"]
+    if len(user) == 1:
+        ctx.database = user[0]
+    elif "Open_vSwitch" in dbs:
+        ctx.database = "Open_vSwitch"
+    else:
+        raise Fatal(f"no default database for `{cmd.name}' command, please specify one")
+
+
+def _check_arg_count(cmd: Command, rest: list[str]) -> None:
+    if not cmd.min_args <= len(rest) <= cmd.max_args:
+        raise Fatal(f"invalid syntax for '{cmd.name}' (use --help for help)")
+
+
 def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
-    out = sys.stdout if out is None else out
-    vlog.set_program_name(PROGRAM)
+    """Runs ovsdb-client with argv (without the program name); returns the exit status."""
+    global _daemon
     from pyvswitch.daemon import Daemon, DaemonError
 
-    global _daemon
+    out = sys.stdout if out is None else out
+    vlog.set_program_name(PROGRAM)
     ctx = Context(Style(), out)
     daemon = Daemon(PROGRAM)
     try:
         try:
             opts, args = parse(argv, OPTIONS)
         except OptionError as e:
+            # getopt names the program as it was invoked.
             out.flush()
             sys.stderr.write(f"{argv0}: {e}\n")
             return 1
-        fmt, data, headings, pretty = "table", "string", True, False
-        ssl = SslConfig()
-        for name, value in opts:
-            if name == "verbose":
-                try:
-                    vlog.set_verbosity(value)
-                except vlog.VlogError as e:
-                    raise Fatal(str(e)) from None
-            elif name == "help":
-                out.write(usage())
-                return 0
-            elif name == "version":
-                out.write(f"{PROGRAM} (Open vSwitch) {OVS_COMPAT_VERSION}\n")
-                return 0
-            elif name == "format":
-                if value not in ("table", "list", "html", "csv", "json"):
-                    raise Fatal(f"unknown output format \"{value}\"")
-                fmt = value
-            elif name == "data":
-                if value not in ("string", "bare", "json"):
-                    raise Fatal(f"unknown data format \"{value}\"")
-                data = value
-            elif name == "no-headings":
-                headings = False
-            elif name == "pretty":
-                pretty = True
-            elif name == "bare":
-                fmt, data, headings = "list", "bare", False
-            elif name == "timestamp":
-                ctx.timestamp = True
-            elif name == "force":
-                ctx.force = True
-            elif name == "timeout":
-                try:
-                    secs = int(value)
-                    if secs < 0:
-                        raise ValueError
-                except ValueError:
-                    raise Fatal("value %s on -t or --timeout is invalid" % value) from None
-                if secs:
-                    signal.signal(signal.SIGALRM, _on_fatal_signal)
-                    signal.alarm(secs)
-            elif daemon.handle_option(name, value):
-                pass
-            elif name == "private-key":
-                ssl = SslConfig(value, ssl.certificate, ssl.ca_cert)
-            elif name == "certificate":
-                ssl = SslConfig(ssl.private_key, value, ssl.ca_cert)
-            elif name == "ca-cert":
-                ssl = SslConfig(ssl.private_key, ssl.certificate, value)
-        ctx.style = Style(fmt, data, headings, pretty)
+        text = _apply_options(ctx, opts, daemon)
+        if text is not None:
+            out.write(text)
+            return 0
         if not args:
             raise Fatal("missing command name; use --help for help")
         cmd = COMMANDS.get(args[0])
@@ -965,52 +994,29 @@ def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
             raise Fatal(f"unknown command '{args[0]}'; use --help for help")
         rest = args[1:]
         ctx.command = cmd.name
-        server = rest.pop(0) if rest and _REMOTE.match(rest[0]) else _default_server()
-        ctx.server = server
-        if cmd.name == "wait":
-            if len(rest) == 2 and rest[1] not in _WAIT_STATES:
-                raise Fatal(f"{rest[1]}: unknown state")
+        ctx.server = rest.pop(0) if rest and _REMOTE.match(rest[0]) else _default_server()
+        if cmd.name == "wait" and len(rest) == 2 and rest[1] not in _WAIT_STATES:
+            raise Fatal(f"{rest[1]}: unknown state")
         if cmd.name in _DAEMON_COMMANDS and (daemon.detach or daemon.pidfile or daemon.monitor):
             try:
                 daemon.start()
             except DaemonError as e:
                 raise Fatal(str(e)) from None
             ctx.daemon = _daemon = daemon
-        if is_passive(server):
-            vlog.module("ovsdb_client").info("%s: waiting for connection...", server)
-        ctx.ssl = ssl
-        if cmd.name == "wait":
-            # wait keeps its own reconnecting session.
-            if not cmd.min_args <= len(rest) <= cmd.max_args:
-                raise Fatal(f"invalid syntax for '{cmd.name}' (use --help for help)")
-            try:
-                return cmd.run(ctx, rest)
-            finally:
-                if ctx.rpc is not None:
-                    ctx.rpc.close()
-        ctx.rpc = _connect(server, ssl)
+        if is_passive(ctx.server):
+            vlog.module("ovsdb_client").info("%s: waiting for connection...", ctx.server)
+        if cmd.name != "wait":  # wait keeps its own reconnecting session
+            ctx.rpc = _connect(ctx.server, ctx.ssl)
         try:
             if cmd.need_db:
-                dbs = ctx.call("list_dbs", [])
-                # The first argument names the database only if the command
-                # has arguments to spare and the server has that database.
-                if len(rest) > cmd.min_args and rest[0] in dbs:
-                    ctx.database = rest.pop(0)
-                else:
-                    user = [d for d in dbs if d != "_Server"]
-                    if len(user) == 1:
-                        ctx.database = user[0]
-                    elif "Open_vSwitch" in dbs:
-                        ctx.database = "Open_vSwitch"
-                    else:
-                        raise Fatal(f"no default database for `{cmd.name}' command, please specify one")
-            if not cmd.min_args <= len(rest) <= cmd.max_args:
-                raise Fatal(f"invalid syntax for '{cmd.name}' (use --help for help)")
+                _choose_database(ctx, cmd, rest)
+            _check_arg_count(cmd, rest)
             return cmd.run(ctx, rest)
         except RpcError as e:
             raise Fatal(str(e)) from None
         finally:
-            ctx.rpc.close()
+            if ctx.rpc is not None:
+                ctx.rpc.close()
             if ctx.daemon is not None:
                 ctx.daemon.run_exit_hooks()
     except Fatal as e:
