@@ -268,3 +268,18 @@ def test_ofproto_list_and_bridge_dump_flows(sw):
     assert text == ("duration=0s, n_packets=0, n_bytes=0, ,actions=NORMAL\n"
                     "table_id=1, duration=0s, n_packets=0, n_bytes=0, priority=7,ip,actions=output:2\n")
     assert run(sw, "bridge/dump-flows", "br9") == (False, "Unknown bridge")
+
+
+def test_trace_a_datapath_flow(sw):
+    p3 = sw.odp("p3")
+    odp = f"in_port({p3}),eth(src=00:00:00:00:00:01,dst=ff:ff:ff:ff:ff:ff),eth_type(0x1234)"
+    ok, text = run(sw, "ofproto/trace", odp)
+    assert ok and text.startswith(
+        "Flow: in_port=3,vlan_tci=0x0000,dl_src=00:00:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff,"
+        "dl_type=0x1234\n\nbridge(\"br0\")\n")
+    assert run(sw, "ofproto/trace", "dummy@test", odp)[1] == text
+    assert run(sw, "ofproto/trace", "test", odp)[1] == text
+    assert run(sw, "ofproto/trace", "nodp", odp) == (False, "Cannot find the datapath")
+    assert run(sw, "ofproto/trace", "in_port(77),eth_type(0x1234)") == (
+        False, "no OpenFlow port for datapath port 77")
+    assert run(sw, "ofproto/trace", "in_port(3),bogus(1)")[0] is False

@@ -24,6 +24,7 @@ import re
 from typing import Callable, Mapping
 
 from pyvswitch.datapath.actions import format_actions as format_odp_actions
+from pyvswitch.datapath.odp_text import parse_flow as parse_odp_flow
 from pyvswitch.ofproto import xlate
 from pyvswitch.ofproto.ofactions import format_actions
 from pyvswitch.packet.fields import BY_NAME, FieldError, parse_port
@@ -135,24 +136,32 @@ Result = tuple[bool, str]
 
 
 def cmd_trace(bridges: Mapping, args: list[str], now: float) -> Result:
+    """`ofproto/trace BRIDGE BR_FLOW [-generate|PACKET]` or, with a datapath flow,
+    `ofproto/trace [DP] ODP_FLOW [-generate|PACKET]` (its in_port a datapath port)."""
     if not args:
         return False, '"ofproto/trace" command requires at least 1 arguments'
     generate = "-generate" in args
     args = [a for a in args if a != "-generate"]
-    if len(args) == 1:
-        return False, f"syntax error at {args[0]} (or the bridge name was omitted)"
-    name, flow_text = args[0], args[1]
-    br = bridges.get(name)
-    if br is None:
-        return False, f"{name}: unknown bridge"
-    try:
-        flow = parse_trace_flow(flow_text)
-    except FieldError as e:
-        return False, str(e)
-    if len(args) > 2:
+    if args[0] in bridges:
+        if len(args) == 1:
+            return False, f"syntax error at {args[0]} (or the bridge name was omitted)"
+        br = bridges[args[0]]
+        try:
+            flow = parse_trace_flow(args[1])
+        except FieldError as e:
+            return False, str(e)
+        rest = args[2:]
+    elif len(args) >= 2 and "(" not in args[0] and "(" not in args[1]:
+        return False, f"{args[0]}: unknown bridge"
+    else:
+        found = _odp_trace_flow(bridges, args)
+        if isinstance(found, str):
+            return False, found
+        br, flow, rest = found
+    if rest:
         # A packet in hex: its headers make the flow (the flow text gives in_port and
         # metadata), and like -generate it has side effects such as MAC learning.
-        hexdata = args[2]
+        hexdata = rest[0]
         if len(hexdata) % 2 or re.fullmatch(r"[0-9a-fA-F]*", hexdata) is None:
             return False, "Trailing garbage in packet data"
         data = bytes.fromhex(hexdata)
@@ -162,6 +171,31 @@ def cmd_trace(bridges: Mapping, args: list[str], now: float) -> Result:
         flow = extract(data, flow.in_port)._replace(**meta)
         generate = True
     return True, br.trace(flow, now, generate=generate)
+
+
+def _odp_trace_flow(bridges: Mapping, args: list[str]):
+    """(bridge, flow, remaining args) for a datapath flow, or an error message."""
+    if "(" in args[0]:
+        dp_name, text, rest = None, args[0], args[1:]
+    else:
+        dp_name, text, rest = args[0], args[1], args[2:]
+    backers = list({id(br.backer): br.backer for br in bridges.values()}.values())
+    if dp_name is not None:
+        backers = [b for b in backers
+                   if dp_name in (b.datapath.name, f"{b.datapath.type}@{b.datapath.name}")]
+        if not backers:
+            return "Cannot find the datapath"
+    try:
+        _, key = parse_odp_flow(text)
+    except ValueError:
+        return f"syntax error at {text} (or the bridge name was omitted)"
+    for backer in backers:
+        with backer.lock:
+            found = backer.odp_ports.get(key.in_port)
+        if found is not None:
+            br, port = found
+            return br, key._replace(in_port=port.ofport), rest
+    return f"no OpenFlow port for datapath port {key.in_port}"
 
 
 def cmd_fdb_show(bridges: Mapping, args: list[str], now: float) -> Result:
