@@ -11,6 +11,10 @@ actions".  A translation that fails says so on a last line.  Without
 nothing is learned, as in OVS.  Megaflows print every masked
 field, "vlan_tci=0x0000" included where OVS leaves it implicit.
 
+The command takes a bridge and an OpenFlow flow, or a datapath flow (ODP
+text, its in_port a datapath port, optionally after the datapath's name),
+and optionally a packet in hex whose headers then make the flow.
+
 `COMMANDS` maps the unixctl command names (`ofproto/trace`, `fdb/show`,
 `fdb/flush`, `fdb/stats-show`, `fdb/add`, `fdb/del`, `dpif/show`, `ofproto/list`,
 `bridge/dump-flows`) to functions `(bridges, args, now) ->
