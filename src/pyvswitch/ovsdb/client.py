@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pyvswitch import dirs
 from pyvswitch.ovsdb import jsonrpc
 from pyvswitch.ovsdb.table_format import JSON_DECODER
 
@@ -139,6 +140,9 @@ def open_socket(remote: str, ssl_config: SslConfig | None = None) -> socket.sock
     Raises ClientError worded as ovsdb-client words it."""
     kind, _, rest = remote.partition(":")
     passive = kind in ("punix", "ptcp", "pssl")
+    if kind in ("unix", "punix"):
+        # As in OVS, a relative socket name is relative to the run directory.
+        rest = dirs.abs_file_name(dirs.rundir(), rest)
     verb = "connect or listen to" if kind not in ("unix", "tcp", "ssl") and not passive else (
         "listen to" if passive else "connect to")
     try:

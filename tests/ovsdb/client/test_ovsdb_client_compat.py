@@ -202,3 +202,9 @@ def test_wait_for_a_server_not_up_yet(tmp_path):
         stop_pid(p.pid)
         if s is not None:
             s.close()
+
+
+def test_relative_unix_paths_are_in_the_run_directory(server, tmp_path):
+    # The server's socket is $OVS_RUNDIR/db.sock; run from elsewhere.
+    check(server, "list-dbs", "unix:db.sock", in_process=False, cwd=tmp_path)
+    check(server, "list-dbs", "unix:nonexistent.sock", in_process=False, cwd=tmp_path)
