@@ -125,6 +125,11 @@ class Symbols:
     def __getitem__(self, name: str) -> str:
         return self._inv.symbol(name).uuid
 
+    def __contains__(self, name: str) -> bool:
+        # Any "@name" may be used before (or without) being defined; an
+        # undefined one is reported once all commands have run.
+        return name.startswith("@")
+
 
 def _select_ops(schema, wants) -> list[dict]:
     ops = []
