@@ -160,6 +160,38 @@ SCRIPTS = {
         [NW, "del-br", "br0"],
         [UNORDERED, "show"],
     ],
+    "neutron-os-vif": [
+        [NW, "--timeout=120", "--", "--may-exist", "add-br", "br-int", "--", "set", "Bridge", "br-int",
+         "datapath_type=system", "protocols=OpenFlow10,OpenFlow13", "fail_mode=secure"],
+        [NW, "--timeout=120", "--", "--if-exists", "del-port", "br-int", "tap1", "--", "add-port", "br-int", "tap1",
+         "--", "set", "Interface", "tap1", "external_ids:iface-id=8f6e1c2a-7d4b-4a3e-9f1c-2b3d4e5f6a7b",
+         "external_ids:iface-status=active", "external_ids:attached-mac=fa:16:3e:11:22:33",
+         "external_ids:vm-uuid=0e9f8a7b-6c5d-4e3f-2a1b-0c9d8e7f6a5b", "type=internal", "mtu_request=1450"],
+        ["--timeout=10", "--oneline", "--format=json", "--", "--if-exists", "--columns=name,external_ids,ofport",
+         "list", "Interface", "tap1", "nope"],
+        ["--columns=name,external_ids,ofport", "--format=json", "find", "Interface",
+         'external_ids:iface-id="8f6e1c2a-7d4b-4a3e-9f1c-2b3d4e5f6a7b"'],
+        ["get", "Interface", "tap1", "external_ids:attached-mac"],
+        [NW, "set", "Port", "tap1", "other_config:net_uuid=abc", "other_config:network_type=vxlan", "tag=4095"],
+        ["--format=json", "--", "--if-exists", "get", "Port", "tap1", "tag"],
+        ["--format=json", "--", "--if-exists", "get", "Port", "nope", "tag"],
+        [NW, "br-set-external-id", "br-int", "bridge-id", "br-int"],
+        ["br-get-external-id", "br-int", "bridge-id"],
+        [NW, "--may-exist", "add-port", "br-int", "patch-tun", "--", "set", "Interface", "patch-tun", "type=patch",
+         "options:peer=patch-int"],
+        ["--columns=name,type,options", "list", "Interface", "patch-tun"],
+        ["--bare", "--columns=_uuid", "find", "Port", "name=tap1"],
+        ["--format=json", "--columns=name,tag,other_config", "list", "Port", "tap1"],
+        ["list-ifaces", "br-int"],
+        ["--oneline", "--", "list-ports", "br-int"],
+        [NW, "--", "--if-exists", "remove", "Port", "tap1", "other_config", "net_uuid", "--", "set", "Port", "tap1",
+         "tag=1"],
+        ["--data=bare", "--no-headings", "--columns=other_config,tag", "list", "Port", "tap1"],
+        [NW, "--", "--if-exists", "clear", "Port", "tap1", "tag"],
+        [NW, "set", "Interface", "tap1", "ofport_request=5", "--", "set", "Interface", "patch-tun", "ofport_request=5"],
+        [NW, "set", "Interface", "tap1", "mtu_request=[]"],
+        ["get", "Interface", "tap1", "mtu_request", "ofport_request", "type"],
+    ],
     "ports": [
         [NW, "add-br", "br0", "--", "add-br", "br1"],
         [NW, "add-port", "br0", "p1"],
@@ -471,7 +503,7 @@ SCRIPTS = {
 
 # Against our ovsdb-server too, for the scripts that exercise the most of it
 # (the others add little there and cost a process per command).
-ON_OUR_SERVER = ("bridges", "db-create-destroy-ids", "libvirt-and-vdsm", "ports")
+ON_OUR_SERVER = ("bridges", "db-create-destroy-ids", "libvirt-and-vdsm", "neutron-os-vif", "ports")
 CASES = [pytest.param(name, "ref", marks=needs_reference) for name in sorted(SCRIPTS)] + \
     [(name, "ours") for name in ON_OUR_SERVER]
 
