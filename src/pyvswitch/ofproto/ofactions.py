@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from pyvswitch.packet.fields import (
     BY_NAME, NXM_NX, NXM_OF, PORT_NAMES, Field, FieldError, c_hex, format_value, parse_int,
-    parse_port, parse_value,
+    parse_port as _fields_parse_port, parse_value,
 )
 
 OFPP_MAX = 0xFF00
@@ -250,6 +250,11 @@ def parse_actions(text: str) -> tuple[Action, ...]:
     return tuple(_parse_one(name, arg) for name, arg in items)
 
 
+def parse_port(s: str) -> int | None:
+    """An OpenFlow port number or name, or None (plain ASCII only: "¹" is no digit here)."""
+    return _fields_parse_port(s) if s.isascii() else None
+
+
 def _port(s: str) -> int:
     port = parse_port(s)
     if port is None or port in (OFPP_NONE, 0xFFF7) or (OFPP_MAX <= port < OFPP_IN_PORT):
@@ -283,7 +288,7 @@ def _parse_one(name: str, arg: str | None) -> Action:
     lname = name.lower()
     if arg is None:
         port = parse_port(name)
-        if port is not None and (name.isdigit() or name.upper() in PORT_NAMES.values()):
+        if port is not None and ((name.isascii() and name.isdigit()) or name.upper() in PORT_NAMES.values()):
             return _output_for_port(_port(name))
     if lname == "output":
         arg = arg or ""

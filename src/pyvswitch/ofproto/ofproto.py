@@ -392,7 +392,12 @@ def parse_flow(text: str) -> FlowSpec:
             ints[key] = v
         else:
             keep.append((key, value))
-    match = match_from_items(keep)
+    try:
+        match = match_from_items(keep)
+    except FieldError:
+        raise
+    except ValueError as e:         # a value the field parsers choke on
+        raise FieldError(str(e)) from None
     return FlowSpec(match, ints.get("priority", OFP_DEFAULT_PRIORITY), parse_actions(acts),
                     ints.get("table", 0), ints.get("cookie", 0), ints.get("idle_timeout", 0),
                     ints.get("hard_timeout", 0), flags)

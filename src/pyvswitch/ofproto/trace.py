@@ -30,8 +30,8 @@ from typing import Callable, Mapping
 from pyvswitch.datapath.actions import format_actions as format_odp_actions
 from pyvswitch.datapath.odp_text import parse_flow as parse_odp_flow
 from pyvswitch.ofproto import xlate
-from pyvswitch.ofproto.ofactions import format_actions
-from pyvswitch.packet.fields import BY_NAME, FieldError, parse_port
+from pyvswitch.ofproto.ofactions import format_actions, parse_port
+from pyvswitch.packet.fields import BY_NAME, FieldError
 from pyvswitch.packet.flow import FULL_MASK, INDEX, N_REGS, FlowKey, extract, packet_mask
 from pyvswitch.packet.headers import mac_from_str
 from pyvswitch.packet.match import Match, format_match, match_from_items, split_items
@@ -72,7 +72,7 @@ def parse_trace_flow(text: str) -> FlowKey:
                 raise FieldError(f"prerequisites not met for setting {key}")
             match = _add(match, key, value)
         return match.value
-    except FieldError as e:
+    except ValueError as e:         # FieldError, or a value the field parsers choke on
         msg = str(e).replace("unknown keyword", "unknown field")
         raise FieldError(f"Bad openflow flow syntax: {text}: {msg}") from None
 
