@@ -96,3 +96,30 @@ def test_tx_ring_wraps_in_order(veth):
     finally:
         dev.close()
         rx.close()
+
+
+@needs_root
+def test_a_slot_the_kernel_never_filled_is_stepped_over(veth, monkeypatch):
+    from pyvswitch.netdev import afpacket
+    a, b = veth
+    monkeypatch.setattr(afpacket, "HOLE_SECONDS", 0.02)
+    tx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+    tx.bind((a, 0))
+    dev = afpacket.AfPacketNetdev(b, slots=8, tx_slots=0)
+    try:
+        for i in range(3):
+            tx.send(_frame(i))
+        ring_status = lambda slot: struct.unpack_from("=I", dev._ring, slot * afpacket.SLOT_SIZE)[0]
+        wait_until(lambda: ring_status(2) & 1, 5, what="three frames in the ring")
+        struct.pack_into("=I", dev._ring, 0, 0)         # slot 0: taken, never filled
+        assert dev.recv_views(8) == []                  # could still be filling: wait
+        got = wait_until(lambda: dev.recv_views(8), 5, what="reading past the hole")
+        assert [bytes(p.frame) for p in got] == [_frame(1), _frame(2)]
+        dev.release()
+        assert dev.stats().rx_dropped == 1
+        tx.send(_frame(3))
+        got = wait_until(lambda: dev.recv_batch(8), 5, what="the ring goes on")
+        assert [p.frame for p in got] == [_frame(3)]
+    finally:
+        dev.close()
+        tx.close()
