@@ -13,9 +13,21 @@ from sysstack import Stack
 BRIDGES = tuple(f"sybr{c}{os.getpid() % 10000}" for c in "ab")
 
 
+class SysTopology(Topology):
+    """Topology whose root-side veth ends send nothing of their own: with IPv6 on, the kernel
+    sends MLD and router solicitations out of them, straight to the host behind, which
+    tests would take for frames the switch forwarded."""
+
+    def host(self, i, addr=None, *, mtu=None):
+        ns, port = super().host(i, addr, mtu=mtu)
+        with open(f"/proc/sys/net/ipv6/conf/{port}/disable_ipv6", "w") as f:
+            f.write("1")
+        return ns, port
+
+
 @pytest.fixture
 def topo():
-    t = Topology("sy")
+    t = SysTopology("sy")
     try:
         yield t
     finally:

@@ -14,12 +14,14 @@ PACKET_AUXDATA and puts the tag back, so tests see frames as they were on the wi
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import os
 import select
 import socket
 import struct
 import subprocess
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -111,12 +113,12 @@ def udp(sport: int, dport: int, payload: bytes) -> bytes:
 
 
 def udp_frame(dst: bytes, src: bytes, payload: bytes, vlan: int | None = None,
-              size: int | None = None) -> bytes:
+              size: int | None = None, pcp: int = 0) -> bytes:
     """An IPv4/UDP frame from 10.99.0.1 to 10.99.0.2; size pads the payload to that frame length."""
     if size is not None:
         payload = payload + b"\0" * max(0, size - 14 - 20 - 8 - len(payload))
     return ethernet(dst, src, ETH_P_IP, ipv4("10.99.0.1", "10.99.0.2", 17, udp(4000, 5000, payload)),
-                    vlan)
+                    vlan, pcp)
 
 
 def arp_request(src: bytes, sip: str, tip: str) -> bytes:
@@ -142,6 +144,12 @@ class Frame:
         if struct.unpack_from("!H", self.data, 12)[0] == ETH_P_8021Q:
             return struct.unpack_from("!H", self.data, 14)[0] & 0x0FFF
         return None
+
+    @property
+    def pcp(self) -> int | None:
+        if self.vlan is None:
+            return None
+        return struct.unpack_from("!H", self.data, 14)[0] >> 13
 
     @property
     def untagged(self) -> bytes:
@@ -211,3 +219,47 @@ def link_stats(ns: str | None, ifname: str = "eth0") -> dict:
     cmd = ["ip", *(["-n", ns] if ns else []), "-s", "-j", "link", "show", ifname]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=True).stdout
     return json.loads(out)[0]["stats64"]
+
+
+def tcp_transfer(server_ns: str | None, server_addr: str, client_ns: str | None, total: int,
+                 timeout: float = 60) -> float:
+    """Sends total random bytes over one TCP connection from client_ns to a listener on
+    server_addr in server_ns (None: this namespace), checks every byte arrived intact, and
+    returns the seconds it took."""
+    listener = netns_socket(server_ns, socket.AF_INET, socket.SOCK_STREAM)
+    client = netns_socket(client_ns, socket.AF_INET, socket.SOCK_STREAM)
+    received = hashlib.sha256()
+    count = [0]
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(timeout)
+            while data := conn.recv(1 << 20):
+                received.update(data)
+                count[0] += len(data)
+            conn.sendall(b"done")
+
+    try:
+        listener.bind((server_addr, 0))
+        listener.listen(1)
+        listener.settimeout(timeout)
+        server = threading.Thread(target=serve, daemon=True)
+        server.start()
+        client.settimeout(timeout)
+        started = time.monotonic()
+        client.connect(listener.getsockname())
+        chunk = os.urandom(1 << 20)
+        sent = hashlib.sha256()
+        for _ in range(total // len(chunk)):
+            client.sendall(chunk)
+            sent.update(chunk)
+        client.shutdown(socket.SHUT_WR)
+        assert client.recv(16) == b"done"
+        elapsed = time.monotonic() - started
+        server.join(timeout)
+        assert count[0] == total and received.digest() == sent.digest()
+        return elapsed
+    finally:
+        client.close()
+        listener.close()

@@ -102,12 +102,16 @@ class Stack:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def ping(topo, ns, addr, *extra: str, count: int = 3) -> bool:
-    r = topo.run(ns, "ping", "-c", str(count), "-i", "0.2", "-W", "2", *extra, addr)
+def ping(topo, ns, addr, *extra: str, count: int = 3, deadline: int = 10) -> bool:
+    """True once count echo replies came back; false if they did not within deadline seconds
+    (ping -w keeps sending until then, so a daemon slowed by a loaded machine still passes)."""
+    r = topo.run(ns, "ping", "-c", str(count), "-i", "0.2", "-w", str(deadline), *extra, addr,
+                 timeout=deadline + 30)
     return r.returncode == 0
 
 
 def unreachable(topo, ns, addr) -> bool:
+    """True if two echo requests a second apart get no reply."""
     return topo.run(ns, "ping", "-c", "2", "-i", "0.2", "-W", "1", addr).returncode != 0
 
 
