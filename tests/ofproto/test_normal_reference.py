@@ -318,7 +318,10 @@ RANDOM_ACTIONS = ["output:2", "output:3", "NORMAL", "drop", "mod_nw_dst:10.0.0.9
                   "mod_dl_dst:ff:ff:ff:ff:ff:ff,NORMAL", "clone(mod_vlan_vid:5,output:2),output:3",
                   "resubmit(,1),exit,output:1", "exit", "set_tunnel:7,resubmit(,1)",
                   "load:2->NXM_NX_REG1[0..15],output:NXM_NX_REG1[0..15]",
-                  "clone(resubmit(,1),exit),output:2"]
+                  "clone(resubmit(,1),exit),output:2",
+                  "learn(table=1,priority=1,hard_timeout=300,NXM_OF_VLAN_TCI[0..11],"
+                  "NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],"
+                  "load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:OXM_OF_IN_PORT[]),output:2"]
 RANDOM_PACKETS = ["in_port=1,udp,nw_dst=10.0.0.2,udp_dst=53,nw_ttl=5",
                   "in_port=2,tcp,nw_dst=10.1.0.2,tcp_dst=80,nw_ttl=1,dl_dst=00:00:00:00:00:02",
                   "in_port=3,arp", "in_port=1,dl_vlan=5,dl_type=0x1234,dl_src=00:00:00:00:00:01",
@@ -366,7 +369,10 @@ def test_dump_flows_text_agrees_with_reference(reference):
     extra = ["cookie=0x5,table=1,idle_timeout=100,hard_timeout=200,priority=5,send_flow_rem,ip,actions=drop",
              "table=3,priority=5,arp,actions=drop", "priority=0,actions=NORMAL",
              "priority=7,tcp6,ipv6_src=2001:db8::/32,tcp_dst=443,actions=clone(output:1),exit",
-             "priority=8,in_port=1,dl_vlan=5,actions=strip_vlan,set_tunnel:0x123456789,output:2"]
+             "priority=8,in_port=1,dl_vlan=5,actions=strip_vlan,set_tunnel:0x123456789,output:2",
+             "priority=9,ip,actions=learn(table=1,idle_timeout=10,cookie=0x5,send_flow_rem,"
+             "delete_learned,eth_type=0x800,nw_src=1.2.3.4,ip_dst=NXM_OF_IP_SRC[],load:5->reg0,"
+             "load:0x5->NXM_NX_REG1[0..7],output:NXM_NX_REG2[0..15])"]
     flows = FLOWS + extra
     call("__flows__", "\n".join(flows))
     r = subprocess.run([ref("ovs-ofctl"), "--no-stats", "dump-flows", "br1"], capture_output=True,

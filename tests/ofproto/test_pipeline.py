@@ -7,6 +7,7 @@ import pytest
 
 from ofproto_harness import BCAST, Switch, frame, mac, out_vlans
 from pyvswitch.ofproto.flow_table import FlowModError, FlowTables, OFPFF_CHECK_OVERLAP, RemovedReason
+from pyvswitch.ofproto import ofactions as A
 from pyvswitch.ofproto.ofactions import Output, parse_actions
 from pyvswitch.ofproto.vlan import VlanConfig
 from pyvswitch.packet import headers as H
@@ -383,3 +384,29 @@ def test_arp_responder(sw):
     out = sw.send("p2", H.arp_frame(mac(2), BCAST, 1, mac(2), 0x0A000002, 0, 0x0A000009))
     k = extract(out["p2"][0])
     assert (k.dl_dst, k.arp_tha, k.nw_dst) == (mac(2), mac(2), 0x0A000002)
+
+
+NEUTRON_LEARN = ("learn(table=20,priority=1,hard_timeout=300,NXM_OF_VLAN_TCI[0..11],"
+                 "NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],"
+                 "load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:OXM_OF_IN_PORT[])")
+
+
+def test_learn_action_builds_flows_and_keeps_them_alive(sw):
+    br = three_ports(sw)
+    br.delete_flows()
+    br.add_flow(f"table=0,in_port=1,actions={NEUTRON_LEARN},output:2", now=sw.clock.t)
+    br.add_flow("table=0,in_port=2,actions=resubmit(,20)")
+    sw.send("p1", frame(mac(1), BCAST, vid=5))
+    (learned,) = br.rules(table_id=20)
+    assert str(learned.match) == "vlan_tci=0x0005/0x0fff,dl_dst=02:00:00:00:00:01"
+    assert A.format_actions(learned.actions) == "load:0->NXM_OF_VLAN_TCI[],load:0->NXM_NX_TUN_ID[],output:1"
+    # The learned flow forwards replies; each new source is learned (the megaflow is exact
+    # on it), and traffic carried by the fast path keeps the learned flows alive.
+    sw.run()
+    assert list(sw.send("p2", frame(mac(2), mac(1), vid=5))) == ["p1"]
+    sw.send("p1", frame(mac(3), BCAST, vid=5))
+    assert len(br.rules(table_id=20)) == 2
+    for _ in range(4):
+        sw.send("p1", frame(mac(1), BCAST, vid=5))
+        sw.run(100)
+    assert {str(r.match) for r in br.rules(table_id=20)} == {"vlan_tci=0x0005/0x0fff,dl_dst=02:00:00:00:00:01"}

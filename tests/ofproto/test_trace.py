@@ -283,3 +283,21 @@ def test_trace_a_datapath_flow(sw):
     assert run(sw, "ofproto/trace", "in_port(77),eth_type(0x1234)") == (
         False, "no OpenFlow port for datapath port 77")
     assert run(sw, "ofproto/trace", "in_port(3),bogus(1)")[0] is False
+
+
+def test_learn_in_trace(sw):
+    """Lines captured from ovs-vswitchd 3.1 for the same flow and packet."""
+    br = sw.bridges["br0"]
+    br.delete_flows()
+    br.add_flow("actions=learn(table=20,priority=1,hard_timeout=300,NXM_OF_VLAN_TCI[0..11],"
+                "NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],"
+                "load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:OXM_OF_IN_PORT[]),output:2")
+    flow = "in_port=3,dl_src=00:00:00:00:00:07,dl_vlan=5,tun_id=9"
+    assert "\n     >> suppressing side effects, so learn action ignored\n" in br.trace(flow, sw.clock.t)
+    assert not br.rules(table_id=20)
+    text = br.trace(flow, sw.clock.t, generate=True)
+    assert ("\n     -> table=20 vlan_tci=0x0005/0x0fff,dl_dst=00:00:00:00:00:07 priority=1 hard=300 "
+            "actions=load:0->NXM_OF_VLAN_TCI[],load:0x9->NXM_NX_TUN_ID[],output:3\n") in text
+    assert br.dump_flows().splitlines()[-1] == (
+        " table=20, hard_timeout=300, priority=1,vlan_tci=0x0005/0x0fff,dl_dst=00:00:00:00:00:07 "
+        "actions=load:0->NXM_OF_VLAN_TCI[],load:0x9->NXM_NX_TUN_ID[],output:3")

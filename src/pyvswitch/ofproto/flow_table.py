@@ -147,6 +147,22 @@ class FlowTables:
         self.version += 1
         return rule
 
+    def learn(self, match: Match, priority: int, actions: tuple[Action, ...], *, table_id: int,
+              cookie: int = 0, idle_timeout: int = 0, hard_timeout: int = 0, flags: int = 0,
+              now: float = 0.0) -> bool:
+        """What a learn action does: adds the flow, or, if the same flow is there already,
+        restarts its timeouts (keeping its counters).  True if the tables changed."""
+        table = self._tables(table_id)[0]
+        old = table.find_exactly(match, priority)
+        if (old is not None and old.actions == actions and old.cookie == cookie
+                and old.idle_timeout == idle_timeout and old.hard_timeout == hard_timeout):
+            old.modified = now
+            old.used = max(old.used, now)
+            return False
+        self.add(match, priority, actions, table_id=table_id, cookie=cookie,
+                 idle_timeout=idle_timeout, hard_timeout=hard_timeout, flags=flags, now=now)
+        return True
+
     def _select(self, match: Match, priority: int, table_id: int, strict: bool,
                 cookie: int, cookie_mask: int, out_port: int = OFPP_NONE) -> list[Rule]:
         out: list[Rule] = []

@@ -158,9 +158,40 @@ class Exit:
     """Stops all action processing (pending resubmits included)."""
 
 
+@dataclass(frozen=True, slots=True)
+class LearnSpec:
+    """One part of a learned flow: a match on (`match`), a load into (`load`) the
+    destination subfield, or an `output` to the port in the source subfield.  The value
+    comes from the source subfield of the packet being translated, or is `imm`."""
+    kind: str                      # "match" | "load" | "output"
+    dst: str | None                # field name (None for output)
+    dst_ofs: int
+    n_bits: int
+    src: str | None = None         # field name, or None for an immediate value
+    src_ofs: int = 0
+    imm: int = 0
+    dst_name: str = ""             # the NXM/OXM names as written, for printing
+    src_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Learn:
+    """Adds (or refreshes) a flow built from the packet: Nicira's learn action."""
+    specs: tuple[LearnSpec, ...] = ()
+    table: int = 1
+    priority: int = 0x8000
+    idle_timeout: int = 0
+    hard_timeout: int = 0
+    fin_idle_timeout: int = 0
+    fin_hard_timeout: int = 0
+    cookie: int = 0
+    send_flow_rem: bool = False
+    delete_learned: bool = False
+
+
 Action = (Output | Controller | Enqueue | SetQueue | SetVlanVid | SetVlanPcp | StripVlan | PushVlan
           | SetField | Move | DecTtl | Resubmit | GotoTable | WriteMetadata | Note | OutputReg
-          | SetTunnel | Clone | Exit)
+          | SetTunnel | Clone | Exit | Learn)
 
 # ---- NXM names (for load/move) ------------------------------------------------
 
@@ -181,6 +212,8 @@ for _fld in BY_NAME.values():
     elif cls == NXM_NX and code in _NXM_NX_NAMES:
         NXM_NAME[_fld.name] = f"NXM_NX_{_NXM_NX_NAMES[code]}"
 FIELD_BY_NXM_NAME = {v: k for k, v in NXM_NAME.items()}
+FIELD_BY_NXM_NAME["OXM_OF_IN_PORT"] = "in_port"       # OpenFlow 1.1+'s 32-bit in_port
+_NAME_WIDTH = {"OXM_OF_IN_PORT": 32}
 
 # Set-fields that OpenFlow 1.0 expresses as its own actions, and their text names.
 _OF10_SET = {"eth_src": "mod_dl_src", "eth_dst": "mod_dl_dst", "ip_src": "mod_nw_src",
@@ -382,6 +415,8 @@ def _parse_one(name: str, arg: str | None) -> Action:
         return WriteMetadata(value & mask, mask)
     if lname == "note":
         return Note(_parse_note(arg or ""))
+    if lname == "learn":
+        return _parse_learn(arg or "")
     raise ActionError(f"unknown action {name}")
 
 
@@ -435,12 +470,103 @@ def _parse_note(arg: str) -> bytes:
     return bytes.fromhex(hexdigits)
 
 
+_LEARN_INTS = ("table", "priority", "idle_timeout", "hard_timeout", "fin_idle_timeout",
+               "fin_hard_timeout", "cookie")
+
+
+def _split_commas(text: str) -> list[str]:
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        if ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+            continue
+        depth += (ch in "([") - (ch in ")]")
+        cur += ch
+    if cur:
+        out.append(cur)
+    return [x.strip() for x in out if x.strip()]
+
+
+def _learn_src(text: str, n_bits: int, whole: str) -> tuple[str | None, int, int, str]:
+    """(source field, offset, immediate, name as written) of a learn value: a subfield
+    or an immediate that must fit n_bits."""
+    if "[" in text or FIELD_BY_NXM_NAME.get(text) or (text in BY_NAME and parse_int(text) is None):
+        fld, ofs, n, name = _parse_subfield_named(text if "[" in text else text + "[]")
+        if n != n_bits:
+            raise ActionError(f"{whole}: source field is {n} bits wide but destination is "
+                              f"{n_bits} bits wide")
+        return fld.name, ofs, 0, name
+    v = parse_int(text)
+    if v is None or v >> n_bits:
+        raise ActionError(f"{whole}: value {text} does not fit into {n_bits} bits")
+    return None, 0, v, ""
+
+
+def _parse_learn(arg: str) -> Learn:
+    kw: dict = {}
+    specs: list[LearnSpec] = []
+    for part in _split_commas(arg):
+        key, eq, value = part.partition("=")
+        if not eq and key in ("send_flow_rem", "delete_learned"):
+            kw[key] = True
+        elif eq and key in _LEARN_INTS:
+            v = parse_int(value)
+            if v is None:
+                raise ActionError(f"{part}: bad value for {key}")
+            kw["table" if key == "table" else key] = v
+        elif key.startswith("load:"):
+            src_s, arrow, dst_s = part[5:].partition("->")
+            if not arrow:
+                raise ActionError(f"{part}: missing `->'")
+            dst, dofs, n, dname = _parse_subfield_named(dst_s)
+            src, sofs, imm, sname = _learn_src(src_s, n, part)
+            specs.append(LearnSpec("load", dst.name, dofs, n, src, sofs, imm, dname, sname))
+        elif key.startswith("output:"):
+            src, sofs, n, sname = _parse_subfield_named(part[7:])
+            specs.append(LearnSpec("output", None, 0, n, src.name, sofs, 0, "", sname))
+        elif eq:
+            if "[" in key:
+                dst, dofs, n, dname = _parse_subfield_named(key)
+                src, sofs, imm, sname = _learn_src(value, n, part)
+                specs.append(LearnSpec("match", dst.name, dofs, n, src, sofs, imm, dname, sname))
+                continue
+            fld = BY_NAME.get(key) or BY_NAME.get(FIELD_BY_NXM_NAME.get(key, ""))
+            if fld is None:
+                raise ActionError(f"{part}: unknown keyword {key}")
+            n = field_width(fld)
+            src_is_field = "[" in value or value in BY_NAME or value in FIELD_BY_NXM_NAME
+            if src_is_field and parse_int(value) is None:
+                src, sofs, _, sname = _learn_src(value, n, part)
+                specs.append(LearnSpec("match", fld.name, 0, n, src, sofs, 0,
+                                       f"{NXM_NAME.get(fld.name, fld.name)}[]", sname))
+            else:
+                try:
+                    v, _ = parse_value(fld, value)
+                except FieldError as e:
+                    raise ActionError(str(e)) from None
+                specs.append(LearnSpec("match", fld.name, 0, n, None, 0, v, fld.name))
+        else:
+            bare = key.split("[")[0]
+            if not (BY_NAME.get(bare) or FIELD_BY_NXM_NAME.get(bare.upper())):
+                raise ActionError(f"{part}: unknown keyword {bare}")
+            fld, ofs, n, name = _parse_subfield_named(key)
+            specs.append(LearnSpec("match", fld.name, ofs, n, fld.name, ofs, 0, name, name))
+    return Learn(tuple(specs), **kw)
+
+
 _SUBFIELD = re.compile(r"([A-Za-z0-9_]+)\[(?:(\d+)(?:\.\.(\d+))?)?\]\Z")
 
 
 def _parse_subfield(s: str) -> tuple[Field, int, int]:
     """(field, bit offset, number of bits) of "NXM_NX_REG0[]", "reg0[0..7]" or "NXM_NX_REG0[3]"."""
-    m = _SUBFIELD.match(s.strip())
+    return _parse_subfield_named(s)[:3]
+
+
+def _parse_subfield_named(s: str) -> tuple[Field, int, int, str]:
+    """_parse_subfield plus the subfield's text as OVS prints it back."""
+    s = s.strip()
+    m = _SUBFIELD.match(s if "[" in s else s + "[]")     # a bare name means the whole field
     if not m:
         raise ActionError(f"{s}: syntax error expecting field name")
     name, start, end = m.groups()
@@ -448,14 +574,15 @@ def _parse_subfield(s: str) -> tuple[Field, int, int]:
     fld = BY_NAME.get(fname or name)
     if fld is None:
         raise ActionError(f"{name}: unknown field")
-    width = field_width(fld)
-    if start is None:
-        return fld, 0, width
-    lo = int(start)
-    hi = int(end) if end is not None else lo
-    if hi < lo or hi >= width:
+    width = _NAME_WIDTH.get(name.upper(), field_width(fld))
+    nxm = name.upper() if fname else NXM_NAME.get(fld.name, fld.name)
+    lo = int(start) if start is not None else 0
+    hi = (int(end) if end is not None else lo) if start is not None else width - 1
+    if start is not None and (hi < lo or hi >= width):
         raise ActionError(f"{s}: starting bit {lo} and ending bit {hi} are not valid for a {width}-bit field")
-    return fld, lo, hi - lo + 1
+    text = f"{nxm}[]" if lo == 0 and hi == width - 1 else (
+        f"{nxm}[{lo}]" if lo == hi else f"{nxm}[{lo}..{hi}]")
+    return fld, lo, hi - lo + 1, text
 
 
 def _set_field(fname: str, text: str) -> SetField:
@@ -509,6 +636,8 @@ def format_action(a: Action) -> str:
         return f"clone({format_actions(a.actions)})"
     if t is Exit:
         return "exit"
+    if t is Learn:
+        return _format_learn(a)
     if t is Controller:
         if a.reason == "action" and a.controller_id == 0:
             return f"CONTROLLER:{a.max_len}"
@@ -553,6 +682,38 @@ def format_action(a: Action) -> str:
         data = a.data + b"\0" * ((-(len(a.data) + 10)) % 8)
         return "note:" + ".".join(f"{b:02x}" for b in data)
     raise TypeError(f"not an action: {a!r}")
+
+
+def _format_learn(a: Learn) -> str:
+    parts = [f"table={a.table}"]
+    for key in ("idle_timeout", "hard_timeout", "fin_idle_timeout", "fin_hard_timeout"):
+        if getattr(a, key):
+            parts.append(f"{key}={getattr(a, key)}")
+    if a.priority != 0x8000:
+        parts.append(f"priority={a.priority}")
+    if a.send_flow_rem:
+        parts.append("send_flow_rem")
+    if a.delete_learned:
+        parts.append("delete_learned")
+    if a.cookie:
+        parts.append(f"cookie={a.cookie:#x}")
+    for sp in a.specs:
+        if sp.kind == "output":
+            parts.append(f"output:{sp.src_name}")
+        elif sp.kind == "load":
+            src = sp.src_name if sp.src is not None else c_hex(sp.imm)
+            parts.append(f"load:{src}->{sp.dst_name}")
+        elif sp.src is None:
+            fld = BY_NAME[sp.dst]
+            if sp.dst_ofs == 0 and sp.n_bits == field_width(fld):
+                parts.append(f"{fld.name}={format_value(fld, sp.imm)}")
+            else:
+                parts.append(f"{sp.dst_name}={c_hex(sp.imm)}")
+        elif sp.src_name == sp.dst_name:
+            parts.append(sp.dst_name)
+        else:
+            parts.append(f"{sp.dst_name}={sp.src_name}")
+    return f"learn({','.join(parts)})"
 
 
 def _format_set_field(a: SetField) -> str:

@@ -284,7 +284,7 @@ class Bridge:
         flow = extract(frame, in_port)
         with self.backer.lock:
             res = xlate.translate_actions(self.backer, self, flow, actions, now=now)
-            if res.mac_changed:
+            if res.mac_changed or res.tables_changed:
                 self.backer.need_revalidate = True
         if res.actions:
             self.backer.datapath.execute(Packet(bytes(frame)), res.actions)
@@ -418,7 +418,8 @@ class Backer:
         self._wakeup = wakeup
         self._mac_seq: dict[str, int] = {}
         # (mask, masked key) of an installed megaflow -> [rules, packets and bytes credited
-        # so far, MAC entries it learned, the run() epoch it was made in].
+        # so far, MAC entries it learned, the run() epoch it was made in, flows its learn
+        # actions learned].
         self._xcache: dict[tuple[FlowKey, FlowKey], list] = {}
         self._epoch = 0
         self.last_error: Exception | None = None
@@ -495,10 +496,12 @@ class Backer:
                 r.n_packets += 1
                 r.n_bytes += size
                 r.used = max(r.used, now)
-            self._xcache[(mask, masked)] = [res.rules, 1, size, res.learned, self._epoch]
-            if res.mac_changed:
+            self._xcache[(mask, masked)] = [res.rules, 1, size, res.learned, self._epoch,
+                                            res.learned_flows]
+            changed = res.mac_changed or res.tables_changed
+            if changed:
                 self.need_revalidate = True
-        if res.mac_changed and self._wakeup is not None:
+        if changed and self._wakeup is not None:
             self._wakeup()
         return res.actions, mask
 
@@ -515,7 +518,7 @@ class Backer:
                 return None
             entry = self._xcache.get((res.mask, key))
             if entry is not None:
-                entry[0], entry[3] = res.rules, res.learned
+                entry[0], entry[3], entry[5] = res.rules, res.learned, res.learned_flows
             return res.actions, res.mask
 
     def _userspace(self, cookie, pkt) -> None:
@@ -552,6 +555,11 @@ class Backer:
                             r.used = now
                     for br, vlan, mac, ofport in entry[3]:
                         br.mac.refresh(vlan, mac, ofport, now)
+                    # Learn actions run again for traffic the fast path carried (this
+                    # restarts the learned flows' timeouts, as OVS's revalidators do).
+                    for br, match, priority, acts, kw in entry[5]:
+                        if br.tables.learn(match, priority, acts, now=now, **kw):
+                            self.need_revalidate = True
                     entry[1], entry[2] = f.packets, f.bytes
             # Entries made after the dump began belong to flows it may not have seen yet.
             for k in [k for k, e in self._xcache.items() if k not in seen and e[4] < epoch]:

@@ -88,7 +88,7 @@ def trace_text(bridge, flow: FlowKey, now: float, *, generate: bool = False) -> 
     """ofproto/trace output for flow (in_port an OpenFlow port) entering bridge.
     The caller holds the backer's lock."""
     res = xlate.translate(bridge.backer, bridge, flow, now=now, may_learn=generate, trace=True)
-    if res.mac_changed:
+    if res.mac_changed or res.tables_changed:
         bridge.backer.need_revalidate = True
     lines = [f"Flow: {format_flow(flow)}", "", f'bridge("{bridge.name}")', "-------------"]
     render_tree(res.trace or [], 4, 0, lines)

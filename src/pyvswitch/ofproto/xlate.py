@@ -102,6 +102,11 @@ class XlateResult:
     # Without learning, whether learning would have changed the MAC table (so a cached
     # megaflow of this packet is stale and should go: its next packet must be learned).
     stale: bool = False
+    # Whether learn actions changed the flow tables, and the flows they learn (or, without
+    # side effects, would): (bridge, match, priority, actions, FlowTables.learn keywords),
+    # for the owner to refresh while the megaflow is in use.
+    tables_changed: bool = False
+    learned_flows: list = field(default_factory=list)
 
 
 def is_multicast(mac: int) -> bool:
@@ -115,7 +120,8 @@ def is_reserved_multicast(mac: int) -> bool:
 class _Ctx:
     __slots__ = ("backer", "bridge", "flow", "base", "wc", "odp", "rules", "written", "depth",
                  "n_resubmits", "table_id", "now", "may_learn", "mac_changed", "error", "trace",
-                 "rule", "learned", "stale", "in_port", "exit")
+                 "rule", "learned", "stale", "in_port", "exit", "tables_changed",
+                 "learned_flows")
 
     def __init__(self, backer, bridge, flow: FlowKey, now: float, may_learn: bool, trace: list | None):
         self.backer = backer
@@ -141,6 +147,8 @@ class _Ctx:
         # it even inside resubmit(port,...), whose port only changes lookups (as in OVS).
         self.in_port = flow[_IN_PORT]
         self.exit = False             # set by the exit action: stop everything
+        self.tables_changed = False
+        self.learned_flows: list = []
 
     # ---- helpers ------------------------------------------------------------------
 
@@ -287,6 +295,8 @@ class _Ctx:
             elif t is A.Exit:
                 self.exit = True
                 return
+            elif t is A.Learn:
+                self.learn(a)
             # SetQueue and Note change nothing a datapath sees.
 
     def resubmit(self, port: int, table_id: int) -> None:
@@ -353,6 +363,47 @@ class _Ctx:
             whole = a.dst_ofs == 0 and a.n_bits == A.field_width(dst)
             text = format_value(dst, value) if whole else c_hex(value)
             self.note(f"-> {A.format_subfield(a.dst, a.dst_ofs, a.n_bits)} is now {text}")
+
+    def learn(self, a: A.Learn) -> None:
+        """Builds the flow a learn action describes from this packet and adds it."""
+        flow = self.flow
+        match = Match()
+        actions: list = []
+        for sp in a.specs:
+            bits = (1 << sp.n_bits) - 1
+            if sp.src is not None:
+                sf = BY_NAME[sp.src]
+                # Each new source value must reach the slow path to be learned.
+                self.unmask(sf.index, ((bits << sp.src_ofs) & sf.keep) << sf.shift)
+                value = (sf.from_slot(flow[sf.index]) >> sp.src_ofs) & bits
+            else:
+                value = sp.imm & bits
+            if sp.kind == "output":
+                actions.append(A.Output(value & 0xFFFF))
+                continue
+            df = BY_NAME[sp.dst]
+            full = (1 << A.field_width(df)) - 1
+            v, m = (value << sp.dst_ofs) & full, (bits << sp.dst_ofs) & full
+            if sp.kind == "match":
+                match = match.set_field(df, v, m)
+            else:
+                actions.append(A.SetField(df.name, v, m))
+        kw = dict(table_id=a.table, cookie=a.cookie, idle_timeout=a.idle_timeout,
+                  hard_timeout=a.hard_timeout, flags=1 if a.send_flow_rem else 0)
+        acts = tuple(actions)
+        self.learned_flows.append((self.bridge, match, a.priority, acts, kw))
+        if not self.may_learn:
+            self.note(">> suppressing side effects, so learn action ignored")
+            return
+        if self.bridge.tables.learn(match, a.priority, acts, now=self.now, **kw):
+            self.tables_changed = True
+        if self.trace is not None:
+            text = f"-> table={a.table} {format_match(match)} priority={a.priority}"
+            if a.idle_timeout:
+                text += f" idle={a.idle_timeout}"
+            if a.hard_timeout:
+                text += f" hard={a.hard_timeout}"
+            self.note(f"{text} actions={A.format_actions(acts)}")
 
     def dec_ttl(self, a: A.DecTtl) -> bool:
         dl_type = self.flow[_DL_TYPE]
@@ -514,7 +565,8 @@ def translate(backer, bridge, flow: FlowKey, *, now: float = 0.0, may_learn: boo
     ctx.run_table(0)
     actions = () if ctx.error is not None else tuple(ctx.odp)
     return XlateResult(actions, tuple.__new__(FlowKey, wc), ctx.flow, ctx.rules, ctx.mac_changed,
-                       ctx.error, ctx.trace, ctx.learned, ctx.stale)
+                       ctx.error, ctx.trace, ctx.learned, ctx.stale, ctx.tables_changed,
+                       ctx.learned_flows)
 
 
 def translate_actions(backer, bridge, flow: FlowKey, actions: tuple, *, now: float = 0.0,
@@ -524,7 +576,7 @@ def translate_actions(backer, bridge, flow: FlowKey, actions: tuple, *, now: flo
     ctx.do_actions(actions)
     actions = () if ctx.error is not None else tuple(ctx.odp)
     return XlateResult(actions, None, ctx.flow, ctx.rules, ctx.mac_changed, ctx.error, None,
-                       ctx.learned, ctx.stale)
+                       ctx.learned, ctx.stale, ctx.tables_changed, ctx.learned_flows)
 
 
 def megaflow_text(key: FlowKey, mask: FlowKey) -> str:
