@@ -180,7 +180,7 @@ def _escape_args(argv: list[str]) -> str:
 
 
 class Runner:
-    """Drives steps 2-7 for parsed commands; `out`/`err` are text streams."""
+    """Drives steps 2-7 for parsed commands, printing results to `out`."""
 
     def __init__(self, conn, schema, commands, opts, argv, log, out=sys.stdout) -> None:
         self.conn = conn
