@@ -49,6 +49,26 @@ GOLDEN = [
     ("output:NXM_NX_REG0[0..15]", "output:NXM_NX_REG0[0..15]"),
     ("output(port=2,max_len=100)", "output(port=2,max_len=100)"),
     ("clone(output:1),exit,output:2", "clone(output:1),exit,output:2"),
+    ("learn(table=20,priority=1,hard_timeout=300,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]="
+     "NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],"
+     "output:OXM_OF_IN_PORT[])",
+     "learn(table=20,hard_timeout=300,priority=1,NXM_OF_VLAN_TCI[0..11],NXM_OF_ETH_DST[]="
+     "NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],"
+     "output:OXM_OF_IN_PORT[])"),
+    ("learn(NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],output:NXM_OF_IN_PORT[])",
+     "learn(table=1,NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],output:NXM_OF_IN_PORT[])"),
+    ("learn(table=1,idle_timeout=10,cookie=0x5,send_flow_rem,delete_learned,eth_type=0x800,"
+     "nw_src=1.2.3.4,ip_dst=NXM_OF_IP_SRC[],load:5->reg0,load:0x5->NXM_NX_REG1[0..7])",
+     "learn(table=1,idle_timeout=10,send_flow_rem,delete_learned,cookie=0x5,eth_type=0x800,"
+     "ip_src=1.2.3.4,NXM_OF_IP_DST[]=NXM_OF_IP_SRC[],load:0x5->NXM_NX_REG0[],"
+     "load:0x5->NXM_NX_REG1[0..7])"),
+    ("learn(dl_type=0x0800,NXM_OF_IP_SRC[],fin_idle_timeout=5,fin_hard_timeout=7)",
+     "learn(table=1,fin_idle_timeout=5,fin_hard_timeout=7,eth_type=0x800,NXM_OF_IP_SRC[])"),
+    ("learn(table=1,eth_dst=eth_src)", "learn(table=1,NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[])"),
+    ("learn()", "learn(table=1)"), ("learn(in_port=99)", "learn(table=1,in_port=99)"),
+    ("learn(output:reg0[0..15])", "learn(table=1,output:NXM_NX_REG0[0..15])"),
+    ("learn(eth_src=00:11:22:33:44:55)", "learn(table=1,eth_src=00:11:22:33:44:55)"),
+    ("load:5->reg0", "load:0x5->NXM_NX_REG0[]"),
 ]
 
 ERRORS = [
@@ -60,6 +80,7 @@ ERRORS = [
     ("set_field:1->foo", "foo is not a valid OXM field name"),
     ("output:1,drop", '"drop" must not be accompanied by any other action or instruction'),
     ("resubmit(,300)", "300: resubmit to unknown table"),
+    ("learn(foo)", "foo: unknown keyword foo"),
 ]
 
 
