@@ -410,3 +410,20 @@ def test_learn_action_builds_flows_and_keeps_them_alive(sw):
         sw.send("p1", frame(mac(1), BCAST, vid=5))
         sw.run(100)
     assert {str(r.match) for r in br.rules(table_id=20)} == {"vlan_tci=0x0005/0x0fff,dl_dst=02:00:00:00:00:01"}
+
+
+def test_delete_learned(sw):
+    br = three_ports(sw)
+    br.delete_flows()
+    br.add_flow("table=0,in_port=1,actions=learn(table=5,delete_learned,NXM_OF_ETH_DST[]="
+                "NXM_OF_ETH_SRC[],output:NXM_OF_IN_PORT[]),output:2")
+    br.add_flow("table=0,in_port=2,actions=learn(table=6,NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],"
+                "output:NXM_OF_IN_PORT[]),output:1")
+    for n in (1, 2):
+        sw.send("p1", frame(mac(n), BCAST))
+    sw.send("p2", frame(mac(3), BCAST))
+    assert len(br.rules(table_id=5)) == 2 and len(br.rules(table_id=6)) == 1
+    gone = br.delete_flows(parse_match("in_port=1"), table_id=0)
+    assert len(gone) == 3 and not br.rules(table_id=5)
+    br.delete_flows(parse_match("in_port=2"), table_id=0)
+    assert len(br.rules(table_id=6)) == 1           # learned without delete_learned: stays

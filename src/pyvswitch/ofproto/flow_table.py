@@ -36,7 +36,7 @@ from typing import Iterator
 
 from pyvswitch.ofproto.classifier import Classifier
 from pyvswitch.ofproto.ofactions import (
-    N_TABLES, OFPP_NONE, Action, Controller, Enqueue, Output, format_actions,
+    N_TABLES, OFPP_NONE, Action, Controller, Enqueue, Learn, Output, format_actions,
 )
 from pyvswitch.packet.match import OFP_DEFAULT_PRIORITY, Match, format_match
 
@@ -65,7 +65,7 @@ class FlowModError(Exception):
 class Rule:
     __slots__ = ("match", "priority", "actions", "cookie", "table_id", "idle_timeout",
                  "hard_timeout", "flags", "importance", "created", "modified", "used",
-                 "n_packets", "n_bytes")
+                 "n_packets", "n_bytes", "learned_by")
 
     def __init__(self, match: Match, priority: int, actions: tuple[Action, ...], *,
                  table_id: int = 0, cookie: int = 0, idle_timeout: int = 0,
@@ -82,6 +82,7 @@ class Rule:
         self.created = self.modified = self.used = now
         self.n_packets = 0
         self.n_bytes = 0
+        self.learned_by: Rule | None = None    # the rule whose learn action added this one
 
     def __repr__(self) -> str:
         return f"<Rule table={self.table_id} {format_match(self.match, self.priority)} actions={format_actions(self.actions)}>"
@@ -113,6 +114,8 @@ class FlowTables:
         self.tables = [Classifier() for _ in range(n_tables)]
         self.version = 0
         self._timed: set[Rule] = set()
+        # Rules with learn(delete_learned) -> the rules they learned, which go with them.
+        self._learned: dict[Rule, set[Rule]] = {}
 
     def __len__(self) -> int:
         return sum(len(t) for t in self.tables)
@@ -142,6 +145,13 @@ class FlowTables:
         old = table.insert(rule)
         if old is not None:
             self._timed.discard(old)
+            if old.learned_by is not None:
+                self._learned.get(old.learned_by, set()).discard(old)
+            children = self._learned.pop(old, None)
+            if children:                # a replaced learner keeps what it learned
+                self._learned[rule] = children
+                for child in children:
+                    child.learned_by = rule
         if idle_timeout or hard_timeout:
             self._timed.add(rule)
         self.version += 1
@@ -149,7 +159,7 @@ class FlowTables:
 
     def learn(self, match: Match, priority: int, actions: tuple[Action, ...], *, table_id: int,
               cookie: int = 0, idle_timeout: int = 0, hard_timeout: int = 0, flags: int = 0,
-              now: float = 0.0) -> bool:
+              now: float = 0.0, learned_by: Rule | None = None) -> bool:
         """What a learn action does: adds the flow, or, if the same flow is there already,
         restarts its timeouts (keeping its counters).  True if the tables changed."""
         table = self._tables(table_id)[0]
@@ -159,8 +169,12 @@ class FlowTables:
             old.modified = now
             old.used = max(old.used, now)
             return False
-        self.add(match, priority, actions, table_id=table_id, cookie=cookie,
-                 idle_timeout=idle_timeout, hard_timeout=hard_timeout, flags=flags, now=now)
+        rule = self.add(match, priority, actions, table_id=table_id, cookie=cookie,
+                        idle_timeout=idle_timeout, hard_timeout=hard_timeout, flags=flags, now=now)
+        if learned_by is not None and any(type(a) is Learn and a.delete_learned
+                                          for a in learned_by.actions):
+            rule.learned_by = learned_by
+            self._learned.setdefault(learned_by, set()).add(rule)
         return True
 
     def _select(self, match: Match, priority: int, table_id: int, strict: bool,
@@ -205,15 +219,25 @@ class FlowTables:
                table_id: int = ALL_TABLES, strict: bool = False, cookie: int = 0,
                cookie_mask: int = 0, out_port: int = OFPP_NONE) -> list[Removed]:
         rules = self._select(match, priority, table_id, strict, cookie, cookie_mask, out_port)
+        gone: list[Removed] = []
         for r in rules:
-            self._remove(r)
-        if rules:
+            gone += self._remove(r, RemovedReason.DELETE)
+        if gone:
             self.version += 1
-        return [Removed(r, RemovedReason.DELETE) for r in rules]
+        return gone
 
-    def _remove(self, r: Rule) -> None:
+    def _remove(self, r: Rule, reason: RemovedReason) -> list[Removed]:
+        """Removes r (if still there) and the flows it learned with delete_learned."""
+        if self.tables[r.table_id].find_exactly(r.match, r.priority) is not r:
+            return []
         self.tables[r.table_id].remove(r)
         self._timed.discard(r)
+        if r.learned_by is not None:
+            self._learned.get(r.learned_by, set()).discard(r)
+        out = [Removed(r, reason)]
+        for child in self._learned.pop(r, ()):
+            out += self._remove(child, RemovedReason.DELETE)
+        return out
 
     def dump(self, match: Match = Match(), *, table_id: int = ALL_TABLES, cookie: int = 0,
              cookie_mask: int = 0, out_port: int = OFPP_NONE) -> list[Rule]:
@@ -237,12 +261,11 @@ class FlowTables:
 
     def run(self, now: float) -> list[Removed]:
         """Removes the rules whose timeouts have passed."""
-        gone = []
+        gone: list[Removed] = []
         for r in list(self._timed):
             exp = r.expiry()
             if exp is not None and exp[0] <= now:
-                self._remove(r)
-                gone.append(Removed(r, exp[1]))
+                gone += self._remove(r, exp[1])
         if gone:
             self.version += 1
         return gone

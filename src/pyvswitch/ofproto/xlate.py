@@ -389,7 +389,8 @@ class _Ctx:
             else:
                 actions.append(A.SetField(df.name, v, m))
         kw = dict(table_id=a.table, cookie=a.cookie, idle_timeout=a.idle_timeout,
-                  hard_timeout=a.hard_timeout, flags=1 if a.send_flow_rem else 0)
+                  hard_timeout=a.hard_timeout, flags=1 if a.send_flow_rem else 0,
+                  learned_by=self.rule)
         acts = tuple(actions)
         self.learned_flows.append((self.bridge, match, a.priority, acts, kw))
         if not self.may_learn:
