@@ -1,0 +1,10 @@
+"""ovs-vsctl: configure Open vSwitch through its database, as OVS 3.1's tool does.
+
+The command table is declarative (command.py: name, argument syntax, options,
+prerequisites, run, post-process): dbcmds.py holds the generic database
+commands, vswitch.py the bridge/port/interface/controller/manager/SSL ones.
+parse.py reads the command line; view.py is the fetched part of the database
+that records changes and turns them into one transaction with IDL-style
+"wait" preconditions; runner.py drives an invocation (fetch, run, commit or
+retry, print, wait for ovs-vswitchd).  The shell is pyvswitch.cli.ovs_vsctl.
+"""
