@@ -38,7 +38,7 @@ from pyvswitch import OVS_COMPAT_VERSION, vlog
 from pyvswitch.cli.options import Arg, Option, OptionError, parse
 from pyvswitch.ovsdb.errors import OvsdbError
 from pyvswitch.ovsdb.types import ZERO_UUID, is_uuid
-from pyvswitch.ovsdb.client import Client, ClientError, ConnectionClosed, RpcError, SslConfig, is_passive
+from pyvswitch.ovsdb.client import Client, ClientError, ConnectionClosed, RpcError, SslConfig
 from pyvswitch.ovsdb.table_format import (Datum, JsonCell, NumberOutOfRange, Style, Table, TablePrinter,
                                           json_loads, json_to_string)
 
@@ -866,8 +866,10 @@ def _connect(server: str, ssl: SslConfig) -> Client:
     order, the attempts logged as OVS's reconnecting sessions log them."""
     remotes = server.split(",")
     if len(remotes) == 1:
+        def waiting() -> None:
+            vlog.module("ovsdb_client").info("%s: waiting for connection...", server)
         try:
-            return Client.open(server, ssl)
+            return Client.open(server, ssl, waiting)
         except ClientError as e:
             raise Fatal(str(e)) from None
     log = vlog.module("reconnect")
@@ -1003,8 +1005,6 @@ def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
             except DaemonError as e:
                 raise Fatal(str(e)) from None
             ctx.daemon = _daemon = daemon
-        if is_passive(ctx.server):
-            vlog.module("ovsdb_client").info("%s: waiting for connection...", ctx.server)
         if cmd.name != "wait":  # wait keeps its own reconnecting session
             ctx.rpc = _connect(ctx.server, ctx.ssl)
         try:

@@ -22,7 +22,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from pyvswitch import dirs
 from pyvswitch.ovsdb import jsonrpc
@@ -111,31 +111,67 @@ def _strerror(e: OSError) -> str:
     return os.strerror(e.errno) if e.errno else str(e)
 
 
-def _split_host_port(rest: str, default_port: int | None) -> tuple[str, int]:
-    if rest.startswith("["):
-        host, _, tail = rest[1:].partition("]")
-        port = tail[1:] if tail.startswith(":") else ""
-    else:
-        host, _, port = rest.partition(":")
-    if not port:
-        if default_port is None:
-            raise ValueError(rest)
-        return host, default_port
-    return host, int(port)
+_NO_AF = "Address family not supported by protocol"
 
 
-def _passive_tcp(rest: str) -> tuple[str, int]:
-    # ptcp:[PORT][:IP]
+def _log(module: str):
+    from pyvswitch import vlog  # only the error paths log
+
+    return vlog.module(module)
+
+
+class _BadAddress(Exception):
+    """A remote OVS cannot parse or resolve; it logs why, then gives up."""
+
+
+def _port(text: str, where: str) -> int:
+    if text.isdigit() and int(text) <= 65535:
+        return int(text)
+    _log("socket_util").err('%s: bad port number "%s"', where, text)
+    raise _BadAddress
+
+
+def _active_address(remote: str, kind: str, rest: str) -> tuple[str, int]:
+    """(host, port) of tcp:HOST[:PORT] or ssl:HOST[:PORT]; IPv6 in brackets."""
+    stream_log = "stream_ssl" if kind == "ssl" else "stream_tcp"
+    try:
+        if rest.startswith("["):
+            host, _, tail = rest[1:].partition("]")
+            if not tail.startswith(":"):
+                _log("socket_util").err("%s: port must be specified", rest)
+                raise _BadAddress
+            port = _port(tail[1:], rest)
+        else:
+            host, _, port_s = rest.partition(":")
+            if port_s:
+                port = _port(port_s, rest)
+            else:
+                _log("stream").warn("The default OVSDB port number has changed from 6632 to 6640")
+                port = DEFAULT_PORT
+                remote = f"{remote}:{port}"
+        if not host:
+            raise _BadAddress
+    except _BadAddress:
+        _log(stream_log).err("%s: connect: %s", remote, _NO_AF)
+        raise
+    return host, port
+
+
+def _passive_address(rest: str) -> tuple[str, int]:
+    """(ip, port) of ptcp:[PORT][:IP] or pssl:[PORT][:IP]."""
     port_s, _, host = rest.partition(":")
-    return host.strip("[]") or "0.0.0.0", int(port_s) if port_s else DEFAULT_PORT
+    port = _port(port_s, rest) if port_s else DEFAULT_PORT
+    return host.strip("[]") or "0.0.0.0", port
 
 
 def is_passive(remote: str) -> bool:
     return remote.split(":", 1)[0] in ("punix", "ptcp", "pssl")
 
 
-def open_socket(remote: str, ssl_config: SslConfig | None = None) -> socket.socket:
-    """Connects (or, for a passive remote, accepts one connection) to remote.
+def open_socket(remote: str, ssl_config: SslConfig | None = None,
+                on_listen: Callable[[], None] | None = None) -> socket.socket:
+    """Connects (or, for a passive remote, accepts one connection) to remote;
+    on_listen is called once a passive remote listens.
 
     Raises ClientError worded as ovsdb-client words it."""
     kind, _, rest = remote.partition(":")
@@ -143,8 +179,7 @@ def open_socket(remote: str, ssl_config: SslConfig | None = None) -> socket.sock
     if kind in ("unix", "punix"):
         # As in OVS, a relative socket name is relative to the run directory.
         rest = dirs.abs_file_name(dirs.rundir(), rest)
-    verb = "connect or listen to" if kind not in ("unix", "tcp", "ssl") and not passive else (
-        "listen to" if passive else "connect to")
+    verb = "listen to" if passive else "connect to"
     try:
         if kind == "unix":
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -154,11 +189,15 @@ def open_socket(remote: str, ssl_config: SslConfig | None = None) -> socket.sock
                 sock.close()
                 raise
             return sock
-        if kind in ("ssl", "pssl"):
-            _check_ssl_config(ssl_config, remote, verb)
         if kind in ("tcp", "ssl"):
-            host, port = _split_host_port(rest, DEFAULT_PORT)
-            sock = socket.create_connection((host, port))
+            host, port = _active_address(remote, kind, rest)
+            if kind == "ssl":
+                _check_ssl_config(ssl_config, remote, verb)
+            try:
+                sock = socket.create_connection((host, port))
+            except socket.gaierror:
+                _log("stream_ssl" if kind == "ssl" else "stream_tcp").err("%s: connect: %s", remote, _NO_AF)
+                raise _BadAddress from None
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return _wrap_ssl(sock, ssl_config, server_side=False) if kind == "ssl" else sock
         if kind == "punix":
@@ -170,6 +209,8 @@ def open_socket(remote: str, ssl_config: SslConfig | None = None) -> socket.sock
             listener.bind(rest)
             listener.listen(1)
             try:
+                if on_listen:
+                    on_listen()
                 sock, _ = listener.accept()
             finally:
                 listener.close()
@@ -179,18 +220,22 @@ def open_socket(remote: str, ssl_config: SslConfig | None = None) -> socket.sock
                     pass
             return sock
         if kind in ("ptcp", "pssl"):
-            host, port = _passive_tcp(rest)
-            listener = socket.create_server((host, port), reuse_port=False)
+            host, port = _passive_address(rest)
+            if kind == "pssl":
+                _check_ssl_config(ssl_config, remote, verb)
+            listener = socket.create_server((host, port))
             try:
+                if on_listen:
+                    on_listen()
                 sock, _ = listener.accept()
             finally:
                 listener.close()
             return _wrap_ssl(sock, ssl_config, server_side=True) if kind == "pssl" else sock
+    except _BadAddress:
+        pass
     except OSError as e:
         raise ClientError(f'failed to {verb} "{remote}" ({_strerror(e)})') from None
-    except ValueError:
-        raise ClientError(f'failed to {verb} "{remote}" (Invalid argument)') from None
-    raise ClientError(f'failed to connect or listen to "{remote}" (Address family not supported by protocol)')
+    raise ClientError(f'failed to connect or listen to "{remote}" ({_NO_AF})')
 
 
 def _check_ssl_config(cfg: SslConfig | None, remote: str, verb: str) -> None:
@@ -235,8 +280,9 @@ class Client:
         self._notifications: list[jsonrpc.Notification] = []
 
     @classmethod
-    def open(cls, remote: str, ssl_config: SslConfig | None = None) -> "Client":
-        return cls(open_socket(remote, ssl_config), remote)
+    def open(cls, remote: str, ssl_config: SslConfig | None = None,
+             on_listen: Callable[[], None] | None = None) -> "Client":
+        return cls(open_socket(remote, ssl_config, on_listen), remote)
 
     def close(self) -> None:
         try:

@@ -145,6 +145,9 @@ def test_query_aborts(server):
     ["--version"], ["list-dbs", "unix:/nonexistent"], ["list-dbs", "tcp:127.0.0.1:1"],
     ["list-dbs", "foo:bar"], ["--timeout=x", "list-dbs"], ["list-dbs", "a", "b"],
     ["list-dbs", "unix:/nonexistent/a,unix:/nonexistent/b"], ["list-dbs", "ssl:127.0.0.1:1"],
+    ["list-dbs", "tcp:127.0.0.1:1"], ["list-dbs", "tcp:127.0.0.1:bad"], ["list-dbs", "tcp:"],
+    ["list-dbs", "ptcp:bad"], ["list-dbs", "tcp:[::1]"], ["list-dbs", "ssl:"],
+    ["list-dbs", "tcp:nosuchhost.invalid:1"],
 ])
 def test_errors(server, args):
     check(server, *args, in_process=False)
