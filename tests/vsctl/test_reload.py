@@ -154,7 +154,13 @@ def test_concurrent_invocations_all_land():
         s.vsctl(ours("ovs-vsctl"), "--no-wait", "add-br", "br0")
         procs = [subprocess.Popen([ours("ovs-vsctl"), "--no-wait", "add-port", "br0", f"p{i}"], env=s.env)
                  for i in range(8)]
-        assert [p.wait(timeout=60) for p in procs] == [0] * 8
+        try:
+            assert [p.wait(timeout=60) for p in procs] == [0] * 8
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
         r = s.vsctl(ref("ovs-vsctl"), "list-ports", "br0")
         assert r.stdout.split() == sorted(f"p{i}" for i in range(8))
     finally:
