@@ -44,8 +44,12 @@ class Server:
             [tool("ovsdb-server"), str(db), f"--remote=punix:{self.sock}", f"--unixctl={self.dir}/ovsdb-server.ctl",
              f"--log-file={self.dir}/ovsdb-server.log"],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: self.sock.exists() or self.proc.poll() is not None, 20, what="ovsdb-server socket")
-        assert self.proc.poll() is None
+        try:
+            wait_until(lambda: self.sock.exists() or self.proc.poll() is not None, 20, what="ovsdb-server socket")
+            assert self.proc.poll() is None, (self.dir / "ovsdb-server.log").read_text(errors="replace")
+        except BaseException:
+            self.close()
+            raise
 
     def vsctl(self, tool: str, *args, timeout: float = 30) -> subprocess.CompletedProcess:
         return subprocess.run([tool, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
