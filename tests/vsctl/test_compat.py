@@ -112,6 +112,7 @@ SCRIPTS = {
         ["--version"],
         ["--db=unix:/nonexistent/db.sock", "list-br"],
         ["--db=tcp:127.0.0.1:1", "list-br"],
+        ["--db=unix:/nonexistent/a,unix:/nonexistent/b", "list-br"],
         ["-vfoo", "list-br"],
         ["--log-file=/nonexistent/x.log", "list-br"],
         ["--data=xml", "list-br"],

@@ -4,7 +4,8 @@ client, opened with ovs-vsctl's wording for failures.
 ovs-vsctl says "unix:PATH: database connection failed (REASON)" where
 ovsdb-client says 'failed to connect to "unix:PATH" (REASON)'.  Remotes are
 OVS's: `unix:`, `tcp:`, `ssl:` and the passive `punix:`, `ptcp:`, `pssl:`;
-of a comma-separated list the first is used.
+of a comma-separated list (a clustered database) the first that answers is
+used.
 """
 
 from __future__ import annotations
@@ -22,17 +23,17 @@ class Connection:
 
     @staticmethod
     def open(remote: str, ssl: tuple | None = None) -> "Connection":
-        """Connects to remote; ssl is (private key, certificate, CA certificate) files."""
-        target = remote.split(",")[0]
-        kind = target.partition(":")[0]
-        if kind not in ("unix", "tcp", "ssl", "punix", "ptcp", "pssl"):
-            raise ConnectionFailed(f"{target}: database connection failed (Address family not supported "
-                                   "by protocol)")
-        try:
-            return Connection(client.Client.open(target, client.SslConfig(*ssl) if ssl else None))
-        except client.ClientError as e:
-            reason = str(e).rpartition(" (")[2].rstrip(")") or "Connection refused"
-            raise ConnectionFailed(f"{target}: database connection failed ({reason})") from None
+        """Connects to the first of remote's comma-separated remotes that
+        answers; ssl is (private key, certificate, CA certificate) files."""
+        reason = "Address family not supported by protocol"
+        for target in remote.split(","):
+            if target.partition(":")[0] not in ("unix", "tcp", "ssl", "punix", "ptcp", "pssl"):
+                continue
+            try:
+                return Connection(client.Client.open(target, client.SslConfig(*ssl) if ssl else None))
+            except client.ClientError as e:
+                reason = str(e).rpartition(" (")[2].rstrip(")") or "Connection refused"
+        raise ConnectionFailed(f"{remote}: database connection failed ({reason})")
 
     def request(self, method: str, params: list):
         try:
