@@ -170,7 +170,9 @@ class AfPacketNetdev:
             if not status & TP_STATUS_USER:
                 if out or not self._skip_hole(i):
                     break
-                i = self._next = self._release_next = (i + 1) % n_slots
+                i = (i + 1) % n_slots
+                with self._held_lock:
+                    self._next = self._release_next = i
                 stats.rx_dropped += 1
                 continue
             start = base + mac
