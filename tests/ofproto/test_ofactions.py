@@ -69,6 +69,10 @@ GOLDEN = [
     ("learn(output:reg0[0..15])", "learn(table=1,output:NXM_NX_REG0[0..15])"),
     ("learn(eth_src=00:11:22:33:44:55)", "learn(table=1,eth_src=00:11:22:33:44:55)"),
     ("load:5->reg0", "load:0x5->NXM_NX_REG0[]"),
+    ("learn(result_dst=reg0[0],limit=3,cookie=5,delete_learned,priority=7,hard_timeout=9,table=2,"
+     "eth_dst=eth_src)",
+     "learn(table=2,hard_timeout=9,priority=7,delete_learned,cookie=0x5,limit=3,"
+     "result_dst=NXM_NX_REG0[0],NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[])"),
 ]
 
 ERRORS = [

@@ -427,3 +427,17 @@ def test_delete_learned(sw):
     assert len(gone) == 3 and not br.rules(table_id=5)
     br.delete_flows(parse_match("in_port=2"), table_id=0)
     assert len(br.rules(table_id=6)) == 1           # learned without delete_learned: stays
+
+
+def test_learn_limit_and_result_dst(sw):
+    br = three_ports(sw)
+    br.delete_flows()
+    br.add_flow("table=0,in_port=1,actions=learn(table=5,limit=2,result_dst=reg0[0],"
+                "NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],output:NXM_OF_IN_PORT[]),resubmit(,1)")
+    br.add_flow("table=1,reg0=1,actions=output:2")
+    br.add_flow("table=1,reg0=0,actions=output:3")
+    assert [list(sw.send("p1", frame(mac(n), BCAST))) for n in (1, 2, 3, 1)] == [
+        ["p2"], ["p2"], ["p3"], ["p2"]]        # the third source is over the limit
+    assert len(br.rules(table_id=5)) == 2
+    sw.run()                                  # revalidation keeps every decision
+    assert [list(sw.send("p1", frame(mac(n), BCAST))) for n in (1, 2, 3)] == [["p2"], ["p2"], ["p3"]]

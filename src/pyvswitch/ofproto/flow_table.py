@@ -114,7 +114,8 @@ class FlowTables:
         self.tables = [Classifier() for _ in range(n_tables)]
         self.version = 0
         self._timed: set[Rule] = set()
-        # Rules with learn(delete_learned) -> the rules they learned, which go with them.
+        # Rules with learn(delete_learned or limit) -> the rules they learned (which go with
+        # them, for delete_learned).
         self._learned: dict[Rule, set[Rule]] = {}
 
     def __len__(self) -> int:
@@ -159,9 +160,11 @@ class FlowTables:
 
     def learn(self, match: Match, priority: int, actions: tuple[Action, ...], *, table_id: int,
               cookie: int = 0, idle_timeout: int = 0, hard_timeout: int = 0, flags: int = 0,
-              now: float = 0.0, learned_by: Rule | None = None) -> bool:
+              now: float = 0.0, learned_by: Rule | None = None,
+              limit: int = 0) -> bool | None:
         """What a learn action does: adds the flow, or, if the same flow is there already,
-        restarts its timeouts (keeping its counters).  True if the tables changed."""
+        restarts its timeouts (keeping its counters).  True if the tables changed, None if
+        the learner already has `limit` flows (nothing learned)."""
         table = self._tables(table_id)[0]
         old = table.find_exactly(match, priority)
         if (old is not None and old.actions == actions and old.cookie == cookie
@@ -169,13 +172,25 @@ class FlowTables:
             old.modified = now
             old.used = max(old.used, now)
             return False
+        if (limit and learned_by is not None and old is None
+                and len(self._learned.get(learned_by, ())) >= limit):
+            return None
         rule = self.add(match, priority, actions, table_id=table_id, cookie=cookie,
                         idle_timeout=idle_timeout, hard_timeout=hard_timeout, flags=flags, now=now)
-        if learned_by is not None and any(type(a) is Learn and a.delete_learned
+        if learned_by is not None and any(type(a) is Learn and (a.delete_learned or a.limit)
                                           for a in learned_by.actions):
             rule.learned_by = learned_by
             self._learned.setdefault(learned_by, set()).add(rule)
         return True
+
+    def learn_allowed(self, match: Match, priority: int, table_id: int,
+                      learned_by: Rule | None, limit: int) -> bool:
+        """Whether `learn` would succeed (the flow exists, or the limit allows another)."""
+        if not limit or learned_by is None:
+            return True
+        if self._tables(table_id)[0].find_exactly(match, priority) is not None:
+            return True
+        return len(self._learned.get(learned_by, ())) < limit
 
     def _select(self, match: Match, priority: int, table_id: int, strict: bool,
                 cookie: int, cookie_mask: int, out_port: int = OFPP_NONE) -> list[Rule]:
@@ -235,8 +250,13 @@ class FlowTables:
         if r.learned_by is not None:
             self._learned.get(r.learned_by, set()).discard(r)
         out = [Removed(r, reason)]
-        for child in self._learned.pop(r, ()):
-            out += self._remove(child, RemovedReason.DELETE)
+        children = self._learned.pop(r, ())
+        if any(type(a) is Learn and a.delete_learned for a in r.actions):
+            for child in children:
+                out += self._remove(child, RemovedReason.DELETE)
+        else:
+            for child in children:
+                child.learned_by = None
         return out
 
     def dump(self, match: Match = Match(), *, table_id: int = ALL_TABLES, cookie: int = 0,

@@ -187,6 +187,8 @@ class Learn:
     cookie: int = 0
     send_flow_rem: bool = False
     delete_learned: bool = False
+    limit: int = 0                             # at most this many flows learned (0: no limit)
+    result_dst: tuple[str, int, str] | None = None   # (field, bit, name): 1 if learned, else 0
 
 
 Action = (Output | Controller | Enqueue | SetQueue | SetVlanVid | SetVlanPcp | StripVlan | PushVlan
@@ -471,7 +473,7 @@ def _parse_note(arg: str) -> bytes:
 
 
 _LEARN_INTS = ("table", "priority", "idle_timeout", "hard_timeout", "fin_idle_timeout",
-               "fin_hard_timeout", "cookie")
+               "fin_hard_timeout", "cookie", "limit")
 
 
 def _split_commas(text: str) -> list[str]:
@@ -510,6 +512,11 @@ def _parse_learn(arg: str) -> Learn:
         key, eq, value = part.partition("=")
         if not eq and key in ("send_flow_rem", "delete_learned"):
             kw[key] = True
+        elif eq and key == "result_dst":
+            fld, ofs, n, name = _parse_subfield_named(value)
+            if n != 1:
+                raise ActionError(f"{part}: result_dst must be a 1-bit subfield")
+            kw["result_dst"] = (fld.name, ofs, name)
         elif eq and key in _LEARN_INTS:
             v = parse_int(value)
             if v is None:
@@ -697,6 +704,10 @@ def _format_learn(a: Learn) -> str:
         parts.append("delete_learned")
     if a.cookie:
         parts.append(f"cookie={a.cookie:#x}")
+    if a.limit:
+        parts.append(f"limit={a.limit}")
+    if a.result_dst is not None:
+        parts.append(f"result_dst={a.result_dst[2]}")
     for sp in a.specs:
         if sp.kind == "output":
             parts.append(f"output:{sp.src_name}")

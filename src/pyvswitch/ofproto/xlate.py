@@ -390,14 +390,28 @@ class _Ctx:
                 actions.append(A.SetField(df.name, v, m))
         kw = dict(table_id=a.table, cookie=a.cookie, idle_timeout=a.idle_timeout,
                   hard_timeout=a.hard_timeout, flags=1 if a.send_flow_rem else 0,
-                  learned_by=self.rule)
+                  learned_by=self.rule, limit=a.limit)
         acts = tuple(actions)
         self.learned_flows.append((self.bridge, match, a.priority, acts, kw))
+        tables = self.bridge.tables
         if not self.may_learn:
             self.note(">> suppressing side effects, so learn action ignored")
+            # Without side effects the result is still what learning would give.
+            result = tables.learn_allowed(match, a.priority, a.table, self.rule, a.limit) or None
+        else:
+            result = tables.learn(match, a.priority, acts, now=self.now, **kw)
+            if result:
+                self.tables_changed = True
+        if a.result_dst is not None:
+            rf = BY_NAME[a.result_dst[0]]
+            bit = (1 << a.result_dst[1]) << rf.shift
+            cur = self.flow[rf.index]
+            self.set_slot(rf.index, (cur | bit) if result is not None else (cur & ~bit))
+        if not self.may_learn:
             return
-        if self.bridge.tables.learn(match, a.priority, acts, now=self.now, **kw):
-            self.tables_changed = True
+        if result is None:
+            self.note(f">> learn limit ({a.limit}) reached")
+            return
         if self.trace is not None:
             text = f"-> table={a.table} {format_match(match)} priority={a.priority}"
             if a.idle_timeout:
