@@ -1,14 +1,17 @@
 """A blocking JSON-RPC client for OVSDB command-line tools.
 
 Command-line tools make one request after another and then, for monitors,
-read notifications until killed; a plain socket and the sans-I/O framer
-(pyvswitch.ovsdb.jsonrpc) are all they need.  No event loop is imported, and
-`ssl` only when an ssl: remote is used, so start-up stays fast.
+read notifications until killed; a plain socket, `MessageStream` (framing
+with the C JSON decoder) and pyvswitch.ovsdb.jsonrpc's message types are all
+they need.  No event loop is imported, and `ssl` only when an SSL remote is
+used, so start-up stays fast.
 
-Remotes are OVS's: active `unix:PATH`, `tcp:IP[:PORT]`, `ssl:IP[:PORT]`
-(port 6640 by default; IPv6 addresses in brackets) and, as the real tools
-accept, passive `punix:PATH` and `ptcp:[PORT][:IP]`, which listen for one
-connection and use it.
+Remotes are OVS's: active `unix:PATH` (relative to the run directory),
+`tcp:IP[:PORT]`, `ssl:IP[:PORT]` (port 6640 by default; IPv6 addresses in
+brackets) and, as the real tools accept, passive `punix:PATH`,
+`ptcp:[PORT][:IP]` and `pssl:[PORT][:IP]`, which listen for one connection
+and use it.  SSL needs a private key, a certificate and a CA certificate;
+peers verify each other against the CA, as OVS's peers do.
 
 While waiting, the client answers the server's "echo" requests and keeps any
 notification for `next_notification`.  Failures are `ClientError`s whose
