@@ -165,3 +165,28 @@ def test_concurrent_invocations_all_land():
         assert r.stdout.split() == sorted(f"p{i}" for i in range(8))
     finally:
         s.close()
+
+
+LIBVIRT = ["--timeout=5", "--", "--if-exists", "del-port", "vnet0", "--", "add-port", "br0", "vnet0", "--",
+           "set", "Interface", "vnet0", "external-ids:attached-mac=52:54:00:11:22:33",
+           "external-ids:iface-id=a0c5ec56-1d4f-4b3e-9c4a-7f4f1d2c9e01",
+           "external-ids:vm-id=5a9b8c7d-6e5f-4a3b-2c1d-0e9f8a7b6c5d", "external-ids:iface-status=active"]
+
+
+@needs_reference
+def test_libvirt_verbatim_with_a_switch_applying_the_change():
+    s = Server()
+    s.vsctl(ref("ovs-vsctl"), "--no-wait", "add-br", "br0")
+    fake = FakeVswitchd(s)
+    fake.start()
+    try:
+        for _ in range(2):  # the second time, the old vnet0 is replaced
+            r = s.vsctl(ours("ovs-vsctl"), *LIBVIRT)
+            assert r.returncode == 0 and r.stdout == ""
+            assert "Error detected while setting up 'vnet0'" in r.stderr
+        r = s.vsctl(ref("ovs-vsctl"), "get", "Interface", "vnet0", "external_ids")
+        assert r.stdout == ('{attached-mac="52:54:00:11:22:33", iface-id="a0c5ec56-1d4f-4b3e-9c4a-7f4f1d2c9e01", '
+                            'iface-status=active, vm-id="5a9b8c7d-6e5f-4a3b-2c1d-0e9f8a7b6c5d"}\n')
+    finally:
+        fake.stop()
+        s.close()
