@@ -70,6 +70,7 @@ def test_ports_get_ofports_and_status(any_db):
     assert "Unknown bridge" in db.appctl("bridge/dump-flows", "nobr").stderr
     assert db.appctl("memory/show").stdout.startswith("handlers:1 idl-cells-Open_vSwitch:")
     assert db.appctl("ofproto/list").stdout == "br0\n"
+    assert db.appctl("dpif/dump-dps").stdout == "netdev@ovs-netdev\n"
 
 
 def test_patch_port_error_then_fixed(db):

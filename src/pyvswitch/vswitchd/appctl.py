@@ -1,6 +1,6 @@
-"""ovs-vswitchd's own unixctl commands: ofproto/list, bridge/dump-flows, and with
---enable-dummy netdev-dummy/receive (ofproto/trace, fdb/* and dpif/show come
-from ofproto/trace.py).
+"""ovs-vswitchd's own unixctl commands: ofproto/list, dpif/dump-dps,
+bridge/dump-flows, and with --enable-dummy netdev-dummy/receive (ofproto/trace,
+fdb/* and dpif/show come from ofproto/trace.py, dpctl/* from datapath/dpctl.py).
 
 Each handler reads the running switch (vswitchd/switch.py) and answers in
 OVS's text formats; `register(table, runner)` adds them to the daemon's
@@ -56,8 +56,14 @@ def _dummy_receive(runner, args):
     return True, ""
 
 
+def _dump_dps(runner, args):
+    dps = sorted(f"{b.datapath.type}@{b.datapath.name}" for b in runner.switch.backers.values())
+    return True, "".join(d + "\n" for d in dps)
+
+
 def register(table, runner) -> None:
     table.register("ofproto/list", "", 0, 0, lambda args: _ofproto_list(runner, args))
+    table.register("dpif/dump-dps", "", 0, 0, lambda args: _dump_dps(runner, args))
     table.register("bridge/dump-flows", "[--offload-stats] bridge", 1, 2,
                    lambda args: _dump_flows(runner, args[-1:]))
     if runner.switch.registry.types().count("dummy"):
