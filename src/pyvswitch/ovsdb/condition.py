@@ -29,7 +29,7 @@ _ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.
 
 
 class Condition:
-    __slots__ = ("clauses", "uuid", "always", "never", "eq")
+    __slots__ = ("clauses", "uuid", "always", "never", "eq", "uuid_only")
 
     def __init__(self, clauses: list[Callable], uuid: str | None, never: bool,
                  eq: dict[int, Any] | None = None) -> None:
@@ -39,6 +39,8 @@ class Condition:
         self.always = not clauses and not never
         # {column index: value} for the "==" clauses, so that an index can answer.
         self.eq = eq or {}
+        # The condition is just ["_uuid", "==", uuid]: the row by that uuid matches.
+        self.uuid_only = uuid is not None and len(clauses) == 1 and not never
 
     def __call__(self, row) -> bool:
         if self.never:
@@ -52,6 +54,30 @@ class Condition:
 def compile_where(table: TableSchema, where: Any, symtab: dict | None = None) -> Condition:
     if not isinstance(where, list):
         raise syntax_error(where, "Parse error in condition.")
+    if len(where) == 1:
+        # The most common condition by far, [["_uuid", "==", ["uuid", U]]]: its
+        # compiled form depends only on the table and U, so it is kept.
+        cj = where[0]
+        if type(cj) is list and len(cj) == 3 and cj[0] == "_uuid" and cj[1] == "==":
+            vj = cj[2]
+            if type(vj) is list and len(vj) == 2 and vj[0] == "uuid" and type(vj[1]) is str:
+                key = (id(table), vj[1])
+                hit = _UUID_EQ.get(key)
+                if hit is not None and hit[0] is table:
+                    return hit[1]
+                cond = _compile_where(table, where, symtab)
+                if len(_UUID_EQ) >= 4096:
+                    _UUID_EQ.clear()
+                _UUID_EQ[key] = (table, cond)
+                return cond
+    return _compile_where(table, where, symtab)
+
+
+# (id(table), uuid text) -> (table, the Condition ["_uuid", "==", ["uuid", uuid]]).
+_UUID_EQ: dict[tuple, tuple] = {}
+
+
+def _compile_where(table: TableSchema, where: list, symtab: dict | None) -> Condition:
     clauses: list[Callable] = []
     uuid = None
     never = False
@@ -77,6 +103,26 @@ def compile_clause(table: TableSchema, cj: Any, symtab: dict | None) -> tuple[Ca
     if not (isinstance(cj, list) and len(cj) == 3 and isinstance(cj[0], str) and isinstance(cj[1], str)):
         raise syntax_error(cj, "Parse error in condition.")
     name, function, value_j = cj
+    # Everything but the value depends only on (table, column, function): that is
+    # worked out once, and a clause seen before costs the parse of its value.
+    prepared = _PREPARED.get((id(table), name, function))
+    if prepared is None or prepared[0] is not table:
+        prepared = _prepare(table, cj)
+        if len(_PREPARED) >= 4096:
+            _PREPARED.clear()
+        _PREPARED[(id(table), name, function)] = prepared
+    _, t, index, scalar, is_uuid_eq = prepared
+    arg = t.datum_from_json(value_j, symtab)
+    return _clause(index, function, arg, scalar), (arg if is_uuid_eq else None)
+
+
+# (id(table), column, function) -> (table, type of the value, column index,
+# column is scalar, clause is "_uuid ==").
+_PREPARED: dict[tuple, tuple] = {}
+
+
+def _prepare(table: TableSchema, cj: list) -> tuple:
+    name, function, value_j = cj
     column = table.column(name)
     if column is None:
         raise syntax_error(cj, f"No column {name} in table {table.name}.", "unknown column")
@@ -93,9 +139,7 @@ def compile_clause(table: TableSchema, cj: Any, symtab: dict | None) -> tuple[Ca
         t = t.with_bounds(0, math.inf)
     elif function == "includes" and not t.is_scalar:
         t = t.with_bounds(0, t.n_max)
-    arg = t.datum_from_json(value_j, symtab)
-    return _clause(column.index, function, arg, column.type.is_scalar), \
-        (arg if name == "_uuid" and function == "==" else None)
+    return (table, t, column.index, column.type.is_scalar, name == "_uuid" and function == "==")
 
 
 def _getter(index: int) -> Callable:

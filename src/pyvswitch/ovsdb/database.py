@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from itertools import compress, count
+from operator import is_not
 from typing import Any
 
 from pyvswitch.ovsdb.data import Row
@@ -35,7 +37,7 @@ from pyvswitch.ovsdb.types import ZERO_UUID, Type, is_uuid
 
 class Table:
     __slots__ = ("schema", "rows", "defaults", "indexes", "index_cols", "strong_cols", "weak_cols",
-                 "weak_indexes", "ref_cols", "persistent_cols")
+                 "weak_indexes", "ref_cols", "persistent_cols", "persistent_by_index")
 
     def __init__(self, schema: TableSchema) -> None:
         self.schema = schema
@@ -54,6 +56,7 @@ class Table:
         self.weak_indexes = frozenset(i for i, c in self.weak_cols)
         self.ref_cols = [(c.index, c) for c in cols if has(c, False) or has(c, True)]
         self.persistent_cols = [(c.name, c.index, c.type, c.type.default()) for c in cols if not c.ephemeral]
+        self.persistent_by_index = {i: (name, t) for name, i, t, d in self.persistent_cols}
 
     def index_key(self, ix: int, row) -> tuple:
         cols = self.index_cols[ix]
@@ -80,6 +83,9 @@ class Commit:
     # same (weak references added and removed again within the transaction).
     forced: dict[str, set[int]] = field(default_factory=dict, repr=False)
     _splits: dict = field(default_factory=dict, repr=False)
+    # {uuid: {column index: keys}}: the only keys (or atoms) at which a modified
+    # row's map (or set) can differ from the old row's, where mutations tell.
+    hints: dict[str, dict[int, set]] = field(default_factory=dict, repr=False)
 
     def record(self, date_ms: int | None = None) -> dict | None:
         """The standalone-log transaction record for this commit, in ovsdb-server's
@@ -90,7 +96,9 @@ class Commit:
         rec["_date"] = int(self.now * 1000) if date_ms is None else date_ms
         any_table = False
         for tname, rows in self.changes.items():
-            cols = self.tables[tname].persistent_cols
+            table = self.tables[tname]
+            cols = table.persistent_cols
+            by_index = table.persistent_by_index
             out: dict[str, Any] = {}
             for u, (old, new) in rows.items():
                 if new is None:
@@ -101,11 +109,21 @@ class Commit:
                 else:
                     ov, nv = old.values, new.values
                     delta = {}
-                    forced = self.forced.get(u, ())
-                    for name, i, t, d in cols:
+                    hints = self.hints.get(u, _NO_HINTS)
+                    # Unchanged values are the very same objects: the columns
+                    # that may have changed are found at C speed.
+                    idxs = compress(count(), map(is_not, ov, nv))
+                    forced = self.forced.get(u)
+                    if forced:
+                        idxs = sorted(forced.union(idxs))
+                    for i in idxs:
+                        col = by_index.get(i)
+                        if col is None:
+                            continue
                         a, b = ov[i], nv[i]
-                        if (a is not b and a != b) or i in forced:
-                            delta[name] = t.datum_to_json(t.diff(a, b))
+                        if a != b or (forced and i in forced):
+                            name, t = col
+                            delta[name] = t.datum_to_json(t.diff(a, b, hints.get(i)))
                     if delta:
                         out[u] = delta
             if out:
@@ -257,6 +275,7 @@ class Database:
         # The changes, with new versions.
         changes: dict[str, dict[str, tuple[Row | None, Row | None]]] = {}
         forced: dict[str, set[int]] = {}
+        hints: dict[str, dict[int, set]] = {}
         for tname, trs in x.rows.items():
             ts = tables[tname].schema
             out = {}
@@ -273,6 +292,14 @@ class Database:
                         forced[u] = tr.forced
                     if nv != old.values or tr.forced:
                         out[u] = (old, Row(ts, u, None, nv))
+                        if tr.hints:
+                            h = {}
+                            for i in tr.hints:
+                                keys = tr.changed_keys(i, nv[i])
+                                if keys is not None:
+                                    h[i] = keys
+                            if h:
+                                hints[u] = h
             if out:
                 changes[tname] = out
         if not changes:
@@ -280,6 +307,7 @@ class Database:
         commit = Commit(changes, x.now, x.durable, "\n".join(x.comments) if x.comments else None, tables,
                         forced)
         commit._splits = splits
+        commit.hints = hints
         return commit
 
     def _collect_garbage(self, x: Transaction, delta: dict, touched: dict, deleted: list) -> None:
@@ -553,6 +581,9 @@ class Database:
     def select_all(self, table: str) -> list[dict]:
         """Every row of a table as <row> objects (for tests and tools)."""
         return [row.to_json() for row in self.tables[table].rows.values()]
+
+
+_NO_HINTS: dict = {}
 
 
 def _split(old: Any, new: Any) -> tuple[tuple, tuple]:

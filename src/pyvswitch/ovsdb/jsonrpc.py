@@ -202,7 +202,19 @@ def to_json(msg: Message) -> dict:
     return {"result": None, "error": msg.error, "id": msg.id}
 
 
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_dumps = _encoder.encode
+try:
+    from json.encoder import c_make_encoder as _c_make_encoder, encode_basestring as _encode_str
+except ImportError:  # pragma: no cover - CPython always has the C encoder
+    _c_make_encoder = None
+if _c_make_encoder is not None:
+    # `JSONEncoder.encode` builds the same C encoder on every call; build it once.
+    # No circular-reference markers: values made of JSON are never circular.
+    _c_encode = _c_make_encoder(None, _encoder.default, _encode_str, None, ":", ",", False, False, False)
+
+    def _dumps(value: Any, _join="".join, _enc=_c_encode) -> str:
+        return _join(_enc(value, 0))
 
 
 def encode(msg: Message) -> bytes:

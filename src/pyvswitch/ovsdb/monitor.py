@@ -148,7 +148,8 @@ class MonitoredTable:
             return None
         return {"old": changed, "new": self.row_v1(new, self.modify_cols)}
 
-    def update_v2(self, old, new) -> dict | None:
+    def update_v2(self, old, new, hints: dict | None = None) -> dict | None:
+        """`hints`: {column index: the only keys where it can differ} (Commit.hints)."""
         old_in = self.matches(old)
         new_in = self.matches(new)
         if old_in and new_in:
@@ -157,7 +158,7 @@ class MonitoredTable:
             for name, i, t, _ in self.modify_cols:
                 o, n = oget(i), nget(i)
                 if o is not n and o != n:
-                    diff[name] = t.datum_to_json(t.diff(o, n))
+                    diff[name] = t.datum_to_json(t.diff(o, n, hints.get(i) if hints else None))
             return {"modify": diff} if diff else None
         if new_in:
             return {"insert": self.row_v2(new, self.insert_cols)} if self.select.insert else None
@@ -199,20 +200,28 @@ class Monitor:
                 out[name] = tu
         return out
 
-    def updates(self, changes: dict) -> dict:
-        """The table-updates for one commit's (or a composition's) changes."""
+    def updates(self, changes: dict, hints: dict | None = None) -> dict:
+        """The table-updates for one commit's (or a composition's) changes;
+        `hints` as `Commit.hints`, for one commit."""
         out = {}
         v1 = self.version == 1
         for name, mt in self.tables.items():
             tchanges = changes.get(name)
             if not tchanges:
                 continue
-            f = mt.update_v1 if v1 else mt.update_v2
             tu = {}
-            for u, (old, new) in tchanges.items():
-                r = f(old, new)
-                if r is not None:
-                    tu[u] = r
+            if v1:
+                f = mt.update_v1
+                for u, (old, new) in tchanges.items():
+                    r = f(old, new)
+                    if r is not None:
+                        tu[u] = r
+            else:
+                f = mt.update_v2
+                for u, (old, new) in tchanges.items():
+                    r = f(old, new, hints.get(u) if hints else None)
+                    if r is not None:
+                        tu[u] = r
             if tu:
                 out[name] = tu
         return out

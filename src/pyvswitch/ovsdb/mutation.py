@@ -43,15 +43,30 @@ _REAL_OPS = {"+=": lambda x, y: x + y, "-=": lambda x, y: x - y, "*=": lambda x,
              "/=": lambda x, y: x / y}
 
 
-def compile_mutations(table: TableSchema, mutations: Any, symtab: dict | None = None) -> Callable[[list], None]:
+def compile_mutations(table: TableSchema, mutations: Any,
+                      symtab: dict | None = None) -> tuple[Callable[[list], None], dict[int, set | None]]:
+    """Returns (apply, touches): `apply(values)` applies the mutations to a row's
+    values; `touches` is {column index: the keys (map) or atoms (set) they can
+    change, or None when they may change any}, a hint for computing differences."""
     if not isinstance(mutations, list):
         raise syntax_error(mutations, "Parse error in mutation.")
+    if len(mutations) == 1:
+        m, index, keys = _compile_one(table, mutations[0], symtab)
+        return m, {index: keys}
     compiled = [_compile_one(table, mj, symtab) for mj in mutations]
+    fns = [m for m, _, _ in compiled]
 
     def apply(values: list) -> None:
-        for m in compiled:
+        for m in fns:
             m(values)
-    return apply
+    touches: dict[int, set | None] = {}
+    for m, index, keys in compiled:
+        if index in touches:
+            have = touches[index]
+            touches[index] = None if have is None or keys is None else have | keys
+        else:
+            touches[index] = keys
+    return apply, touches
 
 
 def _type_mismatch(mj: Any, mutator: str, name: str, t: Type) -> OvsdbError:
@@ -59,12 +74,31 @@ def _type_mismatch(mj: Any, mutator: str, name: str, t: Type) -> OvsdbError:
                             f"{name} of type {t.to_english()}.")
 
 
-def _compile_one(table: TableSchema, mj: Any, symtab: dict | None) -> Callable[[list], None]:
+def _compile_one(table: TableSchema, mj: Any, symtab: dict | None) -> tuple[Callable[[list], None], int, set | None]:
+    """(mutation, column index, the keys or atoms it can change or None)."""
     if type(mj) is not list or len(mj) != 3:
         raise syntax_error(mj, "Parse error in mutation.")
     name, mutator, arg_j = mj
     if type(name) is not str or type(mutator) is not str:
         raise syntax_error(mj, "Parse error in mutation.")
+    # Everything but the argument depends only on (table, column, mutator): that
+    # is worked out once, and a mutation seen before costs the parse of its value.
+    key = (id(table), name, mutator)
+    prepared = _PREPARED.get(key)
+    if prepared is None or prepared[0] is not table:
+        prepared = (table, _prepare(table, mj))
+        if len(_PREPARED) >= 4096:
+            _PREPARED.clear()
+        _PREPARED[key] = prepared
+    return prepared[1](arg_j, symtab)
+
+
+# (id(table), column, mutator) -> (table, function(arg_json, symtab) -> _compile_one's result).
+_PREPARED: dict[tuple, tuple] = {}
+
+
+def _prepare(table: TableSchema, mj: list) -> Callable[[Any, dict | None], tuple]:
+    name, mutator, _ = mj
     column = table.all_columns.get(name)
     if column is None:
         raise syntax_error(mj, f"No column {name} in table {table.name}.", "unknown column")
@@ -77,29 +111,47 @@ def _compile_one(table: TableSchema, mj: Any, symtab: dict | None) -> Callable[[
         if t.kind == SCALAR:
             raise _type_mismatch(mj, mutator, name, t)
         if mutator == "insert":
-            return _insert(t, index, t.with_bounds(0, t.n_max).datum_from_json(arg_j, symtab))
-        by_key = False
-        if t.kind == MAP and not (type(arg_j) is list and arg_j and arg_j[0] == "map"):
-            # Not a <map>: ovsdb-server's map parse would fail; it then reads a set of keys.
-            by_key = True
-        else:
-            try:
-                arg = t.with_bounds(0, math.inf).datum_from_json(arg_j, symtab)
-            except OvsdbError:
-                if t.kind != MAP:
-                    raise
+            ti = t.with_bounds(0, t.n_max)
+            pairs = t.kind == MAP
+
+            def insert(arg_j: Any, symtab: dict | None) -> tuple:
+                arg = ti.datum_from_json(arg_j, symtab)
+                return _insert(t, index, arg), index, _keys(arg, pairs)
+            return insert
+        td = t.with_bounds(0, math.inf)
+        tk = t.with_bounds(0, math.inf, keys_only=True)
+
+        def delete(arg_j: Any, symtab: dict | None) -> tuple:
+            by_key = False
+            if t.kind == MAP and not (type(arg_j) is list and arg_j and arg_j[0] == "map"):
+                # Not a <map>: ovsdb-server's map parse would fail; it then reads a set of keys.
                 by_key = True
-        if by_key:
-            arg = t.with_bounds(0, math.inf, keys_only=True).datum_from_json(arg_j, symtab)
-        return _delete(t, index, arg, by_key)
+            else:
+                try:
+                    arg = td.datum_from_json(arg_j, symtab)
+                except OvsdbError:
+                    if t.kind != MAP:
+                        raise
+                    by_key = True
+            if by_key:
+                arg = tk.datum_from_json(arg_j, symtab)
+            return _delete(t, index, arg, by_key), index, _keys(arg, t.kind == MAP and not by_key)
+        return delete
     if mutator not in _INT_OPS:
         raise OvsdbError("unknown mutator", f"No mutator named {mutator}.")
     kt = t.key.type
     if (t.kind == MAP or kt not in (AtomicType.INTEGER, AtomicType.REAL)
             or (mutator == "%=" and kt is AtomicType.REAL)):
         raise _type_mismatch(mj, mutator, name, t)
-    arg = Type(BaseType(kt)).datum_from_json(arg_j, symtab)
-    return _arithmetic(t, index, mutator, arg)
+    ta = Type(BaseType(kt))
+    return lambda arg_j, symtab: (_arithmetic(t, index, mutator, ta.datum_from_json(arg_j, symtab)), index, None)
+
+
+def _keys(arg: tuple, pairs: bool) -> set | None:
+    """The few keys (of pairs) or atoms a mutation can change; None if many."""
+    if len(arg) > 8:
+        return None
+    return {p[0] for p in arg} if pairs else set(arg)
 
 
 def _check_count(t: Type, n: int) -> None:
@@ -145,6 +197,24 @@ def _arithmetic(t: Type, index: int, mutator: str, y: Any) -> Callable[[list], N
 
 def _insert(t: Type, index: int, arg: tuple) -> Callable[[list], None]:
     if t.kind == MAP:
+        if len(arg) <= 8:
+            def apply_few(values: list) -> None:
+                cur = values[index]
+                new = None
+                for p in arg:
+                    # (key,) sorts just before every (key, value): the key's place.
+                    i = bisect_left(cur if new is None else new, (p[0],))
+                    seq = cur if new is None else new
+                    if i < len(seq) and seq[i][0] == p[0]:
+                        continue  # an existing key keeps its value
+                    if new is None:
+                        new = list(cur)
+                    new.insert(i, p)
+                _check_count(t, len(cur) if new is None else len(new))
+                if new is not None:
+                    values[index] = tuple(new)
+            return apply_few
+
         def apply(values: list) -> None:
             cur = values[index]
             have = dict(cur)
@@ -173,6 +243,23 @@ def _insert(t: Type, index: int, arg: tuple) -> Callable[[list], None]:
 
 def _delete(t: Type, index: int, arg: tuple, by_key: bool) -> Callable[[list], None]:
     if t.kind == MAP:
+        if by_key and len(arg) <= 8:
+            def apply_few_keys(values: list) -> None:
+                cur = values[index]
+                new = None
+                for k in arg:
+                    seq = cur if new is None else new
+                    i = bisect_left(seq, (k,))
+                    if i < len(seq) and seq[i][0] == k:
+                        if new is None:
+                            new = list(cur)
+                        del new[i]
+                if new is not None:
+                    _check_count(t, len(new))
+                    values[index] = tuple(new)
+                else:
+                    _check_count(t, len(cur))
+            return apply_few_keys
         if by_key:
             keys = frozenset(arg)
 

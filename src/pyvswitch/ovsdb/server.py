@@ -591,10 +591,11 @@ class ServerCore:
         dbh.last_id = txn_id
         if dbh.monitors:
             cache: dict = {}
+            hints = getattr(commit, "hints", None)
             for s, mon in dbh.monitors:
                 body = cache.get(mon.key, _DEFERRED)
                 if body is _DEFERRED:
-                    upd = mon.updates(changes)
+                    upd = mon.updates(changes, hints)
                     body = cache[mon.key] = dumps(upd) if upd else None
                 if body is not None:
                     self._out(s, mon.notification(body, txn_id))

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 
 class TxnRow:
-    __slots__ = ("table", "uuid", "old", "new", "forced")
+    __slots__ = ("table", "uuid", "old", "new", "forced", "hints")
 
     def __init__(self, table: "Table", uuid: str, old: Row | None, new: list | None) -> None:
         self.table = table
@@ -52,17 +52,65 @@ class TxnRow:
         # Column indexes that count as changed even if their value ends up the same:
         # ovsdb-server marks a column changed when it removes weak references from it.
         self.forced: set[int] | None = None
+        # {column index: (value, keys)}: the value the column had after the last
+        # mutation, which changed it from the committed one only at those keys
+        # (or atoms); (None, None) once that is not known.  See `changed_keys`.
+        self.hints: dict[int, tuple] | None = None
+
+    def note_mutation(self, before: dict, touches: dict) -> None:
+        """Remembers which keys mutations changed, given the values before them
+        ({column index: value})."""
+        hints = self.hints
+        if hints is None:
+            hints = self.hints = {}
+        new = self.new
+        committed = self.old.values
+        for i, keys in touches.items():
+            after = new[i]
+            b = before[i]
+            if after is b:
+                continue
+            h = hints.get(i)
+            if keys is None:
+                hints[i] = _UNKNOWN
+            elif h is None:
+                hints[i] = (after, set(keys)) if b is committed[i] else _UNKNOWN
+            elif h[0] is b:
+                h[1].update(keys)
+                hints[i] = (after, h[1])
+            else:
+                hints[i] = _UNKNOWN
+
+    def changed_keys(self, i: int, value) -> set | None:
+        """The keys (or atoms) at which `value`, this row's final value of column
+        i, can differ from the committed one, if mutations alone made it."""
+        hints = self.hints
+        if hints is None:
+            return None
+        h = hints.get(i)
+        if h is None or h[0] is not value:
+            return None
+        return h[1]
+
+
+_UNKNOWN = (None, None)
 
 
 class _View:
     """A row as a condition sees it during a transaction (same attributes as `Row`)."""
-    __slots__ = ("uuid", "version", "values", "table")
+    __slots__ = ("uuid", "values", "table", "_old")
 
     def __init__(self, tr: TxnRow) -> None:
         self.uuid = tr.uuid
-        self.version = tr.old.version if tr.old is not None else ZERO_UUID
         self.values = tr.new
         self.table = tr.table.schema
+        self._old = tr.old
+
+    @property
+    def version(self) -> str:
+        # Asked of the committed row only when needed: it makes its version lazily.
+        old = self._old
+        return old.version if old is not None else ZERO_UUID
 
 
 class NeedRetry(Exception):
@@ -145,11 +193,11 @@ class Transaction:
             u = cond.uuid
             tr = trs.get(u) if trs else None
             if tr is not None:
-                if tr.new is not None and cond(_View(tr)):
+                if tr.new is not None and (cond.uuid_only or cond(_View(tr))):
                     out.append(tr)
                 return out
             row = table.rows.get(u)
-            if row is not None and cond(row):
+            if row is not None and (cond.uuid_only or cond(row)):
                 out.append(self.modify(table, row))
             return out
         committed = _indexed(table, cond)
@@ -176,9 +224,9 @@ class Transaction:
             tr = trs.get(u) if trs else None
             if tr is not None:
                 v = _View(tr) if tr.new is not None else None
-                return [v] if v is not None and cond(v) else []
+                return [v] if v is not None and (cond.uuid_only or cond(v)) else []
             row = table.rows.get(u)
-            return [row] if row is not None and cond(row) else []
+            return [row] if row is not None and (cond.uuid_only or cond(row)) else []
         committed = _indexed(table, cond)
         if committed is None:
             committed = table.rows.values()
@@ -333,11 +381,17 @@ def _mutate(x: Transaction, p: Parser) -> dict:
     where = p.member("where", "array")
     mutations_j = p.member("mutations", "array")
     ts = table.schema
-    mutate = compile_mutations(ts, mutations_j, x.symtab)
+    mutate, touches = compile_mutations(ts, mutations_j, x.symtab)
     cond = compile_where(ts, where, x.symtab)
     matches = x.query(table, cond)
     for tr in matches:
-        mutate(tr.new)
+        if tr.old is None:
+            mutate(tr.new)
+        else:
+            new = tr.new
+            before = {i: new[i] for i in touches}
+            mutate(new)
+            tr.note_mutation(before, touches)
     return {"count": len(matches)}
 
 

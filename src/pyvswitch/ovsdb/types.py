@@ -28,6 +28,7 @@ import math
 import os
 import random as _random
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -532,25 +533,22 @@ class Type:
         else:
             self.key.check_atom(value)
 
-    def diff(self, old: Any, new: Any) -> Any:
+    def diff(self, old: Any, new: Any, keys: set | None = None) -> Any:
         """The update2 "modify" difference from old to new.
 
         For a column holding at most one value or pair, the new value itself;
         for a set, the atoms added or removed; for a map, the pairs whose key
         was removed (with the old value) and the pairs added or changed (with
-        the new value).
+        the new value).  `keys`, if known, are the only keys (map) or atoms
+        (set) at which old and new may differ: each is looked up by bisection.
         """
         if self.n_max == 1:
             return new
-        if self.value is None:
-            return tuple(sorted(set(old).symmetric_difference(new)))
-        so, sn = set(old), set(new)
-        added = sn - so      # pairs added, or changed (with the new value)
-        removed = so - sn    # pairs removed, or changed (with the old value)
-        if removed:
-            changed = {k for k, _ in added}
-            added.update(p for p in removed if p[0] not in changed)
-        return tuple(sorted(added))
+        if keys is not None:
+            return _diff_at(old, new, keys, self.value is not None)
+        out: list = []
+        _diff_sorted(old, new, self.value is not None, out)
+        return tuple(out)
 
     def apply_diff(self, old: Any, diff: Any) -> Any:
         """The inverse of `diff`: old plus a difference gives the new value."""
@@ -598,6 +596,61 @@ class Type:
             for a in (value if type(value) is tuple else (value,)):
                 out.append((key.ref_table, a))
         return out
+
+
+def _diff_at(old: tuple, new: tuple, keys: set, is_map: bool) -> tuple:
+    """`Type.diff` of two sorted sets or maps that can differ only at keys."""
+    out = []
+    if not is_map:
+        for a in sorted(keys):
+            i = bisect_left(old, a)
+            j = bisect_left(new, a)
+            if (i < len(old) and old[i] == a) != (j < len(new) and new[j] == a):
+                out.append(a)
+        return tuple(out)
+    no, nn = len(old), len(new)
+    for k in sorted(keys):
+        probe = (k,)
+        i = bisect_left(old, probe)
+        j = bisect_left(new, probe)
+        op = old[i] if i < no and old[i][0] == k else None
+        np = new[j] if j < nn and new[j][0] == k else None
+        if np is None:
+            if op is not None:
+                out.append(op)          # removed: with the old value
+        elif op is None or op[1] != np[1]:
+            out.append(np)              # added or changed: with the new value
+    return tuple(out)
+
+
+def _diff_sorted(old: tuple, new: tuple, is_map: bool, out: list) -> None:
+    """Appends the `Type.diff` of two sorted sets or maps to out, in order.
+
+    A large value usually changes in a few places, so this splits both values
+    at the middle of old (by key, found in new by bisection) and skips halves
+    that are equal, which tuple comparison checks at C speed (mostly by
+    identity, the unchanged atoms and pairs being the same objects): the cost
+    follows the number of changes, not the size of the value."""
+    n = len(old)
+    if n == len(new) and old == new:
+        return
+    if n <= 8 or len(new) <= 8:
+        if not is_map:
+            out.extend(sorted(set(old).symmetric_difference(new)))
+            return
+        so, sn = set(old), set(new)
+        added = sn - so      # pairs added, or changed (with the new value)
+        removed = so - sn    # pairs removed, or changed (with the old value)
+        if removed:
+            changed = {k for k, _ in added}
+            added.update(p for p in removed if p[0] not in changed)
+        out.extend(sorted(added))
+        return
+    h = n >> 1
+    # (key,) sorts just before every (key, value) pair: the key's place in new.
+    j = bisect_left(new, (old[h][0],) if is_map else old[h])
+    _diff_sorted(old[:h], new[:j], is_map, out)
+    _diff_sorted(old[h:], new[j:], is_map, out)
 
 
 _MISSING = object()
