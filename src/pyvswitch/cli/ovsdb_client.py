@@ -64,6 +64,7 @@ class Context:
     force: bool = False
     timeout: float | None = None
     daemon: Any = None
+    db_change_aware: bool = True
     ssl: SslConfig | None = None
 
     def initial_printed(self) -> None:
@@ -237,7 +238,7 @@ def _row_sort_key(types: list) -> Callable[[list], tuple]:
 
 
 def cmd_dump(ctx: Context, args: list[str]) -> int:
-    _, schema = ctx.schema()
+    sj, schema = ctx.schema()
     if args:
         tname = args[0]
         if tname not in schema.tables:
@@ -255,7 +256,7 @@ def cmd_dump(ctx: Context, args: list[str]) -> int:
     ops = []
     for tname, cols in tables:
         if cols is None:
-            cols = ["_uuid"] + list(schema.tables[tname].columns)
+            cols = [c for c in column_order(sj["tables"][tname]) if c != "_version"]
         ops.append({"op": "select", "table": tname, "where": [], "columns": cols})
     try:
         results = ctx.call("transact", [ctx.database] + ops)
@@ -443,6 +444,10 @@ def _run_monitor(ctx: Context, args: list[str], method: str) -> int:
         if cond is not None:
             reqs = [dict(r, where=cond) for r in reqs]
         requests[mt.name] = reqs
+    if ctx.db_change_aware:
+        # As the real client does, so that the server keeps us across
+        # schema conversions and database removals.
+        ctx.call("set_db_change_aware", [True])
     params: list[Any] = [ctx.database, None, requests]
     if method == "monitor_cond_since":
         params.append(last_id or ZERO_UUID)
@@ -933,6 +938,8 @@ def _apply_options(ctx: Context, opts: list, daemon) -> str | None:
             if int(value):
                 signal.signal(signal.SIGALRM, _on_fatal_signal)
                 signal.alarm(int(value))
+        elif name in ("db-change-aware", "no-db-change-aware"):
+            ctx.db_change_aware = name == "db-change-aware"
         elif name == "private-key":
             private_key = value
         elif name == "certificate":

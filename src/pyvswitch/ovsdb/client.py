@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pyvswitch import dirs
+from pyvswitch import dirs, vlog
 from pyvswitch.ovsdb import jsonrpc
 from pyvswitch.ovsdb.table_format import JSON_DECODER
 
@@ -301,7 +301,22 @@ class Client:
 
     # --- sending ---
 
+    def _log_msg(self, direction: str, msg: jsonrpc.Message) -> None:
+        """Logs msg at debug level, worded and ordered as OVS's jsonrpc module logs."""
+        if not _jsonrpc_log.is_enabled(vlog.Level.DBG):
+            return
+        if isinstance(msg, jsonrpc.Request):
+            text = f'request, method="{msg.method}", params={_log_json(msg.params)}, id={_log_json(msg.id)}'
+        elif isinstance(msg, jsonrpc.Notification):
+            text = f'notification, method="{msg.method}", params={_log_json(msg.params)}'
+        elif isinstance(msg, jsonrpc.Reply):
+            text = f"reply, result={_log_json(msg.result)}, id={_log_json(msg.id)}"
+        else:
+            text = f"error, error={_log_json(msg.error)}, id={_log_json(msg.id)}"
+        _jsonrpc_log.dbg("%s: %s %s", self.name, direction, text)
+
     def send(self, msg: jsonrpc.Message) -> None:
+        self._log_msg("send", msg)
         try:
             self.sock.sendall(jsonrpc.encode(msg))
         except OSError as e:
@@ -338,6 +353,7 @@ class Client:
         except jsonrpc.JsonRpcError:
             raise ConnectionClosed(errno.EPROTO) from None
         for msg in msgs:
+            self._log_msg("received", msg)
             if isinstance(msg, jsonrpc.Request):
                 if msg.method == "echo":
                     self.send(jsonrpc.Reply(msg.params, msg.id))
@@ -374,6 +390,23 @@ class Client:
         """Iterates over notifications forever (until the connection closes)."""
         while True:
             yield self.next_notification()
+
+
+_jsonrpc_log = vlog.module("jsonrpc")
+
+
+def _log_json(j: Any) -> str:
+    """j as OVS logs it: compact, objects in its hash tables' order."""
+    from pyvswitch.ovsdb.log import ovs_member_order
+    from pyvswitch.ovsdb.table_format import json_to_string
+
+    def order(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: order(v[k]) for k in ovs_member_order(v)}
+        if isinstance(v, list):
+            return [order(x) for x in v]
+        return v
+    return json_to_string(order(j))
 
 
 def _id_key(ident: Any) -> str:

@@ -77,21 +77,27 @@ def our_client_in_process(env: dict, *args: str) -> subprocess.CompletedProcess:
 
     saved_env = {k: os.environ.get(k) for k in env if k.startswith("OVS_")}
     out, err = io.StringIO(), io.StringIO()
-    # A private logging registry, so the program's settings do not leak into
-    # other tests run by this process.
-    saved_vlog = vlog._vlog
-    vlog._vlog = vlog._Vlog()
+    # The program sets logging levels and names; put them back afterwards so
+    # that nothing leaks into other tests run by this process.
+    registry = vlog._vlog
+    saved = (registry.program, list(registry.default_levels), registry.console, registry.seq,
+             {name: list(m.levels) for name, m in registry.modules.items()})
     try:
-        os.environ.update({k: v for k, v in env.items() if k.startswith("OVS_")})
+        os.environ.update({k: val for k, val in env.items() if k.startswith("OVS_")})
+        registry.console = err
+        registry.seq = 0
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             rc = ovsdb_client.run(list(args), out=out, argv0=ours("ovsdb-client"))
     finally:
-        vlog._vlog = saved_vlog
-        for k, v in saved_env.items():
-            if v is None:
+        registry.program, registry.default_levels, registry.console, registry.seq, levels = saved
+        for name, m in registry.modules.items():
+            m.levels = levels.get(name, list(registry.default_levels))
+            m._update()
+        for k, val in saved_env.items():
+            if val is None:
                 os.environ.pop(k, None)
             else:
-                os.environ[k] = v
+                os.environ[k] = val
     return subprocess.CompletedProcess(args, rc, out.getvalue(), err.getvalue())
 
 

@@ -211,3 +211,10 @@ def test_relative_unix_paths_are_in_the_run_directory(server, tmp_path):
     # The server's socket is $OVS_RUNDIR/db.sock; run from elsewhere.
     check(server, "list-dbs", "unix:db.sock", in_process=False, cwd=tmp_path)
     check(server, "list-dbs", "unix:nonexistent.sock", in_process=False, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("args", [["dump", "Test", "T2"], ["transact", '["Nope"]'], ["list-tables", "Test"]])
+def test_jsonrpc_debug_log(server, args):
+    # Sequence numbers and times aside, -v logs the same messages in the same words.
+    a, b = compare(server.env, "-vjsonrpc:console:dbg", args[0], server.remote, *args[1:])
+    assert b == a
