@@ -608,9 +608,10 @@ def cmd_backup(ctx: Context, args: list[str]) -> int:
     holding every row (as ovsdb-tool compact would write it)."""
     from pyvswitch.ovsdb.log import encode_record
 
-    _, schema = ctx.schema()
-    names = sorted(schema.tables)
-    ops = [{"op": "select", "table": n, "where": []} for n in names]
+    sj, schema = ctx.schema()
+    names = table_order(sj)
+    ops = [{"op": "select", "table": n, "where": [],
+            "columns": [c for c in column_order(sj["tables"][n]) if c != "_version"]} for n in names]
     results = ctx.call("transact", [ctx.database] + ops)
     record: dict[str, Any] = {}
     for name, r in zip(names, results):
