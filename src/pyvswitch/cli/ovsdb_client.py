@@ -606,8 +606,6 @@ def _reason(e: ClientError) -> str:
 def cmd_backup(ctx: Context, args: list[str]) -> int:
     """Writes a standalone database file: the schema record, then one record
     holding every row (as ovsdb-tool compact would write it)."""
-    from pyvswitch.ovsdb.log import encode_record
-
     sj, schema = ctx.schema()
     names = table_order(sj)
     ops = [{"op": "select", "table": n, "where": [],
@@ -619,13 +617,18 @@ def cmd_backup(ctx: Context, args: list[str]) -> int:
             raise Fatal(f"transaction returned error: {json_to_string(r, sort_keys=True)}")
         rows = {}
         for row in r["rows"]:
-            rows[row["_uuid"][1]] = {c: v for c, v in row.items() if c not in ("_uuid", "_version")}
+            # The row as received, less its _uuid: OVS removes that member
+            # from the object it parsed, which leaves the others' order.
+            rows[row["_uuid"][1]] = {c: row[c] for c in _hash_order(row) if c != "_uuid"}
         if rows:
-            record[name] = rows
+            record[name] = {u: rows[u] for u in _hash_order(rows)}
     record["_date"] = int(time.time() * 1000)
-    record["_is_diff"] = True
     record["_comment"] = 'produced by "ovsdb-client backup"'
-    data = encode_record(schema.to_json()) + encode_record(record)
+    record["_is_diff"] = True
+    record = {k: record[k] for k in _hash_order(record)}
+    # Objects in OVS's order and numbers in its format, so that the file is
+    # byte for byte what the real client writes (the date aside).
+    data = _record_bytes(_in_hash_order(_schema_json(sj, schema))) + _record_bytes(record)
     ctx.out.flush()
     out = getattr(ctx.out, "buffer", None)
     if out is not None:
@@ -634,6 +637,28 @@ def cmd_backup(ctx: Context, args: list[str]) -> int:
     else:
         ctx.out.write(data.decode())
     return 0
+
+
+def _schema_json(sj: dict, schema) -> dict:
+    """schema.to_json() with tables and columns inserted in the order OVS
+    iterates them, which decides the order it writes them in."""
+    j = schema.to_json()
+    tables = {}
+    for tname in table_order(sj):
+        t = j["tables"][tname]
+        cols = {c: t["columns"][c] for c in column_order(sj["tables"][tname]) if c in t["columns"]}
+        tables[tname] = {k: cols if k == "columns" else t[k]
+                         for k in ("columns", "isRoot", "maxRows", "indexes") if k in t}
+    j["tables"] = tables
+    return j
+
+
+def _record_bytes(j: Any) -> bytes:
+    """One standalone-log record: header line, then the JSON and a newline."""
+    import hashlib
+
+    data = (json_to_string(j) + "\n").encode()
+    return b"OVSDB JSON %d %s\n%s" % (len(data), hashlib.sha1(data).hexdigest().encode(), data)
 
 
 def _row_name(uuid: str) -> str:
