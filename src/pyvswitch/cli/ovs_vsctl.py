@@ -258,8 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         # Like OVS: worth an INFO message (which counts in the log's
         # sequence numbers) only when the database may change.
         might_write = any(not c.spec.read_only for c in cmds)
+        from pyvswitch.vsctl.runner import escape_args
         vlog.module("vsctl").log(vlog.Level.INFO if might_write else vlog.Level.DBG,
-                                 "Called as %s", " ".join(["ovs-vsctl", *argv]))
+                                 "Called as ovs-vsctl %s", escape_args(argv))
         if not opts.db:
             from pyvswitch import dirs
             opts.db = f"unix:{dirs.rundir()}/db.sock"

@@ -169,7 +169,8 @@ def _invoked_by() -> str:
         return "pid %d" % os.getppid()
 
 
-def _escape_args(argv: list[str]) -> str:
+def escape_args(argv: list[str]) -> str:
+    """The arguments as one line, quoted where needed (for logs and comments)."""
     out = []
     for a in argv:
         if a and not any(c in a for c in " \t\r\n\\'\""):
@@ -276,7 +277,7 @@ class Runner:
             inc_index = len(ops)
             ops.append({"op": "select", "table": "Open_vSwitch", "where": where, "columns": ["next_cfg"]})
         ops.append({"op": "comment",
-                    "comment": f"ovs-vsctl (invoked by {_invoked_by()}): ovs-vsctl {_escape_args(self.argv)}"})
+                    "comment": f"ovs-vsctl (invoked by {_invoked_by()}): ovs-vsctl {escape_args(self.argv)}"})
         if self.opts.dry_run:
             return "unchanged"
         results = self.conn.transact(self.schema.name, ops)
