@@ -28,6 +28,9 @@ def veth():
     ip("link", "add", a, "type", "veth", "peer", "name", b)
     try:
         for n in (a, b):
+            # No IPv6 on the pair: its multicast listener reports would land in the rings.
+            with open(f"/proc/sys/net/ipv6/conf/{n}/disable_ipv6", "w") as f:
+                f.write("1")
             ip("link", "set", n, "up")
         yield a, b
     finally:
