@@ -89,6 +89,19 @@ def test_vlan_access_ports_isolate(stack, topo, br):
     assert vlans[hwaddr_text(h1)] == 10 and vlans[hwaddr_text(h3)] == 20
 
 
+def test_retagging_a_port_applies_to_flows_already_cached(stack, topo, br):
+    """Moving a port to another VLAN cuts it off at once: the datapath's cached flows for the
+    old VLAN are revalidated, not left to expire."""
+    h1, p1 = topo.host(1, "10.218.0.1/24")
+    h2, p2 = topo.host(2, "10.218.0.2/24")
+    stack.vsctl("add-br", br, "--", "add-port", br, p1, "tag=10", "--", "add-port", br, p2, "tag=10")
+    assert ping(topo, h1, "10.218.0.2")
+    stack.vsctl("set", "Port", p2, "tag=20")
+    assert unreachable(topo, h1, "10.218.0.2")
+    stack.vsctl("set", "Port", p1, "tag=20")
+    assert ping(topo, h1, "10.218.0.2")
+
+
 def test_trunk_port_carries_8021q(stack, topo, br):
     h1, p1 = topo.host(1)
     h2, p2 = topo.host(2)
