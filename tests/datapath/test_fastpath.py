@@ -152,3 +152,20 @@ def test_started_datapath_sends_big_batches_in_order_through_the_sender():
     finally:
         dp.close()
     assert dp._sender._thread is None
+
+
+def test_a_failing_batch_costs_only_itself():
+    from util import wait_until
+    dp, out, upcalls = exact_dp()
+    inp = dp.ports()[1]
+    try:
+        dp.start()
+        real = dp._forward
+        dp._forward = lambda port, pkts: 1 / 0
+        inp.inject(udp_frame())
+        wait_until(lambda: dp.last_forward_error is not None, 10, what="the failure")
+        dp._forward = real
+        inp.inject(udp_frame())
+        wait_until(lambda: len(out.transmitted) == 1, 10, what="forwarding again")
+    finally:
+        dp.close()

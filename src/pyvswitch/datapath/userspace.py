@@ -81,6 +81,7 @@ class UserspaceDatapath:
         self._next_housekeeping = 0.0
         self.idle_seconds = IDLE_SECONDS
         self.last_upcall_error: Exception | None = None
+        self.last_forward_error: Exception | None = None
 
     # Ports.
 
@@ -241,7 +242,14 @@ class UserspaceDatapath:
                         if release is not None:
                             sender.drain()      # every slot is lent: wait for the sends
                         continue
-                    sends = self._sends(self._forward(port_no, pkts))
+                    try:
+                        sends = self._sends(self._forward(port_no, pkts))
+                    except Exception as e:  # a bug costs this batch, not the datapath
+                        self.last_forward_error = e
+                        if release is not None:
+                            sender.drain()
+                            release(len(pkts))
+                        continue
                     if len(pkts) < SEND_INLINE and sender.idle():
                         # A small batch is sent here: no hand-over latency (ping RTT).
                         _send(sends, release, len(pkts))
