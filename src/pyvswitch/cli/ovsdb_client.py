@@ -608,8 +608,11 @@ def cmd_backup(ctx: Context, args: list[str]) -> int:
     holding every row (as ovsdb-tool compact would write it)."""
     sj, schema = ctx.schema()
     names = table_order(sj)
+    # Ephemeral columns are not backed up, as they are not kept on disk.
     ops = [{"op": "select", "table": n, "where": [],
-            "columns": [c for c in column_order(sj["tables"][n]) if c != "_version"]} for n in names]
+            "columns": [c for c in column_order(sj["tables"][n])
+                        if c == "_uuid" or (c != "_version" and not schema.tables[n].columns[c].ephemeral)]}
+           for n in names]
     results = ctx.call("transact", [ctx.database] + ops)
     record: dict[str, Any] = {}
     for name, r in zip(names, results):
@@ -622,9 +625,9 @@ def cmd_backup(ctx: Context, args: list[str]) -> int:
             rows[row["_uuid"][1]] = {c: row[c] for c in _hash_order(row) if c != "_uuid"}
         if rows:
             record[name] = {u: rows[u] for u in _hash_order(rows)}
-    record["_date"] = int(time.time() * 1000)
     record["_comment"] = 'produced by "ovsdb-client backup"'
     record["_is_diff"] = True
+    record["_date"] = int(time.time() * 1000)
     record = {k: record[k] for k in _hash_order(record)}
     # Objects in OVS's order and numbers in its format, so that the file is
     # byte for byte what the real client writes (the date aside).
