@@ -16,6 +16,9 @@ Selected, all that concern the Open_vSwitch schema or need only an ovsdb-server:
 - backend/ovs_idl/test_idlutils.py and test_rowview.py: ovsdbapp's own "idltest" schema
   on our ovsdb-server (row printing, every column type).
 
+The TestOvsdbIdl class runs three times: its IDL connects over unix:, tcp: and ssl: (keys
+and certificates from the reference's ovs-pki, as ovsdbapp's OVN fixtures do for their servers).
+
 Left out, because they need OVN, which is not part of this project and not installed
 (no OVN schemas, no ovn-northd, no ovn-controller): backend/ovs_idl/test_indexing.py
 (OVN_Northbound), test_connection.py's TestConnectionReconnect and TestLockNotify
@@ -27,6 +30,7 @@ schema/ovn_*.  ovsdbapp's base class starts the OVN sandbox too (OvsOvnVenvFixtu
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -56,22 +60,42 @@ def path():
     os.environ["PATH"] = old
 
 
+class LocalServer:
+    """An ovsdb-server fixture as ovs-vswitchd sees it: through its Unix socket."""
+
+    def __init__(self, server: venv.OvsdbServerFixture) -> None:
+        self.connection = f"unix:{server.unix_socket}"
+
+
 class OursFixture(venv.OvsVenvFixture):
     """ovsdb-server and ovs-vswitchd (dummy netdevs) on our Open_vSwitch schema, no OVN."""
 
     def __init__(self, venv_, ovsdir=None, ovndir=None, protocol=None, **kwargs):
         super().__init__(venv_, ovsdir=ovsdir, **kwargs)
+        # ovsdbapp serves Open_vSwitch on the Unix socket only; its OVN servers also listen
+        # on tcp:/ssl: when a test class asks.  Ours does that for Open_vSwitch.
+        self.protocol = protocol
+        self.ovsdb_server.remote_proto = protocol
 
-    @property
-    def ovs_schema(self):
-        return str(OUR_SCHEMA)
+    def _setUp(self):
+        # The same steps as OvsVenvFixture's, but ovs-vsctl and ovs-vswitchd use the Unix
+        # socket: only the IDL under test connects over tcp: or ssl:.
+        if self.protocol == "ssl":
+            pki = self.useFixture(venv.PkiFixture(self.venv))
+            self.ssl_config = self.ovsdb_server.ssl_config = pki.create_certificate("ovs")
+        if self._setup_venv:
+            self.useFixture(self.venv)
+        self.useFixture(self.ovsdb_server)
+        self.useFixture(venv.VswitchdFixture(self.venv, LocalServer(self.ovsdb_server), self.dummy))
+        self.init_processes()
 
     def init_processes(self):
         for name in ("db", "ovs-vswitchd"):
             pidfile = Path(self.venv.venvdir) / f"{name}.pid"
             cmdline = Path(f"/proc/{pidfile.read_text().split()[0]}/cmdline").read_bytes()
             assert b"python" in cmdline, f"{name} is not ours: {cmdline!r}"
-        super().init_processes()
+        self.venv.call(["ovs-vsctl", "--no-wait", f"--db=unix:{self.ovsdb_server.unix_socket}",
+                        "--", "init"])
 
     @property
     def ovnnb_connection(self):
@@ -84,6 +108,17 @@ class OursFixture(venv.OvsVenvFixture):
 
 class TestOvsImplIdl(test_impl_idl.TestOvsdbIdl):
     fixture_class = OursFixture
+
+
+class TestOvsImplIdlTcp(test_impl_idl.TestOvsdbIdl):
+    fixture_class = OursFixture
+    protocol = "tcp"
+
+
+@pytest.mark.skipif(not shutil.which("ovs-pki"), reason="ovs-pki (from Open vSwitch) makes the keys")
+class TestOvsImplIdlSsl(test_impl_idl.TestOvsdbIdl):
+    fixture_class = OursFixture
+    protocol = "ssl"
 
 
 class TestOvsImplIdlCommands(test_impl_idl.ImplIdlTestCase):
