@@ -1,8 +1,8 @@
 """Linux interface properties through ioctls and sysfs: index, MAC, MTU, flags, carrier.
 
 Plain ioctls on a throwaway datagram socket are enough for what a netdev needs and
-cost no dependency; anything larger (creating veths, namespaces) is netlink's job and
-lives in tests or in pyroute2-based code.
+cost no dependency.  Link state for many interfaces at once comes from one rtnetlink
+dump (vswitchd/linkstate.py); creating veths and namespaces is left to iproute2 in tests.
 """
 
 from __future__ import annotations
