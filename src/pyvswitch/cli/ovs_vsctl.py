@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
 
 from pyvswitch.vsctl import parse
 from pyvswitch.vsctl.command import ExitStatus, VsctlError
@@ -18,21 +17,30 @@ VERSION = "ovs-vsctl (Open vSwitch) 3.1.0\nDB Schema 8.3.1\n"
 RETRY_INTERVAL = 0.1
 
 
-@dataclass(slots=True)
 class Options:
-    db: str = ""
-    wait_for_reload: bool = True
-    timeout: int | None = None   # None: not given (bounded wait); 0: wait forever
-    retry: bool = False
-    dry_run: bool = False
-    oneline: bool = False
-    format: str = "list"
-    data: str = "string"
-    headings: bool = True
-    pretty: bool = False
-    private_key: str | None = None
-    certificate: str | None = None
-    ca_cert: str | None = None
+    """The global options; a plain class because dataclasses cost more to import than a call."""
+
+    __slots__ = ("db", "wait_for_reload", "timeout", "retry", "dry_run", "oneline", "format", "data",
+                 "headings", "pretty", "private_key", "certificate", "ca_cert")
+
+    def __init__(self, db: str = "", wait_for_reload: bool = True, timeout: int | None = None,
+                 retry: bool = False, dry_run: bool = False, oneline: bool = False, format: str = "list",
+                 data: str = "string", headings: bool = True, pretty: bool = False,
+                 private_key: str | None = None, certificate: str | None = None,
+                 ca_cert: str | None = None) -> None:
+        self.db = db
+        self.wait_for_reload = wait_for_reload
+        self.timeout = timeout            # None: not given (bounded wait); 0: wait forever
+        self.retry = retry
+        self.dry_run = dry_run
+        self.oneline = oneline
+        self.format = format
+        self.data = data
+        self.headings = headings
+        self.pretty = pretty
+        self.private_key = private_key
+        self.certificate = certificate
+        self.ca_cert = ca_cert
 
 
 def all_commands():

@@ -18,8 +18,9 @@ functions:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+TYPE_CHECKING = False   # typing itself costs a few ms at every start
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 UNLIMITED = 2 ** 31 - 1
 
@@ -36,17 +37,49 @@ class ExitStatus(Exception):
         self.status = status
 
 
-@dataclass(frozen=True, slots=True)
 class CommandSpec:
+    """One row of the command table; immutable once made.
+
+    A plain class rather than a dataclass: ovs-vsctl runs thousands of times
+    per agent session and the dataclasses machinery costs more to import than
+    the rest of a call (see tests/vsctl/test_startup.py).
+    """
+
+    __slots__ = ("name", "syntax", "run", "pre", "post", "options", "read_only", "min_args", "max_args")
     name: str
     syntax: str                 # e.g. "!BRIDGE ?PARENT ?NEW-VLAN", as --commands shows it
     run: Callable
-    pre: Callable | None = None
-    post: Callable | None = None
-    options: str = ""           # e.g. "--may-exist,--id="
-    read_only: bool = False
-    min_args: int = 0
-    max_args: int = 0
+    pre: Callable | None
+    post: Callable | None
+    options: str                # e.g. "--may-exist,--id="
+    read_only: bool
+    min_args: int
+    max_args: int
+
+    def __init__(self, name: str, syntax: str, run: Callable, pre: Callable | None = None,
+                 post: Callable | None = None, options: str = "", read_only: bool = False,
+                 min_args: int = 0, max_args: int = 0) -> None:
+        for slot, value in zip(self.__slots__, (name, syntax, run, pre, post, options, read_only,
+                                                min_args, max_args)):
+            object.__setattr__(self, slot, value)
+
+    def _key(self) -> tuple:
+        return tuple(getattr(self, slot) for slot in self.__slots__)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field '{name}'")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"cannot delete field '{name}'")
+
+    def __eq__(self, other):
+        return self._key() == other._key() if other.__class__ is self.__class__ else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return "CommandSpec(" + ", ".join(f"{slot}={getattr(self, slot)!r}" for slot in self.__slots__) + ")"
 
     @staticmethod
     def make(name: str, syntax: str, run, pre=None, post=None, options: str = "", read_only: bool = False,
@@ -75,18 +108,33 @@ class CommandSpec:
         return self.options
 
 
-@dataclass(slots=True)
 class Context:
     """What one command sees while it runs."""
 
+    __slots__ = ("name", "args", "options", "shared", "output", "table", "try_again", "data")
     name: str
     args: list[str]
     options: dict[str, str | None]
     shared: Any                      # the per-invocation state (runner.Invocation)
-    output: list[str] = field(default_factory=list)
-    table: list | None = None        # rows for table-format output: (headings, rows of cells)
-    try_again: bool = False
-    data: dict = field(default_factory=dict)   # what run() leaves for post()
+    output: list[str]
+    table: list | None               # rows for table-format output: (headings, rows of cells)
+    try_again: bool
+    data: dict                       # what run() leaves for post()
+
+    def __init__(self, name: str, args: list[str], options: dict[str, str | None], shared: Any,
+                 output: list[str] | None = None, table: list | None = None, try_again: bool = False,
+                 data: dict | None = None) -> None:
+        self.name = name
+        self.args = args
+        self.options = options
+        self.shared = shared
+        self.output = [] if output is None else output
+        self.table = table
+        self.try_again = try_again
+        self.data = {} if data is None else data
+
+    def __repr__(self) -> str:
+        return "Context(" + ", ".join(f"{slot}={getattr(self, slot)!r}" for slot in self.__slots__) + ")"
 
     @property
     def view(self):

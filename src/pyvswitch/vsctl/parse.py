@@ -17,7 +17,6 @@ Errors raise `UsageError` with glibc's and OVS's exact wording.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 
 class UsageError(Exception):
@@ -68,14 +67,30 @@ GLOBAL_OPTIONS: tuple[tuple[str, str | None, int], ...] = (
 )
 
 
-@dataclass(slots=True)
 class ParsedCommand:
     """One command from the command line, checked against its table entry."""
 
+    __slots__ = ("name", "args", "options", "spec")
     name: str
     args: list[str]
     options: dict[str, str | None]   # "--if-exists" -> None, "--id" -> "@x"
-    spec: object = None              # the CommandSpec it names
+    spec: object                     # the CommandSpec it names
+
+    def __init__(self, name: str, args: list[str], options: dict[str, str | None], spec: object = None) -> None:
+        self.name = name
+        self.args = args
+        self.options = options
+        self.spec = spec
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.name, self.args, self.options, self.spec) == (other.name, other.args, other.options, other.spec)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"ParsedCommand(name={self.name!r}, args={self.args!r}, options={self.options!r}, spec={self.spec!r})"
 
 
 def command_option_names(specs) -> list[tuple[str, int]]:

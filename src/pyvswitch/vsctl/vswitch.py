@@ -16,8 +16,6 @@ Any write invalidates the cache; the next command rebuilds it from the view.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from pyvswitch.vsctl.command import UNLIMITED, CommandSpec, ExitStatus, VsctlError
 from pyvswitch.vsctl import dbcmds
 
@@ -29,34 +27,44 @@ INFO_COLUMNS = {
 }
 
 
-@dataclass(eq=False, slots=True)
+# Plain classes, not dataclasses: every ovs-vsctl call imports this module.
 class VBridge:
-    name: str
-    cfg: object              # the Bridge row, or for a fake bridge None
-    parent: "VBridge | None"
-    vlan: int
-    port_cfg: object = None  # for a fake bridge, the Port row that makes it
-    ports: list = field(default_factory=list)
+    __slots__ = ("name", "cfg", "parent", "vlan", "port_cfg", "ports")
+
+    def __init__(self, name: str, cfg: object, parent: VBridge | None, vlan: int, port_cfg: object = None,
+                 ports: list | None = None) -> None:
+        self.name = name
+        self.cfg = cfg               # the Bridge row, or for a fake bridge None
+        self.parent = parent
+        self.vlan = vlan
+        self.port_cfg = port_cfg     # for a fake bridge, the Port row that makes it
+        self.ports = [] if ports is None else ports
 
 
-@dataclass(eq=False, slots=True)
 class VPort:
-    cfg: object
-    bridge: VBridge
-    ifaces: list = field(default_factory=list)
+    __slots__ = ("cfg", "bridge", "ifaces")
+
+    def __init__(self, cfg: object, bridge: VBridge, ifaces: list | None = None) -> None:
+        self.cfg = cfg
+        self.bridge = bridge
+        self.ifaces = [] if ifaces is None else ifaces
 
 
-@dataclass(eq=False, slots=True)
 class VIface:
-    cfg: object
-    port: VPort
+    __slots__ = ("cfg", "port")
+
+    def __init__(self, cfg: object, port: VPort) -> None:
+        self.cfg = cfg
+        self.port = port
 
 
-@dataclass(slots=True)
 class Cache:
-    bridges: dict[str, VBridge] = field(default_factory=dict)
-    ports: dict[str, VPort] = field(default_factory=dict)
-    ifaces: dict[str, VIface] = field(default_factory=dict)
+    __slots__ = ("bridges", "ports", "ifaces")
+
+    def __init__(self) -> None:
+        self.bridges: dict[str, VBridge] = {}
+        self.ports: dict[str, VPort] = {}
+        self.ifaces: dict[str, VIface] = {}
 
 
 def _atoms(v) -> tuple:
