@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from pyvswitch.ovsdb.errors import OvsdbError
-from pyvswitch.ovsdb.types import UINT_MAX, AtomicType, BaseType, Parser, Type, is_id, syntax_error
+from pyvswitch.ovsdb.types import UINT_MAX, AtomicType, BaseType, Frozen, Parser, Type, is_id, syntax_error
 
 _VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)\Z")
 UUID_TYPE = Type(BaseType(AtomicType.UUID))
@@ -33,13 +32,24 @@ def is_valid_version(s: str) -> bool:
     return m is not None and all(int(g) <= UINT_MAX for g in m.groups())
 
 
-@dataclass(frozen=True, slots=True)
-class ColumnSchema:
+_set = object.__setattr__
+
+
+class ColumnSchema(Frozen):
+    __slots__ = _fields = ("name", "type", "mutable", "ephemeral", "index")
     name: str
     type: Type
-    mutable: bool = True
-    ephemeral: bool = False
-    index: int = -1
+    mutable: bool
+    ephemeral: bool
+    index: int
+
+    def __init__(self, name: str, type: Type, mutable: bool = True, ephemeral: bool = False,
+                 index: int = -1) -> None:
+        _set(self, "name", name)
+        _set(self, "type", type)
+        _set(self, "mutable", mutable)
+        _set(self, "ephemeral", ephemeral)
+        _set(self, "index", index)
 
     @staticmethod
     def from_json(j: Any, name: str, index: int = -1) -> "ColumnSchema":
@@ -63,15 +73,25 @@ class ColumnSchema:
         return j
 
 
-@dataclass(frozen=True, slots=True)
-class TableSchema:
+class TableSchema(Frozen):
+    __slots__ = _fields = ("name", "columns", "is_root", "max_rows", "indexes", "all_columns")
     name: str
     columns: dict[str, ColumnSchema]
-    is_root: bool = False
-    max_rows: int | float = math.inf
-    indexes: list[tuple[str, ...]] = field(default_factory=list)
+    is_root: bool
+    max_rows: int | float
+    indexes: list[tuple[str, ...]]
     # The implicit columns and the user columns, by name.
-    all_columns: dict[str, ColumnSchema] = field(default_factory=dict)
+    all_columns: dict[str, ColumnSchema]
+
+    def __init__(self, name: str, columns: dict[str, ColumnSchema], is_root: bool = False,
+                 max_rows: int | float = math.inf, indexes: list[tuple[str, ...]] | None = None,
+                 all_columns: dict[str, ColumnSchema] | None = None) -> None:
+        _set(self, "name", name)
+        _set(self, "columns", columns)
+        _set(self, "is_root", is_root)
+        _set(self, "max_rows", max_rows)
+        _set(self, "indexes", [] if indexes is None else indexes)
+        _set(self, "all_columns", {} if all_columns is None else all_columns)
 
     def column(self, name: str) -> ColumnSchema | None:
         return self.all_columns.get(name)
@@ -144,12 +164,18 @@ def _check_name(j: Any, name: str) -> None:
         raise syntax_error(j, "name must be a valid id")
 
 
-@dataclass(frozen=True, slots=True)
-class DatabaseSchema:
+class DatabaseSchema(Frozen):
+    __slots__ = _fields = ("name", "version", "tables", "cksum")
     name: str
     version: str
     tables: dict[str, TableSchema]
-    cksum: str = ""
+    cksum: str
+
+    def __init__(self, name: str, version: str, tables: dict[str, TableSchema], cksum: str = "") -> None:
+        _set(self, "name", name)
+        _set(self, "version", version)
+        _set(self, "tables", tables)
+        _set(self, "cksum", cksum)
 
     @staticmethod
     def from_json(j: Any) -> "DatabaseSchema":
