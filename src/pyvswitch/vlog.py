@@ -30,7 +30,6 @@ import enum
 import os
 import sys
 import time
-from dataclasses import dataclass
 
 try:
     import syslog as _syslog
@@ -75,21 +74,28 @@ class VlogError(Exception):
     """A bad -v or vlog/set specification; the message is OVS's wording."""
 
 
-@dataclass(slots=True)
 class RateLimit:
     """A token bucket: `rate` messages per minute, bursts of up to `burst`.
 
     Messages refused are counted; the next one admitted is preceded by a
-    note saying how many were dropped, as OVS does.
+    note saying how many were dropped, as OVS does.  (A plain class: the
+    command-line tools import this module at every start, and dataclasses
+    are slow to import.)
     """
 
-    rate: int = 5
-    burst: int = 0
-    tokens: float = -1.0
-    last: float = 0.0
-    n_dropped: int = 0
-    first_dropped: float = 0.0
-    last_dropped: float = 0.0
+    __slots__ = ("rate", "burst", "tokens", "last", "n_dropped", "first_dropped", "last_dropped")
+
+    def __init__(self, rate: int = 5, burst: int = 0) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = -1.0
+        self.last = 0.0
+        self.n_dropped = 0
+        self.first_dropped = 0.0
+        self.last_dropped = 0.0
+
+    def __repr__(self) -> str:
+        return "RateLimit(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__) + ")"
 
     def admit(self, now: float) -> bool:
         burst = self.burst or self.rate
