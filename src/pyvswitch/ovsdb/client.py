@@ -20,12 +20,15 @@ text is what ovsdb-client prints after its program name.
 
 from __future__ import annotations
 
+import _socket
 import errno
 import os
-import socket
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
+
+TYPE_CHECKING = False   # typing, socket and dataclasses cost more to import than a whole ovs-vsctl call
+if TYPE_CHECKING:
+    from socket import socket
+    from typing import Any, Callable
 
 from pyvswitch import dirs, vlog
 from pyvswitch.ovsdb import jsonrpc
@@ -103,11 +106,32 @@ class ConnectionClosed(ClientError):
         super().__init__(os.strerror(err) if err else "End of file")
 
 
-@dataclass(frozen=True, slots=True)
 class SslConfig:
-    private_key: str | None = None
-    certificate: str | None = None
-    ca_cert: str | None = None
+    """The three files an SSL remote needs (immutable)."""
+
+    __slots__ = ("private_key", "certificate", "ca_cert")
+
+    def __init__(self, private_key: str | None = None, certificate: str | None = None,
+                 ca_cert: str | None = None) -> None:
+        object.__setattr__(self, "private_key", private_key)
+        object.__setattr__(self, "certificate", certificate)
+        object.__setattr__(self, "ca_cert", ca_cert)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field '{name}'")
+
+    def _key(self) -> tuple:
+        return self.private_key, self.certificate, self.ca_cert
+
+    def __eq__(self, other):
+        return self._key() == other._key() if other.__class__ is self.__class__ else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"SslConfig(private_key={self.private_key!r}, certificate={self.certificate!r}, "
+                f"ca_cert={self.ca_cert!r})")
 
 
 def _strerror(e: OSError) -> str:
@@ -172,7 +196,7 @@ def is_passive(remote: str) -> bool:
 
 
 def open_socket(remote: str, ssl_config: SslConfig | None = None,
-                on_listen: Callable[[], None] | None = None) -> socket.socket:
+                on_listen: Callable[[], None] | None = None) -> socket:
     """Connects (or, for a passive remote, accepts one connection) to remote;
     on_listen is called once a passive remote listens.
 
@@ -185,13 +209,16 @@ def open_socket(remote: str, ssl_config: SslConfig | None = None,
     verb = "listen to" if passive else "connect to"
     try:
         if kind == "unix":
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            # The C module's socket does all a client needs; the socket
+            # module would add milliseconds to every ovs-vsctl call.
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
             try:
                 sock.connect(rest)
             except OSError:
                 sock.close()
                 raise
             return sock
+        import socket
         if kind in ("tcp", "ssl"):
             host, port = _active_address(remote, kind, rest)
             if kind == "ssl":
@@ -255,7 +282,7 @@ def _check_ssl_config(cfg: SslConfig | None, remote: str, verb: str) -> None:
         raise ClientError(f'failed to {verb} "{remote}" (Protocol not available)')
 
 
-def _wrap_ssl(sock: socket.socket, cfg: SslConfig | None, server_side: bool) -> socket.socket:
+def _wrap_ssl(sock: socket, cfg: SslConfig | None, server_side: bool) -> socket:
     import ssl  # only ssl: remotes pay for it
 
     assert cfg is not None
@@ -274,7 +301,7 @@ def _wrap_ssl(sock: socket.socket, cfg: SslConfig | None, server_side: bool) -> 
 class Client:
     """One JSON-RPC session.  `call` blocks until the reply (or timeout)."""
 
-    def __init__(self, sock: socket.socket, name: str = "") -> None:
+    def __init__(self, sock: socket, name: str = "") -> None:
         self.sock = sock
         self.name = name
         self._stream = MessageStream()
@@ -342,7 +369,7 @@ class Client:
             self.sock.settimeout(None)
         try:
             data = self.sock.recv(1 << 20)
-        except socket.timeout:
+        except TimeoutError:
             raise TimeoutError from None
         except OSError as e:
             raise ConnectionClosed(e.errno or errno.ECONNRESET) from None
