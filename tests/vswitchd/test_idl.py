@@ -226,3 +226,37 @@ def test_reconnect_resyncs_only_what_changed():
         asyncio.run(main())
     finally:
         server.close()
+
+
+def test_idl_thread_for_blocking_code():
+    from pyvswitch.aio.idl import IdlThread
+
+    server = DbServer("ours")
+    t = IdlThread(Idl("Open_vSwitch", TABLES), server.remote).start()
+    try:
+        ovs_uuid = t.wait(lambda idl: next(iter(idl.rows("Open_vSwitch")), None))
+        before = t.snapshot()["Open_vSwitch"][ovs_uuid]["next_cfg"]
+
+        def bump(idl):
+            txn = idl.transaction()
+            txn.increment("Open_vSwitch", ovs_uuid, "next_cfg")
+            return txn
+
+        res = t.transact(bump)
+        assert res.status is TxnStatus.SUCCESS and res.increment == before + 1
+        t.wait(lambda idl: idl.rows("Open_vSwitch")[ovs_uuid]["next_cfg"] == before + 1)
+        server.vsctl("--no-wait", "add-br", "br0")
+        assert t.wait(lambda idl: bridge_names(idl) == ["br0"])
+        with pytest.raises(TimeoutError):
+            t.wait(lambda idl: False, timeout=0.2)
+    finally:
+        t.close()
+        server.close()
+
+
+def test_idl_thread_bad_remote():
+    from pyvswitch.aio.idl import IdlThread
+    from pyvswitch.aio.stream import RemoteError
+
+    with pytest.raises(RemoteError):
+        IdlThread(Idl("Open_vSwitch", TABLES), "bogus:x").start()

@@ -13,13 +13,20 @@ Inactivity probes: for tcp:/ssl: remotes an "echo" request is sent after
 `probe_interval` seconds of silence, and the connection is dropped (and so
 re-established) if the next interval also passes in silence; unix: sockets
 are not probed, as in OVS.
+
+`IdlThread` serves blocking code: the same connection on an event loop in a
+thread of its own.  The replica belongs to that thread; other threads see it
+only through `snapshot()` (a copy taken there), `wait(cond)` (cond runs
+there) and `transact(build)` (build makes the transaction there).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from pyvswitch import vlog
 from pyvswitch.aio.stream import Connection, RemoteManager, parse_remote
@@ -150,3 +157,93 @@ class IdlConnection:
                         "disconnecting", conn.name, idle)
                 conn.abort("inactivity probe")
                 probing = False
+
+
+class IdlThread:
+    def __init__(self, idl: Idl, remote: str, **options) -> None:
+        self.idl = idl
+        self.loop = asyncio.new_event_loop()
+        self._conn: IdlConnection | None = None
+        self._options = options
+        self._remote = remote
+        self._thread = threading.Thread(target=self._run, name="ovsdb-idl", daemon=True)
+        self._started = threading.Event()
+        self._error: Exception | None = None
+
+    def start(self) -> "IdlThread":
+        """Starts the thread; raises what starting the connection raised (a bad remote)."""
+        self._thread.start()
+        self._started.wait()
+        if self._error is not None:
+            self.close()
+            raise self._error
+        return self
+
+    def _connect(self) -> None:
+        try:
+            self._conn = IdlConnection(self.idl, self._remote, **self._options)
+            self._conn.start()
+        except Exception as e:  # handed to start()'s caller
+            self._error = e
+        finally:
+            self._started.set()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._connect)
+        self.loop.run_forever()
+        if self._conn is not None:
+            self._conn.close()
+        self.loop.run_until_complete(asyncio.sleep(0))
+        self.loop.close()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(10)
+
+    def _call(self, fn: Callable[[], Any], timeout: float | None) -> Any:
+        fut: concurrent.futures.Future = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(fn())
+            except Exception as e:  # handed to the caller's thread
+                fut.set_exception(e)
+
+        self.loop.call_soon_threadsafe(run)
+        return fut.result(timeout)
+
+    def snapshot(self, timeout: float | None = 10.0) -> dict[str, dict[str, dict]]:
+        """A copy of the replica ({table: {uuid: {column: datum}}}), consistent in time."""
+        return self._call(lambda: {t: dict(rows) for t, rows in self.idl.tables.items()}, timeout)
+
+    def wait(self, cond: Callable[[Idl], Any], timeout: float = 10.0) -> Any:
+        """Blocks until cond(idl), evaluated on the IDL's thread after each change, is
+        true; returns its value.  Raises TimeoutError at the deadline."""
+        async def waiter():
+            conn = self._conn
+            while True:
+                v = cond(self.idl) if self.idl.is_connected else None
+                if v:
+                    return v
+                conn.changed.clear()
+                await conn.changed.wait()
+
+        fut = asyncio.run_coroutine_threadsafe(asyncio.wait_for(waiter(), timeout), self.loop)
+        try:
+            return fut.result()
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"timed out after {timeout}s waiting for the database") from None
+
+    def transact(self, build: Callable[[Idl], Transaction], timeout: float = 30.0) -> TxnResult:
+        """Builds a transaction on the IDL's thread (build(idl) -> Transaction), commits
+        it and blocks for its result."""
+        async def run():
+            return await self._conn.commit(build(self.idl))
+
+        fut = asyncio.run_coroutine_threadsafe(asyncio.wait_for(run(), timeout), self.loop)
+        try:
+            return fut.result()
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"timed out after {timeout}s waiting for the commit") from None
