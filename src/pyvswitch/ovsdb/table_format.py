@@ -26,9 +26,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
-from typing import Any
+
+TYPE_CHECKING = False   # this module is on every client's import path: no typing or dataclasses at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 from pyvswitch.ovsdb.datum_text import datum_to_bare
 
@@ -110,6 +111,8 @@ class NumberOutOfRange(ValueError):
 
 
 def _parse_number(s: str) -> int | float:
+    from decimal import Decimal, InvalidOperation  # only numbers with a fraction or exponent come here
+
     try:
         d = Decimal(s)
         if d == d.to_integral_value() and _INT64_MIN <= d <= _INT64_MAX:
@@ -149,9 +152,48 @@ JSON_DECODER = json.JSONDecoder(parse_float=_parse_number, parse_int=_parse_int,
 
 # --- cells ---
 
-@dataclass(frozen=True, slots=True)
-class Datum:
+class _Value:
+    """Equality, hash and repr from `__slots__`, as a dataclass would give."""
+
+    __slots__ = ()
+
+    def _key(self) -> tuple:
+        return tuple([getattr(self, f) for f in self.__slots__])
+
+    def __eq__(self, other):
+        return self._key() == other._key() if other.__class__ is self.__class__ else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__) + ")"
+
+
+class _Frozen(_Value):
+    __slots__ = ()
+
+    def __init__(self, *args, **kwargs) -> None:
+        values = dict(zip(self.__slots__, self._defaults))
+        values.update(zip(self.__slots__, args))
+        for name, v in kwargs.items():
+            if name not in values:
+                raise TypeError(f"{type(self).__qualname__}() got an unexpected keyword argument '{name}'")
+            values[name] = v
+        if len(values) < len(self.__slots__):
+            missing = [f for f in self.__slots__ if f not in values]
+            raise TypeError(f"{type(self).__qualname__}() missing required arguments: {', '.join(missing)}")
+        for name in self.__slots__:
+            object.__setattr__(self, name, values[name])
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field '{name}'")
+
+
+class Datum(_Frozen):
     """A cell holding a column value: `type` is a types.Type, `value` an engine value."""
+    __slots__ = ("type", "value")
+    _defaults = ()
     type: Any
     value: Any
 
@@ -166,10 +208,11 @@ class Datum:
         return self.type.datum_to_string(self.value)
 
 
-@dataclass(frozen=True, slots=True)
-class JsonCell:
+class JsonCell(_Frozen):
     """A cell holding any JSON value, shown as compact sorted JSON text in
     every cell format (as ovsdb-client shows column types)."""
+    __slots__ = ("json",)
+    _defaults = ()
     json: Any
 
     def to_json(self) -> Any:
@@ -179,7 +222,7 @@ class JsonCell:
         return json_to_string(self.json, sort_keys=True)
 
 
-Cell = Any  # str | Datum | JsonCell | None (an empty cell: "", or null in JSON)
+Cell = object  # str | Datum | JsonCell | None (an empty cell: "", or null in JSON)
 
 
 def cell_text(cell: Cell, cell_format: str) -> str:
@@ -196,21 +239,26 @@ def cell_json(cell: Cell) -> Any:
 
 # --- tables ---
 
-@dataclass(frozen=True, slots=True)
-class Style:
+class Style(_Frozen):
     """How to print: output format, cell format, headings, JSON layout."""
-    format: str = "table"     # table | list | html | csv | json
-    cell: str = "string"      # string | bare | json
-    headings: bool = True
-    pretty: bool = False      # json format: OVS's indented layout
+    __slots__ = ("format", "cell", "headings", "pretty")
+    _defaults = ("table", "string", True, False)
+    format: str       # table | list | html | csv | json
+    cell: str         # string | bare | json
+    headings: bool
+    pretty: bool      # json format: OVS's indented layout
 
 
-@dataclass(slots=True)
-class Table:
-    headings: list[str]
-    rows: list[list[Cell]] = field(default_factory=list)
-    caption: str | None = None
-    timestamp: str | None = None   # printed above the table (monitor --timestamp)
+class Table(_Value):
+    __slots__ = ("headings", "rows", "caption", "timestamp")
+    __hash__ = None
+
+    def __init__(self, headings: list[str], rows: list[list[Cell]] | None = None, caption: str | None = None,
+                 timestamp: str | None = None) -> None:
+        self.headings = headings
+        self.rows = [] if rows is None else rows
+        self.caption = caption
+        self.timestamp = timestamp   # printed above the table (monitor --timestamp)
 
     def add_row(self, cells: list[Cell]) -> None:
         self.rows.append(cells)
