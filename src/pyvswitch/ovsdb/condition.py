@@ -12,6 +12,12 @@ with a single value as argument, and are false when the column is empty.
 `Condition.uuid` is the uuid named by a `["_uuid", "==", ...]` clause, if
 any, so that a caller can look the one possible row up instead of scanning
 the table; `Condition.always` is true for an empty condition.
+
+Speed: a clause's parts other than its value are worked out once per
+(table, column, function), and the ubiquitous one-clause condition
+`[["_uuid", "==", ["uuid", U]]]` is compiled once per (table, U); both
+caches are bounded.  Conditions are never changed once made, so sharing
+them is safe.
 """
 
 from __future__ import annotations

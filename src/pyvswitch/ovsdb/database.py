@@ -304,11 +304,8 @@ class Database:
                 changes[tname] = out
         if not changes:
             return None
-        commit = Commit(changes, x.now, x.durable, "\n".join(x.comments) if x.comments else None, tables,
-                        forced)
-        commit._splits = splits
-        commit.hints = hints
-        return commit
+        return Commit(changes, x.now, x.durable, "\n".join(x.comments) if x.comments else None, tables,
+                      forced, splits, hints)
 
     def _collect_garbage(self, x: Transaction, delta: dict, touched: dict, deleted: list) -> None:
         """Deletes rows of non-root tables that no strong reference reaches, until none is left."""

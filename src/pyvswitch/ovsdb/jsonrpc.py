@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from typing import Any, Union
+
+TYPE_CHECKING = False   # every ovsdb client imports this module: no typing or dataclasses at run time
+if TYPE_CHECKING:
+    from typing import Any, Union
 
 _STRUCTURAL = re.compile(rb'[{}\[\]"\\]')
 _STRING_SPECIAL = re.compile(rb'["\\]')
@@ -36,32 +38,76 @@ class JsonRpcError(Exception):
     """The peer sent bytes that are not a valid JSON-RPC message."""
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class _Message:
+    """Immutable, with the init, equality, hash, repr and match arguments a
+    frozen dataclass of `__slots__` would have (written out: importing
+    dataclasses costs a command-line client more than its whole call)."""
+
+    __slots__ = ()
+
+    def _key(self) -> tuple:
+        return tuple([getattr(self, f) for f in self.__slots__])
+
+    def __eq__(self, other):
+        return self._key() == other._key() if other.__class__ is self.__class__ else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__) + ")"
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field '{name}'")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"cannot delete field '{name}'")
+
+
+class Request(_Message):
+    __slots__ = __match_args__ = ("method", "params", "id")
     method: str
     params: list
     id: Any
 
+    def __init__(self, method: str, params: list, id: Any) -> None:
+        object.__setattr__(self, "method", method)
+        object.__setattr__(self, "params", params)
+        object.__setattr__(self, "id", id)
 
-@dataclass(frozen=True, slots=True)
-class Notification:
+
+class Notification(_Message):
+    __slots__ = __match_args__ = ("method", "params")
     method: str
     params: list
 
+    def __init__(self, method: str, params: list) -> None:
+        object.__setattr__(self, "method", method)
+        object.__setattr__(self, "params", params)
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+
+class Reply(_Message):
+    __slots__ = __match_args__ = ("result", "id")
     result: Any
     id: Any
 
+    def __init__(self, result: Any, id: Any) -> None:
+        object.__setattr__(self, "result", result)
+        object.__setattr__(self, "id", id)
 
-@dataclass(frozen=True, slots=True)
-class ErrorReply:
+
+class ErrorReply(_Message):
+    __slots__ = __match_args__ = ("error", "id")
     error: Any
     id: Any
 
+    def __init__(self, error: Any, id: Any) -> None:
+        object.__setattr__(self, "error", error)
+        object.__setattr__(self, "id", id)
 
-Message = Union[Request, Notification, Reply, ErrorReply]
+
+if TYPE_CHECKING:
+    Message = Union[Request, Notification, Reply, ErrorReply]
 
 
 class Framer:
@@ -173,8 +219,8 @@ def parse_message(obj: Any) -> Message:
             raise JsonRpcError('"method" member is not a string')
         if not isinstance(params, list):
             raise JsonRpcError('"params" member is not a JSON array')
-        extra = set(obj) - {"method", "params", "id"}
-        if extra:
+        if len(obj) > 2 + ("id" in obj):
+            extra = set(obj) - {"method", "params", "id"}
             raise JsonRpcError(f'message has unexpected member "{sorted(extra)[0]}"')
         ident = obj.get("id")
         if ident is None:

@@ -1,11 +1,13 @@
 """RFC 7047 mutations (section 5.1), parsed and applied as ovsdb-server does.
 
 `compile_mutations(table_schema, mutations_json, symtab)` parses a list of
-`[column, mutator, value]` and returns a function that takes a row's values
-(a list, changed in place) and applies every mutation in order, raising the
-`OvsdbError` ovsdb-server reports ("domain error" for division by zero,
-"range error" for integer overflow or a non-finite real, "constraint
-violation" for out-of-bounds results, duplicates or wrong set sizes).
+`[column, mutator, value]` and returns `(apply, touches)`: `apply` takes a
+row's values (a list, changed in place) and applies every mutation in order,
+raising the `OvsdbError` ovsdb-server reports ("domain error" for division
+by zero, "range error" for integer overflow or a non-finite real,
+"constraint violation" for out-of-bounds results, duplicates or wrong set
+sizes); `touches` says, per column, which few keys or atoms the mutations
+can change, so that the difference a commit logs need not scan the value.
 
 Arithmetic mutators (+= -= *= /= %=) apply to integer and real columns
 holding one value or a set, element by element; integer division and
@@ -13,6 +15,10 @@ remainder truncate toward zero, like C.  "insert" adds set members or map
 pairs (an existing key keeps its value); "delete" removes set members, map
 pairs by key and value, or map pairs by key (when the value parses as a set
 of keys).
+
+Speed: everything but the value is worked out once per (table, column,
+mutator) and kept; inserting or deleting a few keys bisects the sorted
+tuple instead of rebuilding it through a dict.
 """
 
 from __future__ import annotations

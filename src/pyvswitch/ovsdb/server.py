@@ -593,12 +593,17 @@ class ServerCore:
             cache: dict = {}
             hints = getattr(commit, "hints", None)
             for s, mon in dbh.monitors:
-                body = cache.get(mon.key, _DEFERRED)
-                if body is _DEFERRED:
-                    upd = mon.updates(changes, hints)
-                    body = cache[mon.key] = dumps(upd) if upd else None
-                if body is not None:
-                    self._out(s, mon.notification(body, txn_id))
+                # Monitors alike (same key, same id) get the very same bytes.
+                k = (mon.key, mon.id_text)
+                note = cache.get(k, _DEFERRED)
+                if note is _DEFERRED:
+                    body = cache.get(mon.key, _DEFERRED)
+                    if body is _DEFERRED:
+                        upd = mon.updates(changes, hints)
+                        body = cache[mon.key] = dumps(upd) if upd else None
+                    note = cache[k] = None if body is None else mon.notification(body, txn_id)
+                if note is not None:
+                    self._out(s, note)
         if dbh.triggers:
             self._run_triggers(dbh, self._now)
 

@@ -23,6 +23,15 @@ Rows whose values end up unchanged are not part of the commit.
 Operation results are exactly ovsdb-server 3.1's: one result per operation,
 the failing operation's error object, `null` for operations not executed,
 and one extra error object when the commit-time checks fail.
+
+Differences: a mutation tells which few keys (or atoms) of a map (or set)
+it can change; each `TxnRow` keeps, per column, the value the mutations
+produced and the keys they named (`hints`).  If the final value is still
+that very object, the commit passes the keys on (`Commit.hints`) and the
+log record and update2 notifications compute the difference at those keys
+only, by bisection, instead of over a value that may hold thousands of
+entries.  Any other write to the column (an update, weak-reference
+cleanup) replaces the object and so voids the hint.
 """
 
 from __future__ import annotations
@@ -57,29 +66,25 @@ class TxnRow:
         # (or atoms); (None, None) once that is not known.  See `changed_keys`.
         self.hints: dict[int, tuple] | None = None
 
-    def note_mutation(self, before: dict, touches: dict) -> None:
-        """Remembers which keys mutations changed, given the values before them
-        ({column index: value})."""
+    def note_change(self, i: int, before, keys: set | None) -> None:
+        """Remembers which keys of column i a mutation changed (None: maybe
+        any), given the value before it."""
+        after = self.new[i]
+        if after is before:
+            return
         hints = self.hints
         if hints is None:
             hints = self.hints = {}
-        new = self.new
-        committed = self.old.values
-        for i, keys in touches.items():
-            after = new[i]
-            b = before[i]
-            if after is b:
-                continue
-            h = hints.get(i)
-            if keys is None:
-                hints[i] = _UNKNOWN
-            elif h is None:
-                hints[i] = (after, set(keys)) if b is committed[i] else _UNKNOWN
-            elif h[0] is b:
-                h[1].update(keys)
-                hints[i] = (after, h[1])
-            else:
-                hints[i] = _UNKNOWN
+        h = hints.get(i)
+        if keys is None:
+            hints[i] = _UNKNOWN
+        elif h is None:
+            hints[i] = (after, set(keys)) if before is self.old.values[i] else _UNKNOWN
+        elif h[0] is before:
+            h[1].update(keys)
+            hints[i] = (after, h[1])
+        else:
+            hints[i] = _UNKNOWN
 
     def changed_keys(self, i: int, value) -> set | None:
         """The keys (or atoms) at which `value`, this row's final value of column
@@ -138,8 +143,18 @@ class Transaction:
         n = len(ops)
         results: list = []
         error = None
+        tables = self.db.tables
         for i, op in enumerate(ops, 1):
             try:
+                if type(op) is dict and len(op) == 4 and op.get("op") == "mutate":
+                    # The most common operation, well formed: no need to check its
+                    # members one by one (nothing a Parser would report can occur).
+                    tname, where, mutations = op.get("table"), op.get("where"), op.get("mutations")
+                    if type(tname) is str and type(where) is list and type(mutations) is list:
+                        table = tables.get(tname)
+                        if table is not None:
+                            results.append(_do_mutate(self, table, where, mutations))
+                            continue
                 p = Parser(op, ("ovsdb operation %d of %d", (i, n)))
                 name = p.member("op", "id")
                 executor = _EXECUTORS.get(name)
@@ -380,6 +395,10 @@ def _mutate(x: Transaction, p: Parser) -> dict:
     table = x.table(p)
     where = p.member("where", "array")
     mutations_j = p.member("mutations", "array")
+    return _do_mutate(x, table, where, mutations_j)
+
+
+def _do_mutate(x: Transaction, table: "Table", where: list, mutations_j: list) -> dict:
     ts = table.schema
     mutate, touches = compile_mutations(ts, mutations_j, x.symtab)
     cond = compile_where(ts, where, x.symtab)
@@ -389,9 +408,16 @@ def _mutate(x: Transaction, p: Parser) -> dict:
             mutate(tr.new)
         else:
             new = tr.new
-            before = {i: new[i] for i in touches}
-            mutate(new)
-            tr.note_mutation(before, touches)
+            if len(touches) == 1:
+                for i, keys in touches.items():
+                    b = new[i]
+                    mutate(new)
+                    tr.note_change(i, b, keys)
+            else:
+                before = {i: new[i] for i in touches}
+                mutate(new)
+                for i, keys in touches.items():
+                    tr.note_change(i, before[i], keys)
     return {"count": len(matches)}
 
 
