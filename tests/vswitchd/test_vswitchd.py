@@ -257,3 +257,20 @@ def test_internal_port_mtu_and_mac_requests(db):
     wait_until(lambda: db.get("Interface", iq, "mtu") == "1300", 10, what="new MTU")
     db.vsctl("del-br", br)
     wait_until(lambda: not os.path.exists(f"/sys/class/net/{iq}"), 10, what="TAP removed")
+
+
+@needs_root
+def test_missing_device_added_when_it_appears(db):
+    br, dev = f"vsa{os.getpid() % 10000}", f"vsd{os.getpid() % 10000}"
+    db.start_vswitchd()
+    db.vsctl("add-br", br)
+    db.vsctl("add-port", br, dev)
+    assert ofport(db, dev) == "-1"
+    subprocess.run(["ip", "link", "add", dev, "type", "veth", "peer", "name", dev + "b"],
+                   check=True, timeout=30)
+    try:
+        wait_until(lambda: ofport(db, dev) not in ("-1", "[]"), 10, what="device added")
+        assert db.get("Interface", dev, "error") == "[]"
+    finally:
+        db.vsctl("del-br", br)
+        subprocess.run(["ip", "link", "del", dev], capture_output=True, timeout=30)

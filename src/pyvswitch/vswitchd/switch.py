@@ -86,6 +86,8 @@ class Switch:
         self._stats_seen: set[str] = set()         # interfaces whose statistics were reported
         self._ethtool: dict[str, EthtoolInfo] = {}  # asked once per opened interface
         self._links: dict[str, list] = {}          # name -> [last link state, resets seen]
+        self._absent_seen: set[str] = set()        # failed interfaces already retried as present
+        self.devices_appeared = False              # set by status(): reconfigure to retry
         self._mac_seq = itertools.count(0x0f)
 
     # ---- datapaths ------------------------------------------------------------------
@@ -338,11 +340,18 @@ class Switch:
         ifaces: dict[str, InterfaceStatus] = {name: failed(err) for name, err in self.errors.items()}
         bridges: dict[str, BridgeStatus] = {}
         links: dict[str, LinkInfo] | None = None
-        if any(self._is_linux(nd) for nd in self.netdevs.values()):
+        if self.errors or any(self._is_linux(nd) for nd in self.netdevs.values()):
             try:
                 links = dump_links()
             except OSError as e:
                 log.warn("reading interface states failed (%s)", linux.strerror(e), rl=_RL)
+        if links is not None:
+            # A device that failed to open and exists now: worth another try, as OVS
+            # reconfigures when the system's interfaces change.
+            appeared = {n for n in self.errors if n in links} - self._absent_seen
+            self._absent_seen = {n for n in self.errors if n in links}
+            if appeared:
+                self.devices_appeared = True
         for kind, backer in self.backers.items():
             for bname, br in list(backer.bridges.items()):
                 bridges[bname] = BridgeStatus(br.datapath_id)
