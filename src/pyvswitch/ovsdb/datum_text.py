@@ -28,10 +28,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
 
 from pyvswitch.ovsdb.errors import OvsdbError
 from pyvswitch.ovsdb.types import AtomicType, BaseType, Type, atom_to_string, is_uuid
+
+TYPE_CHECKING = False   # importing typing costs every ovs-vsctl call milliseconds
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["DatumTextError", "atom_to_string", "datum_to_string", "datum_to_bare",
            "atom_from_string", "datum_from_string", "to_string", "from_string"]

@@ -11,7 +11,10 @@ on them keep working.
 from __future__ import annotations
 
 import json
-from typing import Any
+
+TYPE_CHECKING = False   # importing typing costs every ovs-vsctl call milliseconds
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class OvsdbError(Exception):

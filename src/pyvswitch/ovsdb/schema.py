@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
 
 from pyvswitch.ovsdb.errors import OvsdbError
 from pyvswitch.ovsdb.types import UINT_MAX, AtomicType, BaseType, Frozen, Parser, Type, is_id, syntax_error
+
+TYPE_CHECKING = False   # importing typing costs every ovs-vsctl call milliseconds
+if TYPE_CHECKING:
+    from typing import Any
 
 _VERSION_RE = re.compile(r"(\d+)\.(\d+)\.(\d+)\Z")
 UUID_TYPE = Type(BaseType(AtomicType.UUID))

@@ -29,9 +29,12 @@ import os
 import random as _random
 import re
 from bisect import bisect_left
-from typing import Any
 
 from pyvswitch.ovsdb.errors import OvsdbError, json_text
+
+TYPE_CHECKING = False   # importing typing costs every ovs-vsctl call milliseconds
+if TYPE_CHECKING:
+    from typing import Any
 
 ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 INT64_MIN = -(1 << 63)

@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
 
 from pyvswitch.ovsdb.types import Type
 from pyvswitch.vsctl.command import CommandSpec, VsctlError
 from pyvswitch.vsctl import values
+
+TYPE_CHECKING = False   # importing typing costs every ovs-vsctl call milliseconds
+if TYPE_CHECKING:
+    from typing import Any
 
 # table -> ways to name a row: (referring table, its name column or None for
 # ".", the referring table's column that points at the row, or None when the

@@ -31,10 +31,12 @@ current one records nothing.
 from __future__ import annotations
 
 import math
-import uuid as _uuid
-from typing import Any, Iterable
 
-from pyvswitch.ovsdb.types import Type
+from pyvswitch.ovsdb.types import Type, new_uuid
+
+TYPE_CHECKING = False   # importing typing costs every ovs-vsctl call milliseconds
+if TYPE_CHECKING:
+    from typing import Any, Iterable
 
 
 class Row:
@@ -134,7 +136,7 @@ class View:
         self._touch(row)
 
     def insert(self, table: str, uuid: str | None = None) -> Row:
-        u = uuid or str(_uuid.uuid4())
+        u = uuid or new_uuid()
         ts = self.schema.tables[table]
         values = {name: col.type.default() for name, col in ts.columns.items()}
         row = Row(table, u, values, inserted=True)
