@@ -1,0 +1,87 @@
+"""ovs-vsctl's import path stays lean.
+
+Agents run ovs-vsctl thousands of times, so most of one call's time is
+Python starting up and importing.  These tests are structural rather than
+timed: after a whole call, none of the modules known to cost milliseconds at
+import (dataclasses drags in inspect, ast and dis; socket converts its
+constants to enums; typing, uuid with platform, decimal, asyncio, ssl) may
+have been loaded.  A change that needs one of them on this path should import
+it lazily where it is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from util import REPO, ours
+from vsctl_harness import Server
+
+HEAVY = ("dataclasses", "inspect", "ast", "dis", "typing", "socket", "uuid", "platform", "decimal", "copy",
+         "asyncio", "ssl", "selectors", "textwrap", "traceback", "tokenize")
+
+# Imports the entry module as the console script does, runs one call, and
+# reports which modules were loaded and the exit status.
+PROBE = """
+import json, sys
+from pyvswitch.cli.ovs_vsctl import main
+sys.argv = ["ovs-vsctl", *sys.argv[1:]]
+status = main()
+sys.stdout.flush()
+print("\\n" + json.dumps({"status": status, "modules": sorted(sys.modules)}))
+"""
+
+
+def _probe(env: dict, *args: str) -> tuple[int, set[str], str]:
+    r = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True,
+                       timeout=60, cwd=REPO)
+    out, _, last = r.stdout.rstrip("\n").rpartition("\n")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(last)
+    return report["status"], set(report["modules"]), out
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server("ours")
+    yield s
+    s.close()
+
+
+def test_importing_the_entry_module_and_the_command_table_is_lean():
+    code = ("import sys\n"
+            "from pyvswitch.cli import ovs_vsctl\n"
+            "ovs_vsctl.all_commands()\n"
+            "import pyvswitch.vsctl.runner, pyvswitch.vsctl.rpc, pyvswitch.vsctl.output, pyvswitch.ovsdb.schema\n"
+            "print(' '.join(sorted(sys.modules)))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO,
+                       check=True)
+    loaded = set(r.stdout.split())
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+@pytest.mark.parametrize("args", [
+    ["--no-wait", "set", "Open_vSwitch", ".", "external_ids:k=v"],
+    ["--no-wait", "--may-exist", "add-br", "br0", "--", "--may-exist", "add-port", "br0", "p1",
+     "--", "set", "Interface", "p1", "type=internal"],
+    ["list-br"],
+    ["--if-exists", "get", "Open_vSwitch", ".", "external_ids:k"],
+    ["--format=table", "list", "Open_vSwitch"],
+])
+def test_a_whole_call_stays_lean(server, args):
+    status, loaded, out = _probe(server.env, f"--db=unix:{server.sock}", *args)
+    assert status == 0
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_the_probe_sees_real_work(server):
+    """The probe runs the real command: its output is ovs-vsctl's."""
+    assert subprocess.run([ours("ovs-vsctl"), f"--db=unix:{server.sock}", "--no-wait", "--may-exist", "add-br",
+                           "brx"], env=server.env, capture_output=True, text=True, timeout=60).returncode == 0
+    status, _, out = _probe(server.env, f"--db=unix:{server.sock}", "br-exists", "brx")
+    assert status == 0
+    status, _, out = _probe(server.env, f"--db=unix:{server.sock}", "list-br")
+    assert "brx" in out.split()
