@@ -260,7 +260,7 @@ def test_internal_port_mtu_and_mac_requests(db):
 
 
 @needs_root
-def test_missing_device_added_when_it_appears(db):
+def test_devices_appearing_and_disappearing(db):
     br, dev = f"vsa{os.getpid() % 10000}", f"vsd{os.getpid() % 10000}"
     db.start_vswitchd()
     db.vsctl("add-br", br)
@@ -271,6 +271,10 @@ def test_missing_device_added_when_it_appears(db):
     try:
         wait_until(lambda: ofport(db, dev) not in ("-1", "[]"), 10, what="device added")
         assert db.get("Interface", dev, "error") == "[]"
+        subprocess.run(["ip", "link", "del", dev], check=True, timeout=30)
+        wait_until(lambda: ofport(db, dev) == "-1", 10, what="device gone")
+        assert db.get("Interface", dev, "error") == \
+            f'"could not open network device {dev} (No such device)"'
     finally:
         db.vsctl("del-br", br)
         subprocess.run(["ip", "link", "del", dev], capture_output=True, timeout=30)
