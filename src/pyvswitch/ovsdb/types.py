@@ -26,7 +26,6 @@ from __future__ import annotations
 import enum
 import math
 import os
-import random as _random
 import re
 from bisect import bisect_left
 
@@ -50,10 +49,16 @@ _VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
 
 
 # A private generator, seeded from the OS: nobody else's random.seed() can make
-# it repeat, and a forked child (a restarted daemon) reseeds it.
-_rng = _random.Random()
-_getrandbits = _rng.getrandbits
-os.register_at_fork(after_in_child=_rng.seed)
+# it repeat, and a forked child (a restarted daemon) reseeds it.  It is made at
+# the first uuid, so that tools which never make one do not import random.
+def _getrandbits(k: int) -> int:
+    global _getrandbits
+    import random
+
+    rng = random.Random()
+    os.register_at_fork(after_in_child=rng.seed)
+    _getrandbits = rng.getrandbits
+    return _getrandbits(k)
 
 
 def new_uuid() -> str:

@@ -25,7 +25,7 @@ ovs-vswitchd is not applying the configuration (exit status 1).  With
 from __future__ import annotations
 
 import os
-import signal
+import _signal as signal   # the C module: the signal module's enums cost every call time
 import sys
 import time
 
