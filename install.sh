@@ -18,6 +18,8 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/pip install -q -e '.[test]'
+# Bytecode up front: every tool start would otherwise compile what it imports (ovs-vsctl runs often).
+.venv/bin/python -m compileall -q src
 if [ "${1:-}" != "--no-start" ]; then
   .venv/bin/pyvswitch start
 fi

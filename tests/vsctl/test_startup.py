@@ -21,7 +21,7 @@ from util import REPO, ours
 from vsctl_harness import Server
 
 HEAVY = ("dataclasses", "inspect", "ast", "dis", "typing", "socket", "uuid", "platform", "decimal", "copy",
-         "asyncio", "ssl", "selectors", "textwrap", "traceback", "tokenize")
+         "asyncio", "ssl", "selectors", "textwrap", "traceback", "tokenize", "signal")
 
 # Imports the entry module as the console script does, runs one call, and
 # reports which modules were loaded and the exit status.
