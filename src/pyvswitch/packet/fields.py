@@ -342,7 +342,7 @@ def parse_port(s: str, names: Mapping[str, int] | None = None) -> int | None:
         return names.get(name) if names and isinstance(name, str) else None
     if s.upper() in PORT_NUMBERS:
         return PORT_NUMBERS[s.upper()]
-    if not s.isdigit():
+    if not (s.isascii() and s.isdigit()):  # "¹".isdigit() is true, int("¹") fails
         return names.get(s) if names else None
     n = int(s)
     if n <= 0xFFFF:
