@@ -22,8 +22,7 @@ from random import getrandbits
 from typing import Iterator
 
 from pyvswitch.datapath.actions import OUTPUT
-from pyvswitch.ofproto.classifier import key_function
-from pyvswitch.packet.flow import FlowKey
+from pyvswitch.packet.flow import FlowKey, key_function
 
 
 class Megaflow:

@@ -59,10 +59,10 @@ as in OpenFlow.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import and_, itemgetter, or_
+from operator import or_
 from typing import Any, Callable, Iterator, Protocol
 
-from pyvswitch.packet.flow import FULL_MASK, INDEX, N_REGS, WIDTHS, FlowKey
+from pyvswitch.packet.flow import INDEX, N_REGS, WIDTHS, FlowKey, key_function
 from pyvswitch.packet.match import Match
 
 _ZERO = FlowKey()
@@ -94,23 +94,6 @@ class ClsRule:
     match: Match
     priority: int
     value: Any = None
-
-
-def key_function(mask: FlowKey) -> Callable[[FlowKey], Any]:
-    """The function from a FlowKey to its hash key under mask (exact slots are not ANDed)."""
-    pairs = [(i, m) for i, m in enumerate(mask) if m]
-    if not pairs:
-        return lambda key: ()
-    idx = tuple(i for i, _ in pairs)
-    masks = tuple(m for _, m in pairs)
-    exact = all(m == FULL_MASK[i] for i, m in pairs)
-    if len(pairs) == 1:
-        (i, m), = pairs
-        return itemgetter(i) if exact else (lambda key: key[i] & m)
-    getter = itemgetter(*idx)
-    if exact:
-        return getter
-    return lambda key: tuple(map(and_, getter(key), masks))
 
 
 NEVER = float("inf")  # the remove version of a rule nobody has scheduled to disappear

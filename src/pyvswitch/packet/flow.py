@@ -39,7 +39,8 @@ per-layer objects.  `extract_with_offsets` also returns where L3 and L4 start.
 from __future__ import annotations
 
 import struct
-from typing import Callable, NamedTuple
+from operator import and_, itemgetter
+from typing import Any, Callable, NamedTuple
 
 from pyvswitch.packet.headers import (
     ARP, ETH, ETH_TYPE_ARP, ETH_TYPE_IP, ETH_TYPE_IPV6, ETH_TYPE_MIN, ETH_TYPE_RARP, ETH_TYPE_VLAN,
@@ -334,3 +335,23 @@ def packet_mask(key: FlowKey) -> FlowKey:
 def with_metadata(key: FlowKey, **fields: int) -> FlowKey:
     """key with some fields replaced (e.g. in_port, tun_id, registers)."""
     return key._replace(**fields)
+
+
+def key_function(mask: FlowKey) -> Callable[[FlowKey], Any]:
+    """The function from a FlowKey to its hash key under mask (exact slots are not ANDed).
+
+    Shared by the classifier's subtables and the datapath's megaflow table: both keep one
+    dict per mask, keyed by what this returns."""
+    pairs = [(i, m) for i, m in enumerate(mask) if m]
+    if not pairs:
+        return lambda key: ()
+    idx = tuple(i for i, _ in pairs)
+    masks = tuple(m for _, m in pairs)
+    exact = all(m == FULL_MASK[i] for i, m in pairs)
+    if len(pairs) == 1:
+        (i, m), = pairs
+        return itemgetter(i) if exact else (lambda key: key[i] & m)
+    getter = itemgetter(*idx)
+    if exact:
+        return getter
+    return lambda key: tuple(map(and_, getter(key), masks))
