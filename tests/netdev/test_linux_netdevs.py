@@ -124,3 +124,22 @@ def test_tap_carries_host_traffic():
     finally:
         tap.close()
     wait_until(lambda: not linux.exists(name), 5, what="TAP removed on close")
+
+
+def test_frames_dropped_at_a_full_ring_are_counted():
+    """The kernel drops what a full receive ring cannot hold; rx_dropped must say so."""
+    with Topology("rd") as t:
+        h1, p1 = t.host(1, "10.203.0.1/24")
+        dev = AfPacketNetdev(p1, slots=4)
+        try:
+            send = ("import socket\n"
+                    "s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                    "s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)\n"
+                    "for _ in range(200): s.sendto(b'x' * 20, ('10.203.0.255', 9))\n")
+            r = t.run(h1, "python3", "-c", send)
+            assert r.returncode == 0, r.stderr
+            # Nobody read the ring: at most 4 frames fit, the rest were dropped.
+            assert dev.stats().rx_dropped >= 150
+            assert len(dev.recv_batch(64)) <= 4
+        finally:
+            dev.close()

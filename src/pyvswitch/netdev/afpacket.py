@@ -318,6 +318,16 @@ class AfPacketNetdev:
         return sent
 
     def stats(self) -> NetdevStats:
+        """Counters so far.  Frames the kernel dropped because the receive ring was full
+        never reach us; PACKET_STATISTICS reports them (and resets on each read), so they
+        are added to rx_dropped here."""
+        if self._sock.fileno() >= 0:
+            try:
+                _received, drops = struct.unpack(
+                    "II", self._sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
+                self._stats.rx_dropped += drops
+            except OSError:
+                pass
         return self._stats
 
     def close(self) -> None:
