@@ -90,8 +90,21 @@ def _best(names, s: str) -> tuple[str | None, list[str]]:
     return (None, sorted(tied)) if len(tied) > 1 else (best, [])
 
 
+# Resolved names, by (id of the schema or table schema, name, ...): a call
+# that names the same table or column a thousand times matches it once.
+_RESOLVED: dict[tuple, tuple] = {}
+
+
+def _best_cached(owner, names, s: str, *more) -> tuple[str | None, list[str]]:
+    key = (id(owner), s, *more)
+    hit = _RESOLVED.get(key)
+    if hit is None or hit[0] is not owner:
+        hit = _RESOLVED[key] = (owner, _best(names, s))
+    return hit[1]
+
+
 def get_table(schema, name: str):
-    found, ambiguous = _best(schema.tables, name)
+    found, ambiguous = _best_cached(schema, schema.tables, name)
     if ambiguous:
         raise VsctlError(f'"{name}" matches multiple table names: {", ".join(ambiguous)}')
     if found is None:
@@ -100,7 +113,7 @@ def get_table(schema, name: str):
 
 
 def get_column(ts, name: str, allow_uuid: bool = True) -> str:
-    found, ambiguous = _best(["_uuid", *ts.columns] if allow_uuid else ts.columns, name)
+    found, ambiguous = _best_cached(ts, ["_uuid", *ts.columns] if allow_uuid else ts.columns, name, allow_uuid)
     if ambiguous:
         raise VsctlError(f'{ts.name} contains more than one column whose name matches "{name}": '
                          f'{", ".join(ambiguous)}')
@@ -138,7 +151,10 @@ def _row_by_id(ctx, ts, ident, record_id: str):
         except VsctlError:
             return None
         referrer = None
-        for row in view.rows(ref_table):
+        # Which row is found does not depend on the order: more than one is an error.
+        for row in view.tables.get(ref_table, {}).values():
+            if row.deleted:
+                continue
             v = row[name_col]
             atoms = v if isinstance(v, tuple) else (v,)
             if len(atoms) == 1 and atoms[0] == want:
@@ -367,8 +383,9 @@ def pre_set(ctx) -> None:
             ctx.want(ts.name, [column])
 
 
-def set_column(ctx, ts, row, arg: str) -> None:
-    """Applies one "COLUMN[:KEY]=VALUE" to row (shared by set, create, add-port...)."""
+def set_column(ctx, ts, row, arg: str) -> str:
+    """Applies one "COLUMN[:KEY]=VALUE" to row (shared by set, create, add-port...);
+    returns the column's name."""
     column, key, _, text = parse_column_key_value(arg, ts, ("=",))
     _check_mutable(ts, row, column)
     ctype = column_type(ts, column)
@@ -390,6 +407,7 @@ def set_column(ctx, ts, row, arg: str) -> None:
         value = values.datum_from_string(ctype, text, symtab)
         ctx.shared.note_refs(ctype, value)
         ctx.view.write(row, column, value)
+    return column
 
 
 def cmd_set(ctx) -> None:
@@ -397,9 +415,7 @@ def cmd_set(ctx) -> None:
     row = get_row(ctx, ts, ctx.args[1], must_exist=not ctx.has("--if-exists"))
     if row is None:
         return
-    for arg in ctx.args[2:]:
-        set_column(ctx, ts, row, arg)
-    ctx.shared.invalidate_cache()
+    ctx.shared.invalidate_cache(ts.name, [set_column(ctx, ts, row, arg) for arg in ctx.args[2:]])
 
 
 def pre_add_remove(ctx) -> None:

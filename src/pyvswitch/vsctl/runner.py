@@ -53,6 +53,7 @@ class Invocation:
         self.wants: dict[str, set[str] | None] = {}
         self.view: View | None = None
         self.cache = None
+        self.ports_verified = False
         self.symbols: dict[str, Symbol] = {}
         self.expected_ifaces: list[str] = []
 
@@ -71,10 +72,17 @@ class Invocation:
     def reset(self, view: View) -> None:
         self.view = view
         self.cache = None
+        self.ports_verified = False
         self.symbols = {}
         self.expected_ifaces = []
 
-    def invalidate_cache(self) -> None:
+    def invalidate_cache(self, table: str | None = None, columns=None) -> None:
+        """After a write; given the table and columns written, only if the
+        bridge/port/interface cache was built from one of them."""
+        if table is not None:
+            from pyvswitch.vsctl.vswitch import CACHE_COLUMNS
+            if CACHE_COLUMNS.get(table, set()).isdisjoint(columns):
+                return
         self.cache = None
 
     @property

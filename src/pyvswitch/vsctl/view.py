@@ -97,6 +97,7 @@ class View:
         self._verified: dict[tuple[str, str], set[str]] = {}
         self._inserted: dict[str, str] = {}   # provisional uuid -> uuid-name
         self._order: list[Row] = []           # rows in order of first change
+        self._touched: set[int] = set()       # their ids (each is alive in _order)
         self.real_uuids: dict[str, str] = {}
 
     # Reading.
@@ -150,7 +151,8 @@ class View:
         self._touch(row)
 
     def _touch(self, row: Row) -> None:
-        if not any(r is row for r in self._order):
+        if id(row) not in self._touched:
+            self._touched.add(id(row))
             self._order.append(row)
 
     # The transaction.

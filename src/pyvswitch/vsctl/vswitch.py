@@ -11,13 +11,27 @@ across all three, as OVS requires; conflicts are reported with OVS's words.
 A command that changes the bridge/port/interface structure verifies the
 columns it was built from (Open_vSwitch.bridges, Bridge.ports,
 Port.interfaces), so that a concurrent change makes the transaction retry.
-Any write invalidates the cache; the next command rebuilds it from the view.
+A write to a column the cache is built from (CACHE_COLUMNS) invalidates the
+cache, and the next command rebuilds it from the view, except that add-port
+and add-bond update it in place (one call adding a thousand ports must not
+rebuild it a thousand times).  Other writes leave it be: its entries refer
+to the view's rows, which writes change in place.
 """
 
 from __future__ import annotations
 
+from bisect import insort
+
 from pyvswitch.vsctl.command import UNLIMITED, CommandSpec, ExitStatus, VsctlError
 from pyvswitch.vsctl import dbcmds
+
+# What build_cache reads: a write to anything else leaves the cache valid.
+CACHE_COLUMNS = {
+    "Open_vSwitch": {"bridges"},
+    "Bridge": {"name", "ports"},
+    "Port": {"name", "fake_bridge", "interfaces", "tag"},
+    "Interface": {"name"},
+}
 
 INFO_COLUMNS = {
     "Open_vSwitch": ["bridges"],
@@ -141,11 +155,17 @@ def cache(ctx) -> Cache:
 
 
 def verify_ports(ctx) -> None:
-    """Asserts the structure this command's decisions were based on."""
+    """Asserts the structure this command's decisions were based on.
+
+    Once per run is enough: rows inserted since need no verification, and
+    verifying a row again adds nothing."""
+    if ctx.shared.ports_verified:
+        return
     view = ctx.view
     ovs = ovs_row(ctx)
     if ovs is None:
         return
+    ctx.shared.ports_verified = True
     view.verify(ovs, "bridges")
     for br in view.rows("Bridge"):
         view.verify(br, "ports")
@@ -508,10 +528,20 @@ def _add_port(ctx, br_name: str, port_name: str, iface_names: list[str], setting
     if bridge.parent is not None:
         view.write(port, "tag", (bridge.vlan,))
     port_ts = ctx.schema.tables["Port"]
+    restructured = False
     for setting in settings:
-        dbcmds.set_column(ctx, port_ts, port, setting)
+        restructured |= dbcmds.set_column(ctx, port_ts, port, setting) in CACHE_COLUMNS["Port"]
     _set_add(view, (bridge.parent or bridge).cfg, "ports", port.uuid)
-    _changed(ctx)
+    c = ctx.shared.cache
+    if c is None or restructured or bridge.parent is not None:
+        _changed(ctx)
+        return
+    # As build_cache would place them: the bridge's ports in uuid order.
+    vp = c.ports[port_name] = VPort(port, bridge)
+    insort(bridge.ports, vp, key=lambda p: p.cfg.uuid)
+    for iface in ifaces:
+        vi = c.ifaces[iface["name"]] = VIface(iface, vp)
+        insort(vp.ifaces, vi, key=lambda i: i.cfg.uuid)
 
 
 def pre_add_port(ctx) -> None:
