@@ -17,6 +17,7 @@ import sys
 
 import pytest
 
+from pyvswitch.vsctl.command import VsctlError
 from util import REPO, ours
 from vsctl_harness import Server
 
@@ -85,3 +86,40 @@ def test_the_probe_sees_real_work(server):
     assert status == 0
     status, _, out = _probe(server.env, f"--db=unix:{server.sock}", "list-br")
     assert "brx" in out.split()
+
+
+# --- one call with many commands: the bridge cache kept in place ---
+
+def _engine_vsctl():
+    from test_units import EngineConnection, SCHEMA, vsctl
+    from pyvswitch.ovsdb.database import Database
+    conn = EngineConnection(Database(SCHEMA))
+    return conn, lambda *words: vsctl(conn, *words)
+
+
+def test_ports_added_earlier_in_a_call_are_seen_by_later_commands():
+    conn, run = _engine_vsctl()
+    assert run("add-br", "br0", "--", "add-br", "br1", "--", "add-br", "v5", "br0", "5") == (0, "")
+    words = []
+    for i in range(20):
+        words += ["--", "add-port", f"br{i % 2}", f"p{i}", "--", "set", "interface", f"p{i}", "type=internal"]
+    words += ["--", "list-ports", "br0", "--", "port-to-br", "p7", "--", "iface-to-br", "p8",
+              "--", "add-port", "v5", "q1", "--", "port-to-br", "q1", "--", "list-ports", "br1"]
+    rc, out = run(*words[1:])
+    assert rc == 0
+    lines = out.split("\n")
+    assert lines[:10] == sorted(f"p{i}" for i in range(0, 20, 2))
+    assert lines[10:13] == ["br1", "br0", "v5"]
+    assert lines[13:23] == sorted(f"p{i}" for i in range(1, 20, 2))
+    with pytest.raises(VsctlError, match="because a port named p3 already exists on bridge br1"):
+        run("add-port", "br0", "x", "--", "add-port", "br0", "p3")
+
+
+def test_a_set_that_restructures_rebuilds_the_cache():
+    conn, run = _engine_vsctl()
+    run("add-br", "br0", "--", "add-br", "v5", "br0", "5")
+    # Tagging p1 with 5 moves it under the fake bridge v5 for the rest of the call.
+    assert run("add-port", "br0", "p1", "--", "port-to-br", "p1", "--", "set", "port", "p1", "tag=5",
+               "--", "port-to-br", "p1", "--", "add-port", "br0", "p2", "tag=5", "--", "port-to-br", "p2",
+               "--", "set", "interface", "p2", "type=internal", "--", "list-ports", "v5") == (
+        0, "br0\nv5\nv5\np1\np2\n")
