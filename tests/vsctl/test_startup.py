@@ -123,3 +123,28 @@ def test_a_set_that_restructures_rebuilds_the_cache():
                "--", "port-to-br", "p1", "--", "add-port", "br0", "p2", "tag=5", "--", "port-to-br", "p2",
                "--", "set", "interface", "p2", "type=internal", "--", "list-ports", "v5") == (
         0, "br0\nv5\nv5\np1\np2\n")
+
+
+# --- the schema, parsed a table at a time ---
+
+@pytest.mark.parametrize("tables", [
+    None,   # the Open_vSwitch schema as shipped
+    {"A": {"columns": {"b": {"type": {"key": {"type": "uuid", "refTable": "B"}}, "ephemeral": True}}},
+     "B": {"columns": {"n": {"type": "integer"}}, "maxRows": 2, "indexes": [["n"]]}},   # no root table
+    {"A": {"columns": {"b": {"type": {"key": {"type": "uuid", "refTable": "B"}, "min": 0, "max": "unlimited"},
+                             "ephemeral": True}}, "isRoot": True},
+     "B": {"columns": {"n": {"type": "integer"}}, "isRoot": False}},
+])
+def test_lazy_schema_equals_the_whole_parse(tables):
+    from pyvswitch.ovsdb.schema import DatabaseSchema
+    from pyvswitch.vsctl import lazy_schema
+    j = json.loads((REPO / "src/pyvswitch/schemas/vswitch.ovsschema").read_text())
+    if tables is not None:
+        j = {"name": "T", "version": "1.2.3", "tables": tables}
+    whole, lazy = DatabaseSchema.from_json(j), lazy_schema.from_json(j)
+    assert (lazy.name, lazy.version, lazy.cksum) == (whole.name, whole.version, whole.cksum)
+    assert list(lazy.tables) == list(whole.tables) and len(lazy.tables) == len(whole.tables)
+    for name in reversed(list(whole.tables)):
+        assert lazy.tables[name] == whole.tables[name]
+        assert lazy.tables.get(name) is lazy.tables[name]
+    assert lazy.tables.get("Nope") is None and "Nope" not in lazy.tables

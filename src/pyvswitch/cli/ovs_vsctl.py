@@ -286,12 +286,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(opts: Options, cmds, argv, log) -> int:
-    from pyvswitch.ovsdb.schema import DatabaseSchema
+    from pyvswitch.vsctl import lazy_schema
     from pyvswitch.vsctl.rpc import ConnectionFailed
     from pyvswitch.vsctl.runner import Runner
     conn = _connect(opts)
     try:
-        schema = DatabaseSchema.from_json(conn.get_schema("Open_vSwitch"))
+        schema = lazy_schema.from_json(conn.get_schema("Open_vSwitch"))
         return Runner(conn, schema, cmds, opts, argv, log).run()
     except ConnectionFailed as e:
         raise VsctlError(str(e)) from None
