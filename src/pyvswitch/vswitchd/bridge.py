@@ -15,9 +15,9 @@ As OVS's vswitchd/bridge.c, one loop on the daemon's event loop:
    pass.  Statistics are sampled every STATS_INTERVAL seconds (OVS's
    stats-update-interval: 5 s, or other_config:stats-update-interval ms).
    An interface that failed because its device did not exist is retried when
-   the device appears, and one whose device is deleted is dropped and
-   reported missing (both seen in the status pass's link dump), as OVS
-   reconfigures when the system's interfaces change.
+   the device appears (seen in the status pass's link dump), as OVS
+   reconfigures when the system's interfaces change.  A device deleted under
+   its port leaves the port as it is, reading down, as in the reference.
 3. `Switch.run(now)` drives ofproto's timers (MAC aging, flow timeouts,
    megaflow revalidation).  A MAC learned in a datapath thread wakes the loop
    through `loop.call_soon_threadsafe`.
@@ -134,9 +134,6 @@ class BridgeRunner:
                 self._next_stats = now + self.stats_interval
             self._next_status = now + STATUS_INTERVAL
             self._write_status(with_stats)
-        if self.switch.devices_vanished:
-            self.switch.drop_vanished(now)
-            self.switch.devices_appeared = True
         if self.switch.devices_appeared:
             self.switch.devices_appeared = False
             self.applied_seqno = -1             # reconfigure on the next pass

@@ -88,7 +88,6 @@ class Switch:
         self._links: dict[str, list] = {}          # name -> [last link state, resets seen]
         self._absent_seen: set[str] = set()        # failed interfaces already retried as present
         self.devices_appeared = False              # set by status(): reconfigure to retry
-        self.devices_vanished: set[str] = set()    # set by status(): system devices gone
         self._mac_seq = itertools.count(0x0f)
 
     # ---- datapaths ------------------------------------------------------------------
@@ -123,16 +122,6 @@ class Switch:
         """Drops the errors of interfaces no longer configured."""
         for name in [n for n in self.errors if n not in keep]:
             del self.errors[name]
-
-    def drop_vanished(self, now: float) -> None:
-        """Removes the ports whose system devices no longer exist."""
-        gone = self.devices_vanished
-        self.devices_vanished = set()
-        effects = [RemoveInterface(b, n) for b, cfg in self.running.bridges.items()
-                   for n in cfg.interfaces if n in gone]
-        for e in effects:
-            log.warn("%s: network device %s disappeared", e.bridge, e.name)
-        self.apply(effects, now)
 
     def apply(self, effects: list[Effect], now: float) -> None:
         for e in effects:
@@ -363,10 +352,6 @@ class Switch:
             self._absent_seen = {n for n in self.errors if n in links}
             if appeared:
                 self.devices_appeared = True
-            # A system device deleted under us: drop the port, so that the next
-            # reconfiguration finds it missing and says so.
-            self.devices_vanished = {n for n, nd in self.netdevs.items()
-                                     if getattr(nd, "type", "") == "system" and n not in links}
         for kind, backer in self.backers.items():
             for bname, br in list(backer.bridges.items()):
                 bridges[bname] = BridgeStatus(br.datapath_id)
