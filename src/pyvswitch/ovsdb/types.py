@@ -221,6 +221,10 @@ class BaseType(Frozen):
         _set(self, "constrained", enum is not None or min_integer != INT64_MIN or max_integer != INT64_MAX
              or min_real != -DBL_MAX or max_real != DBL_MAX or min_length != 0 or max_length != UINT_MAX)
 
+    def _key(self) -> tuple:   # spelled out: types are dictionary keys on hot paths
+        return (self.type, self.enum, self.min_integer, self.max_integer, self.min_real, self.max_real,
+                self.min_length, self.max_length, self.ref_table, self.ref_type)
+
     @property
     def is_strong_ref(self) -> bool:
         return self.ref_table is not None and self.ref_type == "strong"
@@ -420,6 +424,9 @@ class Type(Frozen):
         _set(self, "n_min", n_min)
         _set(self, "n_max", n_max)
         _set(self, "kind", MAP if value is not None else SCALAR if n_min == 1 and n_max == 1 else SET)
+
+    def _key(self) -> tuple:
+        return (self.key, self.value, self.n_min, self.n_max)
 
     @property
     def is_scalar(self) -> bool:
