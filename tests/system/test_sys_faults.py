@@ -210,9 +210,6 @@ def test_malformed_frames_are_counted_and_survived(stack, topo, br):
         assert s1.expect(lambda f: b"after-garbage" in f.data)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: ovs-vswitchd deletes its bridges' TAP devices when it "
-                   "exits (non-persistent TAPs, no `exit --cleanup` distinction), so a restart loses "
-                   "the host's addresses on an internal port and changes the datapath ID")
 def test_vswitchd_restart_keeps_the_internal_port_and_its_address(stack, topo, br):
     """The reference leaves a bridge's internal device in place when it exits, so the host's
     addresses on it, and the datapath ID taken from its MAC, survive a restart."""

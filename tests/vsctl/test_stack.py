@@ -35,6 +35,14 @@ def stack():
             pytest.skip("pyvswitch's ovs-vswitchd did not start")
         yield d, env
     finally:
+        if len(procs) > 1 and procs[-1].poll() is None:
+            # ovs-vswitchd's TAPs outlive it (as OVS's) unless it exits with --cleanup.
+            subprocess.run([ours("ovs-appctl"), "-t", str(d / "vs.ctl"), "exit", "--cleanup"],
+                           env=env, capture_output=True, timeout=30)
+            try:
+                procs[-1].wait(10)
+            except subprocess.TimeoutExpired:
+                pass
         for p in reversed(procs):
             stop_pid(p.pid)
             p.wait()

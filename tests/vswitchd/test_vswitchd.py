@@ -280,3 +280,26 @@ def test_devices_appearing_and_disappearing(db):
     finally:
         db.vsctl("del-br", br)
         subprocess.run(["ip", "link", "del", dev], capture_output=True, timeout=30)
+
+
+@needs_root
+def test_taps_outlive_the_daemon_until_exit_cleanup(db):
+    br = f"vsk{os.getpid() % 10000}"
+    db.start_vswitchd()
+    db.vsctl("add-br", br)
+    dpid = db.get("Bridge", br, "datapath_id")
+    subprocess.run(["ip", "addr", "add", "10.207.0.254/24", "dev", br], check=True, timeout=30)
+    db.stop_vswitchd()
+    try:
+        assert os.path.exists(f"/sys/class/net/{br}")          # kept, address and all
+        db.start_vswitchd()
+        db.vsctl("--may-exist", "add-br", br)                    # waits for the reconnection
+        assert db.get("Bridge", br, "datapath_id") == dpid
+        assert "10.207.0.254" in subprocess.run(["ip", "addr", "show", br], capture_output=True,
+                                                text=True, timeout=30).stdout
+        db.appctl("exit", "--cleanup")
+        wait_until(lambda: db.vswitchd.poll() is not None, 10, what="exit")
+        db.vswitchd = None
+        assert not os.path.exists(f"/sys/class/net/{br}")
+    finally:
+        subprocess.run(["ip", "link", "del", br], capture_output=True, timeout=30)

@@ -212,6 +212,15 @@ async def serve(cfg: Config) -> int:
     table = CommandTable()
     add_builtins(table, PROGRAM, lambda: loop.call_soon(request_exit, 0),
                  lambda: _memory_report(runner))
+    cleanup = {"on": False}
+
+    def exit_(args):
+        # `exit --cleanup` also deletes the bridges' devices, as OVS's does.
+        cleanup["on"] = "--cleanup" in args
+        loop.call_soon(request_exit, 0)
+        return True, ""
+
+    table.register("exit", "[--cleanup]", 0, 1, exit_)
     _register_commands(table, runner)
 
     ctl_path = server_path(PROGRAM, cfg.unixctl)
@@ -222,7 +231,7 @@ async def serve(cfg: Config) -> int:
             log.emer("%s: could not initialize control socket (%s)", ctl_path, e.strerror)
             _fatal(f"could not initialize control socket {ctl_path} ({e.strerror})")
         cfg.daemon.exit_hooks.append(unixctl.close)
-    cfg.daemon.exit_hooks.append(runner.close)
+    cfg.daemon.exit_hooks.append(lambda: runner.close(cleanup=cleanup["on"]))
 
     fatal = {}
 

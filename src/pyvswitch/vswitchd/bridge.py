@@ -91,10 +91,11 @@ class BridgeRunner:
     def start(self) -> None:
         self.conn.start()
 
-    def close(self) -> None:
+    def close(self, cleanup: bool = False) -> None:
+        """Stops; TAP devices stay for the next ovs-vswitchd unless cleanup."""
         self._stopped = True
         self.conn.close()
-        self.switch.close()
+        self.switch.close(keep_devices=not cleanup)
 
     async def run(self) -> None:
         deadline = time.monotonic()

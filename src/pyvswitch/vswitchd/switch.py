@@ -18,7 +18,9 @@ bridge, so the host can give it an IP address) created with the bridge as
 OpenFlow port LOCAL.  With --enable-dummy=override it is a dummy netdev.
 TAPs are created administratively down, as in OVS's userspace datapath: the
 host sets them up (`ip link set br0 up`) to use them, and until then they
-send nothing into the bridge.
+send nothing into the bridge.  They are persistent: removing a port or bridge
+deletes its TAP, but a daemon that exits leaves them (and the host's
+addresses on them) for its successor, unless told `exit --cleanup`.
 
 `status(with_stats)` reads back what the status columns need (status.py).
 """
@@ -26,6 +28,7 @@ send nothing into the bridge.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import itertools
 import os
 import time
@@ -53,6 +56,7 @@ _RL = vlog.RateLimit(5, 5)
 DATAPATH_TYPES = ("netdev", "system")
 IFACE_TYPES = ("internal", "patch", "system", "tap")
 _PATCH_STATS = ("rx_bytes", "rx_packets", "tx_bytes", "tx_packets")
+TUNSETPERSIST = 0x400454CB
 
 
 def netdev_registry(dummy: Dummy) -> Registry:
@@ -88,6 +92,7 @@ class Switch:
         self._links: dict[str, list] = {}          # name -> [last link state, resets seen]
         self._absent_seen: set[str] = set()        # failed interfaces already retried as present
         self.devices_appeared = False              # set by status(): reconfigure to retry
+        self._keep_devices = False                 # True while exiting without cleanup
         self._mac_seq = itertools.count(0x0f)
 
     # ---- datapaths ------------------------------------------------------------------
@@ -260,6 +265,7 @@ class Switch:
         # TAPs start administratively down, as OVS's userspace datapath leaves them:
         # the host brings one up (and gives it an address) when it wants to use it.
         # Like every port of an OVS datapath, it is promiscuous.
+        # It is persistent, so that it outlives the daemon (see _close).
         if type_ in ("internal", "tap"):
             netdev = self.registry.open(type_, name, up=False)
             if getattr(netdev, "type", "") in ("internal", "tap"):
@@ -267,13 +273,27 @@ class Switch:
                     linux.set_flags(name, on=linux.IFF_PROMISC)
                 except OSError as e:
                     log.warn("%s: setting promiscuous mode failed (%s)", name, linux.strerror(e))
+                self._persist(netdev, True)
             return netdev
         return self.registry.open(type_, name)
 
+    def _persist(self, netdev, on: bool) -> None:
+        if getattr(netdev, "type", "") in ("internal", "tap") and netdev.fileno() >= 0:
+            try:
+                fcntl.ioctl(netdev.fileno(), TUNSETPERSIST, 1 if on else 0)
+            except OSError as e:
+                log.warn("%s: setting TAP persistence failed (%s)", netdev.name,
+                         linux.strerror(e))
+
     def _close(self, name: str) -> None:
+        """Gives up an interface.  A TAP the configuration removed goes away with it; one
+        left open when the daemon exits stays, with the host's addresses on it, for the
+        next ovs-vswitchd to take up again (as OVS; `exit --cleanup` removes them)."""
         self.errors.pop(name, None)
         nd = self.netdevs.pop(name, None)
         if nd is not None:
+            if not self._keep_devices:
+                self._persist(nd, False)
             self._closing.append(nd)
         self._macs.pop(name, None)
         self._mtus.pop(name, None)
@@ -427,7 +447,9 @@ class Switch:
             deadline = min(deadline, b.run(now))
         return deadline
 
-    def close(self) -> None:
+    def close(self, keep_devices: bool = True) -> None:
+        """Stops everything; keep_devices leaves the TAPs in place (a plain exit)."""
+        self._keep_devices = keep_devices
         for name in list(self.running.bridges):
             self._destroy_bridge(name)
         for b in self.backers.values():
