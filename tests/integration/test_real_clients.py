@@ -166,6 +166,8 @@ def test_ovsdbapp_open_vswitch_api(server, vswitchd):
         assert server.vsctl("list-br").strip() == ""
     finally:
         conn.stop()
+        # ... and leave none behind: a later user of the class would inherit a stopped one.
+        impl_idl.OvsdbIdl._ovsdb_connection = None
 
 
 def test_real_ovs_vswitchd_runs_against_server(server, vswitchd):
