@@ -327,12 +327,17 @@ def condition_holds(ctx, ts, row, arg: str) -> bool:
 
 # --- get ---
 
-def pre_get(ctx) -> None:
+def _pre_record_columns(ctx, operators) -> None:
+    """Fetches the columns named by `TABLE RECORD COLUMN[:KEY][OP VALUE]...` arguments."""
     ts = pre_get_table(ctx, ctx.args[0])
     for arg in ctx.args[2:]:
-        column, _, _, _ = parse_column_key_value(arg, ts, None)
+        column, _, _, _ = parse_column_key_value(arg, ts, operators)
         if column != "_uuid":
             ctx.want(ts.name, [column])
+
+
+def pre_get(ctx) -> None:
+    _pre_record_columns(ctx, None)
 
 
 def cmd_get(ctx) -> None:
@@ -594,11 +599,7 @@ def cmd_destroy(ctx) -> None:
 # --- wait-until and comment ---
 
 def pre_wait_until(ctx) -> None:
-    ts = pre_get_table(ctx, ctx.args[0])
-    for arg in ctx.args[2:]:
-        column, _, _, _ = parse_column_key_value(arg, ts, FIND_OPERATORS)
-        if column != "_uuid":
-            ctx.want(ts.name, [column])
+    _pre_record_columns(ctx, FIND_OPERATORS)
 
 
 def cmd_wait_until(ctx) -> None:
