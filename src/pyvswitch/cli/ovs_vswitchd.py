@@ -22,6 +22,7 @@ import sys
 import time
 
 from pyvswitch import dirs, vlog
+from pyvswitch.aio.service import COMMON_OPTIONS
 from pyvswitch.cli.options import Arg, Option, OptionError, parse
 from pyvswitch.daemon import Daemon, DaemonError, die_by_signal, signal_description
 from pyvswitch.unixctl.commands import add_builtins, version_string
@@ -33,18 +34,8 @@ PROGRAM = "ovs-vswitchd"
 log = vlog.module("vswitchd")
 log_signal = vlog.module("fatal_signal")
 
-OPTIONS = [
-    Option("unixctl", Arg.REQUIRED),
-    Option("pidfile", Arg.OPTIONAL),
-    Option("overwrite-pidfile"),
-    Option("detach"),
-    Option("no-chdir"),
-    Option("monitor"),
-    Option("user", Arg.REQUIRED),
-    Option("log-file", Arg.OPTIONAL),
-    Option("verbose", Arg.OPTIONAL, "v"),
-    Option("syslog-target", Arg.REQUIRED),
-    Option("syslog-method", Arg.REQUIRED),
+# The options every daemon takes (pidfile, detach, logging, unixctl, ...), then vswitchd's.
+OPTIONS = COMMON_OPTIONS + [
     Option("private-key", Arg.REQUIRED, "p"),
     Option("certificate", Arg.REQUIRED, "c"),
     Option("ca-cert", Arg.REQUIRED, "C"),
@@ -58,8 +49,6 @@ OPTIONS = [
     Option("disable-system-route"),
     Option("dpdk"),
     Option("hw-rawio-access"),
-    Option("help", Arg.NONE, "h"),
-    Option("version", Arg.NONE, "V"),
 ]
 
 USAGE = f"""\
