@@ -32,6 +32,9 @@ _READ_SIZE = 65536 + 10 + 64
 
 class TapNetdev:
     type = "internal"
+    # For the kernel fast path (datapath/offload.py): frames the host sends into the bridge
+    # leave through this device's egress.
+    kernel_hook = "egress"
 
     def __init__(self, name: str, *, mac: bytes | None = None, up: bool = True):
         self.name = name
