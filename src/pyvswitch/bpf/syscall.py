@@ -1,0 +1,230 @@
+"""The bpf(2) system call through ctypes: maps, program loading, links, socket filters.
+
+Each command fills a zeroed `union bpf_attr` (the kernel accepts a shorter attribute than
+its own as long as we pass our size, and rejects non-zero bytes it does not know) with the
+fields that command reads, at their uapi offsets.  Errors come back as OSError with the
+errno; a refused program raises `VerifierError` carrying the verifier's log.
+
+Pointers handed to the kernel are addresses of ctypes buffers that this module keeps
+alive for the length of the call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import socket
+import struct
+
+# System call numbers per machine (asm-generic is 280).
+_NR_BPF = {"x86_64": 321, "aarch64": 280, "i686": 357, "armv7l": 386, "ppc64le": 361, "s390x": 351}
+
+# enum bpf_cmd
+MAP_CREATE = 0
+MAP_LOOKUP_ELEM = 1
+MAP_UPDATE_ELEM = 2
+MAP_DELETE_ELEM = 3
+MAP_GET_NEXT_KEY = 4
+PROG_LOAD = 5
+OBJ_GET_INFO_BY_FD = 15
+MAP_LOOKUP_BATCH = 24
+LINK_CREATE = 28
+
+# enum bpf_map_type, bpf_prog_type, bpf_attach_type (the ones used here)
+MAP_TYPE_HASH = 1
+MAP_TYPE_ARRAY = 2
+PROG_TYPE_SOCKET_FILTER = 1
+PROG_TYPE_SCHED_CLS = 3
+TCX_INGRESS = 46
+TCX_EGRESS = 47
+
+# map_update_elem flags; map_create flags
+ANY = 0
+NOEXIST = 1
+EXIST = 2
+F_NO_PREALLOC = 1
+
+SO_ATTACH_BPF = 50
+SO_DETACH_BPF = 27          # SO_DETACH_FILTER
+
+_ATTR_SIZE = 144            # covers every field used here; the rest stays zero
+_LOG_SIZE = 1 << 20
+
+
+class VerifierError(OSError):
+    """The kernel refused a program; `log` is the verifier's account of why."""
+
+    def __init__(self, errno: int, log: str):
+        super().__init__(errno, os.strerror(errno))
+        self.log = log
+
+    def first_line(self) -> str:
+        """The line of the log that names the problem (the last non-empty one before the
+        summary, which is where the verifier stops), or the errno text."""
+        lines = [ln for ln in self.log.splitlines() if ln.strip()]
+        lines = [ln for ln in lines if not ln.startswith(("processed ", "verification time"))]
+        return lines[-1] if lines else self.strerror
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+def _nr() -> int:
+    try:
+        return _NR_BPF[platform.machine()]
+    except KeyError:
+        raise OSError(38, f"bpf(2) system call number unknown on {platform.machine()}") from None
+
+
+def bpf(cmd: int, attr: ctypes.Array) -> int:
+    """Issues one bpf(2) command; returns its non-negative result or raises OSError."""
+    r = _libc.syscall(ctypes.c_long(_nr()), ctypes.c_int(cmd), attr, ctypes.c_uint(len(attr)))
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
+    return r
+
+
+def _attr(fmt: str, *fields) -> ctypes.Array:
+    buf = ctypes.create_string_buffer(_ATTR_SIZE)
+    struct.pack_into(fmt, buf, 0, *fields)
+    return buf
+
+
+def _addr(buf) -> int:
+    return ctypes.addressof(buf) if buf is not None else 0
+
+
+# --- maps ---------------------------------------------------------------------------------
+
+def map_create(map_type: int, key_size: int, value_size: int, max_entries: int,
+               flags: int = 0, name: str = "") -> int:
+    """Creates a map; returns its fd."""
+    attr = _attr("=IIIIIII16s", map_type, key_size, value_size, max_entries, flags, 0, 0,
+                 name.encode()[:15])
+    return bpf(MAP_CREATE, attr)
+
+
+def _elem_attr(fd: int, key, value, flags: int) -> ctypes.Array:
+    return _attr("=I4xQQQ", fd, _addr(key), _addr(value), flags)
+
+
+def map_update(fd: int, key: bytes, value: bytes, flags: int = ANY) -> None:
+    k = ctypes.create_string_buffer(key, len(key))
+    v = ctypes.create_string_buffer(value, len(value))
+    bpf(MAP_UPDATE_ELEM, _elem_attr(fd, k, v, flags))
+
+
+def map_lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
+    """The value stored under key, or None if there is none."""
+    k = ctypes.create_string_buffer(key, len(key))
+    v = ctypes.create_string_buffer(value_size)
+    try:
+        bpf(MAP_LOOKUP_ELEM, _elem_attr(fd, k, v, 0))
+    except FileNotFoundError:
+        return None
+    return v.raw
+
+
+def map_delete(fd: int, key: bytes) -> bool:
+    """Deletes key; False if it was not there."""
+    k = ctypes.create_string_buffer(key, len(key))
+    try:
+        bpf(MAP_DELETE_ELEM, _elem_attr(fd, k, None, 0))
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def map_keys(fd: int, key_size: int) -> list[bytes]:
+    """Every key, by MAP_GET_NEXT_KEY (one system call per key: for small maps and tests)."""
+    keys: list[bytes] = []
+    cur = None
+    nxt = ctypes.create_string_buffer(key_size)
+    while True:
+        try:
+            bpf(MAP_GET_NEXT_KEY, _elem_attr(fd, cur, nxt, 0))
+        except FileNotFoundError:
+            return keys
+        keys.append(nxt.raw)
+        cur = ctypes.create_string_buffer(nxt.raw, key_size)
+
+
+def map_lookup_batch(fd: int, key_size: int, value_size: int,
+                     chunk: int = 4096) -> list[tuple[bytes, bytes]]:
+    """Every (key, value), `chunk` entries per system call (MAP_LOOKUP_BATCH).  A hash map's
+    batch token is a bucket index; ENOENT marks the last batch, which may still carry
+    entries."""
+    out: list[tuple[bytes, bytes]] = []
+    keys = ctypes.create_string_buffer(key_size * chunk)
+    values = ctypes.create_string_buffer(value_size * chunk)
+    tokens = (ctypes.create_string_buffer(8), ctypes.create_string_buffer(8))
+    in_batch = None
+    while True:
+        out_batch = tokens[0] if in_batch is not tokens[0] else tokens[1]
+        attr = _attr("=QQQQIIQQ", _addr(in_batch), _addr(out_batch), _addr(keys),
+                     _addr(values), chunk, fd, 0, 0)
+        done = False
+        try:
+            bpf(MAP_LOOKUP_BATCH, attr)
+        except FileNotFoundError:
+            done = True
+        count = struct.unpack_from("=I", attr, 32)[0]
+        kr, vr = keys.raw, values.raw
+        for i in range(count):
+            out.append((kr[i * key_size:(i + 1) * key_size], vr[i * value_size:(i + 1) * value_size]))
+        if done:
+            return out
+        in_batch = out_batch
+
+
+# --- programs -----------------------------------------------------------------------------
+
+def prog_load(prog_type: int, insns: bytes, name: str = "", license: str = "GPL",
+              expected_attach_type: int = 0) -> int:
+    """Loads a program; returns its fd.  A refusal raises VerifierError with the log."""
+    code = ctypes.create_string_buffer(insns, len(insns))
+    lic = ctypes.create_string_buffer(license.encode())
+    attr = _attr("=IIQQIIQII16sII", prog_type, len(insns) // 8, _addr(code), _addr(lic),
+                 0, 0, 0, 0, 0, name.encode()[:15], 0, expected_attach_type)
+    try:
+        return bpf(PROG_LOAD, attr)
+    except OSError as e:
+        if e.errno not in (13, 22, 7):          # EACCES, EINVAL, E2BIG: the verifier's words
+            raise
+        err = e
+    # Load again with the log on (level 1 is the full trace; the last lines say why).
+    log = ctypes.create_string_buffer(_LOG_SIZE)
+    attr = _attr("=IIQQIIQII16sII", prog_type, len(insns) // 8, _addr(code), _addr(lic),
+                 1, _LOG_SIZE, _addr(log), 0, 0, name.encode()[:15], 0, expected_attach_type)
+    try:
+        fd = bpf(PROG_LOAD, attr)
+    except OSError as e:
+        raise VerifierError(e.errno, log.value.decode(errors="replace")) from None
+    os.close(fd)
+    raise VerifierError(err.errno, "")
+
+
+def link_create(prog_fd: int, ifindex: int, attach_type: int) -> int:
+    """Attaches a program to a device hook (TCX_INGRESS/TCX_EGRESS) as a bpf link; returns
+    the link's fd.  The program stays attached until the last fd of the link is closed."""
+    return bpf(LINK_CREATE, _attr("=IIII", prog_fd, ifindex, attach_type, 0))
+
+
+def attach_socket(sock_fd: int, prog_fd: int) -> None:
+    """Attaches a SOCKET_FILTER program to a socket (SO_ATTACH_BPF)."""
+    s = socket.socket(fileno=os.dup(sock_fd))
+    try:
+        s.setsockopt(socket.SOL_SOCKET, SO_ATTACH_BPF, prog_fd)
+    finally:
+        s.close()
+
+
+def detach_socket(sock_fd: int) -> None:
+    s = socket.socket(fileno=os.dup(sock_fd))
+    try:
+        s.setsockopt(socket.SOL_SOCKET, SO_DETACH_BPF, 0)
+    finally:
+        s.close()

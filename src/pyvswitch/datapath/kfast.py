@@ -1,0 +1,240 @@
+"""The kernel fast path: exact-match flow entries executed by eBPF below the Python datapath.
+
+Theory of operation.  Every kernel-backed port gets the TC program of bpf/programs.py at
+TCX ingress (AF_PACKET ports: veths, taps of VMs, NICs) or TCX egress (our internal TAPs:
+frames the host sends into the bridge).  It builds a key from the frame (input ifindex,
+Ethernet addresses, VLAN, EtherType) and looks it up in the "kflows" hash map; a hit is
+counted and its steps (push/pop VLAN, outputs) run in the kernel, a miss goes on to the
+AF_PACKET socket and the Python datapath as before.  The AF_PACKET socket sees frames
+*before* TC ingress runs, so each port's socket carries a socket filter doing the same
+lookup the other way round: it drops hits and keeps misses, and userspace sees exactly the
+misses.  The datapath installs an entry when it forwards a packet by a megaflow the kernel
+can express, exact on the packet's key (a microflow of that megaflow), and deletes or
+rewrites it with the megaflow.
+
+Races, by design: when an entry appears or vanishes between the socket filter's lookup and
+the TC program's, one frame can be seen both by userspace and the kernel (forwarded
+twice) or by neither (lost).  The window is the microseconds between the two lookups.
+
+Key (20 bytes): u32 ifindex (host order), dl_dst[6], dl_src[6] (wire order), u16 vlan_tci
+(host order; 0 untagged, else tci | 0x1000 as in the flow key), dl_type[2] (wire order; the
+inner type once the kernel has moved a tag to metadata).  Frames shorter than 14 bytes, with
+an 802.1ad tag or with a tag still in the frame never hit.
+
+Value: u64 packets, bytes, used_ns (CLOCK_MONOTONIC, as time.monotonic_ns()), u32 n_steps,
+u32 pad, then MAX_STEPS (op, arg) u32 pairs.  No steps: drop.  "kports" counts what the
+kernel forwards per ifindex (rx on the input port, tx on each output) so interface
+statistics can add it.
+
+Programs and links are held by fd: they vanish with the process (or `close()`), and the
+ports go back to the userspace path alone.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+from collections.abc import Sequence
+
+from ..bpf import programs, syscall
+from ..bpf.programs import MAX_STEPS, OUT, OUT_INGRESS, POP_VLAN, PUSH_VLAN
+
+__all__ = ["FastPathUnavailable", "KernelFastPath", "key", "available",
+           "OUT", "OUT_INGRESS", "PUSH_VLAN", "POP_VLAN", "MAX_STEPS"]
+
+_KEY = struct.Struct("<I6s6sH2s")
+assert _KEY.size == 20
+_VALUE_HEAD = struct.Struct("<QQQII")
+_STEP = struct.Struct("<II")
+VALUE_SIZE = _VALUE_HEAD.size + MAX_STEPS * _STEP.size
+assert VALUE_SIZE == 160
+_PORT_KEY = struct.Struct("<I")
+_PORT_VALUE = struct.Struct("<QQQQ")
+_OUTPUTS = (OUT, OUT_INGRESS)
+
+
+class FastPathUnavailable(Exception):
+    """The kernel fast path cannot run here; str() says why."""
+
+
+def key(ifindex: int, dl_dst: int, dl_src: int, vlan_tci: int, dl_type: int) -> bytes:
+    """The kflows key of a frame received on ifindex with these flow-key fields."""
+    return _KEY.pack(ifindex, dl_dst.to_bytes(6, "big"), dl_src.to_bytes(6, "big"),
+                     vlan_tci, dl_type.to_bytes(2, "big"))
+
+
+def _value(steps: Sequence[tuple[int, int]], packets: int = 0, nbytes: int = 0, used: int = 0) -> bytes:
+    body = b"".join(_STEP.pack(op, arg) for op, arg in steps)
+    return (_VALUE_HEAD.pack(packets, nbytes, used, len(steps), 0) + body).ljust(VALUE_SIZE, b"\0")
+
+
+def _effective(steps: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Steps without those after the last output (they act on a frame nobody sees)."""
+    steps = list(steps)
+    while steps and steps[-1][0] not in _OUTPUTS:
+        steps.pop()
+    return steps
+
+
+def _why(e: OSError, what: str) -> FastPathUnavailable:
+    if isinstance(e, syscall.VerifierError):
+        return FastPathUnavailable(f"kernel refused the eBPF program: {e.first_line()}")
+    if e.errno in (errno.EPERM, errno.EACCES):
+        return FastPathUnavailable("needs root (CAP_BPF and CAP_NET_ADMIN)")
+    if e.errno in (errno.ENOSYS, errno.EINVAL):
+        return FastPathUnavailable(f"kernel does not support {what} ({e.strerror})")
+    return FastPathUnavailable(f"{what} failed ({e.strerror})")
+
+
+class KernelFastPath:
+    """The kflows/kports maps, the two programs and the links that attach them to ports."""
+
+    def __init__(self, kflows: int, kports: int, tc_prog: int, sock_prog: int) -> None:
+        self._kflows = kflows
+        self._kports = kports
+        self._tc_prog = tc_prog
+        self._sock_prog = sock_prog
+        self._links: dict[int, int] = {}            # ifindex -> link fd
+        self._closed = False
+
+    @classmethod
+    def open(cls, max_flows: int = 65536) -> KernelFastPath:
+        fds: list[int] = []
+        try:
+            what = "eBPF maps"
+            kflows = syscall.map_create(syscall.MAP_TYPE_HASH, _KEY.size, VALUE_SIZE, max_flows,
+                                        syscall.F_NO_PREALLOC, "kflows")
+            fds.append(kflows)
+            kports = syscall.map_create(syscall.MAP_TYPE_HASH, _PORT_KEY.size, _PORT_VALUE.size,
+                                        4096, syscall.F_NO_PREALLOC, "kports")
+            fds.append(kports)
+            what = "eBPF TC programs"
+            tc = syscall.prog_load(syscall.PROG_TYPE_SCHED_CLS,
+                                   programs.tc_program(kflows, kports), "kfast_tc")
+            fds.append(tc)
+            what = "eBPF socket filters"
+            sock = syscall.prog_load(syscall.PROG_TYPE_SOCKET_FILTER,
+                                     programs.socket_filter(kflows), "kfast_sock")
+        except OSError as e:
+            for fd in fds:
+                os.close(fd)
+            raise _why(e, what) from None
+        return cls(kflows, kports, tc, sock)
+
+    # Ports
+
+    def attach_ingress(self, ifindex: int) -> None:
+        """Runs the TC program on frames ifindex receives (AF_PACKET ports)."""
+        self._attach(ifindex, syscall.TCX_INGRESS)
+
+    def attach_egress(self, ifindex: int) -> None:
+        """Runs the TC program on frames the host sends through ifindex (internal TAPs)."""
+        self._attach(ifindex, syscall.TCX_EGRESS)
+
+    def _attach(self, ifindex: int, attach_type: int) -> None:
+        if ifindex in self._links:
+            return
+        try:
+            syscall.map_update(self._kports, _PORT_KEY.pack(ifindex), bytes(_PORT_VALUE.size),
+                               syscall.NOEXIST)
+        except FileExistsError:
+            pass
+        try:
+            self._links[ifindex] = syscall.link_create(self._tc_prog, ifindex, attach_type)
+        except OSError as e:
+            raise _why(e, "TCX attachment (kernel 6.6 or later)") from None
+
+    def detach(self, ifindex: int) -> None:
+        """Stops running the program on ifindex (its counters stay readable)."""
+        fd = self._links.pop(ifindex, None)
+        if fd is not None:
+            os.close(fd)
+
+    def attached(self) -> list[int]:
+        return list(self._links)
+
+    def filter_socket(self, sock_fd: int) -> None:
+        """Attaches the socket filter to an AF_PACKET socket: it then receives only misses."""
+        syscall.attach_socket(sock_fd, self._sock_prog)
+
+    # Entries
+
+    def put(self, k: bytes, steps: Sequence[tuple[int, int]]) -> bool:
+        """Installs or rewrites the entry for key k (its counters carry over a rewrite).
+        False if the map is full or there are more than MAX_STEPS steps."""
+        steps = _effective(steps)
+        if len(steps) > MAX_STEPS:
+            return False
+        try:
+            syscall.map_update(self._kflows, k, _value(steps), syscall.NOEXIST)
+            return True
+        except FileExistsError:
+            pass
+        except OSError as e:
+            if e.errno == errno.E2BIG:
+                return False
+            raise
+        old = syscall.map_lookup(self._kflows, k, VALUE_SIZE)
+        packets, nbytes, used = _VALUE_HEAD.unpack_from(old)[:3] if old else (0, 0, 0)
+        try:
+            syscall.map_update(self._kflows, k, _value(steps, packets, nbytes, used))
+        except OSError as e:
+            if e.errno == errno.E2BIG:
+                return False
+            raise
+        return True
+
+    def delete(self, k: bytes) -> bool:
+        return syscall.map_delete(self._kflows, k)
+
+    def dump(self) -> list[tuple[bytes, int, int, int]]:
+        """Every entry as (key, packets, bytes, used_ns); used_ns 0 if never hit."""
+        return [(k, *_VALUE_HEAD.unpack_from(v)[:3])
+                for k, v in syscall.map_lookup_batch(self._kflows, _KEY.size, VALUE_SIZE)]
+
+    def steps(self, k: bytes) -> list[tuple[int, int]] | None:
+        """The steps stored for k (None if no entry): for tests and debugging."""
+        v = syscall.map_lookup(self._kflows, k, VALUE_SIZE)
+        if v is None:
+            return None
+        n = _VALUE_HEAD.unpack_from(v)[3]
+        return [_STEP.unpack_from(v, _VALUE_HEAD.size + 8 * i) for i in range(n)]
+
+    def flush(self) -> None:
+        """Deletes every entry."""
+        for k, _v in syscall.map_lookup_batch(self._kflows, _KEY.size, VALUE_SIZE):
+            syscall.map_delete(self._kflows, k)
+
+    def counters(self, ifindex: int) -> tuple[int, int, int, int]:
+        """(rx_packets, rx_bytes, tx_packets, tx_bytes) the kernel forwarded on ifindex."""
+        v = syscall.map_lookup(self._kports, _PORT_KEY.pack(ifindex), _PORT_VALUE.size)
+        return _PORT_VALUE.unpack(v) if v else (0, 0, 0, 0)
+
+    def close(self) -> None:
+        """Detaches every port, empties the flow map and frees the maps and programs.
+        Sockets filtered by this fast path keep their filter, which now finds nothing and
+        passes every frame."""
+        if self._closed:
+            return
+        self._closed = True
+        for ifindex in list(self._links):
+            self.detach(ifindex)
+        self.flush()
+        for fd in (self._sock_prog, self._tc_prog, self._kports, self._kflows):
+            os.close(fd)
+
+    def __enter__(self) -> KernelFastPath:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def available() -> str | None:
+    """None if the kernel fast path can run here, else the reason it cannot."""
+    try:
+        KernelFastPath.open(max_flows=1).close()
+    except FastPathUnavailable as e:
+        return str(e)
+    return None

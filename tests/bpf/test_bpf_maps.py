@@ -1,0 +1,98 @@
+"""bpf(2) maps and program loading through ctypes, and the fast path's entry API."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from util import needs_root
+from pyvswitch.bpf import asm, syscall
+from pyvswitch.datapath import kfast
+from pyvswitch.datapath.kfast import OUT, OUT_INGRESS, POP_VLAN, PUSH_VLAN
+
+
+def test_key_layout():
+    k = kfast.key(7, 0x0A0B0C0D0E0F, 0x010203040506, 0x1064, 0x0800)
+    assert k == (b"\x07\0\0\0" + bytes.fromhex("0a0b0c0d0e0f") + bytes.fromhex("010203040506")
+                 + b"\x64\x10" + b"\x08\x00")
+
+
+@needs_root
+def test_hash_map_operations():
+    fd = syscall.map_create(syscall.MAP_TYPE_HASH, 4, 8, 16, syscall.F_NO_PREALLOC, "t")
+    try:
+        assert syscall.map_lookup(fd, b"\1\0\0\0", 8) is None
+        syscall.map_update(fd, b"\1\0\0\0", b"A" * 8)
+        with pytest.raises(FileExistsError):
+            syscall.map_update(fd, b"\1\0\0\0", b"B" * 8, syscall.NOEXIST)
+        with pytest.raises(FileNotFoundError):
+            syscall.map_update(fd, b"\2\0\0\0", b"B" * 8, syscall.EXIST)
+        assert syscall.map_lookup(fd, b"\1\0\0\0", 8) == b"A" * 8
+        for i in range(2, 17):
+            syscall.map_update(fd, bytes([i, 0, 0, 0]), bytes([i]) * 8)
+        with pytest.raises(OSError) as e:
+            syscall.map_update(fd, b"\x20\0\0\0", b"C" * 8)
+        assert e.value.errno == 7                       # E2BIG: the map is full
+        assert sorted(syscall.map_keys(fd, 4)) == sorted(bytes([i, 0, 0, 0]) for i in range(1, 17))
+        batch = syscall.map_lookup_batch(fd, 4, 8, chunk=3)
+        assert sorted(batch) == sorted([(b"\1\0\0\0", b"A" * 8)] +
+                                       [(bytes([i, 0, 0, 0]), bytes([i]) * 8) for i in range(2, 17)])
+        assert syscall.map_delete(fd, b"\1\0\0\0") and not syscall.map_delete(fd, b"\1\0\0\0")
+    finally:
+        os.close(fd)
+
+
+@needs_root
+def test_empty_batch_lookup():
+    fd = syscall.map_create(syscall.MAP_TYPE_HASH, 4, 8, 16, syscall.F_NO_PREALLOC, "t")
+    try:
+        assert syscall.map_lookup_batch(fd, 4, 8) == []
+    finally:
+        os.close(fd)
+
+
+@needs_root
+def test_refused_program_carries_the_verifier_log():
+    bad = asm.Program().exit().assemble()               # r0 never set
+    with pytest.raises(syscall.VerifierError) as e:
+        syscall.prog_load(syscall.PROG_TYPE_SOCKET_FILTER, bad, "bad")
+    assert "R0 !read_ok" in e.value.first_line()
+
+
+@needs_root
+def test_put_dump_delete_and_counters():
+    with kfast.KernelFastPath.open(max_flows=4) as fp:
+        k1 = kfast.key(1, 2, 3, 0, 0x0800)
+        assert fp.put(k1, [(PUSH_VLAN, 0x8100 << 16 | 5), (OUT, 9), (OUT_INGRESS, 10)])
+        assert fp.steps(k1) == [(PUSH_VLAN, 0x8100 << 16 | 5), (OUT, 9), (OUT_INGRESS, 10)]
+        # Steps after the last output do nothing; a rewrite keeps the counters.
+        assert fp.put(k1, [(OUT, 9), (POP_VLAN, 0)])
+        assert fp.steps(k1) == [(OUT, 9)]
+        assert fp.put(k1, [(POP_VLAN, 0)]) and fp.steps(k1) == []
+        assert not fp.put(kfast.key(1, 2, 3, 0, 0x0806), [(OUT, 1)] * 17)
+        for i in range(3):
+            assert fp.put(kfast.key(2, i, 3, 0, 0x0800), [(OUT, 1)])
+        assert not fp.put(kfast.key(3, 0, 0, 0, 0x0800), [(OUT, 1)])     # full
+        assert sorted(fp.dump()) == sorted([(k1, 0, 0, 0)] + [(kfast.key(2, i, 3, 0, 0x0800), 0, 0, 0)
+                                                             for i in range(3)])
+        assert fp.delete(k1) and not fp.delete(k1)
+        assert fp.counters(1) == (0, 0, 0, 0)
+        fp.flush()
+        assert fp.dump() == []
+
+
+def test_unavailable_is_explained(monkeypatch):
+    def refuse(*a, **kw):
+        raise PermissionError(1, "Operation not permitted")
+    monkeypatch.setattr(syscall, "map_create", refuse)
+    assert kfast.available() == "needs root (CAP_BPF and CAP_NET_ADMIN)"
+    with pytest.raises(kfast.FastPathUnavailable, match="needs root"):
+        kfast.KernelFastPath.open()
+
+
+@needs_root
+def test_verifier_refusal_is_explained(monkeypatch):
+    monkeypatch.setattr(kfast.programs, "socket_filter", lambda fd: asm.Program().exit().assemble())
+    with pytest.raises(kfast.FastPathUnavailable, match="kernel refused the eBPF program: R0 !read_ok"):
+        kfast.KernelFastPath.open()
