@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# One ovs-vsctl call, pyvswitch side by side with the reference OVS 3.1, in one run:
+#   bench/vsctl_startup.sh [CALLS] [OUR_VSCTL]   (default 100 calls of each tool, interleaved;
+#                                                 ours: .venv/bin/ovs-vsctl)
+# Each tool runs `ovs-vsctl --db=unix:SOCK --timeout=30 --no-wait set bridge pvb0 external_ids:kN=vN`
+# (the call ../shared/bench/control.sh times as vsctl_ms) against its own ovsdb-server, and also
+# against the other's server (crossed).  Printed per tool and server: wall ms (min, median) and
+# CPU ms of the tool process (user+sys, median), then the ratios ours/reference.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+CALLS=${1:-100}
+OURS=$REPO/.venv/bin
+OUR_VSCTL=${2:-$OURS/ovs-vsctl}
+REFB=/usr/sbin
+W=$(mktemp -d)
+unset PYTHONDONTWRITEBYTECODE
+
+tool() { [ -x "$1/$2" ] && echo "$1/$2" || command -v "$2"; }
+start() {  # bindir dir
+  local b=$1 d=$2
+  mkdir -p "$d"
+  OVS_RUNDIR=$d OVS_LOGDIR=$d OVS_DBDIR=$d "$(tool "$b" ovsdb-tool)" create "$d/conf.db" >/dev/null
+  OVS_RUNDIR=$d OVS_LOGDIR=$d OVS_DBDIR=$d "$(tool "$b" ovsdb-server)" "$d/conf.db" \
+      --remote=punix:"$d/db.sock" --pidfile="$d/s.pid" --unixctl="$d/ctl" --log-file="$d/s.log" --detach 2>/dev/null
+  ovs-vsctl --db=unix:"$d/db.sock" --no-wait init -- add-br pvb0 >/dev/null
+}
+stop() {  # dir
+  local pid; pid=$(cat "$1/s.pid" 2>/dev/null) || return 0
+  kill "$pid" 2>/dev/null
+  for _ in $(seq 100); do
+    st=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || break
+    [ "$st" = Z ] && break; sleep 0.05
+  done
+  kill -9 "$pid" 2>/dev/null || true
+}
+
+start "$REFB" "$W/ovs"
+start "$OURS" "$W/ours"
+echo "# $(uptime)"
+python3 - "$CALLS" "$(command -v ovs-vsctl)" "$OUR_VSCTL" "$W/ovs/db.sock" "$W/ours/db.sock" "$W" <<'PY'
+import os, statistics, sys, time
+calls, ref_tool, our_tool, ref_sock, our_sock, work = sys.argv[1:]
+calls = int(calls)
+env = dict(os.environ, OVS_RUNDIR=work, OVS_LOGDIR=work, OVS_DBDIR=work)
+runs = {("ovs", "ovs"): (ref_tool, ref_sock), ("ours", "ours"): (our_tool, our_sock),
+        ("ovs", "ours"): (ref_tool, our_sock), ("ours", "ovs"): (our_tool, ref_sock)}
+wall = {k: [] for k in runs}
+cpu = {k: [] for k in runs}
+devnull = os.open(os.devnull, os.O_WRONLY)
+for i in range(calls):
+    for key, (tool, sock) in runs.items():   # interleaved, so load swings hit every variant alike
+        argv = [tool, f"--db=unix:{sock}", "--timeout=30", "--no-wait", "set", "bridge", "pvb0",
+                f"external_ids:k{i}=v{i}"]
+        t0 = time.perf_counter()
+        pid = os.posix_spawn(tool, argv, env, file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1)])
+        _, status, ru = os.wait4(pid, 0)
+        wall[key].append((time.perf_counter() - t0) * 1000)
+        cpu[key].append((ru.ru_utime + ru.ru_stime) * 1000)
+        if status:
+            sys.exit(f"{key}: exit status {status}")
+print("%-22s %9s %9s %9s" % ("tool / server", "min ms", "median ms", "cpu ms"))
+for key in runs:
+    print("%-22s %9.2f %9.2f %9.2f" % ("%s / %s" % key, min(wall[key]), statistics.median(wall[key]),
+                                         statistics.median(cpu[key])))
+for srv in ("ovs", "ours"):
+    o, r = ("ours", srv), ("ovs", srv)
+    print("ratio ours/ovs, %-4s server: min %.2f  median %.2f  cpu %.2f" % (
+        srv, min(wall[o]) / min(wall[r]), statistics.median(wall[o]) / statistics.median(wall[r]),
+        statistics.median(cpu[o]) / statistics.median(cpu[r])))
+PY
+stop "$W/ovs"; stop "$W/ours"; rm -rf "$W"
