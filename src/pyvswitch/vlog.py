@@ -26,7 +26,6 @@ creating the empty registry.
 
 from __future__ import annotations
 
-import enum
 import os
 import sys
 import time
@@ -37,19 +36,59 @@ except ImportError:  # pragma: no cover - not on Linux
     _syslog = None
 
 
-class Level(enum.IntEnum):
-    OFF = 0
-    EMER = 1
-    ERR = 2
-    WARN = 3
-    INFO = 4
-    DBG = 5
+class _Constants(type):
+    """Makes a class of named int constants 0, 1, ... from its `_names`, and
+    iterates over them in order: what vlog needs of enum.IntEnum (the
+    command-line tools import this module at every start, and importing enum
+    costs them milliseconds)."""
+
+    def __init__(cls, name, bases, ns) -> None:
+        super().__init__(name, bases, ns)
+        cls._members = tuple(int.__new__(cls, i) for i in range(len(ns["_names"])))
+        for member in cls._members:
+            setattr(cls, member.name, member)
+
+    def __call__(cls, value: int):
+        if isinstance(value, int) and 0 <= value < len(cls._members):
+            return cls._members[value]
+        raise ValueError(f"{value!r} is not a valid {cls.__name__}")
+
+    def __iter__(cls):
+        return iter(cls._members)
+
+    def __len__(cls) -> int:
+        return len(cls._members)
 
 
-class Destination(enum.IntEnum):
-    CONSOLE = 0
-    SYSLOG = 1
-    FILE = 2
+class _NamedInt(int):
+    __slots__ = ()
+    _names: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self._names[self]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}.{self.name}: {int(self)}>"
+
+    __str__ = int.__repr__
+
+
+class Level(_NamedInt, metaclass=_Constants):
+    _names = ("OFF", "EMER", "ERR", "WARN", "INFO", "DBG")
+    OFF: Level
+    EMER: Level
+    ERR: Level
+    WARN: Level
+    INFO: Level
+    DBG: Level
+
+
+class Destination(_NamedInt, metaclass=_Constants):
+    _names = ("CONSOLE", "SYSLOG", "FILE")
+    CONSOLE: Destination
+    SYSLOG: Destination
+    FILE: Destination
 
 
 _LEVEL_NAMES = {lvl.name.lower(): lvl for lvl in Level}
