@@ -34,6 +34,7 @@ class DpStats:
     flows: int = 0
     masks_hit: int = 0
     masks_total: int = 0
+    offloaded: int = 0      # of the hits, packets the kernel fast path forwarded
 
 
 class Datapath(Protocol):

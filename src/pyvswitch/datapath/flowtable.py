@@ -27,7 +27,7 @@ from pyvswitch.packet.flow import FlowKey, key_function
 
 class Megaflow:
     __slots__ = ("mask", "key", "_actions", "outputs", "packets", "bytes", "used", "created",
-                 "tcp_flags", "dead", "ufid", "packet_key")
+                 "tcp_flags", "dead", "ufid", "packet_key", "ksteps", "kkeys")
 
     def __init__(self, mask: FlowKey, key: FlowKey, actions: tuple, now: float, ufid: int = 0,
                  packet_key: FlowKey | None = None):
@@ -42,6 +42,7 @@ class Megaflow:
         self.tcp_flags = 0
         self.dead = False
         self.ufid = ufid
+        self.kkeys: set | None = None   # its kernel entries' keys (offload.py)
 
     @property
     def actions(self) -> tuple:
@@ -50,6 +51,7 @@ class Megaflow:
     @actions.setter
     def actions(self, actions: tuple) -> None:
         self._actions = actions
+        self.ksteps = None        # its kernel steps, recomputed on demand (offload.py)
         # The common case, outputs only, is forwarded without executing anything.
         self.outputs = (tuple(a[1] for a in actions)
                         if all(a[0] == OUTPUT for a in actions) else None)

@@ -28,6 +28,13 @@ gets the slots back (`release`) after the batch's sends, so a frame forwarded un
 is copied once, into the output's transmit ring.  Whatever outlives the batch (the
 packet an upcall or a userspace action sees) is copied first.
 
+Below this sits the kernel fast path (offload.py): a frame forwarded here by a
+kernel-expressible megaflow gets an exact eBPF entry for its L2 key, and the next frames
+of that key are forwarded at TC without reaching this thread; their statistics are
+folded back into the megaflows on each housekeeping pass and each flow dump.  Every
+removal or change of a megaflow goes through offload.py too (forget/changed), so the
+kernel never holds an entry its megaflow no longer justifies.
+
 Control-plane calls (ports, flows, stats) come from other threads; they and the
 forwarding loop serialize on `lock`, which the loop holds for one batch at a time.
 The upcall handler runs in this thread, with the lock held: it must not call back into
@@ -49,6 +56,7 @@ from pyvswitch.packet.flow import FlowKey, extract
 from . import DpStats, UpcallHandler, UserspaceHandler
 from .actions import execute
 from .flowtable import FlowTable, Megaflow
+from .offload import KernelOffload
 from .rawkey import RAW_MIN_TCP, RAW_MIN_UDP, min_ip_len, plain_key, raw_tcp, raw_udp
 
 BATCH = 64
@@ -60,7 +68,8 @@ _HOUSEKEEPING = 1.0     # seconds between expiry/resort passes
 
 class UserspaceDatapath:
     def __init__(self, name: str = "ovs-netdev", dp_type: str = "netdev", *,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 offload: KernelOffload | None = None):
         self.name = name
         self.type = dp_type
         self.lock = threading.RLock()
@@ -82,6 +91,7 @@ class UserspaceDatapath:
         self.idle_seconds = IDLE_SECONDS
         self.last_upcall_error: Exception | None = None
         self.last_forward_error: Exception | None = None
+        self.offload = offload if offload is not None else KernelOffload()
 
     # Ports.
 
@@ -104,12 +114,14 @@ class UserspaceDatapath:
                 else:
                     self._by_fd[fd] = (port_no, netdev.recv_batch, None)
                 self._epoll.register(fd, select.EPOLLIN)
+            self.offload.port_added(port_no, netdev)
             self._wake()
             return port_no
 
     def port_del(self, port_no: int) -> Netdev | None:
         with self.lock:
             self._sender.drain()        # nothing queued for (or lent by) it after this
+            self.offload.port_removed(port_no, self.table.flows())
             netdev = self._ports.pop(port_no, None)
             self._raw_emc.pop(port_no, None)
             if netdev is None:
@@ -140,23 +152,58 @@ class UserspaceDatapath:
 
     def flow_put(self, mask: FlowKey, key: FlowKey, actions: tuple) -> Megaflow:
         with self.lock:
-            return self.table.put(mask, key, actions, self._clock())
+            return self._put(mask, key, actions, self._clock())
+
+    def _put(self, mask: FlowKey, key: FlowKey, actions: tuple, now: float) -> Megaflow:
+        old = self.table.get(mask, key) if self.offload.ports else None
+        before = old.actions if old is not None else None
+        f = self.table.put(mask, key, actions, now)
+        if old is not None and before != actions:
+            self.offload.changed(f)
+        return f
 
     def flow_get(self, mask: FlowKey, key: FlowKey) -> Megaflow | None:
         with self.lock:
             return self.table.get(mask, key)
 
     def flow_dump(self) -> list[Megaflow]:
+        """The megaflows, their statistics including what the kernel forwarded."""
         with self.lock:
+            self._sync_kernel(self._clock())
             return list(self.table.flows())
 
     def flow_del(self, flow: Megaflow) -> bool:
         with self.lock:
-            return self.table.remove(flow)
+            if not self.table.remove(flow):
+                return False
+            self.offload.forget(flow)
+            return True
 
     def flow_flush(self) -> int:
         with self.lock:
+            self.offload.flush(self.table.flows())
             return self.table.flush()
+
+    # The kernel fast path.
+
+    def _sync_kernel(self, now: float) -> None:
+        if self.offload.fp is not None:
+            self._stats.hit += self.offload.sync(now)
+            self.offload.sync_counters()
+
+    def set_kernel_fastpath(self, enabled: bool) -> None:
+        """other_config:kernel-fastpath: on (the default) or off (entries flushed,
+        programs detached); the statistics gathered so far are kept."""
+        with self.lock:
+            if enabled == self.offload.enabled:
+                return
+            self._sync_kernel(self._clock())
+            self.offload.set_enabled(enabled, self.table.flows())
+
+    def kernel_fastpath_status(self) -> str | None:
+        """What dpctl/show says about the kernel fast path (None: no kernel port yet)."""
+        with self.lock:
+            return self.offload.status()
 
     def revalidate(self, translate) -> None:
         """Re-translates every megaflow's key: keeps it, updates its actions, or removes it
@@ -166,8 +213,10 @@ class UserspaceDatapath:
                 res = translate(f.key)
                 if res is None or res[1] != f.mask:
                     self.table.remove(f)
+                    self.offload.forget(f)
                 elif res[0] != f.actions:
                     f.actions = res[0]
+                    self.offload.changed(f)
             self.table.emc.clear()
 
     def execute(self, pkt: Packet, actions: tuple) -> None:
@@ -184,9 +233,12 @@ class UserspaceDatapath:
                     self._userspace(cookie, p)
 
     def stats(self) -> DpStats:
+        if self.offload.fp is not None:
+            with self.lock:
+                self._sync_kernel(self._clock())
         s = self._stats
         return DpStats(s.hit, s.missed, s.lost, self.table.n_flows, self.table.mask_hits,
-                       self.table.n_masks)
+                       self.table.n_masks, self.offload.n_hit)
 
     # The forwarding thread.
 
@@ -210,6 +262,7 @@ class UserspaceDatapath:
         with self.lock:
             for port_no in list(self._ports):
                 self.port_del(port_no)
+            self.offload.close()
             self._epoll.close()
             os.close(self._wake_r)
             os.close(self._wake_w)
@@ -258,7 +311,9 @@ class UserspaceDatapath:
                 now = self._clock()
                 if now >= self._next_housekeeping:
                     self._next_housekeeping = now + _HOUSEKEEPING
-                    self.table.expire(now, self.idle_seconds)
+                    self._sync_kernel(now)
+                    for f in self.table.expire(now, self.idle_seconds):
+                        self.offload.forget(f)
                     self.table.resort()
 
     def process(self, in_port: int, pkts: list[Packet]) -> None:
@@ -276,6 +331,8 @@ class UserspaceDatapath:
             raw = self._raw_emc[in_port] = {}
         raw_get = raw.get
         slow = self._slow_path
+        offload = self.offload
+        offer = offload.offer if offload.active else None
         queued: dict[int, list[Packet]] = {}
         hits = 0
         for pkt in pkts:
@@ -309,6 +366,8 @@ class UserspaceDatapath:
             f.bytes += size
             f.used = now
             f.tcp_flags |= flags
+            if offer is not None and f.ksteps is not False:
+                offer(f, in_port, frame)
             outs = f.outputs
             if outs is not None:
                 for port_no in outs:
@@ -370,7 +429,7 @@ class UserspaceDatapath:
         actions, mask = res
         if mask is None:
             return actions
-        return self.table.put(mask, key, actions, now)
+        return self._put(mask, key, actions, now)
 
     def _execute_into(self, actions: tuple, pkt: Packet, queued: dict[int, list[Packet]]) -> None:
         outs, ups = execute(actions, pkt)

@@ -88,6 +88,9 @@ _TX_MAX = SLOT_SIZE - _TX_DATA - 10
 
 class AfPacketNetdev:
     type = "system"
+    # For the kernel fast path (datapath/offload.py): frames arrive through this device's
+    # ingress, and the socket (fileno()) takes a filter hiding the ones the kernel forwards.
+    kernel_hook = "ingress"
 
     def __init__(self, name: str, *, slots: int = SLOT_COUNT, tx_slots: int | None = None):
         self.name = name

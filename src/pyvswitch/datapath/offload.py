@@ -1,0 +1,429 @@
+"""Flow offload: the kernel fast path (kfast.py) as a cache tier below the megaflows.
+
+What: the userspace datapath forwards a packet by a megaflow; if that megaflow is
+"kernel-expressible", this module puts an exact kernel entry for the packet's L2 key
+(ifindex, dl_dst, dl_src, VLAN TCI, dl_type) into the kernel's flow map, so the next
+packets of that key are forwarded by eBPF at TC and never reach Python.  It remembers
+megaflow -> kernel keys, so that a megaflow removed, expired or flushed takes its entries
+with it, and one whose actions change (revalidation) gets them rewritten.  `sync` folds
+the entries' kernel counters into their megaflows (packets, bytes, used), so idle expiry,
+dump-flows statistics, the datapath's hit counter and ofproto's rule statistics and MAC
+refresh (which read megaflow statistics) see the traffic the kernel carried; the
+kernel's per-port counters are added to the ports' netdev statistics likewise.
+
+Expressible megaflow: its mask covers only in_port, dl_dst, dl_src, dl_type and
+vlan_tci (any subset: the kernel entry is exact on all five, so it matches a subset of
+the megaflow's packets), plus nw_frag for an IP megaflow of non-fragments (xlate always
+looks at nw_frag for IP, as OVS does; the programs do not look up fragments); its
+actions are only outputs to kernel-backed ports, push of an 802.1Q tag and pop, at most
+kfast.MAX_STEPS of them.  An output to an AF_PACKET port is a redirect to that device's
+egress (OUT); to a TAP, delivery into the device's receive path (OUT_INGRESS), i.e. to
+the host.
+
+Kernel-backed netdevs say so with a `kernel_hook` attribute and an `ifindex`:
+"ingress" - a Linux device read through an AF_PACKET socket (`fileno()`): the TC
+program goes on its ingress, and the socket gets the socket filter that hides kernel
+hits from it (the socket sees a frame before TC ingress runs); "egress" - a TAP whose
+frames from the host leave through its egress.
+
+Invariants: `_entries` holds exactly the keys this module put and did not delete, each
+with its megaflow and the kernel counters already folded; a megaflow's `kkeys` are its
+keys in `_entries`; `ksteps` caches its kernel steps (None: not computed, False: not
+expressible) and is reset when its actions or the ports change.  A refused put (map
+full) is counted and remembered until some entry is deleted.  Around an entry's
+installation or removal a frame may be seen twice (socket filter and TC program read the
+map at different moments) or, on removal, miss the kernel and reach userspace: at most
+the frames of a few microseconds.
+
+Not thread-safe: the datapath calls it with its lock held.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from pyvswitch import vlog
+from pyvswitch.packet.flow import INDEX, FlowKey
+
+from .actions import OUTPUT, POP_VLAN, PUSH_VLAN
+
+log = vlog.module("netdev_offload")
+
+INGRESS = "ingress"
+EGRESS = "egress"
+
+# Step ops and limits, as kfast.py defines them (repeated so that this module, and its
+# unit tests with a stand-in, do not need the bpf package).
+K_OUT, K_OUT_INGRESS, K_PUSH_VLAN, K_POP_VLAN = 1, 2, 3, 4
+MAX_STEPS = 16
+
+_L2_SLOTS = frozenset(INDEX[n] for n in ("in_port", "dl_dst", "dl_src", "dl_type", "vlan_tci"))
+_NW_FRAG = INDEX["nw_frag"]
+_OTHER_SLOTS = tuple(i for i in range(len(FlowKey._fields)) if i not in _L2_SLOTS and i != _NW_FRAG)
+_IP_TYPES = (0x0800, 0x86DD)
+_VLAN_TPIDS = (b"\x81\x00", b"\x88\xa8")
+_IFINDEX = struct.Struct("<I")
+_TCI = struct.Struct("<H")
+SO_DETACH_BPF = 27          # = SO_DETACH_FILTER
+MAX_REFUSED = 4096
+
+
+def kernel_key(ifindex: int, frame) -> bytes | None:
+    """The kernel flow key of a frame as userspace sees it (VLAN tag in the frame), or None
+    for one the kernel does not look up (short, 802.1ad, two tags).  Equal to kfast.key()
+    of the frame's flow fields (a test checks it)."""
+    if len(frame) < 14:
+        return None
+    t = bytes(frame[12:14])
+    if t == b"\x81\x00":
+        if len(frame) < 18:
+            return None
+        inner = bytes(frame[16:18])
+        if inner in _VLAN_TPIDS:
+            return None
+        tci = (frame[14] << 8 | frame[15]) | 0x1000
+        return b"".join((_IFINDEX.pack(ifindex), bytes(frame[0:12]), _TCI.pack(tci), inner))
+    if t == b"\x88\xa8":
+        return None
+    return b"".join((_IFINDEX.pack(ifindex), bytes(frame[0:12]), b"\0\0", t))
+
+
+@dataclass(frozen=True, slots=True)
+class KernelPort:
+    port_no: int
+    ifindex: int
+    hook: str               # INGRESS or EGRESS
+    netdev: object
+
+
+def kernel_port(port_no: int, netdev) -> KernelPort | None:
+    hook = getattr(netdev, "kernel_hook", None)
+    ifindex = getattr(netdev, "ifindex", 0)
+    if hook not in (INGRESS, EGRESS) or not ifindex:
+        return None
+    return KernelPort(port_no, ifindex, hook, netdev)
+
+
+def _open_kfast(max_flows: int):
+    from .kfast import KernelFastPath
+    return KernelFastPath.open(max_flows=max_flows)
+
+
+def _unavailable_error() -> type[Exception]:
+    try:
+        from .kfast import FastPathUnavailable
+    except Exception:           # noqa: BLE001 - no bpf package at all: nothing to catch
+        return OSError
+    return FastPathUnavailable
+
+
+class KernelOffload:
+    """The kernel tier of one datapath.  `opener(max_flows)` returns a KernelFastPath (or
+    raises FastPathUnavailable); tests pass a stand-in."""
+
+    def __init__(self, opener: Callable | None = None, *, max_flows: int = 65536,
+                 clock_ns: Callable[[], int] = time.monotonic_ns):
+        self._opener = opener or _open_kfast
+        self._max_flows = max_flows
+        self._clock_ns = clock_ns
+        self.enabled = True
+        self.fp = None
+        self.unavailable: str | None = None    # why the kernel refused, once it did
+        self.ports: dict[int, KernelPort] = {}
+        self._attached: dict[int, KernelPort] = {}   # port_no -> attached port
+        self._out: dict[int, tuple[int, int]] = {}   # port_no -> kernel step outputting to it
+        self._entries: dict[bytes, list] = {}        # key -> [megaflow, packets, bytes]
+        self._refused: set[bytes] = set()
+        self._counters: dict[int, tuple[int, int, int, int]] = {}
+        self.n_refused = 0          # puts the kernel refused (map full)
+        self.n_hit = 0              # packets the kernel forwarded, folded so far
+
+    # ---- state ----------------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        return self.fp is not None and self.enabled
+
+    @property
+    def n_entries(self) -> int:
+        return len(self._entries)
+
+    def status(self) -> str | None:
+        """One line for dpctl/show, or None while no kernel-backed port was ever added."""
+        if not self.ports and self.fp is None and self.unavailable is None:
+            return None
+        if not self.enabled:
+            return "off (other_config:kernel-fastpath=false)"
+        if self.unavailable is not None:
+            return f"unavailable ({self.unavailable})"
+        if self.fp is None:
+            return "idle"
+        return (f"active (eBPF at TC), ports:{len(self._attached)} flows:{len(self._entries)} "
+                f"hit:{self.n_hit} refused:{self.n_refused}")
+
+    def _open(self) -> bool:
+        if self.fp is not None:
+            return True
+        if self.unavailable is not None:
+            return False
+        try:
+            self.fp = self._opener(self._max_flows)
+        except _unavailable_error() as e:
+            self.unavailable = str(e) or type(e).__name__
+        except (OSError, ImportError) as e:
+            self.unavailable = f"{type(e).__name__}: {e}"
+        if self.fp is None:
+            log.warn("kernel fast path unavailable, forwarding in userspace only: %s",
+                     self.unavailable)
+            return False
+        log.info("kernel fast path active (eBPF at TC)")
+        return True
+
+    def set_enabled(self, enabled: bool, flows=()) -> None:
+        """Turns the tier on (attaching every kernel-backed port) or off (flushing the
+        entries of `flows`, detaching, closing)."""
+        if enabled == self.enabled:
+            return
+        self.enabled = enabled
+        if enabled:
+            for kp in list(self.ports.values()):
+                self._attach(kp)
+            return
+        self.flush(flows)
+        for port_no in list(self._attached):
+            self._detach(port_no)
+        self._close_fp()
+
+    # ---- ports ----------------------------------------------------------------------
+
+    def port_added(self, port_no: int, netdev) -> None:
+        kp = kernel_port(port_no, netdev)
+        if kp is None:
+            return
+        self.ports[port_no] = kp
+        if self.enabled:
+            self._attach(kp)
+
+    def _attach(self, kp: KernelPort) -> None:
+        if not self._open():
+            return
+        try:
+            if kp.hook == INGRESS:
+                self.fp.filter_socket(kp.netdev.fileno())
+                self.fp.attach_ingress(kp.ifindex)
+            else:
+                self.fp.attach_egress(kp.ifindex)
+        except OSError as e:
+            log.warn("%s: cannot attach the kernel fast path (%s)", kp.netdev.name, e)
+            return
+        self._attached[kp.port_no] = kp
+        self._out[kp.port_no] = (K_OUT if kp.hook == INGRESS else K_OUT_INGRESS, kp.ifindex)
+
+    def _detach(self, port_no: int) -> None:
+        kp = self._attached.pop(port_no, None)
+        self._out.pop(port_no, None)
+        self._counters.pop(kp.ifindex if kp else -1, None)
+        if kp is None or self.fp is None:
+            return
+        try:
+            self.fp.detach(kp.ifindex)
+        except OSError:
+            pass
+        if kp.hook == INGRESS:
+            _detach_socket_filter(kp.netdev)
+
+    def port_removed(self, port_no: int, flows) -> None:
+        """Deletes the entries of every megaflow naming the port, then detaches it."""
+        if port_no not in self.ports:
+            return
+        for f in flows:
+            if f.kkeys and (f.key.in_port == port_no or
+                            any(a[0] == OUTPUT and a[1] == port_no for a in f.actions)):
+                self.forget(f)
+            f.ksteps = None
+        self.sync_counters()
+        self._detach(port_no)
+        del self.ports[port_no]
+
+    # ---- entries --------------------------------------------------------------------
+
+    def steps(self, f) -> tuple | bool:
+        """The kernel steps of megaflow f, or False if it is not kernel-expressible."""
+        mask, key = f.mask, f.key
+        for i in _OTHER_SLOTS:
+            if mask[i]:
+                return False
+        if mask[_NW_FRAG] and (key.dl_type not in _IP_TYPES or key.nw_frag):
+            return False
+        if key.dl_type in (0x8100, 0x88A8):
+            return False
+        out = []
+        for a in f.actions:
+            op = a[0]
+            if op == OUTPUT:
+                s = self._out.get(a[1])
+                if s is None:
+                    return False
+                out.append(s)
+            elif op == PUSH_VLAN:
+                if a[1] != 0x8100:
+                    return False
+                out.append((K_PUSH_VLAN, a[1] << 16 | (a[2] & 0xFFFF)))
+            elif op == POP_VLAN:
+                out.append((K_POP_VLAN, 0))
+            else:
+                return False
+        if len(out) > MAX_STEPS:
+            return False
+        return tuple(out)
+
+    def offer(self, f, in_port: int, frame) -> None:
+        """Userspace forwarded frame by megaflow f: put the kernel entry for its key, once."""
+        steps = f.ksteps
+        if steps is None:
+            steps = f.ksteps = self.steps(f)
+        if steps is False:
+            return
+        kp = self._attached.get(in_port)
+        if kp is None:
+            return
+        k = kernel_key(kp.ifindex, frame)
+        if k is None or k in self._refused:
+            return
+        e = self._entries.get(k)
+        if e is not None:
+            if e[0] is f:
+                return          # installed: this frame crossed while it was
+            e[0].kkeys.discard(k)
+        if not self.fp.put(k, steps):
+            self.n_refused += 1
+            self._entries.pop(k, None)
+            if e is not None:
+                self.fp.delete(k)
+            if len(self._refused) < MAX_REFUSED:
+                self._refused.add(k)
+            return
+        # A rewrite keeps the entry's counters: the new megaflow counts from them on.
+        self._entries[k] = [f, e[1], e[2]] if e is not None else [f, 0, 0]
+        if f.kkeys is None:
+            f.kkeys = set()
+        f.kkeys.add(k)
+
+    def forget(self, f) -> None:
+        """Deletes megaflow f's kernel entries (it is gone, or no longer expressible)."""
+        keys = f.kkeys
+        if not keys:
+            return
+        f.kkeys = None
+        for k in keys:
+            if self._entries.pop(k, None) is not None and self.fp is not None:
+                self.fp.delete(k)
+        self._refused.clear()
+
+    def changed(self, f) -> None:
+        """Megaflow f's actions changed: rewrite its entries, or delete them."""
+        f.ksteps = None
+        if not f.kkeys:
+            return
+        steps = f.ksteps = self.steps(f)
+        if steps is False or self.fp is None:
+            self.forget(f)
+            return
+        for k in list(f.kkeys):
+            if not self.fp.put(k, steps):       # a rewrite keeps the entry's counters
+                self.n_refused += 1
+                self._entries.pop(k, None)
+                f.kkeys.discard(k)
+                self.fp.delete(k)
+
+    def flush(self, flows=()) -> None:
+        """Deletes every entry (flows: the megaflows, whose key sets are cleared)."""
+        for f in flows:
+            f.kkeys = None
+            f.ksteps = None
+        if self.fp is not None:
+            for k in self._entries:
+                self.fp.delete(k)
+        self._entries.clear()
+        self._refused.clear()
+
+    # ---- statistics -----------------------------------------------------------------
+
+    def sync(self, now: float) -> int:
+        """Folds the kernel's entry counters into their megaflows (used times converted to
+        the datapath's clock, whose `now` is given); returns the packets added."""
+        if self.fp is None or not self._entries:
+            return 0
+        now_ns = self._clock_ns()
+        added = 0
+        entries = self._entries
+        for k, packets, nbytes, used_ns in self.fp.dump():
+            e = entries.get(k)
+            if e is None:
+                continue
+            dp = packets - e[1]
+            if dp <= 0:
+                continue
+            f = e[0]
+            f.packets += dp
+            f.bytes += nbytes - e[2]
+            used = now - max(0, now_ns - used_ns) / 1e9
+            if used > f.used:
+                f.used = used
+            e[1], e[2] = packets, nbytes
+            added += dp
+        self.n_hit += added
+        return added
+
+    def sync_counters(self) -> None:
+        """Adds the kernel's per-port counters (since the last call) to the netdevs'."""
+        if self.fp is None:
+            return
+        for kp in self._attached.values():
+            try:
+                now = self.fp.counters(kp.ifindex)
+            except OSError:
+                continue
+            before = self._counters.get(kp.ifindex, (0, 0, 0, 0))
+            if now == before:
+                continue
+            self._counters[kp.ifindex] = now
+            d = [max(0, a - b) for a, b in zip(now, before)]
+            s = kp.netdev.stats()
+            s.rx_packets += d[0]
+            s.rx_bytes += d[1]
+            s.tx_packets += d[2]
+            s.tx_bytes += d[3]
+
+    def close(self) -> None:
+        self._entries.clear()
+        self._attached.clear()
+        self._out.clear()
+        self._close_fp()
+
+    def _close_fp(self) -> None:
+        if self.fp is not None:
+            fp, self.fp = self.fp, None
+            fp.close()
+        self._counters.clear()
+
+
+def _detach_socket_filter(netdev) -> None:
+    """Takes the socket filter off an AF_PACKET netdev's socket (still open)."""
+    fd = netdev.fileno()
+    if fd < 0:
+        return
+    try:
+        s = socket.socket(fileno=socket.dup(fd))
+    except OSError:
+        return
+    try:
+        s.setsockopt(socket.SOL_SOCKET, SO_DETACH_BPF, 0)
+    except OSError:
+        pass
+    finally:
+        s.close()

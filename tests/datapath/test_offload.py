@@ -1,0 +1,286 @@
+"""The kernel fast path's bookkeeping (datapath/offload.py) with an in-memory stand-in for the
+kernel (fakekfast.py): which megaflows get kernel entries, that every removal or change of a
+megaflow reaches the kernel, statistics folded back (megaflows, hit counter, port counters,
+MAC refresh), the map full, the switch turned off and on, and the kernel refusing."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from fakekfast import FakeKernelFastPath
+from pyvswitch.datapath import actions as A
+from pyvswitch.datapath.offload import (
+    K_OUT, K_OUT_INGRESS, K_POP_VLAN, K_PUSH_VLAN, KernelOffload, kernel_key,
+)
+from pyvswitch.datapath.userspace import UserspaceDatapath
+from pyvswitch.netdev.dummy import DummyNetdev
+from pyvswitch.ofproto.ofproto import Backer
+from pyvswitch.ofproto.vlan import VlanConfig
+from pyvswitch.packet import headers as H
+from pyvswitch.packet.flow import FULL_MASK, FlowKey, extract
+
+MAC1, MAC2, MAC3 = 0x020000000001, 0x020000000002, 0x020000000003
+
+
+class KernelDummy(DummyNetdev):
+    """A dummy netdev that claims to be a kernel device read by AF_PACKET (or a TAP)."""
+
+    def __init__(self, name: str, ifindex: int, hook: str = "ingress"):
+        super().__init__(name)
+        self.ifindex = ifindex
+        self.kernel_hook = hook
+
+
+def udp(src: int, dst: int, vid: int | None = None, sport: int = 1000) -> bytes:
+    u = struct.pack("!HHHH", sport, 9, 12, 0) + b"data"
+    frame = H.eth_frame(dst, src, H.ETH_TYPE_IP, H.ipv4_packet(0x0A000001, 0x0A000002, 17, u))
+    if vid is not None:
+        frame = frame[:12] + struct.pack("!HH", 0x8100, vid) + frame[12:]
+    return frame
+
+
+class Rig:
+    """A datapath on the fake kernel, three kernel ports (ifindex 11-13) and a TAP (20),
+    with one NORMAL bridge on top."""
+
+    def __init__(self, *, max_flows: int = 65536, vlans=(None, None, None), opener=None):
+        self.opener = opener or FakeKernelFastPath.opener(max_flows)
+        self.dp = UserspaceDatapath(offload=KernelOffload(self.opener))
+        self.backer = Backer(self.dp)
+        self.tap = KernelDummy("br0", 20, "egress")
+        self.br = self.backer.create_bridge("br0", local_netdev=self.tap)
+        self.devs = [KernelDummy(f"p{i}", 10 + i) for i in (1, 2, 3)]
+        for d, v in zip(self.devs, vlans):
+            self.br.add_port(d.name, d, vlan=v or VlanConfig())
+        self.odp = {p.name: p.odp_port for p in self.br.ports.values()}
+
+    @property
+    def fp(self) -> FakeKernelFastPath:
+        return self.dp.offload.fp
+
+    def send(self, dev: str, frame: bytes) -> None:
+        self.dp.process(self.odp[dev], [_pkt(frame)])
+
+    def key(self, dev: str, frame: bytes) -> bytes:
+        return kernel_key(self._ifindex(dev), frame)
+
+    def _ifindex(self, dev: str) -> int:
+        return 20 if dev == "br0" else 10 + int(dev[1:])
+
+    def megaflows(self):
+        return self.dp.flow_dump()
+
+
+def _pkt(frame):
+    from pyvswitch.netdev import Packet
+    return Packet(frame)
+
+
+def test_kernel_key_layout():
+    f = udp(MAC1, MAC2)
+    k = kernel_key(7, f)
+    assert k == struct.pack("<I", 7) + f[:12] + b"\0\0" + b"\x08\x00"
+    t = udp(MAC1, MAC2, vid=0x2005)     # PCP 1, VID 5
+    assert kernel_key(7, t) == struct.pack("<I", 7) + t[:12] + struct.pack("<H", 0x3005) + b"\x08\x00"
+    qinq = t[:16] + b"\x81\x00\x00\x07" + t[16:]
+    assert kernel_key(7, qinq) is None
+    assert kernel_key(7, f[:12] + b"\x88\xa8\x00\x05" + f[12:]) is None
+    assert kernel_key(7, f[:13]) is None
+    assert kernel_key(7, memoryview(t)) == kernel_key(7, t)
+
+
+def test_kernel_key_matches_kfast_key():
+    kfast = pytest.importorskip("pyvswitch.datapath.kfast")
+    for frame in (udp(MAC1, MAC2), udp(MAC1, MAC2, vid=0x2005)):
+        k = extract(frame, 1)
+        assert kernel_key(9, frame) == kfast.key(9, k.dl_dst, k.dl_src, k.vlan_tci, k.dl_type)
+
+
+def test_normal_unicast_gets_an_exact_kernel_entry():
+    r = Rig()
+    r.send("p2", udp(MAC2, MAC1))               # learn MAC2 on p2 (flooded)
+    flood = r.key("p2", udp(MAC2, MAC1))
+    assert r.fp.flows[flood][3] == ((K_OUT, 11), (K_OUT, 13), (K_OUT_INGRESS, 20))
+    r.backer.run(0.0)                           # revalidates after learning
+    r.send("p1", udp(MAC1, MAC2))
+    k = r.key("p1", udp(MAC1, MAC2))
+    assert r.fp.flows[k][3] == ((K_OUT, 12),)
+    # Other UDP ports of the same hosts need no new entry: the key is L2 only.
+    puts = r.fp.puts
+    r.send("p1", udp(MAC1, MAC2, sport=2000))
+    assert r.fp.puts == puts
+    assert r.fp.ingress == {11, 12, 13} and r.fp.egress == {20}
+    assert r.fp.filtered == {d.fileno() for d in r.devs}
+
+
+def test_vlan_access_to_trunk_pushes_and_back_pops():
+    r = Rig(vlans=(VlanConfig(tag=10), VlanConfig(trunks=frozenset({10})), None))
+    r.send("p1", udp(MAC1, MAC2))
+    r.send("p2", udp(MAC2, MAC1, vid=10))
+    r.backer.run(0.0)
+    r.send("p1", udp(MAC1, MAC2))
+    r.send("p2", udp(MAC2, MAC1, vid=10))
+    assert r.fp.flows[r.key("p1", udp(MAC1, MAC2))][3] == ((K_PUSH_VLAN, 0x8100 << 16 | 10), (K_OUT, 12))
+    assert r.fp.flows[r.key("p2", udp(MAC2, MAC1, vid=10))][3] == ((K_POP_VLAN, 0), (K_OUT, 11))
+
+
+def test_not_expressible_megaflows_stay_in_userspace():
+    r = Rig()
+    r.br.add_flow("priority=10,ip,nw_dst=10.0.0.2,actions=output:2")     # masks nw_dst
+    r.br.add_flow("priority=10,udp,tp_dst=7,actions=mod_dl_src:02:00:00:00:00:09,output:2")
+    r.backer.run(0.0)
+    r.send("p1", udp(MAC1, MAC2))
+    assert not r.fp.flows
+    (f,) = r.megaflows()
+    assert f.ksteps is False and f.packets == 1
+
+
+def test_megaflow_removal_paths_delete_kernel_entries():
+    r = Rig()
+    r.send("p1", udp(MAC1, MAC2))
+    (f,) = r.megaflows()
+    assert f.kkeys and len(r.fp.flows) == 1
+    assert r.dp.flow_del(f) and not r.fp.flows
+    r.send("p1", udp(MAC1, MAC2))
+    assert len(r.fp.flows) == 1
+    r.dp.flow_flush()
+    assert not r.fp.flows
+    r.send("p1", udp(MAC1, MAC2))
+    (f,) = r.megaflows()
+    # Idle expiry (housekeeping): unused megaflows go, and their entries.
+    for g in r.dp.table.expire(f.created + 100, 10):
+        r.dp.offload.forget(g)
+    assert not r.fp.flows
+
+
+def test_revalidation_rewrites_or_deletes_entries():
+    r = Rig()
+    r.send("p1", udp(MAC1, MAC2))               # flooded: MAC2 unknown
+    k = r.key("p1", udp(MAC1, MAC2))
+    assert r.fp.flows[k][3] == ((K_OUT, 12), (K_OUT, 13), (K_OUT_INGRESS, 20))
+    r.send("p2", udp(MAC2, MAC1))               # MAC2 learned on p2
+    r.backer.run(0.0)
+    assert r.fp.flows[k][3] == ((K_OUT, 12),)   # rewritten, not deleted
+    r.br.add_flow("priority=10,ip,nw_src=10.0.0.1,actions=drop")
+    r.backer.run(0.0)                           # the megaflow's mask changes: it goes
+    assert k not in r.fp.flows
+
+
+def test_port_removal_deletes_entries_naming_it():
+    r = Rig()
+    r.send("p2", udp(MAC2, MAC1))
+    r.send("p1", udp(MAC1, MAC2))
+    r.backer.run(0.0)
+    r.send("p1", udp(MAC1, MAC2))
+    r.send("p3", udp(MAC3, MAC1))
+    assert r.key("p3", udp(MAC3, MAC1)) in r.fp.flows
+    r.br.remove_port("p2")
+    assert 12 not in r.fp.ingress
+    assert all(struct.unpack_from("<I", k)[0] != 12 and (K_OUT, 12) not in v[3]
+               for k, v in r.fp.flows.items())
+    assert r.key("p3", udp(MAC3, MAC1)) in r.fp.flows
+
+
+def test_statistics_fold_into_megaflows_hits_ports_and_mac_refresh():
+    now = [100.0]
+    r = Rig()
+    r.backer._clock = lambda: now[0]
+    r.dp._clock = lambda: now[0]
+    r.br.set_config(mac_aging_time=15, now=now[0])
+    r.send("p2", udp(MAC2, MAC1))
+    r.send("p1", udp(MAC1, MAC2))
+    r.backer.run(now[0])
+    r.send("p1", udp(MAC1, MAC2))
+    f = next(f for f in r.megaflows() if f.key.dl_src == MAC1 and f.kkeys)
+    base = f.packets
+    hit0 = r.dp.stats().hit
+    r.send("p2", udp(MAC2, MAC1))
+    k = r.key("p1", udp(MAC1, MAC2))
+    back = r.key("p2", udp(MAC2, MAC1))
+    size = len(udp(MAC1, MAC2))
+    for t in range(10):                         # 50 s of traffic only the kernel sees
+        now[0] += 5
+        assert r.fp.hit(k, size, 100) == ((K_OUT, 12),)
+        assert r.fp.hit(back, size, 1) == ((K_OUT, 11),)
+        r.backer.run(now[0])
+    assert f.packets == base + 1000 and f.bytes >= 1000 * size
+    assert f.used > now[0] - 1
+    st = r.dp.stats()
+    assert st.hit == hit0 + 1 + 1010 and st.offloaded == 1010
+    # Both hosts stay learned (aging 15 s): the kernel-forwarded frames refreshed them.
+    assert {m for _p, _v, m, _a in _fdb(r.br, now[0])} == {"02:00:00:00:00:01", "02:00:00:00:00:02"}
+    assert r.devs[0].stats().rx_packets >= 1000 and r.devs[1].stats().tx_packets >= 1000
+    assert "hit:1010" in r.dp.kernel_fastpath_status()
+
+
+def _fdb(br, now):
+    return [tuple(line.split()) for line in br.fdb_show(now).splitlines()[1:]]
+
+
+def test_map_full_stays_in_userspace_and_counts():
+    r = Rig(max_flows=1)
+    r.send("p1", udp(MAC1, MAC2))
+    r.send("p2", udp(MAC2, MAC1))
+    assert len(r.fp.flows) == 1 and r.dp.offload.n_refused == 1
+    r.send("p2", udp(MAC2, MAC1))               # not retried while nothing was freed
+    assert r.dp.offload.n_refused == 1
+    assert sum(f.packets for f in r.megaflows()) == 3
+
+
+def test_switch_off_flushes_and_detaches_and_on_reattaches():
+    r = Rig()
+    r.send("p1", udp(MAC1, MAC2))
+    fp = r.fp
+    r.dp.set_kernel_fastpath(False)
+    assert fp.closed and not fp.flows and r.dp.offload.fp is None
+    assert r.dp.kernel_fastpath_status().startswith("off")
+    r.send("p1", udp(MAC1, MAC2))               # still forwarded, in userspace
+    assert sum(f.packets for f in r.megaflows()) == 2
+    assert all(not f.kkeys for f in r.megaflows())
+    r.dp.set_kernel_fastpath(True)
+    assert r.fp is not fp and r.fp.ingress == {11, 12, 13}
+    r.send("p1", udp(MAC1, MAC2))
+    assert len(r.fp.flows) == 1
+
+
+def test_kernel_refusing_is_reported_and_forwarding_goes_on():
+    from pyvswitch.datapath import offload
+
+    def refuse(n):
+        raise OSError(1, "Operation not permitted")
+    r = Rig(opener=refuse)
+    assert r.dp.offload.fp is None
+    assert r.dp.kernel_fastpath_status().startswith("unavailable (")
+    assert "Operation not permitted" in r.dp.kernel_fastpath_status()
+    r.send("p1", udp(MAC1, MAC2))
+    assert r.devs[1].transmitted
+    assert isinstance(r.dp.offload, offload.KernelOffload)
+
+
+def test_dummy_ports_never_open_the_kernel():
+    calls = []
+    dp = UserspaceDatapath(offload=KernelOffload(lambda n: calls.append(n)))
+    dp.port_add(DummyNetdev("d1"))
+    assert not calls and dp.kernel_fastpath_status() is None
+
+
+def test_fragments_and_other_actions_are_not_expressible():
+    r = Rig()
+    off = r.dp.offload
+    mask = FULL_MASK._replace(**{n: 0 for n in FlowKey._fields if n not in (
+        "in_port", "dl_dst", "dl_src", "dl_type", "vlan_tci", "nw_frag")})
+    key = extract(udp(MAC1, MAC2), r.odp["p1"])
+    f = r.dp.flow_put(mask, key, ((A.OUTPUT, r.odp["p2"]),))
+    assert off.steps(f) == ((K_OUT, 12),)
+    frag = r.dp.flow_put(mask, key._replace(nw_frag=1), ((A.OUTPUT, r.odp["p2"]),))
+    assert off.steps(frag) is False
+    g = r.dp.flow_put(mask, key._replace(dl_src=MAC3), ((A.USERSPACE, 1),))
+    assert off.steps(g) is False
+    h = r.dp.flow_put(mask, key._replace(dl_src=MAC3 + 1), ((A.PUSH_VLAN, 0x88A8, 5), (A.OUTPUT, 2)))
+    assert off.steps(h) is False
+    many = r.dp.flow_put(mask, key._replace(dl_src=MAC3 + 2), ((A.OUTPUT, r.odp["p2"]),) * 17)
+    assert off.steps(many) is False
+    drop = r.dp.flow_put(mask, key._replace(dl_src=MAC3 + 3), ())
+    assert off.steps(drop) == ()
