@@ -12,6 +12,7 @@ alive for the length of the call.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import platform
 import socket
@@ -154,15 +155,16 @@ def map_keys(fd: int, key_size: int) -> list[bytes]:
 
 def map_lookup_batch(fd: int, key_size: int, value_size: int,
                      chunk: int = 4096) -> list[tuple[bytes, bytes]]:
-    """Every (key, value), `chunk` entries per system call (MAP_LOOKUP_BATCH).  A hash map's
-    batch token is a bucket index; ENOENT marks the last batch, which may still carry
-    entries."""
+    """Every (key, value), up to `chunk` entries per system call (MAP_LOOKUP_BATCH).  A hash
+    map hands out whole buckets, and its batch token is a bucket index; a bucket larger than
+    the chunk (ENOSPC) makes us retry with a larger one.  ENOENT marks the last batch, which
+    may still carry entries."""
     out: list[tuple[bytes, bytes]] = []
-    keys = ctypes.create_string_buffer(key_size * chunk)
-    values = ctypes.create_string_buffer(value_size * chunk)
     tokens = (ctypes.create_string_buffer(8), ctypes.create_string_buffer(8))
     in_batch = None
     while True:
+        keys = ctypes.create_string_buffer(key_size * chunk)
+        values = ctypes.create_string_buffer(value_size * chunk)
         out_batch = tokens[0] if in_batch is not tokens[0] else tokens[1]
         attr = _attr("=QQQQIIQQ", _addr(in_batch), _addr(out_batch), _addr(keys),
                      _addr(values), chunk, fd, 0, 0)
@@ -171,6 +173,11 @@ def map_lookup_batch(fd: int, key_size: int, value_size: int,
             bpf(MAP_LOOKUP_BATCH, attr)
         except FileNotFoundError:
             done = True
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            chunk *= 2
+            continue
         count = struct.unpack_from("=I", attr, 32)[0]
         kr, vr = keys.raw, values.raw
         for i in range(count):
