@@ -9,6 +9,9 @@ reports.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import struct
 import subprocess
 import sys
 import time
@@ -16,7 +19,7 @@ import time
 import pytest
 
 import kfastnet as kn
-from netns import Topology
+from netns import Topology, ip
 from util import needs_root, wait_until
 from pyvswitch.datapath import kfast
 from pyvswitch.datapath.kfast import OUT, OUT_INGRESS, POP_VLAN, PUSH_VLAN
@@ -212,3 +215,43 @@ def test_links_die_with_the_process(net, socks):
         child.wait()
     socks[0].send(kn.frame(B, A, ETH_EXP, b"child-gone"))
     assert kn.received(socks[1], b"child-gone", timeout=0.3) is None
+
+
+@pytest.fixture
+def tap():
+    """A TAP device in this namespace (gone when its fd closes), as internal ports are."""
+    name = f"kft{os.getpid() % 10000}"
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    try:
+        fcntl.ioctl(fd, 0x400454CA, struct.pack("16sH", name.encode(), 0x0002 | 0x1000))  # TAP, NO_PI
+        ip("link", "set", name, "up")
+        yield name
+    finally:
+        os.close(fd)
+
+
+def test_internal_port_carries_the_hosts_traffic(net, fp, socks, tap):
+    """A namespace host pings an address on a TAP: frames into the host's stack are
+    OUT_INGRESS to the TAP, frames the host sends through the TAP are caught at its TCX
+    egress."""
+    t, hosts = net
+    (ns1, p1) = hosts[0]
+    subnet = f"10.231.{os.getpid() % 250}"
+    ip("addr", "add", f"{subnet}.1/24", "dev", tap)
+    ip("-n", ns1, "addr", "add", f"{subnet}.2/24", "dev", "eth0")
+    try:
+        fp.attach_egress(kn.ifindex(tap))
+        m1 = kn.mac(socks[0])
+        mt = bytes.fromhex(open(f"/sys/class/net/{tap}/address").read().strip().replace(":", ""))
+        bcast = b"\xff" * 6
+        for ty in (0x0800, 0x0806):
+            assert fp.put(k(p1, mt, m1, ty), [(OUT_INGRESS, kn.ifindex(tap))])
+            assert fp.put(k(tap, m1, mt, ty), [(OUT, kn.ifindex(p1))])
+        assert fp.put(k(p1, bcast, m1, 0x0806), [(OUT_INGRESS, kn.ifindex(tap))])
+        assert fp.put(k(tap, bcast, mt, 0x0806), [(OUT, kn.ifindex(p1))])
+        r = t.run(ns1, "ping", "-c", "2", "-i", "0.2", "-W", "2", f"{subnet}.1")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert fp.counters(kn.ifindex(tap))[0] >= 2           # the replies, caught at egress
+        assert fp.counters(kn.ifindex(tap))[2] >= 2           # the requests, delivered to it
+    finally:
+        ip("-n", ns1, "addr", "del", f"{subnet}.2/24", "dev", "eth0", check=False)
