@@ -284,3 +284,28 @@ def test_fragments_and_other_actions_are_not_expressible():
     assert off.steps(many) is False
     drop = r.dp.flow_put(mask, key._replace(dl_src=MAC3 + 3), ())
     assert off.steps(drop) == ()
+
+
+def test_dpctl_marks_offloaded_flows_and_shows_the_kernel_tier():
+    from pyvswitch.datapath import dpctl
+    r = Rig()
+    # A megaflow with a rewrite stays in userspace.
+    r.br.add_flow("priority=10,in_port=2,actions=mod_dl_src:02:00:00:00:00:09,output:1")
+    r.backer.run(0.0)
+    r.send("p1", udp(MAC1, MAC2))
+    r.send("p2", udp(MAC2, MAC1))
+    ok, text = dpctl.run("dump-flows", [r.dp], ["-m"], 0.0)
+    lines = text.splitlines()[1:]
+    assert ok and len(lines) == 2
+    assert sum(", offloaded:yes, dp:tc, actions:" in line for line in lines) == 1
+    assert sum(", dp:ovs, actions:" in line for line in lines) == 1
+    for types, n in (("type=tc", 1), ("type=offloaded", 1), ("type=ovs", 1),
+                     ("type=non-offloaded", 1), ("type=ovs,tc", 2), ("type=all", 2),
+                     ("type=dpdk", 0)):
+        ok, text = dpctl.run("dump-flows", [r.dp], [types], 0.0)
+        assert ok and len(text.splitlines()[1:]) == n, types
+    assert "offloaded" not in dpctl.run("dump-flows", [r.dp], [], 0.0)[1]
+    assert dpctl.run("dump-flows", [r.dp], ["type=foo"], 0.0) == (
+        False, "ovs-vswitchd: Failed to parse type (foo) (Invalid argument)\n")
+    ok, text = dpctl.run("show", [r.dp], [], 0.0)
+    assert "  kernel fast path: active (eBPF at TC), ports:4 flows:1 hit:0 refused:0\n" in text

@@ -101,6 +101,10 @@ def _show_one(dp, stats: bool) -> list[str]:
     st = dp.stats()
     lines = [f"{dp_name(dp)}:", f"  lookups: hit:{st.hit} missed:{st.missed} lost:{st.lost}",
              f"  flows: {st.flows}"]
+    kernel = getattr(dp, "kernel_fastpath_status", None)
+    status = kernel() if kernel is not None else None
+    if status is not None:
+        lines.append(f"  kernel fast path: {status}")
     for port_no, netdev in sorted(dp.ports().items()):
         t = _port_type(dp, netdev)
         lines.append(f"  port {port_no}: {netdev.name}" + ("" if t == "system" else f" ({t})"))
@@ -134,12 +138,31 @@ def _names(dp) -> tuple[dict[int, str], dict[str, int]]:
     return by_no, {n: no for no, n in by_no.items()}
 
 
+# type=... of dump-flows: which flows each type selects, by whether the kernel fast path
+# holds entries for them (shown as "offloaded:yes, dp:tc", as OVS shows TC-offloaded flows).
+_DUMP_TYPES = {"ovs": (False,), "tc": (True,), "offloaded": (True,), "non-offloaded": (False,),
+               "dpdk": (), "partially-offloaded": (), "all": (False, True)}
+
+
+def _dump_types(text: str) -> set[bool]:
+    chosen: set[bool] = set()
+    for t in text.split(","):
+        if t not in _DUMP_TYPES:
+            raise DpctlError(f"Failed to parse type ({t}) (Invalid argument)")
+        chosen.update(_DUMP_TYPES[t])
+    return chosen
+
+
 def dump_flows(dps: list, args: list[str], now: float) -> str:
     opts, rest = _split(args)
+    types = {False, True}
+    for a in [a for a in rest if a.startswith("type=")]:
+        types = _dump_types(a[5:])
+        rest.remove(a)
     dp, rest = _one_dp(dps, rest, 0)
     if rest and not rest[0].startswith("filter="):
         raise DpctlError(f"{rest[0]}: unknown argument")
-    flows = dp.flow_dump()
+    flows = [f for f in dp.flow_dump() if bool(getattr(f, "kkeys", None)) in types]
     if not flows:
         return ""
     verbose = "more" in opts
@@ -225,7 +248,7 @@ def del_flows(dps: list, args: list[str], now: float) -> str:
 COMMANDS: dict[str, tuple[str, int, int, Callable]] = {
     "show": ("[-s] [DP...]", 0, 8, show),
     "dump-dps": ("", 0, 0, dump_dps),
-    "dump-flows": ("[-m] [--names | --no-names] [DP] [filter=..]", 0, 4, dump_flows),
+    "dump-flows": ("[-m] [--names | --no-names] [DP] [filter=..] [type=..]", 0, 5, dump_flows),
     "add-flow": ("[DP] FLOW ACTIONS", 2, 3, add_flow),
     "mod-flow": ("[--may-create] [--clear] [-s] [DP] FLOW ACTIONS", 2, 6, mod_flow),
     "del-flow": ("[DP] FLOW", 1, 2, del_flow),

@@ -220,7 +220,8 @@ def format_flow(flow, now: float, *, verbose: bool = False,
     if flow.tcp_flags:
         text += f", flags:{format_tcp_flags(flow.tcp_flags)}"
     if verbose:
-        text += ", dp:ovs"
+        # Flows with kernel fast-path entries read as OVS's TC-offloaded ones.
+        text += ", offloaded:yes, dp:tc" if getattr(flow, "kkeys", None) else ", dp:ovs"
     return text + ", actions:" + format_actions(flow.actions, port_names, flow.packet_key)
 
 

@@ -116,6 +116,7 @@ class BridgeRunner:
         """One pass: reconfigure if the database changed, run timers, write status."""
         if self.idl.is_connected and self.idl.change_seqno != self.applied_seqno:
             self.applied_seqno = self.idl.change_seqno
+            self.switch.set_kernel_fastpath(self._kernel_fastpath())
             desired = desired_state(self.idl.tables, self.switch.dummy)
             effects = reconcile(self.switch.running, desired)
             if effects:
@@ -149,6 +150,12 @@ class BridgeRunner:
             return max(STATS_INTERVAL, int(text) / 1000.0) if text else STATS_INTERVAL
         except ValueError:
             return STATS_INTERVAL
+
+    def _kernel_fastpath(self) -> bool:
+        """other_config:kernel-fastpath: the eBPF tier below the datapath, on unless "false"."""
+        ovs = self.idl.first("Open_vSwitch")
+        text = dict(ovs[1].get("other_config", ())).get("kernel-fastpath") if ovs else None
+        return text != "false"
 
     def _system_status(self) -> dict:
         out = {"datapath_types": self.switch.datapath_types(),

@@ -94,6 +94,7 @@ class Switch:
         self.devices_appeared = False              # set by status(): reconfigure to retry
         self._keep_devices = False                 # True while exiting without cleanup
         self._mac_seq = itertools.count(0x0f)
+        self.kernel_fastpath = True                # other_config:kernel-fastpath
 
     # ---- datapaths ------------------------------------------------------------------
 
@@ -102,10 +103,19 @@ class Switch:
         b = self.backers.get(kind)
         if b is None:
             dp = open_datapath(kind, f"ovs-{kind}")
+            if not self.kernel_fastpath:
+                dp.set_kernel_fastpath(False)
             b = Backer(dp, clock=self.clock, wakeup=self.wakeup)
             dp.start()
             self.backers[kind] = b
         return b
+
+    def set_kernel_fastpath(self, on: bool) -> None:
+        """Turns every datapath's kernel fast path on or off (entries flushed, detached)."""
+        if on != self.kernel_fastpath:
+            self.kernel_fastpath = on
+            for b in self.backers.values():
+                b.datapath.set_kernel_fastpath(on)
 
     def bridge(self, name: str) -> Bridge | None:
         for b in self.backers.values():
