@@ -21,24 +21,25 @@ def test_key_layout():
 @needs_root
 def test_hash_map_operations():
     fd = syscall.map_create(syscall.MAP_TYPE_HASH, 4, 8, 16, syscall.F_NO_PREALLOC, "t")
+    m = syscall.Map(fd, 4, 8)
     try:
-        assert syscall.map_lookup(fd, b"\1\0\0\0", 8) is None
-        syscall.map_update(fd, b"\1\0\0\0", b"A" * 8)
+        assert m.lookup(b"\1\0\0\0") is None
+        m.update(b"\1\0\0\0", b"A" * 8)
         with pytest.raises(FileExistsError):
-            syscall.map_update(fd, b"\1\0\0\0", b"B" * 8, syscall.NOEXIST)
+            m.update(b"\1\0\0\0", b"B" * 8, syscall.NOEXIST)
         with pytest.raises(FileNotFoundError):
-            syscall.map_update(fd, b"\2\0\0\0", b"B" * 8, syscall.EXIST)
-        assert syscall.map_lookup(fd, b"\1\0\0\0", 8) == b"A" * 8
+            m.update(b"\2\0\0\0", b"B" * 8, syscall.EXIST)
+        assert m.lookup(b"\1\0\0\0") == b"A" * 8
         for i in range(2, 17):
-            syscall.map_update(fd, bytes([i, 0, 0, 0]), bytes([i]) * 8)
+            m.update(bytes([i, 0, 0, 0]), bytes([i]) * 8)
         with pytest.raises(OSError) as e:
-            syscall.map_update(fd, b"\x20\0\0\0", b"C" * 8)
+            m.update(b"\x20\0\0\0", b"C" * 8)
         assert e.value.errno == 7                       # E2BIG: the map is full
-        assert sorted(syscall.map_keys(fd, 4)) == sorted(bytes([i, 0, 0, 0]) for i in range(1, 17))
-        batch = syscall.map_lookup_batch(fd, 4, 8, chunk=1)     # buckets of 2+ retry larger
+        assert sorted(m.keys()) == sorted(bytes([i, 0, 0, 0]) for i in range(1, 17))
+        batch = m.items(chunk=1)     # buckets of 2+ retry larger
         assert sorted(batch) == sorted([(b"\1\0\0\0", b"A" * 8)] +
                                        [(bytes([i, 0, 0, 0]), bytes([i]) * 8) for i in range(2, 17)])
-        assert syscall.map_delete(fd, b"\1\0\0\0") and not syscall.map_delete(fd, b"\1\0\0\0")
+        assert m.delete(b"\1\0\0\0") and not m.delete(b"\1\0\0\0")
     finally:
         os.close(fd)
 
@@ -47,7 +48,7 @@ def test_hash_map_operations():
 def test_empty_batch_lookup():
     fd = syscall.map_create(syscall.MAP_TYPE_HASH, 4, 8, 16, syscall.F_NO_PREALLOC, "t")
     try:
-        assert syscall.map_lookup_batch(fd, 4, 8) == []
+        assert syscall.Map(fd, 4, 8).items() == []
     finally:
         os.close(fd)
 

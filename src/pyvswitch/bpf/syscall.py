@@ -17,6 +17,7 @@ import os
 import platform
 import socket
 import struct
+import threading
 
 # System call numbers per machine (asm-generic is 280).
 _NR_BPF = {"x86_64": 321, "aarch64": 280, "i686": 357, "armv7l": 386, "ppc64le": 361, "s390x": 351}
@@ -69,19 +70,27 @@ class VerifierError(OSError):
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
-_libc.syscall.restype = ctypes.c_long
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+_syscall.argtypes = [ctypes.c_long, ctypes.c_int, ctypes.c_void_p, ctypes.c_uint]
 
 
 def _nr() -> int:
     try:
         return _NR_BPF[platform.machine()]
     except KeyError:
-        raise OSError(38, f"bpf(2) system call number unknown on {platform.machine()}") from None
+        raise OSError(errno.ENOSYS, f"bpf(2) system call number unknown on {platform.machine()}") from None
+
+
+_NR = _nr() if platform.machine() in _NR_BPF else -1
 
 
 def bpf(cmd: int, attr: ctypes.Array) -> int:
-    """Issues one bpf(2) command; returns its non-negative result or raises OSError."""
-    r = _libc.syscall(ctypes.c_long(_nr()), ctypes.c_int(cmd), attr, ctypes.c_uint(len(attr)))
+    """Issues one bpf(2) command; returns its non-negative result or raises OSError (the
+    subclass for its errno: FileNotFoundError for ENOENT, ...)."""
+    if _NR < 0:
+        _nr()
+    r = _syscall(_NR, cmd, ctypes.addressof(attr), _ATTR_SIZE)
     if r < 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e))
@@ -108,83 +117,102 @@ def map_create(map_type: int, key_size: int, value_size: int, max_entries: int,
     return bpf(MAP_CREATE, attr)
 
 
-def _elem_attr(fd: int, key, value, flags: int) -> ctypes.Array:
-    return _attr("=I4xQQQ", fd, _addr(key), _addr(value), flags)
+class Map:
+    """Element operations on a map by fd, one system call each.  The key and value buffers
+    and the attributes pointing at them are made once and reused (the fast path installs
+    entries per new microflow); a lock keeps them to one caller at a time, since ctypes
+    lets other threads run during the call.  The fd stays the caller's to close."""
 
+    def __init__(self, fd: int, key_size: int, value_size: int) -> None:
+        self.fd, self.key_size, self.value_size = fd, key_size, value_size
+        self._key = ctypes.create_string_buffer(key_size)
+        self._next = ctypes.create_string_buffer(key_size)
+        self._value = ctypes.create_string_buffer(value_size)
+        # The kernel insists that fields a command does not read are zero: delete and
+        # get-next-key get attributes of their own.
+        self._elem = _attr("=I4xQQQ", fd, _addr(self._key), _addr(self._value), 0)
+        self._del = _attr("=I4xQ", fd, _addr(self._key))
+        self._next_attr = _attr("=I4xQQ", fd, _addr(self._key), _addr(self._next))
+        self._first_attr = _attr("=I4xQQ", fd, 0, _addr(self._next))
+        self._lock = threading.Lock()
 
-def map_update(fd: int, key: bytes, value: bytes, flags: int = ANY) -> None:
-    k = ctypes.create_string_buffer(key, len(key))
-    v = ctypes.create_string_buffer(value, len(value))
-    bpf(MAP_UPDATE_ELEM, _elem_attr(fd, k, v, flags))
+    def update(self, key: bytes, value: bytes, flags: int = ANY) -> None:
+        """Stores value under key; flags NOEXIST (FileExistsError if there) or EXIST
+        (FileNotFoundError if not); a full map raises OSError E2BIG."""
+        with self._lock:
+            ctypes.memmove(self._key, key, self.key_size)
+            ctypes.memmove(self._value, value, self.value_size)
+            struct.pack_into("=Q", self._elem, 24, flags)
+            bpf(MAP_UPDATE_ELEM, self._elem)
 
+    def lookup(self, key: bytes) -> bytes | None:
+        """The value stored under key, or None if there is none."""
+        with self._lock:
+            ctypes.memmove(self._key, key, self.key_size)
+            struct.pack_into("=Q", self._elem, 24, 0)
+            try:
+                bpf(MAP_LOOKUP_ELEM, self._elem)
+            except FileNotFoundError:
+                return None
+            return self._value.raw
 
-def map_lookup(fd: int, key: bytes, value_size: int) -> bytes | None:
-    """The value stored under key, or None if there is none."""
-    k = ctypes.create_string_buffer(key, len(key))
-    v = ctypes.create_string_buffer(value_size)
-    try:
-        bpf(MAP_LOOKUP_ELEM, _elem_attr(fd, k, v, 0))
-    except FileNotFoundError:
-        return None
-    return v.raw
+    def delete(self, key: bytes) -> bool:
+        """Deletes key; False if it was not there."""
+        with self._lock:
+            ctypes.memmove(self._key, key, self.key_size)
+            try:
+                bpf(MAP_DELETE_ELEM, self._del)
+            except FileNotFoundError:
+                return False
+            return True
 
+    def keys(self) -> list[bytes]:
+        """Every key, by MAP_GET_NEXT_KEY (a system call per key: for small maps)."""
+        out: list[bytes] = []
+        with self._lock:
+            attr = self._first_attr
+            while True:
+                try:
+                    bpf(MAP_GET_NEXT_KEY, attr)
+                except FileNotFoundError:
+                    return out
+                out.append(self._next.raw)
+                ctypes.memmove(self._key, self._next, self.key_size)
+                attr = self._next_attr
 
-def map_delete(fd: int, key: bytes) -> bool:
-    """Deletes key; False if it was not there."""
-    k = ctypes.create_string_buffer(key, len(key))
-    try:
-        bpf(MAP_DELETE_ELEM, _elem_attr(fd, k, None, 0))
-    except FileNotFoundError:
-        return False
-    return True
-
-
-def map_keys(fd: int, key_size: int) -> list[bytes]:
-    """Every key, by MAP_GET_NEXT_KEY (one system call per key: for small maps and tests)."""
-    keys: list[bytes] = []
-    cur = None
-    nxt = ctypes.create_string_buffer(key_size)
-    while True:
-        try:
-            bpf(MAP_GET_NEXT_KEY, _elem_attr(fd, cur, nxt, 0))
-        except FileNotFoundError:
-            return keys
-        keys.append(nxt.raw)
-        cur = ctypes.create_string_buffer(nxt.raw, key_size)
-
-
-def map_lookup_batch(fd: int, key_size: int, value_size: int,
-                     chunk: int = 4096) -> list[tuple[bytes, bytes]]:
-    """Every (key, value), up to `chunk` entries per system call (MAP_LOOKUP_BATCH).  A hash
-    map hands out whole buckets, and its batch token is a bucket index; a bucket larger than
-    the chunk (ENOSPC) makes us retry with a larger one.  ENOENT marks the last batch, which
-    may still carry entries."""
-    out: list[tuple[bytes, bytes]] = []
-    tokens = (ctypes.create_string_buffer(8), ctypes.create_string_buffer(8))
-    in_batch = None
-    while True:
-        keys = ctypes.create_string_buffer(key_size * chunk)
-        values = ctypes.create_string_buffer(value_size * chunk)
-        out_batch = tokens[0] if in_batch is not tokens[0] else tokens[1]
-        attr = _attr("=QQQQIIQQ", _addr(in_batch), _addr(out_batch), _addr(keys),
-                     _addr(values), chunk, fd, 0, 0)
-        done = False
-        try:
-            bpf(MAP_LOOKUP_BATCH, attr)
-        except FileNotFoundError:
-            done = True
-        except OSError as e:
-            if e.errno != errno.ENOSPC:
-                raise
-            chunk *= 2
-            continue
-        count = struct.unpack_from("=I", attr, 32)[0]
-        kr, vr = keys.raw, values.raw
-        for i in range(count):
-            out.append((kr[i * key_size:(i + 1) * key_size], vr[i * value_size:(i + 1) * value_size]))
-        if done:
-            return out
-        in_batch = out_batch
+    def items(self, chunk: int = 4096) -> list[tuple[bytes, bytes]]:
+        """Every (key, value), up to `chunk` entries per system call (MAP_LOOKUP_BATCH).
+        A hash map hands out whole buckets and its batch token is a bucket index; a bucket
+        larger than the chunk (ENOSPC) makes us retry with a larger one.  ENOENT marks the
+        last batch, which may still carry entries."""
+        ks, vs = self.key_size, self.value_size
+        out: list[tuple[bytes, bytes]] = []
+        tokens = (ctypes.create_string_buffer(8), ctypes.create_string_buffer(8))
+        in_batch = None
+        keys = values = None
+        while True:
+            if keys is None or len(keys) < ks * chunk:
+                keys = ctypes.create_string_buffer(ks * chunk)
+                values = ctypes.create_string_buffer(vs * chunk)
+            out_batch = tokens[0] if in_batch is not tokens[0] else tokens[1]
+            attr = _attr("=QQQQIIQQ", _addr(in_batch), _addr(out_batch), _addr(keys),
+                         _addr(values), chunk, self.fd, 0, 0)
+            done = False
+            try:
+                bpf(MAP_LOOKUP_BATCH, attr)
+            except FileNotFoundError:
+                done = True
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+                chunk *= 2
+                continue
+            count = struct.unpack_from("=I", attr, 32)[0]
+            kr, vr = keys.raw[:count * ks], values.raw[:count * vs]
+            out.extend((kr[i * ks:(i + 1) * ks], vr[i * vs:(i + 1) * vs]) for i in range(count))
+            if done:
+                return out
+            in_batch = out_batch
 
 
 # --- programs -----------------------------------------------------------------------------

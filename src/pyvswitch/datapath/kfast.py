@@ -91,8 +91,8 @@ class KernelFastPath:
     """The kflows/kports maps, the two programs and the links that attach them to ports."""
 
     def __init__(self, kflows: int, kports: int, tc_prog: int, sock_prog: int) -> None:
-        self._kflows = kflows
-        self._kports = kports
+        self._kflows = syscall.Map(kflows, _KEY.size, VALUE_SIZE)
+        self._kports = syscall.Map(kports, _PORT_KEY.size, _PORT_VALUE.size)
         self._tc_prog = tc_prog
         self._sock_prog = sock_prog
         self._links: dict[int, int] = {}            # ifindex -> link fd
@@ -136,8 +136,7 @@ class KernelFastPath:
         if ifindex in self._links:
             return
         try:
-            syscall.map_update(self._kports, _PORT_KEY.pack(ifindex), bytes(_PORT_VALUE.size),
-                               syscall.NOEXIST)
+            self._kports.update(_PORT_KEY.pack(ifindex), bytes(_PORT_VALUE.size), syscall.NOEXIST)
         except FileExistsError:
             pass
         try:
@@ -167,7 +166,7 @@ class KernelFastPath:
         if len(steps) > MAX_STEPS:
             return False
         try:
-            syscall.map_update(self._kflows, k, _value(steps), syscall.NOEXIST)
+            self._kflows.update(k, _value(steps), syscall.NOEXIST)
             return True
         except FileExistsError:
             pass
@@ -175,10 +174,10 @@ class KernelFastPath:
             if e.errno == errno.E2BIG:
                 return False
             raise
-        old = syscall.map_lookup(self._kflows, k, VALUE_SIZE)
+        old = self._kflows.lookup(k)
         packets, nbytes, used = _VALUE_HEAD.unpack_from(old)[:3] if old else (0, 0, 0)
         try:
-            syscall.map_update(self._kflows, k, _value(steps, packets, nbytes, used))
+            self._kflows.update(k, _value(steps, packets, nbytes, used))
         except OSError as e:
             if e.errno == errno.E2BIG:
                 return False
@@ -186,16 +185,16 @@ class KernelFastPath:
         return True
 
     def delete(self, k: bytes) -> bool:
-        return syscall.map_delete(self._kflows, k)
+        return self._kflows.delete(k)
 
     def dump(self) -> list[tuple[bytes, int, int, int]]:
         """Every entry as (key, packets, bytes, used_ns); used_ns 0 if never hit."""
         return [(k, *_VALUE_HEAD.unpack_from(v)[:3])
-                for k, v in syscall.map_lookup_batch(self._kflows, _KEY.size, VALUE_SIZE)]
+                for k, v in self._kflows.items()]
 
     def steps(self, k: bytes) -> list[tuple[int, int]] | None:
         """The steps stored for k (None if no entry): for tests and debugging."""
-        v = syscall.map_lookup(self._kflows, k, VALUE_SIZE)
+        v = self._kflows.lookup(k)
         if v is None:
             return None
         n = _VALUE_HEAD.unpack_from(v)[3]
@@ -203,12 +202,12 @@ class KernelFastPath:
 
     def flush(self) -> None:
         """Deletes every entry."""
-        for k, _v in syscall.map_lookup_batch(self._kflows, _KEY.size, VALUE_SIZE):
-            syscall.map_delete(self._kflows, k)
+        for k, _v in self._kflows.items():
+            self._kflows.delete(k)
 
     def counters(self, ifindex: int) -> tuple[int, int, int, int]:
         """(rx_packets, rx_bytes, tx_packets, tx_bytes) the kernel forwarded on ifindex."""
-        v = syscall.map_lookup(self._kports, _PORT_KEY.pack(ifindex), _PORT_VALUE.size)
+        v = self._kports.lookup(_PORT_KEY.pack(ifindex))
         return _PORT_VALUE.unpack(v) if v else (0, 0, 0, 0)
 
     def close(self) -> None:
@@ -221,7 +220,7 @@ class KernelFastPath:
         for ifindex in list(self._links):
             self.detach(ifindex)
         self.flush()
-        for fd in (self._sock_prog, self._tc_prog, self._kports, self._kflows):
+        for fd in (self._sock_prog, self._tc_prog, self._kports.fd, self._kflows.fd):
             os.close(fd)
 
     def __enter__(self) -> KernelFastPath:
