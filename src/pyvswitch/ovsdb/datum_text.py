@@ -25,11 +25,10 @@ key; a scalar column holds its bare atom.
 
 from __future__ import annotations
 
-import json
 import math
-import re
 
 from pyvswitch.ovsdb.errors import OvsdbError
+from pyvswitch.ovsdb.lean_json import loads as _json_loads
 from pyvswitch.ovsdb.types import AtomicType, BaseType, Type, atom_to_string, is_uuid
 
 TYPE_CHECKING = False   # importing typing costs every ovs-vsctl call milliseconds
@@ -42,13 +41,39 @@ __all__ = ["DatumTextError", "atom_to_string", "datum_to_string", "datum_to_bare
 MAX_RANGE = 4096
 
 _DELIMITERS = frozenset(",=:[]{}")
-_INTEGER = re.compile(r"[+-]?[0-9]+\Z")
-_REAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
 _BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
              "false": False, "no": False, "off": False, "0": False}
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _ESCAPES = frozenset('"\\/bfnrtu')
-_HEX4 = re.compile(r"[0-9a-fA-F]{4}")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+# The syntax checks are written out: importing re costs every tool start milliseconds.
+
+def _digits(s: str) -> bool:
+    """[0-9]+"""
+    return s.isascii() and s.isdigit()
+
+
+def _is_integer(s: str) -> bool:
+    """[+-]?[0-9]+"""
+    return _digits(s[1:] if s.startswith(("+", "-")) else s)
+
+
+def _is_real(s: str) -> bool:
+    """[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?"""
+    if s.startswith(("+", "-")):
+        s = s[1:]
+    e = max(s.find("e"), s.find("E"))
+    if e >= 0:
+        exp = s[e + 1:]
+        if not _is_integer(exp):
+            return False
+        s = s[:e]
+    whole, dot, frac = s.partition(".")
+    if frac and not _digits(frac) or whole and not _digits(whole):
+        return False
+    return bool(whole or (dot and frac))
 
 
 class DatumTextError(ValueError):
@@ -108,11 +133,11 @@ def _unquote(token: str) -> str:
     i = body.find("\\")
     while i >= 0:
         c = body[i + 1:i + 2]
-        if c not in _ESCAPES or (c == "u" and not _HEX4.match(body, i + 2)):
+        if c not in _ESCAPES or (c == "u" and not (len(body) >= i + 6 and _HEX.issuperset(body[i + 2:i + 6]))):
             raise DatumTextError(f"{token}: bad escape \\{c}")
         i = body.find("\\", i + 2)
     try:
-        return json.loads(token)
+        return _json_loads(token)
     except ValueError:
         raise DatumTextError(f"{token}: missing quote at end of quoted string") from None
 
@@ -121,11 +146,11 @@ def atom_from_string(base: BaseType, token: str, symtab: dict | None = None) -> 
     """Parses one atom written as token and checks base's constraints."""
     t = base.type
     if t is AtomicType.INTEGER:
-        if not _INTEGER.match(token) or not _INT64_MIN <= int(token) <= _INT64_MAX:
+        if not _is_integer(token) or not _INT64_MIN <= int(token) <= _INT64_MAX:
             raise DatumTextError(f'"{token}" is not a valid integer or range')
         atom: Any = int(token)
     elif t is AtomicType.REAL:
-        if not _REAL.match(token) or math.isinf(float(token)):
+        if not _is_real(token) or math.isinf(float(token)):
             raise DatumTextError(f'"{token}" is not a valid real number')
         atom = float(token)
     elif t is AtomicType.BOOLEAN:
@@ -154,7 +179,7 @@ def _atoms(base: BaseType, token: str, symtab, allow_range: bool) -> list:
     if allow_range and base.type is AtomicType.INTEGER and "-" in token[1:]:
         i = token.index("-", 1)
         lo_s, hi_s = token[:i], token[i + 1:]
-        if _INTEGER.match(lo_s) and _INTEGER.match(hi_s):
+        if _is_integer(lo_s) and _is_integer(hi_s):
             lo = atom_from_string(base, lo_s, symtab)
             hi = atom_from_string(base, hi_s, symtab)
             if hi < lo:

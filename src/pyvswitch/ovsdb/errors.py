@@ -10,7 +10,7 @@ on them keep working.
 
 from __future__ import annotations
 
-import json
+from pyvswitch.ovsdb.lean_json import dumps as _dumps
 
 TYPE_CHECKING = False   # importing typing costs every ovs-vsctl call milliseconds
 if TYPE_CHECKING:
@@ -67,11 +67,11 @@ def json_text(value: Any) -> str:
             keys = sorted(v)
             for k in range(len(keys) - 1, -1, -1):
                 stack.append(v[keys[k]])
-                stack.append(_Raw(json.dumps(keys[k], ensure_ascii=False) + ":"))
+                stack.append(_Raw(_dumps(keys[k]) + ":"))
                 if k:
                     stack.append(_Raw(","))
         elif isinstance(v, float):
             out.append("%d" % v if v.is_integer() and abs(v) < 2.0 ** 63 else "%.15g" % v)
         else:
-            out.append(json.dumps(v, ensure_ascii=False))
+            out.append(_dumps(v))
     return "".join(out)

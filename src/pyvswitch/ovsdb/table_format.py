@@ -23,23 +23,20 @@ fits in 64 bits is an integer even when written `2.0` or `1e3`.
 
 from __future__ import annotations
 
-import json
 import math
-import re
 
 TYPE_CHECKING = False   # this module is on every client's import path: no typing or dataclasses at run time
 if TYPE_CHECKING:
     from typing import Any
 
 from pyvswitch.ovsdb.datum_text import datum_to_bare
+from pyvswitch.ovsdb.lean_json import Decoder, encode_string as _encode_string
 
 FORMATS = ("table", "list", "html", "csv", "json")
 CELL_FORMATS = ("string", "bare", "json")
 
-_encode_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
-_UUID_PREFIX = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UUID_PREFIX = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _HTML_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
-_HTML_SPECIAL = re.compile(r'[&<>"]')
 
 
 # --- JSON as OVS writes and reads it ---
@@ -145,9 +142,9 @@ def _reject_constant(s: str) -> Any:
     raise ValueError(f"invalid keyword '{s}'")
 
 
-# The decoder behind json_loads; its raw_decode serves stream framing.
-JSON_DECODER = json.JSONDecoder(parse_float=_parse_number, parse_int=_parse_int,
-                                parse_constant=_reject_constant)
+# The decoder behind json_loads (json.JSONDecoder's, without importing json); its raw_decode
+# serves stream framing.
+JSON_DECODER = Decoder(parse_float=_parse_number, parse_int=_parse_int, parse_constant=_reject_constant)
 
 
 # --- cells ---
@@ -370,14 +367,19 @@ def _csv_escape(s: str) -> str:
 
 
 def _html_escape(s: str) -> str:
-    return _HTML_SPECIAL.sub(lambda m: _HTML_ESCAPES[m.group()], s)
+    for c in '&<>"':
+        if c in s:
+            s = s.replace(c, _HTML_ESCAPES[c])
+    return s
 
 
 def _html_cell(s: str) -> str:
     """Escapes s for HTML, turning each uuid into a link to the row it names."""
     out: list[str] = []
     pos = 0
-    for m in _UUID_PREFIX.finditer(s):
+    import re  # only HTML output comes here; re costs every tool start milliseconds
+
+    for m in re.finditer(_UUID_PREFIX, s):
         out.append(_html_escape(s[pos:m.start()]))
         u = m.group()
         out.append(f'<a href="#{u}">{u[:8]}</a>')

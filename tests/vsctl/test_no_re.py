@@ -1,0 +1,49 @@
+"""The syntax checks written out to keep `re` off the tools' import path
+accept exactly what the regular expressions they replace accept."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings, strategies as st
+
+from pyvswitch.ovsdb import datum_text, schema, table_format, types
+
+UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+ID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+INTEGER = re.compile(r"[+-]?[0-9]+\Z")
+REAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\Z")
+VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)\Z")
+
+_some = st.text(alphabet="0123456789aAfFgG-_ .eE+\n٣é", max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_some, st.uuids().map(str), st.uuids().map(lambda u: str(u).upper()),
+                 st.uuids().map(lambda u: str(u)[:-1] + "-"), st.uuids().map(lambda u: str(u) + "\n")))
+def test_uuid(s):
+    assert types.is_uuid(s) == (UUID.match(s) is not None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_some)
+def test_id_integer_real_version(s):
+    assert types.is_id(s) == (ID.match(s) is not None)
+    assert datum_text._is_integer(s) == (INTEGER.match(s) is not None)
+    assert datum_text._is_real(s) == (REAL.match(s) is not None)
+    m = VERSION.match(s)
+    assert schema.is_valid_version(s) == (m is not None and all(int(g) <= types.UINT_MAX for g in m.groups()))
+
+
+def test_examples():
+    for s in ("1", "+1", "-0", "1.", ".5", "1.5e3", "1E+3", ".e3", "1e", "e3", "1.2.3", "1e5E3", "--1", ""):
+        assert datum_text._is_real(s) == (REAL.match(s) is not None), s
+    assert [types.is_id(s) for s in ("_", "a1", "1a", "", "a-b", "é")] == [True, True, False, False, False, False]
+    assert types.is_uuid(1) is False and types.is_id(None) is False
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet='ab&<>"\'0123456789-', max_size=60))
+def test_html_escape(s):
+    escapes = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
+    assert table_format._html_escape(s) == re.sub(r'[&<>"]', lambda m: escapes[m.group()], s)
