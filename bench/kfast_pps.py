@@ -5,12 +5,14 @@ forwarded only by kernel entries, side by side with a Linux bridge on the same t
 
 Measured as ../shared/bench/measure.sh does (so the figures compare with its table):
 trafgen sends 64-byte UDP frames from h1 for T seconds; frames/s is what h2's eth0 received
-divided by T; RTT is the average of 50 pings 10 ms apart.  On a shared machine the figures
+divided by T; RTT is the average of 50 pings 10 ms apart; TCP is iperf3 for T seconds with
+the veths' offloads on.  On a shared machine the figures
 follow the load: compare within a round.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,7 +37,26 @@ def rx_packets(t: Topology, ns: str) -> int:
     return int(t.run(ns, "cat", "/sys/class/net/eth0/statistics/rx_packets").stdout)
 
 
-def measure(t: Topology, h1: str, h2: str, m1: bytes, m2: bytes) -> tuple[str, int]:
+def tcp(t: Topology, h1: str, h2: str) -> str:
+    """iperf3 TCP throughput in Gbit/s, offloads on (as the veths have them)."""
+    port = str(5200 + os.getpid() % 500)
+    srv = t.popen(h2, "iperf3", "-s", "-1", "-p", port, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if t.run(h2, "ss", "-Hltn", f"sport = :{port}", timeout=5).stdout.strip():
+                break
+            time.sleep(0.05)
+        r = t.run(h1, "iperf3", "-c", "10.0.0.2", "-p", port, "-t", str(int(T)), "-J", timeout=T + 30)
+        try:
+            return f"{json.loads(r.stdout)['end']['sum_received']['bits_per_second'] / 1e9:.2f}"
+        except (ValueError, KeyError):
+            return "fail"
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def measure(t: Topology, h1: str, h2: str, m1: bytes, m2: bytes) -> tuple[str, int, str]:
     ping = t.run(h1, "ping", "-c", "50", "-i", "0.01", "-q", "-W", "1", "10.0.0.2")
     rtt = next((ln.split("/")[4] for ln in ping.stdout.splitlines() if ln.startswith("rtt")), "fail")
     with tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False) as cfg:
@@ -48,7 +69,7 @@ def measure(t: Topology, h1: str, h2: str, m1: bytes, m2: bytes) -> tuple[str, i
         r1 = rx_packets(t, h2)
     finally:
         os.unlink(cfg.name)
-    return rtt, int((r1 - r0) / T)
+    return rtt, int((r1 - r0) / T), tcp(t, h1, h2)
 
 
 def main() -> None:
@@ -85,6 +106,7 @@ def main() -> None:
             print(f"  {'':22} {'Linux bridge':>14} {'kernel fast path':>18}")
             print(f"  {'ping RTT (ms)':22} {bridge[0]:>14} {fast[0]:>18}")
             print(f"  {'64 B frames/s':22} {bridge[1]:>14} {fast[1]:>18}")
+            print(f"  {'TCP, offloads on (Gbit/s)':22} {bridge[2]:>14} {fast[2]:>18}")
             print(f"  kernel entry hits: {hits}; this process's CPU while measuring: "
                   f"{os.times().user - cpu0.user + os.times().system - cpu0.system:.2f} s")
 
