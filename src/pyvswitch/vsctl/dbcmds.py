@@ -20,7 +20,6 @@ assigned.
 from __future__ import annotations
 
 import math
-import re
 
 from pyvswitch.ovsdb.types import Type
 from pyvswitch.vsctl.command import CommandSpec, VsctlError
@@ -53,7 +52,7 @@ ROW_IDS: dict[str, tuple[tuple[str, str | None, str | None], ...]] = {
 
 FIND_OPERATORS = ("=", "!=", "<", ">", "<=", ">=", "{=}", "{!=}", "{<}", "{>}", "{<=}", "{>=}",
                   "{in}", "{not-in}")
-_HEX = re.compile(r"[0-9a-fA-F-]+\Z")
+_HEX_OR_DASH = frozenset("0123456789abcdefABCDEF-")
 
 
 # --- names of tables, columns and rows ---
@@ -181,7 +180,7 @@ def get_row(ctx, ts, record_id: str, must_exist: bool = True):
             row = _row_by_id(ctx, ts, ident, record_id)
             if row is not None:
                 break
-    if row is None and len(record_id) >= 4 and _HEX.match(record_id):
+    if row is None and len(record_id) >= 4 and _HEX_OR_DASH.issuperset(record_id):
         prefix = record_id.lower()
         matches = [r for r in view.rows(ts.name) if r.uuid.startswith(prefix)]
         if len(matches) > 1:
