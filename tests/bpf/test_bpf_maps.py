@@ -72,6 +72,8 @@ def test_put_dump_delete_and_counters():
         assert fp.steps(k1) == [(OUT, 9)]
         assert fp.put(k1, [(POP_VLAN, 0)]) and fp.steps(k1) == []
         assert not fp.put(kfast.key(1, 2, 3, 0, 0x0806), [(OUT, 1)] * 17)
+        with pytest.raises(ValueError, match=r"step \(9, 1\) is not valid"):
+            fp.put(k1, [(9, 1)])
         for i in range(3):
             assert fp.put(kfast.key(2, i, 3, 0, 0x0800), [(OUT, 1)])
         assert not fp.put(kfast.key(3, 0, 0, 0, 0x0800), [(OUT, 1)])     # full

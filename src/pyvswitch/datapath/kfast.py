@@ -52,6 +52,7 @@ assert VALUE_SIZE == 160
 _PORT_KEY = struct.Struct("<I")
 _PORT_VALUE = struct.Struct("<QQQQ")
 _OUTPUTS = (OUT, OUT_INGRESS)
+_OPS = (OUT, OUT_INGRESS, PUSH_VLAN, POP_VLAN)
 
 
 class FastPathUnavailable(Exception):
@@ -162,6 +163,9 @@ class KernelFastPath:
     def put(self, k: bytes, steps: Sequence[tuple[int, int]]) -> bool:
         """Installs or rewrites the entry for key k (its counters carry over a rewrite).
         False if the map is full or there are more than MAX_STEPS steps."""
+        for op, arg in steps:
+            if op not in _OPS or not 0 <= arg < 1 << 32:
+                raise ValueError(f"kernel fast path step ({op}, {arg}) is not valid")
         steps = _effective(steps)
         if len(steps) > MAX_STEPS:
             return False
