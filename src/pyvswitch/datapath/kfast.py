@@ -22,7 +22,10 @@ inner type once the kernel has moved a tag to metadata).  Frames shorter than 14
 an 802.1ad tag or with a tag still in the frame never hit.
 
 Value: u64 packets, bytes, used_ns (CLOCK_MONOTONIC, as time.monotonic_ns()), u32 n_steps,
-u32 pad, then MAX_STEPS (op, arg) u32 pairs.  No steps: drop.  "kports" counts what the
+u32 pad, then MAX_STEPS (op, arg) u32 pairs, run in order: OUT (arg: ifindex; to the
+device's egress), OUT_INGRESS (arg: ifindex; into its receive path, i.e. to the host through
+an internal TAP), PUSH_VLAN (arg: tpid << 16 | the wire TCI, PCP|DEI|VID), POP_VLAN.  No
+steps: drop.  "kports" counts what the
 kernel forwards per ifindex (rx on the input port, tx on each output) so interface
 statistics can add it.
 
