@@ -3,7 +3,14 @@
 The device is created with IFF_VNET_HDR and told (TUNSETOFFLOAD) that we accept
 checksum-less and TSO super-frames, so the host's TCP through an internal port keeps its
 offloads as it does through a veth.  Each read returns one frame behind its virtio-net
-header; each write takes the same.  The device exists while the descriptor is open.
+header; each write takes the same.  The device exists while the descriptor is open,
+or, once made persistent (TUNSETPERSIST), until it is deleted: a persistent TAP outlives
+its process, and opening the same name again takes it up with its addresses and MAC.
+
+Setting one up is a handful of system calls on the device's descriptor and the shared
+ioctl socket (linux.py); ovs-vswitchd creates a thousand in a fraction of a second.
+Deleting one costs the kernel an RCU grace period (about 20 ms here), so many are
+deleted together by rtnetlink (linux.delete_links), not one by one.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from .offload import VNET_HDR
 TUNSETIFF = 0x400454CA
 TUNSETOFFLOAD = 0x400454D0
 TUNSETVNETHDRSZ = 0x400454D8
+TUNSETPERSIST = 0x400454CB
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 IFF_VNET_HDR = 0x4000
@@ -36,7 +44,8 @@ class TapNetdev:
     # leave through this device's egress.
     kernel_hook = "egress"
 
-    def __init__(self, name: str, *, mac: bytes | None = None, up: bool = True):
+    def __init__(self, name: str, *, mac: bytes | None = None, up: bool = True,
+                 promisc: bool = False, persist: bool = False):
         self.name = name
         self._stats = NetdevStats()
         try:
@@ -49,8 +58,11 @@ class TapNetdev:
             fcntl.ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)
             if mac is not None:
                 linux.set_mac(name, mac)
-            if up:
-                linux.set_up(name)
+            if up or promisc:
+                linux.set_flags(name, on=(linux.IFF_UP if up else 0) |
+                                (linux.IFF_PROMISC if promisc else 0))
+            if persist:
+                fcntl.ioctl(fd, TUNSETPERSIST, 1)
             self.ifindex = linux.ifindex(name)
         except OSError as e:
             os.close(fd)
@@ -59,6 +71,11 @@ class TapNetdev:
 
     def fileno(self) -> int:
         return self._fd
+
+    def set_persist(self, on: bool) -> None:
+        """Whether the device outlives its descriptor (raises OSError)."""
+        if self._fd >= 0:
+            fcntl.ioctl(self._fd, TUNSETPERSIST, 1 if on else 0)
 
     def recv_batch(self, limit: int) -> list[Packet]:
         out: list[Packet] = []

@@ -28,11 +28,9 @@ addresses on them) for its successor, unless told `exit --cleanup`.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import itertools
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from pyvswitch import vlog
@@ -56,7 +54,6 @@ _RL = vlog.RateLimit(5, 5)
 DATAPATH_TYPES = ("netdev", "system")
 IFACE_TYPES = ("internal", "patch", "system", "tap")
 _PATCH_STATS = ("rx_bytes", "rx_packets", "tx_bytes", "tx_packets")
-TUNSETPERSIST = 0x400454CB
 
 
 def netdev_registry(dummy: Dummy) -> Registry:
@@ -277,23 +274,8 @@ class Switch:
         # Like every port of an OVS datapath, it is promiscuous.
         # It is persistent, so that it outlives the daemon (see _close).
         if type_ in ("internal", "tap"):
-            netdev = self.registry.open(type_, name, up=False)
-            if getattr(netdev, "type", "") in ("internal", "tap"):
-                try:
-                    linux.set_flags(name, on=linux.IFF_PROMISC)
-                except OSError as e:
-                    log.warn("%s: setting promiscuous mode failed (%s)", name, linux.strerror(e))
-                self._persist(netdev, True)
-            return netdev
+            return self.registry.open(type_, name, up=False, promisc=True, persist=True)
         return self.registry.open(type_, name)
-
-    def _persist(self, netdev, on: bool) -> None:
-        if getattr(netdev, "type", "") in ("internal", "tap") and netdev.fileno() >= 0:
-            try:
-                fcntl.ioctl(netdev.fileno(), TUNSETPERSIST, 1 if on else 0)
-            except OSError as e:
-                log.warn("%s: setting TAP persistence failed (%s)", netdev.name,
-                         linux.strerror(e))
 
     def _close(self, name: str) -> None:
         """Gives up an interface.  A TAP the configuration removed goes away with it; one
@@ -302,8 +284,6 @@ class Switch:
         self.errors.pop(name, None)
         nd = self.netdevs.pop(name, None)
         if nd is not None:
-            if not self._keep_devices:
-                self._persist(nd, False)
             self._closing.append(nd)
         self._macs.pop(name, None)
         self._mtus.pop(name, None)
@@ -312,15 +292,27 @@ class Switch:
         self._links.pop(name, None)
 
     def _flush_closes(self) -> None:
-        """Closes the netdevs given up so far.  Removing a TAP waits for the kernel
-        (about 20 ms each here), so many are closed in parallel threads."""
+        """Closes the netdevs given up so far.  The TAPs among them are deleted first, all
+        in one rtnetlink exchange (the kernel then waits for one RCU grace period, not one
+        per device: about 0.2 s for a thousand instead of 20 s); a TAP that exchange
+        could not delete is made non-persistent, so that closing it deletes it."""
         closing, self._closing = self._closing, []
-        if len(closing) < 4:
-            for nd in closing:
-                nd.close()
+        if not closing:
             return
-        with ThreadPoolExecutor(min(32, len(closing))) as pool:
-            list(pool.map(lambda nd: nd.close(), closing))
+        taps = [nd for nd in closing if getattr(nd, "type", "") in ("internal", "tap")]
+        if taps and not self._keep_devices:
+            try:
+                failed = linux.delete_links([nd.name for nd in taps])
+            except OSError as e:
+                failed = {nd.name: e.errno for nd in taps}
+            for nd in taps:
+                if nd.name in failed:
+                    try:
+                        nd.set_persist(False)
+                    except OSError as e:
+                        log.warn("%s: deleting TAP failed (%s)", nd.name, linux.strerror(e))
+        for nd in closing:
+            nd.close()
 
     # ---- link properties ------------------------------------------------------------
 
