@@ -1,8 +1,9 @@
 """A blocking JSON-RPC client for OVSDB command-line tools.
 
 Command-line tools make one request after another and then, for monitors,
-read notifications until killed; a plain socket, `MessageStream` (framing
-with the C JSON decoder) and pyvswitch.ovsdb.jsonrpc's message types are all
+read notifications until killed; a plain socket and pyvswitch.ovsdb.jsonrpc
+(its `Framer`, decoding numbers as OVS's parser types them, 2.0 being an
+integer, so that what the tools print back matches the real ones) are all
 they need.  No event loop is imported, and `ssl` only when an SSL remote is
 used, so start-up stays fast.
 
@@ -34,54 +35,6 @@ from pyvswitch import dirs, vlog
 from pyvswitch.ovsdb import jsonrpc
 from pyvswitch.ovsdb.table_format import JSON_DECODER
 
-_WHITESPACE = b" \t\r\n"
-
-
-class MessageStream:
-    """Splits the server's byte stream into JSON-RPC messages.
-
-    A reply can be megabytes, and scanning it byte by byte in Python costs
-    more than decoding it, so the buffer goes to the C decoder whenever it
-    ends with "}" (every message is an object, so every message ends so).
-    A text cut short fails at the end of the buffer (or as an unterminated
-    string) and is decoded again once more bytes have come.  Numbers are
-    typed as OVS's parser types them (2.0 is an integer), so that what the
-    tools print back matches the real ones."""
-
-    __slots__ = ("_buf",)
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-
-    def feed(self, data: bytes) -> list[jsonrpc.Message]:
-        buf = self._buf
-        buf += data
-        end = len(buf)
-        while end and buf[end - 1] in _WHITESPACE:
-            end -= 1
-        if not end or buf[end - 1] != 0x7D:  # "}"
-            return []
-        try:
-            text = buf.decode()
-        except UnicodeDecodeError:
-            raise jsonrpc.JsonRpcError("invalid UTF-8") from None
-        out: list[jsonrpc.Message] = []
-        pos, n = 0, len(text)
-        while True:
-            while pos < n and text[pos] in " \t\r\n":
-                pos += 1
-            if pos >= n:
-                break
-            try:
-                obj, new_pos = JSON_DECODER.raw_decode(text, pos)
-            except ValueError as e:
-                if getattr(e, "pos", 0) >= n or str(e).startswith("Unterminated string"):
-                    break  # the rest is still coming
-                raise jsonrpc.JsonRpcError(f"syntax error: {e}") from None
-            out.append(jsonrpc.parse_message(obj))
-            pos = new_pos
-        del buf[:len(text[:pos].encode()) if pos < n else len(buf)]
-        return out
 
 DEFAULT_PORT = 6640
 
@@ -304,7 +257,7 @@ class Client:
     def __init__(self, sock: socket, name: str = "") -> None:
         self.sock = sock
         self.name = name
-        self._stream = MessageStream()
+        self._stream = jsonrpc.Framer(decoder=JSON_DECODER)
         self._next_id = 0
         self._replies: dict[Any, jsonrpc.Message] = {}
         self._notifications: list[jsonrpc.Notification] = []

@@ -3,18 +3,34 @@
 OVSDB peers exchange a stream of JSON texts with nothing between them: no
 length prefix, no newline.  `Framer.feed(bytes)` finds where each text ends
 and returns the decoded messages; `encode(message)` gives the bytes to send.
-Nothing here touches a socket or a clock.
+Nothing here touches a socket or a clock.  Every OVSDB and unixctl peer in
+pyvswitch (server, clients, IDL, unixctl) frames with this one `Framer`.
 
-Design: the framer scans only the bytes that matter for finding an end --
-braces, brackets, quotes and backslashes -- with one compiled regular
-expression, keeping (depth, in-string) state across calls, so a large reply
-arriving in many chunks costs one pass over its bytes and one `json.loads`.
-UTF-8 never puts an ASCII byte inside a multi-byte character, so scanning
-bytes is safe.
+Design: `json`'s C decoder does the work.  Texts usually arrive whole,
+several to a read, and between texts the framer decodes them in place with
+`raw_decode`.  A text that does not decode is kept.  If the decoder stopped
+at the end of the bytes (cut short: the rest is on its way), the framer
+counts the brackets that arrive (C-speed `bytes.count`, strings not told
+apart) and decodes the text again, from its start, once they all close or
+a closing bracket is followed by anything but a comma or another closing
+bracket (as where the next text begins).  That one retry is the whole cost of a text cut across reads, unless its
+strings hold brackets and make the count lie.  For that, and for a text the
+decoder calls invalid before its end (it may be invalid, or cut where a
+decoder cannot tell, as "1." of "1.5"), an exact incremental scan takes
+over: it follows brackets, strings and escapes, keeping (depth, in-string)
+across calls, to find where the text ends, and decoding the whole text then
+decides whether it is valid.  The scan also takes over when a read ends in
+a closing bracket while the count says the text is still open (it may be
+complete with brackets in its strings), so no complete text waits for more
+bytes.  A byte of a text is thus usually decoded once or twice, and at most
+three times and scanned once.  UTF-8 never puts an ASCII byte inside a multi-byte character, so
+scanning bytes is safe.
 
-Invariants: `Framer` never returns a partial message; after a
-`JsonRpcError` the stream is unusable (the peer sent something that is not
-JSON) and the session must be closed, as ovsdb-server does.
+Invariants: `Framer` never returns a partial message.  A `JsonRpcError`
+means the stream is unusable (the peer sent something that is not JSON, or
+one text larger than `max_message`) and the session must be closed, as
+ovsdb-server does; the error's `values` hold what the same call decoded
+before the fault, in order, which ovsdb-server still acts on.
 """
 
 from __future__ import annotations
@@ -28,6 +44,13 @@ if TYPE_CHECKING:
 
 _STRUCTURAL = re.compile(rb'[{}\[\]"\\]')
 _STRING_SPECIAL = re.compile(rb'["\\]')
+_SPACE = b" \t\r\n"
+# Inside a text a closing bracket is followed by a comma or another closing
+# bracket; anything else after one (outside strings) means the text ended.
+_AFTER_END = re.compile(rb"[}\]][ \t\r\n]*[^,}\] \t\r\n]")
+_CLOSERS = b"}]"
+_LITERALS = ("true", "false", "null", "NaN", "Infinity", "-Infinity")
+_DECODER = json.JSONDecoder()
 
 # The default limit on one message; ovsdb-server has none, but a peer that
 # sends gigabytes of one unfinished text must not exhaust our memory.
@@ -35,7 +58,12 @@ DEFAULT_MAX_MESSAGE = 256 * 1024 * 1024
 
 
 class JsonRpcError(Exception):
-    """The peer sent bytes that are not a valid JSON-RPC message."""
+    """The peer sent bytes that are not a valid JSON-RPC message.  `values`:
+    what the same call decoded before the fault, in order."""
+
+    def __init__(self, text: str, values: list | None = None) -> None:
+        super().__init__(text)
+        self.values = [] if values is None else values
 
 
 class _Message:
@@ -111,101 +139,193 @@ if TYPE_CHECKING:
 
 
 class Framer:
-    """Splits a byte stream into JSON texts and decodes them into messages."""
+    """Splits a byte stream into JSON texts and decodes them (see the module
+    docstring).  `decoder`: the `json.JSONDecoder` to decode with (the tools
+    pass one that types numbers as OVS does); `max_message`: the largest
+    text accepted, in bytes."""
 
-    __slots__ = ("_buf", "_scan", "_depth", "_in_string", "_start", "max_message")
+    __slots__ = ("_partial", "_scan", "_depth", "_in_string", "max_message", "_raw_decode")
 
-    def __init__(self, max_message: int = DEFAULT_MAX_MESSAGE) -> None:
-        self._buf = bytearray()
-        self._scan = 0          # next byte of _buf to scan
-        self._depth = 0         # nesting depth of the text being scanned
-        self._in_string = False
-        self._start = -1        # where the current text starts, -1 if between texts
+    def __init__(self, max_message: int = DEFAULT_MAX_MESSAGE, decoder: Any = None) -> None:
+        self._partial: bytearray | None = None  # the start of a text cut short
+        self._scan = -1          # -1: decode it again when complete; else the next byte to scan
+        self._depth = 0          # its nesting depth: counted (decoding) or scanned
+        self._in_string = False  # whether the scan is inside a string
         self.max_message = max_message
+        self._raw_decode = (decoder or _DECODER).raw_decode
 
     def feed(self, data: bytes) -> list[Message]:
         """Adds bytes from the peer; returns every message they complete."""
-        self._buf += data
+        try:
+            values = self.feed_json(data)
+        except JsonRpcError as e:
+            good: list = []
+            for v in e.values:
+                try:
+                    good.append(parse_message(v))
+                except JsonRpcError:
+                    break
+            e.values = good
+            raise
         out: list[Message] = []
-        for text in self._texts():
-            out.append(parse_message(text))
-        if self._start >= 0 and len(self._buf) - self._start > self.max_message:
-            raise JsonRpcError(f"message exceeds {self.max_message} bytes")
+        for v in values:
+            try:
+                out.append(parse_message(v))
+            except JsonRpcError as e:
+                e.values = out
+                raise
         return out
 
     def feed_json(self, data: bytes) -> list[Any]:
-        """Like `feed`, but returns the raw decoded JSON values."""
-        self._buf += data
-        return list(self._texts())
+        """Like `feed`, but returns the decoded JSON values."""
+        out: list = []
+        partial = self._partial
+        if partial is None:
+            self._decode(data, out, False)
+            return out
+        start = len(partial)
+        partial += data
+        if len(partial) > self.max_message:
+            raise JsonRpcError(f"message exceeds {self.max_message} bytes")
+        if self._scan < 0:
+            self._depth += _net_brackets(data)
+            while start > 1 and partial[start - 1] in _SPACE:
+                start -= 1
+            if self._depth <= 0 or _AFTER_END.search(partial, start - 1):
+                self._partial = None
+                self._decode(bytes(partial), out, True)
+                return out
+            i = len(partial) - 1
+            while partial[i] in _SPACE:   # it starts with a bracket: i stays >= 0
+                i -= 1
+            if partial[i] not in _CLOSERS:
+                return out
+            # The count says more is to come, but strings may hold brackets.
+            self._scan, self._depth, self._in_string = 0, 0, False
+        self._scan_partial(out)
+        return out
 
     @property
     def pending(self) -> int:
         """Bytes held that do not yet form a complete message."""
-        return len(self._buf)
+        return 0 if self._partial is None else len(self._partial)
 
-    def _texts(self):
-        buf = self._buf
-        pos = self._scan
-        n = len(buf)
-        ends: list[tuple[int, int]] = []
-        while pos < n:
-            if self._start < 0:
-                # Between texts: skip white space; anything else starts a text.
-                while pos < n and buf[pos] in b" \t\r\n":
-                    pos += 1
-                if pos >= n:
+    def _decode(self, data: bytes, out: list, retry: bool) -> None:
+        """Decodes the texts in data into out and keeps an unfinished last
+        one.  retry: data starts with the text kept the last time."""
+        tail: bytes | None = b""
+        try:
+            text = data.decode()
+        except UnicodeDecodeError as e:
+            text = data[:e.start].decode()
+            # A character cut in two at the end is still on its way; invalid
+            # UTF-8 elsewhere ends the stream, after the texts before it.
+            tail = data[e.start:] if e.reason == "unexpected end of data" else None
+        raw_decode = self._raw_decode
+        pos = 0
+        n = len(text)
+        while True:
+            while pos < n and text[pos] in " \t\r\n":
+                pos += 1
+            if pos >= n:
+                break
+            if text[pos] not in "{[":
+                raise JsonRpcError("syntax error: a JSON-RPC message must be a JSON object", out)
+            try:
+                value, pos2 = raw_decode(text, pos)
+            except ValueError as e:
+                if tail is None:
                     break
-                c = buf[pos]
-                if c not in b"{[":
-                    raise JsonRpcError("syntax error: a JSON-RPC message must be a JSON object")
-                self._start = pos
-            if self._in_string:
+                rest = text[pos:].encode() + tail
+                if len(rest) > self.max_message:
+                    raise JsonRpcError(f"message exceeds {self.max_message} bytes", out) from None
+                self._partial = bytearray(rest)
+                if _truncated(e, text) and not (retry and pos == 0):
+                    self._scan = -1
+                    self._depth = _net_brackets(rest)
+                else:
+                    self._scan, self._depth, self._in_string = 0, 0, False
+                    self._scan_partial(out)
+                return
+            out.append(value)
+            pos = pos2
+        if tail is None or tail:
+            # Only ASCII stands between texts, so a character there is invalid.
+            raise JsonRpcError("syntax error: invalid UTF-8", out)
+
+    def _scan_partial(self, out: list) -> None:
+        """Scans the kept text; once its end is found, decodes it whole into
+        out and goes on with the bytes after it."""
+        buf = self._partial
+        pos = self._scan
+        depth = self._depth
+        in_string = self._in_string
+        n = len(buf)
+        while pos < n:
+            if in_string:
                 m = _STRING_SPECIAL.search(buf, pos)
                 if m is None:
                     pos = n
                     break
-                if m.group() == b"\\":
+                if buf[m.start()] == 0x5C:  # a backslash escapes the next byte
                     if m.end() >= n:
-                        pos = m.start()  # rescan the backslash when its pair arrives
+                        pos = m.start()      # rescan it when its pair arrives
                         break
                     pos = m.end() + 1
                     continue
-                self._in_string = False
+                in_string = False
                 pos = m.end()
                 continue
             m = _STRUCTURAL.search(buf, pos)
             if m is None:
                 pos = n
                 break
-            c = m.group()
+            c = buf[m.start()]
             pos = m.end()
-            if c == b'"':
-                self._in_string = True
-            elif c in b"{[":
-                self._depth += 1
-            elif c in b"}]":
-                self._depth -= 1
-                if self._depth == 0:
-                    ends.append((self._start, pos))
-                    self._start = -1
-                elif self._depth < 0:
-                    raise JsonRpcError("syntax error: unbalanced brackets")
-            # A lone backslash outside a string is invalid JSON; json.loads says so.
-        self._scan = pos
-        if ends:
-            last = ends[-1][1]
-            texts = [bytes(buf[a:b]) for a, b in ends]
-            del buf[:last]
-            self._scan -= last
-            if self._start >= 0:
-                self._start -= last
-        else:
-            texts = []
-        for t in texts:
-            try:
-                yield json.loads(t)
-            except (ValueError, UnicodeDecodeError) as e:
-                raise JsonRpcError(f"syntax error: {e}") from None
+            if c == 0x22:
+                in_string = True
+            elif c == 0x7B or c == 0x5B:
+                depth += 1
+            elif c == 0x7D or c == 0x5D:
+                depth -= 1
+                if depth == 0:
+                    self._partial = None
+                    self._scan = -1
+                    out.append(self._decode_whole(bytes(buf[:pos]), out))
+                    self._decode(bytes(buf[pos:]), out, False)
+                    return
+            # A backslash outside a string is invalid; decoding the text says so.
+        self._scan, self._depth, self._in_string = pos, depth, in_string
+
+    def _decode_whole(self, data: bytes, out: list) -> Any:
+        try:
+            text = data.decode()
+            value, end = self._raw_decode(text, 0)
+        except ValueError as e:   # UnicodeDecodeError is one
+            raise JsonRpcError(f"syntax error: {e}", out) from None
+        if end != len(text):
+            raise JsonRpcError(f"syntax error: extra data at char {end}", out)
+        return value
+
+
+def _net_brackets(data: bytes) -> int:
+    """Brackets opened less brackets closed, strings not told apart."""
+    return data.count(b"{") + data.count(b"[") - data.count(b"}") - data.count(b"]")
+
+
+def _truncated(e: ValueError, text: str) -> bool:
+    """Whether the decoder's error can be just the end of the text being
+    still on its way (rather than the text being invalid)."""
+    pos = getattr(e, "pos", None)
+    if pos is None:
+        return False    # a decoder hook refused a value
+    msg = e.msg
+    rest = text[pos:].rstrip()
+    if not rest or msg.startswith("Unterminated string"):
+        return True
+    if msg.startswith("Invalid \\uXXXX") and len(text) - pos <= 6:
+        return True
+    return any(lit.startswith(rest) for lit in _LITERALS)
 
 
 def parse_message(obj: Any) -> Message:

@@ -42,7 +42,6 @@ call, so a batch of pipelined requests costs one write per session.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -130,101 +129,6 @@ class _BareError(Exception):
     """An error ovsdb-server reports as a bare string, not an error object."""
 
 
-_raw_decode = json.JSONDecoder().raw_decode
-_LITERALS = ("true", "false", "null", "NaN", "Infinity", "-Infinity")
-_CLOSERS = b"}]"
-_SPACE = b" \t\r\n"
-
-
-def _truncated(e: json.JSONDecodeError, text: str) -> bool:
-    """Whether a decoding error can be just the end of the input arriving late."""
-    pos = e.pos
-    rest = text[pos:].rstrip()
-    if not rest or e.msg.startswith("Unterminated string"):
-        return True
-    if e.msg.startswith("Invalid \\uXXXX") and len(text) - pos <= 6:
-        return True
-    return any(lit.startswith(rest) for lit in _LITERALS)
-
-
-class _Framer:
-    """JSON-RPC framing with `json`'s C decoder doing the work.
-
-    Requests usually arrive whole, several to a read: between texts this
-    decodes them directly with `raw_decode`.  A text that does not decode is
-    either cut short (the rest is still on its way) or invalid.  A short one
-    is kept and decoded again, from its start, once the bytes received end in
-    a closing bracket, which a complete text always does; so a large request
-    costs a few C-speed decodes instead of a Python-speed scan.  Whatever
-    looks invalid goes to `jsonrpc.Framer`, the authority on where texts end
-    and what is invalid, which then gets all further bytes until it holds no
-    partial text.
-    """
-
-    __slots__ = ("slow", "partial")
-
-    def __init__(self) -> None:
-        self.slow = Framer()
-        self.partial: bytearray | None = None
-
-    def feed_json(self, data: bytes) -> list:
-        if self.slow.pending:
-            return self.slow.feed_json(data)
-        partial = self.partial
-        if partial is not None:
-            partial += data
-            i = len(partial) - 1
-            while i >= 0 and partial[i] in _SPACE:
-                i -= 1
-            if i < 0 or partial[i] not in _CLOSERS:
-                if len(partial) > self.slow.max_message:
-                    return self._hand_off(b"")
-                return []
-            data = bytes(partial)
-            self.partial = None
-        return self._decode(data)
-
-    def _hand_off(self, data: bytes) -> list:
-        if self.partial is not None:
-            data = bytes(self.partial) + data
-            self.partial = None
-        return self.slow.feed_json(data)
-
-    def _decode(self, data: bytes) -> list:
-        tail = b""
-        try:
-            text = data.decode()
-        except UnicodeDecodeError as e:
-            if e.reason != "unexpected end of data":
-                return self._hand_off(data)
-            text = data[:e.start].decode()
-            tail = data[e.start:]   # a character cut in two
-        out = []
-        pos = 0
-        n = len(text)
-        while True:
-            while pos < n and text[pos] in " \t\r\n":
-                pos += 1
-            if pos >= n:
-                if tail:
-                    out.extend(self._hand_off(tail))
-                return out
-            if text[pos] not in "{[":
-                out.extend(self._hand_off(text[pos:].encode() + tail))
-                return out
-            try:
-                value, pos2 = _raw_decode(text, pos)
-            except json.JSONDecodeError as e:
-                rest = text[pos:].encode() + tail
-                if tail or _truncated(e, text):
-                    self.partial = bytearray(rest)
-                else:
-                    out.extend(self._hand_off(rest))
-                return out
-            out.append(value)
-            pos = pos2
-
-
 class _Db:
     __slots__ = ("name", "db", "monitors", "history", "history_rows", "last_id", "triggers")
 
@@ -259,7 +163,7 @@ class _Session:
     def __init__(self, sid: int, name: str, now: float, probe_interval: float) -> None:
         self.sid = sid
         self.name = name
-        self.framer = _Framer()
+        self.framer = Framer()
         self.monitors: dict[str, Monitor] = {}     # by id_text
         self.locks: dict[str, str] = {}            # lock name -> "lock" or "steal"
         self.triggers: list[_Trigger] = []
@@ -369,11 +273,12 @@ class ServerCore:
         self._now = now
         s.last_rx = now
         s.probe_sent_at = None
+        error = None
         try:
             texts = s.framer.feed_json(data)
         except JsonRpcError as e:
-            self._close(s, f"{s.name}: receive error: {e}")
-            return self._flush()
+            # What came before the fault is answered, as ovsdb-server does.
+            texts, error = e.values, e
         for text in texts:
             if not s.open:
                 break
@@ -387,6 +292,8 @@ class ServerCore:
             except Exception as e:  # a bug: drop this client, keep serving the others
                 self._close(s, f"{s.name}: internal error: {e!r}")
                 break
+        if error is not None:
+            self._close(s, f"{s.name}: receive error: {error}")
         return self._flush()
 
     def close_session(self, sid: int, now: float) -> list:

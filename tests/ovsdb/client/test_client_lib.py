@@ -193,7 +193,10 @@ def test_ssl_remote(tmp_path):
 
 
 def test_message_stream_whole_byte_by_byte_and_garbage():
-    from pyvswitch.ovsdb.client import MessageStream
+    from pyvswitch.ovsdb.table_format import JSON_DECODER
+
+    def MessageStream():   # the client's framing: the one Framer, numbers typed as OVS types them
+        return jsonrpc.Framer(decoder=JSON_DECODER)
 
     msgs = [{"id": 1, "result": {"s": 'a}"}{', "n": [2.0, 1.5]}, "error": None},
             {"method": "update", "params": [None, {"t": {"é": "☃}"}}], "id": None},

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from server_harness import Harness
 
-from pyvswitch.ovsdb.jsonrpc import dumps
+from pyvswitch.ovsdb.jsonrpc import Framer, JsonRpcError, dumps
 from pyvswitch.ovsdb.server import Close
 
 METHODS = ["echo", "list_dbs", "get_schema", "transact", "monitor", "monitor_cond", "monitor_cond_since",
@@ -149,10 +149,9 @@ json_docs = st.recursive(
                 min_size=1, max_size=4),
        st.lists(st.integers(1, 60), max_size=20), st.sampled_from(["", " ", "\n"]))
 def test_framer_reassembles_any_cut(messages, cuts, sep):
-    from pyvswitch.ovsdb.server import _Framer
     docs = [m for m, _ in messages]
     data = sep.join(json.dumps(m, ensure_ascii=ascii_) for m, ascii_ in messages).encode()
-    f = _Framer()
+    f = Framer()
     got = []
     pos = 0
     for c in cuts:
@@ -165,9 +164,7 @@ def test_framer_reassembles_any_cut(messages, cuts, sep):
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.binary(max_size=30), max_size=6))
 def test_framer_only_ever_raises_jsonrpc_errors(chunks):
-    from pyvswitch.ovsdb.jsonrpc import JsonRpcError
-    from pyvswitch.ovsdb.server import _Framer
-    f = _Framer()
+    f = Framer()
     try:
         for c in chunks:
             f.feed_json(c)
