@@ -309,3 +309,22 @@ def test_dpctl_marks_offloaded_flows_and_shows_the_kernel_tier():
         False, "ovs-vswitchd: Failed to parse type (foo) (Invalid argument)\n")
     ok, text = dpctl.run("show", [r.dp], [], 0.0)
     assert "  kernel fast path: active (eBPF at TC), ports:4 flows:1 hit:0 refused:0\n" in text
+
+
+def test_port_counters_continue_across_a_port_added_again():
+    r = Rig()
+    r.send("p2", udp(MAC2, MAC1))
+    r.send("p1", udp(MAC1, MAC2))
+    k = r.key("p1", udp(MAC1, MAC2))
+    r.fp.hit(k, 100, 5)
+    r.dp.flow_dump()
+    assert r.devs[0].stats().rx_packets == 1 + 5
+    r.br.remove_port("p1")
+    again = KernelDummy("p1", 11)
+    r.br.add_port("p1", again)
+    r.odp["p1"] = r.br.by_name["p1"].odp_port
+    r.send("p1", udp(MAC1, MAC2))
+    k = r.key("p1", udp(MAC1, MAC2))
+    r.fp.hit(k, 100, 3)
+    r.dp.flow_dump()
+    assert again.stats().rx_packets == 1 + 3     # not the 5 the kernel counted before

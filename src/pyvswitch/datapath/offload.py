@@ -35,6 +35,9 @@ installation or removal a frame may be seen twice (socket filter and TC program 
 map at different moments) or, on removal, miss the kernel and reach userspace: at most
 the frames of a few microseconds.
 
+When an entry appears, frames of its key already queued for userspace are forwarded after
+later ones the kernel took: a flow's first few frames may be reordered, once.
+
 Not thread-safe: the datapath calls it with its lock held.
 """
 
@@ -226,7 +229,8 @@ class KernelOffload:
     def _detach(self, port_no: int) -> None:
         kp = self._attached.pop(port_no, None)
         self._out.pop(port_no, None)
-        self._counters.pop(kp.ifindex if kp else -1, None)
+        # The kernel keeps a port's counters while the maps live (a port added again
+        # continues them), so their baseline in _counters stays too.
         if kp is None or self.fp is None:
             return
         try:
