@@ -318,7 +318,7 @@ def test_port_counters_continue_across_a_port_added_again():
     k = r.key("p1", udp(MAC1, MAC2))
     r.fp.hit(k, 100, 5)
     r.dp.flow_dump()
-    assert r.devs[0].stats().rx_packets == 1 + 5
+    assert r.devs[0].stats().rx_packets == 5
     r.br.remove_port("p1")
     again = KernelDummy("p1", 11)
     r.br.add_port("p1", again)
@@ -327,4 +327,4 @@ def test_port_counters_continue_across_a_port_added_again():
     k = r.key("p1", udp(MAC1, MAC2))
     r.fp.hit(k, 100, 3)
     r.dp.flow_dump()
-    assert again.stats().rx_packets == 1 + 3     # not the 5 the kernel counted before
+    assert again.stats().rx_packets == 3         # not the 5 the kernel counted before
