@@ -81,3 +81,30 @@ def test_every_step_slot_runs(fp):
     fp._kports.update(struct.pack("<I", 999990 + kfast.MAX_STEPS - 1), bytes(32))
     assert run(fp, frame) == TCX_REDIRECT
     assert fp.counters(999990 + kfast.MAX_STEPS - 1) == (0, 0, 1, len(frame))
+
+
+def ipv4(flags_offset: int) -> bytes:
+    return struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, 1, flags_offset, 64, 17, 0, bytes(4), bytes(4)) + bytes(8)
+
+
+def ipv6(nexthdr: int) -> bytes:
+    return struct.pack("!IHBB16s16s", 6 << 28, 8, nexthdr, 64, bytes(16), bytes(16)) + bytes(8)
+
+
+@pytest.mark.parametrize("ethertype,l3,hits", [
+    (0x0800, ipv4(0), True),
+    (0x0800, ipv4(0x4000), True),           # DF
+    (0x0800, ipv4(0x2000), False),          # MF: a first fragment
+    (0x0800, ipv4(0x0001), False),          # a later fragment
+    (0x0800, ipv4(0x00FF), False),
+    (0x86DD, ipv6(17), True),
+    (0x86DD, ipv6(58), True),
+    (0x86DD, ipv6(44), False),              # Fragment header
+    (0x86DD, ipv6(0), False),               # hop-by-hop: a Fragment header may follow
+    (0x86DD, ipv6(60), False),
+    (0x0806, b"\0" * 28, True),
+])
+def test_ip_fragments_never_hit(fp, ethertype, l3, hits):
+    fp.flush()
+    assert fp.put(kfast.key(LO, 2, 3, 0, ethertype), [])
+    assert run(fp, eth(2, 3, ethertype, l3)) == (TCX_DROP if hits else TCX_NEXT)

@@ -13,7 +13,7 @@ the stack and look it up in the "kflows" hash map:
   the other way round: 0 bytes for a hit (the socket never sees a frame the kernel
   forwards), the whole frame for a miss.
 
-Frames are read with bpf_skb_load_bytes, which works in both program types and needs no
+IP fragments never hit (see `_no_fragments`).  Frames are read with bpf_skb_load_bytes, which works in both program types and needs no
 packet-pointer bounds checks.  The step loop is unrolled MAX_STEPS times; `put()` strips
 steps after the last output (they would do nothing), so "the last step" is always an
 output and ends the program with the redirect's verdict.
@@ -58,13 +58,20 @@ VAL_STEPS = 32
 PORT_RX = 0
 PORT_TX = 16
 
-# Stack: the key (20 bytes) at KEY, a u32 port key for kports lookups at PORT.
+# Stack: the key (20 bytes) at KEY, a u32 port key for kports lookups at PORT, header
+# bytes read for checks at SCRATCH.
 KEY = -24
 PORT = -32
+SCRATCH = -40
 
 # EtherTypes as they read from the frame into a little-endian u16 (network byte order).
 _ETH_8021Q_RAW = 0x0081
 _ETH_8021AD_RAW = 0xA888
+_ETH_IPV4_RAW = 0x0008
+_ETH_IPV6_RAW = 0xDD86
+# IPv4 flags and fragment offset (bytes 6-7 of the header) read the same way: MF | offset.
+_IPV4_MF_OFFSET_RAW = 0xFF3F
+_IPV6_EXT_HEADERS = (0, 43, 44, 51, 60)
 
 
 def _key_lookup(p: Program, kflows_fd: int, miss: str) -> None:
@@ -80,6 +87,7 @@ def _key_lookup(p: Program, kflows_fd: int, miss: str) -> None:
     p.ldx(2, R2, FP, KEY + 16)
     p.jump("==", R2, _ETH_8021Q_RAW, miss).jump("==", R2, _ETH_8021AD_RAW, miss)
     p.stx(2, FP, KEY + 18, R2)
+    _no_fragments(p, miss)
     p.mov(R3, 0)
     p.ldx(4, R2, R6, SKB_VLAN_PRESENT).jump("==", R2, 0, "untagged")
     p.ldx(4, R2, R6, SKB_VLAN_PROTO).jump("!=", R2, _ETH_8021Q_RAW, miss)
@@ -88,6 +96,30 @@ def _key_lookup(p: Program, kflows_fd: int, miss: str) -> None:
     p.stx(2, FP, KEY + 16, R3)
     p.ld_map_fd(R1, kflows_fd).mov(R2, FP, reg=True).alu(ADD, R2, KEY)
     p.call(MAP_LOOKUP_ELEM).jump("==", R0, 0, miss)
+
+
+def _load(p: Program, offset: int, size: int, miss: str) -> None:
+    """r2 = size bytes of the frame at offset, as they read in little-endian order (via the
+    SCRATCH stack slot); a frame too short for them misses."""
+    p.mov(R1, R6, reg=True).mov(R2, offset).mov(R3, FP, reg=True).alu(ADD, R3, SCRATCH).mov(R4, size)
+    p.call(SKB_LOAD_BYTES).jump("!=", R0, 0, miss)
+    p.ldx(size, R2, FP, SCRATCH)
+
+
+def _no_fragments(p: Program, miss: str) -> None:
+    """IP fragments miss: a megaflow the kernel may carry matched non-fragments, and the key
+    cannot tell a fragment apart.  r2 holds the EtherType as read.  IPv4: the MF flag or a
+    fragment offset.  IPv6: a first extension header that is or may precede a Fragment
+    header (hop-by-hop, routing, fragment, AH, destination options)."""
+    p.jump("==", R2, _ETH_IPV4_RAW, "ipv4").jump("!=", R2, _ETH_IPV6_RAW, "not_fragment")
+    _load(p, 14 + 6, 1, miss)
+    for nexthdr in _IPV6_EXT_HEADERS:
+        p.jump("==", R2, nexthdr, miss)
+    p.goto("not_fragment")
+    p.label("ipv4")
+    _load(p, 14 + 6, 2, miss)
+    p.jump("&", R2, _IPV4_MF_OFFSET_RAW, miss)
+    p.label("not_fragment")
 
 
 def _count(p: Program, counters: int, skip: str) -> None:
