@@ -13,10 +13,11 @@ the stack and look it up in the "kflows" hash map:
   the other way round: 0 bytes for a hit (the socket never sees a frame the kernel
   forwards), the whole frame for a miss.
 
-IP fragments never hit (see `_no_fragments`).  Frames are read with bpf_skb_load_bytes, which works in both program types and needs no
-packet-pointer bounds checks.  The step loop is unrolled MAX_STEPS times; `put()` strips
-steps after the last output (they would do nothing), so "the last step" is always an
-output and ends the program with the redirect's verdict.
+IP fragments never hit (see `_no_fragments`).  Frames are read with bpf_skb_load_bytes,
+which works in both program types and needs no packet-pointer bounds checks.  The step
+loop is unrolled MAX_STEPS times; `put()` strips steps after the last output (they would
+do nothing), so "the last step" is always an output and ends the program with the
+redirect's verdict.  A clone output that fails (no such device) is skipped.
 """
 
 from __future__ import annotations
