@@ -35,22 +35,31 @@ before the fault, in order, which ovsdb-server still acts on.
 
 from __future__ import annotations
 
-import json
-import re
+from pyvswitch.ovsdb import lean_json
 
 TYPE_CHECKING = False   # every ovsdb client imports this module: no typing or dataclasses at run time
 if TYPE_CHECKING:
     from typing import Any, Union
 
-_STRUCTURAL = re.compile(rb'[{}\[\]"\\]')
-_STRING_SPECIAL = re.compile(rb'["\\]')
 _SPACE = b" \t\r\n"
-# Inside a text a closing bracket is followed by a comma or another closing
-# bracket; anything else after one (outside strings) means the text ended.
-_AFTER_END = re.compile(rb"[}\]][ \t\r\n]*[^,}\] \t\r\n]")
 _CLOSERS = b"}]"
 _LITERALS = ("true", "false", "null", "NaN", "Infinity", "-Infinity")
-_DECODER = json.JSONDecoder()
+_DECODER = lean_json.Decoder()   # json.JSONDecoder(), without importing json (and re) at every tool start
+
+# The patterns of the paths for texts cut across reads, compiled at first use
+# (_compile_patterns): a command-line tool's replies usually arrive whole, and
+# importing re costs its start milliseconds.
+_STRUCTURAL = _STRING_SPECIAL = _AFTER_END = None
+
+
+def _compile_patterns() -> None:
+    global _STRUCTURAL, _STRING_SPECIAL, _AFTER_END
+    import re
+    _STRUCTURAL = re.compile(rb'[{}\[\]"\\]')
+    _STRING_SPECIAL = re.compile(rb'["\\]')
+    # Inside a text a closing bracket is followed by a comma or another closing
+    # bracket; anything else after one (outside strings) means the text ended.
+    _AFTER_END = re.compile(rb"[}\]][ \t\r\n]*[^,}\] \t\r\n]")
 
 # The default limit on one message; ovsdb-server has none, but a peer that
 # sends gigabytes of one unfinished text must not exhaust our memory.
@@ -187,6 +196,8 @@ class Framer:
         partial += data
         if len(partial) > self.max_message:
             raise JsonRpcError(f"message exceeds {self.max_message} bytes")
+        if _AFTER_END is None:
+            _compile_patterns()
         if self._scan < 0:
             self._depth += _net_brackets(data)
             while start > 1 and partial[start - 1] in _SPACE:
@@ -256,6 +267,8 @@ class Framer:
     def _scan_partial(self, out: list) -> None:
         """Scans the kept text; once its end is found, decodes it whole into
         out and goes on with the bytes after it."""
+        if _STRUCTURAL is None:
+            _compile_patterns()
         buf = self._partial
         pos = self._scan
         depth = self._depth
@@ -368,19 +381,9 @@ def to_json(msg: Message) -> dict:
     return {"result": None, "error": msg.error, "id": msg.id}
 
 
-_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-_dumps = _encoder.encode
-try:
-    from json.encoder import c_make_encoder as _c_make_encoder, encode_basestring as _encode_str
-except ImportError:  # pragma: no cover - CPython always has the C encoder
-    _c_make_encoder = None
-if _c_make_encoder is not None:
-    # `JSONEncoder.encode` builds the same C encoder on every call; build it once.
-    # No circular-reference markers: values made of JSON are never circular.
-    _c_encode = _c_make_encoder(None, _encoder.default, _encode_str, None, ":", ",", False, False, False)
-
-    def _dumps(value: Any, _join="".join, _enc=_c_encode) -> str:
-        return _join(_enc(value, 0))
+# json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False), with the C
+# encoder built once, without circular-reference markers (values made of JSON are never circular).
+_dumps = lean_json.dumps_compact
 
 
 def encode(msg: Message) -> bytes:

@@ -6,12 +6,13 @@ start of a command-line tool, more than the real ovs-vsctl spends on a whole
 call.  Its work is done by the C module `_json` anyway: the scanner that
 decodes and the encoder that serializes.  This module builds those directly.
 
-Behaviour is json's, exactly: each function here is what the json call
-named in its docstring does when that call succeeds.  When the C scanner
-fails, the text is handed to the json package itself, which raises the very
-exception (JSONDecodeError with its message and position, a hook's own
-error) that json would have raised: errors are rare, and only they pay for
-the import.
+Behaviour is json's, exactly: each function here does what the json call
+named in its docstring does, results and errors alike.  The C scanner raises
+json's own JSONDecodeError (it imports json for that), or StopIteration
+where json's Python layer turns that into "Expecting value"; this module
+does the same.  Errors are rare, and only they pay for importing json; so
+do the inputs `loads` leaves to json (bytes in UTF-16 or UTF-32, a byte-order
+mark).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class Decoder:
     its `decode` and `raw_decode`."""
 
     __slots__ = ("strict", "object_hook", "object_pairs_hook", "parse_float", "parse_int", "parse_constant",
-                 "_scan", "_json_decoder")
+                 "_scan")
 
     def __init__(self, *, parse_float=None, parse_int=None, parse_constant=None) -> None:
         # The C scanner reads these attributes once, when it is made.
@@ -38,31 +39,25 @@ class Decoder:
         self.parse_int = parse_int or int
         self.parse_constant = parse_constant or _CONSTANTS.__getitem__
         self._scan = _json.make_scanner(self)
-        self._json_decoder = None
-
-    def _exact(self):
-        """The json package's decoder with the same hooks, to raise json's own errors."""
-        if self._json_decoder is None:
-            import json
-            self._json_decoder = json.JSONDecoder(parse_float=self.parse_float, parse_int=self.parse_int,
-                                                  parse_constant=self.parse_constant)
-        return self._json_decoder
 
     def raw_decode(self, s: str, idx: int = 0):
         """`JSONDecoder.raw_decode`: (value, end) of the JSON text at s[idx:]."""
         try:
             return self._scan(s, idx)
-        except Exception:
-            return self._exact().raw_decode(s, idx)
+        except StopIteration as e:
+            from json import JSONDecodeError
+            raise JSONDecodeError("Expecting value", s, e.value) from None
 
     def decode(self, s: str):
         """`JSONDecoder.decode`: the value of s, which holds one JSON text."""
-        try:
-            obj, end = self._scan(s, len(s) - len(s.lstrip(_WS)))
-        except Exception:
-            return self._exact().decode(s)
-        if end != len(s) and s[end:].lstrip(_WS):
-            return self._exact().decode(s)  # "Extra data"
+        obj, end = self.raw_decode(s, len(s) - len(s.lstrip(_WS)))
+        n = len(s)
+        if end != n:
+            rest = s[end:]
+            end += len(rest) - len(rest.lstrip(_WS))
+            if end != n:
+                from json import JSONDecodeError
+                raise JSONDecodeError("Extra data", s, end)
         return obj
 
 
