@@ -2,46 +2,54 @@
 
 Agents run ovs-vsctl thousands of times, so most of one call's time is
 Python starting up and importing.  These tests are structural rather than
-timed: after a whole call, none of the modules known to cost milliseconds at
-import (dataclasses drags in inspect, ast and dis; socket converts its
-constants to enums; typing, uuid with platform, decimal, asyncio, ssl) may
-have been loaded.  A change that needs one of them on this path should import
-it lazily where it is needed.
+timed: after a whole call, run as the lean launcher runs it (no site), none
+of the modules known to cost milliseconds at import may have been loaded:
+re and json (which imports re), enum and what it drags in (functools,
+collections, operator, types), dataclasses (inspect, ast, dis), socket (its
+constants become enums), typing, uuid, random (2 ms), decimal, asyncio, ssl.
+A change that needs one of them on this path should import it lazily where
+it is needed.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
 
 import pytest
 
+from pyvswitch.launchers import package_dir
 from pyvswitch.vsctl.command import VsctlError
 from util import REPO, ours
 from vsctl_harness import Server
 
 HEAVY = ("dataclasses", "inspect", "ast", "dis", "typing", "socket", "uuid", "platform", "decimal", "copy",
-         "asyncio", "ssl", "selectors", "textwrap", "traceback", "tokenize", "signal")
+         "asyncio", "ssl", "selectors", "textwrap", "traceback", "tokenize", "signal", "re", "json", "enum",
+         "functools", "collections", "operator", "types", "random", "hashlib", "warnings", "struct", "weakref",
+         "threading", "contextlib", "importlib", "locale")
 
-# Imports the entry module as the console script does, runs one call, and
-# reports which modules were loaded and the exit status.
+# Imports the entry module as the lean launcher does (-I -S, the package's
+# directory appended to the path), runs one call, and reports which modules
+# were loaded and the exit status; the report is written without json.
 PROBE = """
-import json, sys
+import sys
+sys.path.append(sys.argv.pop(1))
 from pyvswitch.cli.ovs_vsctl import main
 sys.argv = ["ovs-vsctl", *sys.argv[1:]]
 status = main()
 sys.stdout.flush()
-print("\\n" + json.dumps({"status": status, "modules": sorted(sys.modules)}))
+print("\\n" + repr({"status": status, "modules": sorted(sys.modules)}))
 """
 
 
 def _probe(env: dict, *args: str) -> tuple[int, set[str], str]:
-    r = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True,
-                       timeout=60, cwd=REPO)
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", PROBE, package_dir(), *args], env=env,
+                       capture_output=True, text=True, timeout=60, cwd=REPO)
     out, _, last = r.stdout.rstrip("\n").rpartition("\n")
     assert r.returncode == 0, r.stderr
-    report = json.loads(last)
+    report = ast.literal_eval(last)
     return report["status"], set(report["modules"]), out
 
 
@@ -58,8 +66,8 @@ def test_importing_the_entry_module_and_the_command_table_is_lean():
             "ovs_vsctl.all_commands()\n"
             "import pyvswitch.vsctl.runner, pyvswitch.vsctl.rpc, pyvswitch.vsctl.output, pyvswitch.ovsdb.schema\n"
             "print(' '.join(sorted(sys.modules)))\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO,
-                       check=True)
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", f"import sys; sys.path.append({package_dir()!r})\n" + code],
+                       capture_output=True, text=True, timeout=60, cwd=REPO, check=True)
     loaded = set(r.stdout.split())
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
 
@@ -71,6 +79,10 @@ def test_importing_the_entry_module_and_the_command_table_is_lean():
     ["list-br"],
     ["--if-exists", "get", "Open_vSwitch", ".", "external_ids:k"],
     ["--format=table", "list", "Open_vSwitch"],
+    ["--no-wait", "add-port", "br0", "p2", "tag=5", "--", "set", "port", "p2", "trunks=1,2,3-5"],
+    ["--no-wait", "--", "--id=@c", "create", "Controller", "target=\"tcp:1.2.3.4\"", "--",
+     "set", "bridge", "br0", "controller=@c"],
+    ["--format=json", "--", "--columns=name,tag", "find", "port", "tag=5", "--", "show"],
 ])
 def test_a_whole_call_stays_lean(server, args):
     status, loaded, out = _probe(server.env, f"--db=unix:{server.sock}", *args)

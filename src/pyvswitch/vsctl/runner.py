@@ -29,6 +29,7 @@ import _signal as signal   # the C module: the signal module's enums cost every 
 import sys
 import time
 
+from pyvswitch.ovsdb.types import new_uuid
 from pyvswitch.vsctl.command import Context, VsctlError
 from pyvswitch.vsctl.view import View
 
@@ -101,8 +102,7 @@ class Invocation:
     def symbol(self, name: str) -> Symbol:
         sym = self.symbols.get(name)
         if sym is None:
-            import uuid
-            sym = self.symbols[name] = Symbol(str(uuid.uuid4()))
+            sym = self.symbols[name] = Symbol(new_uuid())
         return sym
 
     def note_refs(self, ctype, value) -> None:
