@@ -87,16 +87,59 @@ def test_commits_of_one_iteration_share_one_write_and_precede_replies():
         a, b = FakeConn("a", events), FakeConn("b", events)
         shell.connected(a)
         shell.connected(b)
-        shell.received(a, b"t1")
-        shell.received(b, b"t2")
-        shell.received(a, b"t3")
-        assert events == []            # nothing applied before the iteration ends
+        # Three clients' input ready in one iteration, as the selector hands it over.
+        loop = asyncio.get_running_loop()
+        seen = loop.create_future()
+        loop.call_soon(shell.received, a, b"t1")
+        loop.call_soon(shell.received, b, b"t2")
+        loop.call_soon(shell.received, a, b"t3")
+        loop.call_soon(lambda: seen.set_result(list(events)))
+        assert await seen == []        # nothing applied before the iteration ends
         await asyncio.sleep(0)
         return events
 
     events = run(main())
     assert events[0] == ("write", [(1, b"t1"), (2, b"t2"), (1, b"t3")])
     assert events[1:] == [("send", "a", b"ack:t1"), ("send", "b", b"ack:t2"), ("send", "a", b"ack:t3")]
+
+
+def lone_transaction(storage_class):
+    """One client's input, alone in its loop iteration; what was done by the
+    time the input's callback returned, and the core."""
+    async def main():
+        events = []
+        core = FakeCore()
+        shell = OvsdbServerShell(core, clock=lambda: 1.0)
+        shell.add_storage(storage_class(events))
+        a = FakeConn("a", events)
+        shell.connected(a)
+        loop = asyncio.get_running_loop()
+        seen = loop.create_future()
+
+        def data_received():
+            shell.received(a, b"t1")
+            seen.set_result(list(events))
+        loop.call_soon(data_received)
+        return await seen, core
+
+    return run(main())
+
+
+def test_a_lone_transaction_is_written_and_answered_at_once():
+    events, _ = lone_transaction(FakeStorage)
+    assert events == [("write", [(1, b"t1")]), ("send", "a", b"ack:t1")]
+
+
+def test_a_failed_write_drops_the_sessions_it_would_have_answered():
+    class FailingStorage(FakeStorage):
+        def append_commits(self, commits):
+            raise OSError(28, "No space left on device")
+
+        def compact(self, now):
+            raise OSError(28, "No space left on device")
+
+    events, core = lone_transaction(FailingStorage)
+    assert events == [("abort", "a")] and core.closed == [1]
 
 
 def test_close_effect_drops_the_connection_without_calling_back_the_core():

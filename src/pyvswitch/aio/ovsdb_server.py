@@ -4,13 +4,19 @@ The sans-I/O `ServerCore` (ovsdb/server.py) decides everything about the
 protocol; this shell feeds it bytes and time, and applies the effects it
 returns: `LogCommit` (append to the database file), `Send`, `Close`.
 
-Group commit: effects are not applied as they come but queued, and the
-queue is flushed once per event-loop iteration (a `call_soon` scheduled by
-the first effect).  The flush writes every queued commit of a database with
-one write to its file, then sends the queued bytes in order.  So when many
-clients commit in the same iteration they share one system call, and no
-reply to a transaction leaves before its commit is in the file: a SIGKILL
-never loses an acknowledged transaction.
+Group commit: effects are queued, and the queue is flushed once the event
+loop has nothing else ready to run in this iteration.  The flush writes
+every queued commit of a database with one write to its file, then sends
+the queued bytes in order.  So when many clients' input is ready in the
+same iteration, their commits share one system call, and no reply to a
+transaction leaves before its commit is in the file: a SIGKILL never loses
+an acknowledged transaction.  When an effect arrives and no other callback
+is waiting in the loop's ready queue (one transaction in flight: the usual
+case for a command-line client), waiting could group nothing, so the flush
+runs at once and the reply leaves as soon as the commit is written; else a
+`call_soon` puts the flush after the callbacks already ready, which are the
+other clients' input of this iteration.  (Reading the ready queue is
+CPython's `BaseEventLoop._ready`; a loop without one always defers.)
 
 Remotes: the command line's `--remote` list plus those read from the
 database (`db:DB,TABLE,COLUMN`), recomputed after each commit to DB.  A
@@ -104,6 +110,7 @@ class OvsdbServerShell:
         self.ssl_options: dict[str, str] = {}      # private-key, certificate, ca-cert
         self._queue: list = []
         self._flush_scheduled = False
+        self._flushing = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self.loop = asyncio.get_running_loop()
@@ -169,13 +176,27 @@ class OvsdbServerShell:
             self._rearm_timer()
             return
         self._queue.extend(effects)
-        if not self._flush_scheduled:
+        if self._flushing or self._flush_scheduled:
+            return
+        if getattr(self.loop, "_ready", True):
             self._flush_scheduled = True
             self.loop.call_soon(self.flush)
+        else:
+            self.flush()
 
     def flush(self) -> None:
-        """Writes queued commits (one write per database), then sends."""
+        """Writes queued commits (one write per database), then sends; again
+        while applying them queued more (a session dropped on a failed write)."""
         self._flush_scheduled = False
+        self._flushing = True
+        try:
+            while self._queue:
+                self._flush_queue()
+        finally:
+            self._flushing = False
+        self._rearm_timer()
+
+    def _flush_queue(self) -> None:
         queue, self._queue = self._queue, []
         commits: dict[str, list] = {}
         for eff in queue:
@@ -214,7 +235,6 @@ class OvsdbServerShell:
                 self.compact(name, "automatically")
         if any(self._refs_changed(name, batch) for name, batch in commits.items()):
             self.update_remotes()
-        self._rearm_timer()
 
     def _write(self, name: str, batch: list) -> bool:
         """Appends a batch of commits to name's file; True once they are there.
