@@ -4,9 +4,10 @@
                  [--log-file[=FILE]] [-v[SPEC]] [--unixctl=SOCKET] [--mlockall]
                  [--enable-dummy[=override|system]] [-p KEY -c CERT -C CA]
 
-Wiring only: options, the daemon start-up sequence, signals, unixctl
-commands.  The work is vswitchd/bridge.py (database -> reconfiguration ->
-status) on the event loop, with each datapath forwarding in its own thread.
+Wiring only: vswitchd's own options and unixctl commands; the options every
+daemon takes, start-up, signals and exit are `Service` (aio/service.py).
+The work is vswitchd/bridge.py (database -> reconfiguration -> status) on
+the event loop, with each datapath forwarding in its own thread.
 
 `--enable-dummy` allows interfaces of type "dummy"; `=override` also turns
 every "system" and "internal" interface into a dummy one, so tests (like
@@ -16,26 +17,20 @@ the "system" ones into dummies.
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import sys
 import time
 
 from pyvswitch import dirs, vlog
-from pyvswitch.aio.service import COMMON_OPTIONS
-from pyvswitch.cli.options import Arg, Option, OptionError, parse
-from pyvswitch.daemon import Daemon, DaemonError, die_by_signal, signal_description
-from pyvswitch.unixctl.commands import add_builtins, version_string
+from pyvswitch.aio.service import Service
+from pyvswitch.cli.options import Arg, Option
+from pyvswitch.unixctl.commands import version_string
 from pyvswitch.unixctl.core import CommandTable
 from pyvswitch.vswitchd.config import Dummy
 
 PROGRAM = "ovs-vswitchd"
 
-log = vlog.module("vswitchd")
-log_signal = vlog.module("fatal_signal")
-
-# The options every daemon takes (pidfile, detach, logging, unixctl, ...), then vswitchd's.
-OPTIONS = COMMON_OPTIONS + [
+# vswitchd's own options; the common daemon options are Service's.
+OPTIONS = [
     Option("private-key", Arg.REQUIRED, "p"),
     Option("certificate", Arg.REQUIRED, "c"),
     Option("ca-cert", Arg.REQUIRED, "C"),
@@ -92,61 +87,31 @@ Other options:
 class Config:
     def __init__(self) -> None:
         self.remote = f"unix:{dirs.default_db_sock()}"
-        self.unixctl: str | None = None
-        self.log_file: str | None = None
         self.ssl: dict[str, str] = {}
         self.dummy = Dummy.OFF
-        self.daemon = Daemon(PROGRAM)
 
 
-def _fatal(msg: str) -> None:
-    sys.stderr.write(f"{PROGRAM}: {msg}\n")
-    sys.stderr.flush()
-    raise SystemExit(1)
-
-
-def parse_args(argv: list[str]) -> Config:
+def parse_args(svc: Service, argv: list[str]) -> Config:
     cfg = Config()
-    try:
-        opts, args = parse(argv, OPTIONS)
-    except OptionError as e:
-        _fatal(str(e))
+    opts, args = svc.parse(argv, OPTIONS)
     for name, value in opts:
-        if cfg.daemon.handle_option(name, value):
-            continue
-        if name == "unixctl":
-            cfg.unixctl = value
-        elif name == "log-file":
-            cfg.log_file = dirs.abs_file_name(dirs.logdir(), value) if value \
-                else dirs.default_log_file(PROGRAM)
-        elif name == "verbose":
-            try:
-                vlog.set_verbosity(value)
-            except vlog.VlogError as e:
-                _fatal(str(e))
-        elif name in ("private-key", "certificate", "ca-cert"):
+        if name in ("private-key", "certificate", "ca-cert"):
             cfg.ssl[name] = value
         elif name == "enable-dummy":
             if value not in (None, "", "override", "system"):
-                _fatal(f"{value}: unknown dummy level")
+                svc.fatal(f"{value}: unknown dummy level")
             cfg.dummy = {"override": Dummy.OVERRIDE, "system": Dummy.SYSTEM}.get(value, Dummy.ON)
-        elif name == "help":
-            sys.stdout.write(USAGE)
-            raise SystemExit(0)
-        elif name == "version":
-            sys.stdout.write(version_string(PROGRAM) + "\n")
-            raise SystemExit(0)
         # The remaining options are accepted for compatibility and have no effect here.
     if len(args) > 1:
-        _fatal("at most one non-option argument accepted; use --help for usage")
+        svc.fatal("at most one non-option argument accepted; use --help for usage")
     if args:
         cfg.remote = args[0]
     from pyvswitch.aio.stream import RemoteError, parse_remote
     try:
         if parse_remote(cfg.remote).passive:
-            _fatal(f"{cfg.remote}: passive database connections are not supported")
+            svc.fatal(f"{cfg.remote}: passive database connections are not supported")
     except RemoteError as e:
-        _fatal(str(e))
+        svc.fatal(str(e))
     return cfg
 
 
@@ -174,75 +139,44 @@ def _register_commands(table: CommandTable, runner) -> None:
                    time.monotonic)
 
 
-async def serve(cfg: Config) -> int:
-    from pyvswitch.aio.unixctl import UnixctlServer, server_path
-    from pyvswitch.vswitchd.bridge import BridgeRunner
+def _setup(cfg: Config):
+    async def setup(svc: Service) -> None:
+        import asyncio
 
-    loop = asyncio.get_running_loop()
-    ssl_client = None
-    if cfg.ssl and cfg.remote.startswith("ssl:"):
-        from pyvswitch.aio.stream import ssl_contexts
-        try:
-            _, client_ctx = ssl_contexts(cfg.ssl.get("private-key", ""),
-                                         cfg.ssl.get("certificate", ""), cfg.ssl.get("ca-cert", ""))
-        except OSError as e:
-            _fatal(f"could not load SSL configuration ({e})")
+        from pyvswitch.vswitchd.bridge import BridgeRunner
 
-        def ssl_client():
-            return client_ctx
+        loop = asyncio.get_running_loop()
+        ssl_client = None
+        if cfg.ssl and cfg.remote.startswith("ssl:"):
+            from pyvswitch.aio.stream import ssl_contexts
+            try:
+                _, client_ctx = ssl_contexts(cfg.ssl.get("private-key", ""),
+                                             cfg.ssl.get("certificate", ""), cfg.ssl.get("ca-cert", ""))
+            except OSError as e:
+                svc.fatal(f"could not load SSL configuration ({e})")
 
-    runner = BridgeRunner(cfg.remote, cfg.dummy, ssl_client=ssl_client)
-    exit_code = loop.create_future()
+            def ssl_client():
+                return client_ctx
 
-    def request_exit(code: int = 0) -> None:
-        if not exit_code.done():
-            exit_code.set_result(code)
+        runner = BridgeRunner(cfg.remote, cfg.dummy, ssl_client=ssl_client)
+        svc.memory_report = lambda: _memory_report(runner)
+        cleanup = {"on": False}
 
-    table = CommandTable()
-    add_builtins(table, PROGRAM, lambda: loop.call_soon(request_exit, 0),
-                 lambda: _memory_report(runner))
-    cleanup = {"on": False}
+        def exit_(args):
+            # `exit --cleanup` also deletes the bridges' devices, as OVS's does.
+            cleanup["on"] = "--cleanup" in args
+            loop.call_soon(svc.request_exit, 0)
+            return True, ""
 
-    def exit_(args):
-        # `exit --cleanup` also deletes the bridges' devices, as OVS's does.
-        cleanup["on"] = "--cleanup" in args
-        loop.call_soon(request_exit, 0)
-        return True, ""
+        svc.commands.register("exit", "[--cleanup]", 0, 1, exit_)
+        _register_commands(svc.commands, runner)
+        svc.daemon.exit_hooks.append(lambda: runner.close(cleanup=cleanup["on"]))
+        runner.start()
+        task = loop.create_task(runner.run())
+        svc.daemon.exit_hooks.append(task.cancel)
+        vlog.module("bridge").info("%s", version_string(PROGRAM))
 
-    table.register("exit", "[--cleanup]", 0, 1, exit_)
-    _register_commands(table, runner)
-
-    ctl_path = server_path(PROGRAM, cfg.unixctl)
-    if ctl_path is not None:
-        try:
-            unixctl = await UnixctlServer.start(table, ctl_path)
-        except OSError as e:
-            log.emer("%s: could not initialize control socket (%s)", ctl_path, e.strerror)
-            _fatal(f"could not initialize control socket {ctl_path} ({e.strerror})")
-        cfg.daemon.exit_hooks.append(unixctl.close)
-    cfg.daemon.exit_hooks.append(lambda: runner.close(cleanup=cleanup["on"]))
-
-    fatal = {}
-
-    def on_signal(signum: int) -> None:
-        fatal["signum"] = signum
-        request_exit(128 + signum)
-
-    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        loop.add_signal_handler(s, on_signal, s)
-
-    runner.start()
-    task = loop.create_task(runner.run())
-    vlog.module("bridge").info("%s", version_string(PROGRAM))
-    cfg.daemon.complete()
-    code = await exit_code
-    if "signum" in fatal:
-        log_signal.warn("terminating with signal %s", signal_description(fatal["signum"]))
-    task.cancel()
-    cfg.daemon.run_exit_hooks()
-    if "signum" in fatal:
-        return -fatal["signum"]
-    return code
+    return setup
 
 
 def _memory_report(runner) -> str:
@@ -258,7 +192,7 @@ def _memory_report(runner) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    vlog.set_program_name(PROGRAM)
+    svc = Service(PROGRAM, USAGE)
     # Create every module handle a -v option may name before parsing.
     import pyvswitch.aio.idl  # noqa: F401
     import pyvswitch.aio.unixctl  # noqa: F401
@@ -268,21 +202,9 @@ def main(argv: list[str] | None = None) -> int:
                  "jsonrpc", "ovsdb_idl", "reconnect", "stream", "daemon", "fatal_signal",
                  "memory", "coverage", "timeval", "socket_util", "poll_loop", "bridge"):
         vlog.module(name)
-    cfg = parse_args(sys.argv[1:] if argv is None else argv)
-    if cfg.log_file:
-        try:
-            vlog.set_log_file(cfg.log_file)
-        except OSError as e:
-            _fatal(f"{cfg.log_file}: open failed ({e.strerror})")
-    try:
-        cfg.daemon.start()
-    except DaemonError as e:
-        vlog.module("daemon_unix").emer("%s", e)
-        _fatal(str(e))
-    code = asyncio.run(serve(cfg))
-    if code < 0:
-        die_by_signal(-code)
-    return code
+    cfg = parse_args(svc, sys.argv[1:] if argv is None else argv)
+    svc.start()
+    return svc.run(_setup(cfg))
 
 
 if __name__ == "__main__":
