@@ -115,6 +115,27 @@ json_docs = st.recursive(
     max_leaves=15)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.dictionaries(st.text(max_size=3), json_docs, max_size=3), st.booleans()),
+                min_size=1, max_size=4),
+       st.lists(st.integers(1, 60), max_size=20), st.sampled_from(["", " ", "\n"]))
+def test_framer_reassembles_any_cut(messages, cuts, sep):
+    docs = [m for m, _ in messages]
+    data = sep.join(json.dumps(m, ensure_ascii=ascii_) for m, ascii_ in messages).encode()
+    assert feed_in(Framer(), data, cuts) == docs
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=30), max_size=6))
+def test_framer_only_ever_raises_jsonrpc_errors(chunks):
+    f = Framer()
+    try:
+        for c in chunks:
+            f.feed_json(c)
+    except JsonRpcError:
+        pass
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.dictionaries(st.text(max_size=3), json_docs, max_size=3), min_size=1, max_size=4),
        st.lists(st.integers(1, 40), max_size=20), st.binary(min_size=1, max_size=8))

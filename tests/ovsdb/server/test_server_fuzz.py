@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from server_harness import Harness
 
-from pyvswitch.ovsdb.jsonrpc import Framer, JsonRpcError, dumps
+from pyvswitch.ovsdb.jsonrpc import dumps
 from pyvswitch.ovsdb.server import Close
 
 METHODS = ["echo", "list_dbs", "get_schema", "transact", "monitor", "monitor_cond", "monitor_cond_since",
@@ -136,37 +136,3 @@ def test_rpc_shapes_that_are_not_requests():
 
 
 # --- framing: any valid stream, cut anywhere, gives back exactly its messages ---
-
-json_docs = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),
-              st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8)),
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=4), inner, max_size=4)),
-    max_leaves=15)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.tuples(st.dictionaries(st.text(max_size=3), json_docs, max_size=3), st.booleans()),
-                min_size=1, max_size=4),
-       st.lists(st.integers(1, 60), max_size=20), st.sampled_from(["", " ", "\n"]))
-def test_framer_reassembles_any_cut(messages, cuts, sep):
-    docs = [m for m, _ in messages]
-    data = sep.join(json.dumps(m, ensure_ascii=ascii_) for m, ascii_ in messages).encode()
-    f = Framer()
-    got = []
-    pos = 0
-    for c in cuts:
-        got.extend(f.feed_json(data[pos:pos + c]))
-        pos += c
-    got.extend(f.feed_json(data[pos:]))
-    assert got == docs
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.binary(max_size=30), max_size=6))
-def test_framer_only_ever_raises_jsonrpc_errors(chunks):
-    f = Framer()
-    try:
-        for c in chunks:
-            f.feed_json(c)
-    except JsonRpcError:
-        pass
