@@ -18,6 +18,9 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/pip install -q -e '.[test]'
+# Lean launchers over pip's console scripts (python -IS: no site; the tools on the system's build of
+# the same Python): starting Python is most of an ovs-vsctl call (see src/pyvswitch/launchers.py).
+.venv/bin/python -m pyvswitch.launchers .venv/bin >/dev/null
 # Bytecode up front: every tool start would otherwise compile what it imports (ovs-vsctl runs often).
 .venv/bin/python -m compileall -q src
 if [ "${1:-}" != "--no-start" ]; then

@@ -1,0 +1,81 @@
+"""The lean launchers (pyvswitch.launchers): what they are and that they run from bytecode."""
+
+from __future__ import annotations
+
+import os
+import py_compile
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from pyvswitch import launchers
+from util import REPO
+
+
+def test_every_console_script_gets_a_launcher(tmp_path):
+    written = launchers.write(str(tmp_path))
+    names = {os.path.basename(p) for p in written}
+    assert names == {name for name, _, _ in launchers.entry_points()}
+    assert {"ovs-vsctl", "ovsdb-server", "ovs-vswitchd", "pyvswitch"} <= names
+    for p in written:
+        text = open(p).read()
+        first, *rest = text.split("\n")
+        # One argument after the interpreter: the kernel passes the rest of the line as one word.
+        interpreter, flags = first[2:].split(" ")
+        assert flags == "-IS" and os.access(interpreter, os.X_OK)
+        assert os.access(p, os.X_OK)
+        name = os.path.basename(p)
+        module = dict((n, m) for n, m, _ in launchers.entry_points())[name]
+        # `pyvswitch start` recognizes our scripts by this line (cli/lifecycle.py).
+        assert f"from {module} import main" in text
+        assert ("gc.disable()" in text) == (name in launchers.ONE_SHOT)
+        if name not in launchers.TOOLS:
+            assert interpreter == sys.executable
+
+
+def test_a_launcher_runs_its_tool(tmp_path):
+    launchers.write(str(tmp_path))
+    r = subprocess.run([str(tmp_path / "ovs-vsctl"), "--version"], capture_output=True, text=True, timeout=60,
+                       env={"PYTHONPATH": "/nonexistent", "PATH": os.environ.get("PATH", "")})
+    assert r.returncode == 0 and r.stdout.startswith("ovs-vsctl (Open vSwitch) 3.1.0\n"), r.stderr
+    r = subprocess.run([str(tmp_path / "ovsdb-tool"), "--version"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "ovsdb-tool (Open vSwitch)" in r.stdout, r.stderr
+
+
+def test_a_launcher_runs_from_bytecode(tmp_path):
+    """A copy of the package whose ovs_vsctl bytecode was compiled from a variant
+    of the source with the same size and time stamp: the launcher prints the
+    variant's version, so it ran the bytecode without compiling anything."""
+    pkg = tmp_path / "lib" / "pyvswitch"
+    shutil.copytree(REPO / "src" / "pyvswitch", pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    src = pkg / "cli" / "ovs_vsctl.py"
+    original = src.read_text()
+    variant = original.replace("ovs-vsctl (Open vSwitch) 3.1.0", "ovs-vsctl (Open vSwitch) 9.9.9", 1)
+    assert variant != original and len(variant) == len(original)
+    stamp = (1_700_000_000, 1_700_000_000)
+    src.write_text(variant)
+    os.utime(src, stamp)
+    py_compile.compile(str(src), doraise=True)
+    src.write_text(original)
+    os.utime(src, stamp)
+    python = launchers.system_python(sys.executable)
+    script = tmp_path / "ovs-vsctl"
+    script.write_text(launchers.render("ovs-vsctl", "pyvswitch.cli.ovs_vsctl", "main", python, str(tmp_path / "lib")))
+    script.chmod(0o755)
+    r = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("ovs-vsctl (Open vSwitch) 9.9.9\n")
+
+
+def test_install_writes_the_launchers():
+    text = (REPO / "install.sh").read_text()
+    pip = text.index("pip install -q -e")
+    assert text.index("-m pyvswitch.launchers .venv/bin", pip) > pip
+
+
+@pytest.mark.parametrize("python", ["/bin/python with space", "/" + "x" * 300])
+def test_no_launcher_where_a_shebang_cannot_name_the_interpreter(tmp_path, python, monkeypatch):
+    monkeypatch.setattr(launchers, "system_python", lambda p: p)
+    assert launchers.write(str(tmp_path), python) == []
