@@ -99,3 +99,24 @@ def test_verifier_refusal_is_explained(monkeypatch):
     monkeypatch.setattr(kfast.programs, "socket_filter", lambda fd: asm.Program().exit().assemble())
     with pytest.raises(kfast.FastPathUnavailable, match="kernel refused the eBPF program: R0 !read_ok"):
         kfast.KernelFastPath.open()
+
+
+@needs_root
+def test_unprivileged_user_is_told_to_be_root():
+    """A child that drops root (uid nobody) asks the real kernel."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setresgid(65534, 65534, 65534)
+            os.setresuid(65534, 65534, 65534)
+            os.write(w, str(kfast.available()).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        said = f.read().decode()
+    os.waitpid(pid, 0)
+    assert said == "needs root (CAP_BPF and CAP_NET_ADMIN)"
