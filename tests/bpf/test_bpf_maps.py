@@ -120,3 +120,11 @@ def test_unprivileged_user_is_told_to_be_root():
         said = f.read().decode()
     os.waitpid(pid, 0)
     assert said == "needs root (CAP_BPF and CAP_NET_ADMIN)"
+
+
+@needs_root
+def test_attaching_to_a_missing_device_is_an_os_error():
+    with kfast.KernelFastPath.open(max_flows=4) as fp:
+        with pytest.raises(OSError, match=r"TCX ingress of ifindex 999999 \(No such device\)"):
+            fp.attach_ingress(999999)
+        assert fp.attached() == [] and fp._kports.keys() == []

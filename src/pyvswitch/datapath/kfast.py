@@ -129,7 +129,8 @@ class KernelFastPath:
     # Ports
 
     def attach_ingress(self, ifindex: int) -> None:
-        """Runs the TC program on frames ifindex receives (AF_PACKET ports)."""
+        """Runs the TC program on frames ifindex receives (AF_PACKET ports).  Attaching,
+        like filter_socket(), raises OSError if the kernel refuses (no such device)."""
         self._attach(ifindex, syscall.TCX_INGRESS)
 
     def attach_egress(self, ifindex: int) -> None:
@@ -139,14 +140,20 @@ class KernelFastPath:
     def _attach(self, ifindex: int, attach_type: int) -> None:
         if ifindex in self._links:
             return
+        port = _PORT_KEY.pack(ifindex)
         try:
-            self._kports.update(_PORT_KEY.pack(ifindex), bytes(_PORT_VALUE.size), syscall.NOEXIST)
+            self._kports.update(port, bytes(_PORT_VALUE.size), syscall.NOEXIST)
+            new_port = True
         except FileExistsError:
-            pass
+            new_port = False
         try:
             self._links[ifindex] = syscall.link_create(self._tc_prog, ifindex, attach_type)
         except OSError as e:
-            raise _why(e, "TCX attachment (kernel 6.6 or later)") from None
+            if new_port:
+                self._kports.delete(port)
+            hook = "ingress" if attach_type == syscall.TCX_INGRESS else "egress"
+            raise OSError(e.errno, f"cannot attach the kernel fast path at TCX {hook} of "
+                                   f"ifindex {ifindex} ({e.strerror})") from None
 
     def detach(self, ifindex: int) -> None:
         """Stops running the program on ifindex (its counters stay readable)."""
