@@ -55,6 +55,41 @@ COMMON_OPTIONS = [
     Option("version", Arg.NONE, "V"),
 ]
 
+
+# The SSL options of OVS's daemons (stream-ssl), parsed by each daemon itself.
+SSL_OPTIONS = [
+    Option("private-key", Arg.REQUIRED, "p"),
+    Option("certificate", Arg.REQUIRED, "c"),
+    Option("ca-cert", Arg.REQUIRED, "C"),
+    Option("bootstrap-ca-cert", Arg.REQUIRED),
+    Option("peer-ca-cert", Arg.REQUIRED),
+    Option("ssl-protocols", Arg.REQUIRED),
+    Option("ssl-ciphers", Arg.REQUIRED),
+]
+
+
+def common_usage(program: str) -> str:
+    """The --help sections for COMMON_OPTIONS, as every OVS daemon prints them."""
+    return f"""\
+Daemon options:
+  --detach                run in background as daemon
+  --monitor               creates a process to monitor this daemon
+  --user=username[:group] changes the effective daemon user:group
+  --no-chdir              do not chdir to '/'
+  --pidfile[=FILE]        create pidfile (default: {dirs.default_pidfile(program)})
+  --overwrite-pidfile     with --pidfile, start even if already running
+
+Logging options:
+  -vSPEC, --verbose=SPEC   set logging levels
+  -v, --verbose            set maximum verbosity level
+  --log-file[=FILE]        enable logging to specified FILE
+                           (default: {dirs.default_log_file(program)})
+  --syslog-method=(libc|unix:file|udp:ip:port)
+                           specify how to send messages to syslog daemon
+  --syslog-target=HOST:PORT  also send syslog msgs to HOST:PORT via UDP
+"""
+
+
 _FATAL_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 MEMORY_CHECK_INTERVAL = 10.0
 

@@ -21,7 +21,7 @@ import sys
 import time
 
 from pyvswitch import dirs, vlog
-from pyvswitch.aio.service import Service
+from pyvswitch.aio.service import SSL_OPTIONS, Service, common_usage
 from pyvswitch.cli.options import Arg, Option
 from pyvswitch.unixctl.commands import version_string
 from pyvswitch.unixctl.core import CommandTable
@@ -31,13 +31,7 @@ PROGRAM = "ovs-vswitchd"
 
 # vswitchd's own options; the common daemon options are Service's.
 OPTIONS = [
-    Option("private-key", Arg.REQUIRED, "p"),
-    Option("certificate", Arg.REQUIRED, "c"),
-    Option("ca-cert", Arg.REQUIRED, "C"),
-    Option("bootstrap-ca-cert", Arg.REQUIRED),
-    Option("peer-ca-cert", Arg.REQUIRED),
-    Option("ssl-protocols", Arg.REQUIRED),
-    Option("ssl-ciphers", Arg.REQUIRED),
+    *SSL_OPTIONS,
     Option("mlockall"),
     Option("enable-dummy", Arg.OPTIONAL),
     Option("disable-system"),
@@ -50,7 +44,7 @@ USAGE = f"""\
 {PROGRAM}: Open vSwitch daemon
 usage: {PROGRAM} [OPTIONS] [DATABASE]
 where DATABASE is a socket on which ovsdb-server is listening
-      (default: "{dirs.default_db_sock()}").
+      (default: "unix:{dirs.default_db_sock()}").
 
 Active DATABASE connection methods:
   tcp:HOST:PORT           PORT at remote HOST
@@ -61,20 +55,7 @@ PKI configuration (required to use SSL):
   -c, --certificate=FILE  file with certificate for private key
   -C, --ca-cert=FILE      file with peer CA certificate
 
-Daemon options:
-  --detach                run in background as daemon
-  --monitor               creates a process to monitor this daemon
-  --user=username[:group] changes the effective daemon user:group
-  --no-chdir              do not chdir to '/'
-  --pidfile[=FILE]        create pidfile (default: {dirs.default_pidfile(PROGRAM)})
-  --overwrite-pidfile     with --pidfile, start even if already running
-
-Logging options:
-  -vSPEC, --verbose=SPEC   set logging levels
-  -v, --verbose            set maximum verbosity level
-  --log-file[=FILE]        enable logging to specified FILE
-                           (default: {dirs.default_log_file(PROGRAM)})
-
+{common_usage(PROGRAM)}
 Other options:
   --unixctl=SOCKET          override default control socket name
   --enable-dummy[=override] allow dummy interfaces (override: in place of system ones)

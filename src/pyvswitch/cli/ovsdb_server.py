@@ -23,7 +23,7 @@ import sys
 import time
 
 from pyvswitch import dirs, vlog
-from pyvswitch.aio.service import Service
+from pyvswitch.aio.service import SSL_OPTIONS, Service, common_usage
 from pyvswitch.cli.options import Arg, Option
 from pyvswitch.daemon import signal_description
 from pyvswitch.unixctl.commands import version_string
@@ -35,13 +35,7 @@ log = vlog.module("ovsdb_server")
 OPTIONS = [
     Option("remote", Arg.REQUIRED),
     Option("run", Arg.REQUIRED),
-    Option("private-key", Arg.REQUIRED, "p"),
-    Option("certificate", Arg.REQUIRED, "c"),
-    Option("ca-cert", Arg.REQUIRED, "C"),
-    Option("bootstrap-ca-cert", Arg.REQUIRED),
-    Option("peer-ca-cert", Arg.REQUIRED),
-    Option("ssl-protocols", Arg.REQUIRED),
-    Option("ssl-ciphers", Arg.REQUIRED),
+    *SSL_OPTIONS,
     Option("no-self-confinement"),
     Option("disable-file-column-diff"),
 ]
@@ -59,19 +53,7 @@ Remote options:
                           db:DB,TABLE,COLUMN)
   --run COMMAND           run COMMAND as subprocess then exit
 
-Daemon options:
-  --detach                run in background as daemon
-  --monitor               creates a process to monitor this daemon
-  --no-chdir              do not chdir to '/'
-  --pidfile[=FILE]        create pidfile (default: {dirs.default_pidfile(PROGRAM)})
-  --overwrite-pidfile     with --pidfile, start even if already running
-
-Logging options:
-  -vSPEC, --verbose=SPEC   set logging levels
-  -v, --verbose            set maximum verbosity level
-  --log-file[=FILE]        enable logging to specified FILE
-                           (default: {dirs.default_log_file(PROGRAM)})
-
+{common_usage(PROGRAM)}
 SSL options:
   -p, --private-key=FILE  file with private key
   -c, --certificate=FILE  file with certificate for private key
