@@ -79,55 +79,47 @@ def run(coro):
     return asyncio.run(coro)
 
 
-def test_commits_of_one_iteration_share_one_write_and_precede_replies():
-    async def main():
-        events = []
-        shell = OvsdbServerShell(FakeCore(), clock=lambda: 1.0)
-        shell.add_storage(FakeStorage(events))
-        a, b = FakeConn("a", events), FakeConn("b", events)
-        shell.connected(a)
-        shell.connected(b)
-        # Three clients' input ready in one iteration, as the selector hands it over.
-        loop = asyncio.get_running_loop()
-        seen = loop.create_future()
-        loop.call_soon(shell.received, a, b"t1")
-        loop.call_soon(shell.received, b, b"t2")
-        loop.call_soon(shell.received, a, b"t3")
-        loop.call_soon(lambda: seen.set_result(list(events)))
-        assert await seen == []        # nothing applied before the iteration ends
-        await asyncio.sleep(0)
-        return events
-
-    events = run(main())
-    assert events[0] == ("write", [(1, b"t1"), (2, b"t2"), (1, b"t3")])
-    assert events[1:] == [("send", "a", b"ack:t1"), ("send", "b", b"ack:t2"), ("send", "a", b"ack:t3")]
-
-
-def lone_transaction(storage_class):
-    """One client's input, alone in its loop iteration; what was done by the
-    time the input's callback returned, and the core."""
+def one_iteration(inputs, storage_class=FakeStorage):
+    """Hands the shell each (connection name, bytes) of inputs as the selector
+    hands over input ready in one loop iteration.  Returns what had been done
+    when the last input's callback returned, all that was done one iteration
+    later, and the core."""
     async def main():
         events = []
         core = FakeCore()
         shell = OvsdbServerShell(core, clock=lambda: 1.0)
         shell.add_storage(storage_class(events))
-        a = FakeConn("a", events)
-        shell.connected(a)
+        conns = {}
+        for name, _ in inputs:
+            if name not in conns:
+                conns[name] = FakeConn(name, events)
+                shell.connected(conns[name])
         loop = asyncio.get_running_loop()
         seen = loop.create_future()
 
-        def data_received():
-            shell.received(a, b"t1")
-            seen.set_result(list(events))
-        loop.call_soon(data_received)
-        return await seen, core
+        def data_received(name, data, last):
+            shell.received(conns[name], data)
+            if last:
+                seen.set_result(list(events))
+        for i, (name, data) in enumerate(inputs):
+            loop.call_soon(data_received, name, data, i == len(inputs) - 1)
+        at_once = await seen
+        await asyncio.sleep(0)
+        return at_once, events, core
 
     return run(main())
 
 
+def test_commits_of_one_iteration_share_one_write_and_precede_replies():
+    at_once, events, _ = one_iteration([("a", b"t1"), ("b", b"t2"), ("a", b"t3")])
+    assert at_once == []            # nothing applied before the iteration's input is all in
+    assert events[0] == ("write", [(1, b"t1"), (2, b"t2"), (1, b"t3")])
+    assert events[1:] == [("send", "a", b"ack:t1"), ("send", "b", b"ack:t2"), ("send", "a", b"ack:t3")]
+
+
 def test_a_lone_transaction_is_written_and_answered_at_once():
-    events, _ = lone_transaction(FakeStorage)
-    assert events == [("write", [(1, b"t1")]), ("send", "a", b"ack:t1")]
+    at_once, _, _ = one_iteration([("a", b"t1")])
+    assert at_once == [("write", [(1, b"t1")]), ("send", "a", b"ack:t1")]
 
 
 def test_a_failed_write_drops_the_sessions_it_would_have_answered():
@@ -138,8 +130,8 @@ def test_a_failed_write_drops_the_sessions_it_would_have_answered():
         def compact(self, now):
             raise OSError(28, "No space left on device")
 
-    events, core = lone_transaction(FailingStorage)
-    assert events == [("abort", "a")] and core.closed == [1]
+    at_once, _, core = one_iteration([("a", b"t1")], FailingStorage)
+    assert at_once == [("abort", "a")] and core.closed == [1]
 
 
 def test_close_effect_drops_the_connection_without_calling_back_the_core():

@@ -53,6 +53,14 @@ class Echo:
         pass
 
 
+async def _poll(condition, timeout=5.0):
+    """Waits on the loop until condition() holds, for at most timeout seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+    return condition()
+
+
 async def _echo_once(reader, writer, payload=b"hello"):
     writer.write(payload)
     await writer.drain()
@@ -87,10 +95,7 @@ def test_mutual_tls(tmp_path):
             out = RemoteManager(parse_remote(f"ssl:127.0.0.1:{port}"), lambda: client_peer,
                                 ssl_client=lambda: good)
             out.start()
-            for _ in range(500):
-                if out.connection is not None:
-                    break
-                await asyncio.sleep(0.01)
+            await _poll(lambda: out.connection is not None)
             assert out.connection is not None and not out.connection.closed
             out.close()
         finally:
@@ -124,10 +129,7 @@ def test_a_client_that_never_reads_is_dropped_and_others_are_served(tmp_path):
             lazy.connect(path)
             lazy.sendall(b"flood")
             r, w = await asyncio.open_unix_connection(path)
-            for _ in range(500):
-                if peer.conns and peer.conns[0].closed:
-                    break
-                await asyncio.sleep(0.01)
+            await _poll(lambda: peer.conns and peer.conns[0].closed)
             assert peer.conns[0].closed
             assert await _echo_once(r, w) == b"hello"
             w.close()
@@ -156,10 +158,7 @@ def test_active_remote_reconnects(tmp_path):
         server = await asyncio.start_unix_server(on_conn, path)
         try:
             await asyncio.wait_for(accepted.wait(), 10)
-            for _ in range(500):
-                if out.connection is not None:
-                    break
-                await asyncio.sleep(0.01)
+            await _poll(lambda: out.connection is not None)
             assert out.connection is not None
         finally:
             out.close()

@@ -14,23 +14,41 @@ SCHEMA = {"name": "t", "version": "1.0.0",
           "tables": {"R": {"isRoot": True, "columns": {"n": {"type": "integer"}}}}}
 
 
-@needs_reference
-def test_acknowledged_commits_survive_kill_and_torn_tail_is_cut(tmp_path):
-    d = tmp_path
+def _create(d):
+    """Makes d/t.db with SCHEMA; returns the environment for d."""
     env = ovs_env(d)
     (d / "t.ovsschema").write_text(json.dumps(SCHEMA))
     assert run([ours("ovsdb-tool"), "create", "t.db", "t.ovsschema"], cwd=d, env=env).returncode == 0
+    return env
+
+
+def _start(d, env):
+    """Starts our ovsdb-server on d/t.db; returns it once its sockets are up,
+    with their paths."""
+    sock, ctl = d / "db.sock", d / "ctl"
+    proc = subprocess.Popen([ours("ovsdb-server"), "t.db", f"--remote=punix:{sock}", f"--unixctl={ctl}",
+                             f"--pidfile={d}/s.pid", f"--log-file={d}/s.log"],
+                            cwd=d, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: sock.exists() and ctl.exists(), what="our server's sockets")
+    except BaseException:
+        stop_pid(proc.pid)
+        proc.wait(timeout=10)
+        raise
+    return proc, sock, ctl
+
+
+@needs_reference
+def test_acknowledged_commits_survive_kill_and_torn_tail_is_cut(tmp_path):
+    d = tmp_path
+    env = _create(d)
     r = run([ours("ovsdb-tool"), "transact", "t.db", '["t",{"op":"insert","table":"R","row":{"n":1}}]'],
             cwd=d, env=env)
     assert r.returncode == 0, r.stderr
     with open(d / "t.db", "ab") as f:
         f.write(b"OVSDB JSON 999 " + b"0" * 40 + b"\n{\"half")         # a torn append
-    sock = d / "db.sock"
-    proc = subprocess.Popen([ours("ovsdb-server"), "t.db", f"--remote=punix:{sock}", f"--unixctl={d}/ctl",
-                             f"--pidfile={d}/s.pid", f"--log-file={d}/s.log"],
-                            cwd=d, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, sock, _ = _start(d, env)
     try:
-        wait_until(sock.exists, what="our server's socket")
         for n in (2, 3):
             r = run([ref("ovsdb-client"), "transact", f"unix:{sock}",
                      json.dumps(["t", {"op": "insert", "table": "R", "row": {"n": n}}])], env=env)
@@ -51,15 +69,9 @@ def test_acknowledged_commits_survive_kill_and_torn_tail_is_cut(tmp_path):
 @needs_reference
 def test_online_compaction_through_appctl(tmp_path):
     d = tmp_path
-    env = ovs_env(d)
-    (d / "t.ovsschema").write_text(json.dumps(SCHEMA))
-    assert run([ours("ovsdb-tool"), "create", "t.db", "t.ovsschema"], cwd=d, env=env).returncode == 0
-    sock, ctl = d / "db.sock", d / "ctl"
-    proc = subprocess.Popen([ours("ovsdb-server"), "t.db", f"--remote=punix:{sock}", f"--unixctl={ctl}",
-                             f"--pidfile={d}/s.pid", f"--log-file={d}/s.log"],
-                            cwd=d, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = _create(d)
+    proc, sock, ctl = _start(d, env)
     try:
-        wait_until(lambda: sock.exists() and ctl.exists(), what="our server's sockets")
         ops = [{"op": "insert", "table": "R", "row": {"n": n}} for n in range(20)]
         r = run([ref("ovsdb-client"), "transact", f"unix:{sock}", json.dumps(["t"] + ops)], env=env)
         assert r.returncode == 0, r.stderr
