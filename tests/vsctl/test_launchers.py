@@ -79,3 +79,24 @@ def test_install_writes_the_launchers():
 def test_no_launcher_where_a_shebang_cannot_name_the_interpreter(tmp_path, python, monkeypatch):
     monkeypatch.setattr(launchers, "system_python", lambda p: p)
     assert launchers.write(str(tmp_path), python) == []
+
+
+def test_a_one_shot_launcher_keeps_output_and_exit_status(tmp_path):
+    """Leaving by os._exit loses neither the output (flushed first) nor the status."""
+    from vsctl_harness import Server
+    launchers.write(str(tmp_path))
+    server = Server("ours")
+    try:
+        db = f"--db=unix:{server.sock}"
+        lean = [str(tmp_path / "ovs-vsctl"), db]
+        plain = [sys.executable, "-c", "import sys; from pyvswitch.cli.ovs_vsctl import main; sys.exit(main())", db]
+        assert subprocess.run([*lean, "--no-wait", "add-br", "br0", "--", "add-port", "br0", "p1"], env=server.env,
+                              timeout=60).returncode == 0
+        for args in (["br-exists", "br9"], ["br-exists", "br0"], ["nonsense"], ["--no-wait", "add-br", "br0"],
+                     ["--format=json", "list", "Open_vSwitch"], ["list", "port"], ["show"]):
+            a = subprocess.run([*lean, *args], capture_output=True, text=True, timeout=60, env=server.env)
+            b = subprocess.run([*plain, *args], capture_output=True, text=True, timeout=60, env=server.env)
+            assert (a.returncode, a.stdout, a.stderr) == (b.returncode, b.stdout, b.stderr), args
+        assert subprocess.run([*lean, "br-exists", "br9"], env=server.env, timeout=60).returncode == 2
+    finally:
+        server.close()
