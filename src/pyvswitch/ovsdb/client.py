@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 from pyvswitch import dirs, vlog
 from pyvswitch.ovsdb import jsonrpc
-from pyvswitch.ovsdb.table_format import JSON_DECODER
+from pyvswitch.ovsdb.ovs_json import DECODER as JSON_DECODER
 
 
 DEFAULT_PORT = 6640

@@ -17,20 +17,22 @@ Widths in the "table" format count bytes of UTF-8, as OVS does.
 `json_to_string` writes JSON the way OVS's serializer does: compact, reals
 with 15 significant digits, optionally sorted keys and OVS's "pretty" layout
 (one value per line, closing brackets at the end of the last line).
-`json_loads` parses JSON as OVS's parser does: a number that is integral and
-fits in 64 bits is an integer even when written `2.0` or `1e3`.
+`json_loads` (pyvswitch.ovsdb.ovs_json's) parses JSON as OVS's parser does: a
+number that is integral and fits in 64 bits is an integer even when written
+`2.0` or `1e3`.
 """
 
 from __future__ import annotations
 
-import math
 
 TYPE_CHECKING = False   # this module is on every client's import path: no typing or dataclasses at run time
 if TYPE_CHECKING:
     from typing import Any
 
 from pyvswitch.ovsdb.datum_text import datum_to_bare
-from pyvswitch.ovsdb.lean_json import Decoder, encode_string as _encode_string
+from pyvswitch.ovsdb.lean_json import encode_string as _encode_string
+# Reading as OVS reads, for the readers that import it from here with the printing.
+from pyvswitch.ovsdb.ovs_json import DECODER as JSON_DECODER, NumberOutOfRange, json_loads  # noqa: F401
 
 FORMATS = ("table", "list", "html", "csv", "json")
 CELL_FORMATS = ("string", "bare", "json")
@@ -95,56 +97,6 @@ def _serialize(v: Any, out: list[str], depth: int, sort_keys: bool) -> None:
         out.append("}")
     else:
         raise TypeError(f"cannot serialize {type(v).__name__} as JSON")
-
-
-_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
-
-
-_DBL_MIN = 2.2250738585072014e-308
-
-
-class NumberOutOfRange(ValueError):
-    """A JSON number OVS cannot represent; args[0] is its text."""
-
-
-def _parse_number(s: str) -> int | float:
-    from decimal import Decimal, InvalidOperation  # only numbers with a fraction or exponent come here
-
-    try:
-        d = Decimal(s)
-        if d == d.to_integral_value() and _INT64_MIN <= d <= _INT64_MAX:
-            return int(d)
-    except (InvalidOperation, OverflowError):
-        pass
-    x = float(s)
-    if x in (math.inf, -math.inf) or (x and abs(x) < _DBL_MIN):
-        raise NumberOutOfRange(s)
-    return x
-
-
-def json_loads(text: str | bytes) -> Any:
-    """Parses JSON text the way OVS's parser types numbers (see module doc).
-
-    Raises ValueError for malformed text or a number out of range."""
-    if isinstance(text, (bytes, bytearray)):
-        text = text.decode()
-    return JSON_DECODER.decode(text)
-
-
-def _parse_int(s: str) -> int | float:
-    n = int(s)
-    if _INT64_MIN <= n <= _INT64_MAX:
-        return n
-    return _parse_number(s)
-
-
-def _reject_constant(s: str) -> Any:
-    raise ValueError(f"invalid keyword '{s}'")
-
-
-# The decoder behind json_loads (json.JSONDecoder's, without importing json); its raw_decode
-# serves stream framing.
-JSON_DECODER = Decoder(parse_float=_parse_number, parse_int=_parse_int, parse_constant=_reject_constant)
 
 
 # --- cells ---
