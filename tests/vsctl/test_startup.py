@@ -157,6 +157,12 @@ def test_lazy_schema_equals_the_whole_parse(tables):
     assert (lazy.name, lazy.version, lazy.cksum) == (whole.name, whole.version, whole.cksum)
     assert list(lazy.tables) == list(whole.tables) and len(lazy.tables) == len(whole.tables)
     for name in reversed(list(whole.tables)):
-        assert lazy.tables[name] == whole.tables[name]
-        assert lazy.tables.get(name) is lazy.tables[name]
+        lt, wt = lazy.tables[name], whole.tables[name]
+        # Columns one at a time, from the last, before the table as a whole.
+        for c in reversed(list(wt.all_columns)):
+            assert lt.column(c) == wt.column(c) and (c in lt.columns) == (c in wt.columns)
+        assert list(lt.all_columns) == list(wt.all_columns) and list(lt.columns) == list(wt.columns)
+        assert len(lt.all_columns) == len(wt.all_columns) and lt.column("nope") is None
+        assert lt == wt and wt == lt
+        assert lazy.tables.get(name) is lt
     assert lazy.tables.get("Nope") is None and "Nope" not in lazy.tables

@@ -1,23 +1,55 @@
-"""The server's schema, parsed one table at a time as ovs-vsctl's commands need them.
+"""The server's schema, parsed one column at a time as ovs-vsctl's commands need them.
 
 Parsing all of Open_vSwitch's tables takes milliseconds, more than the rest of
-a typical call's work, and a call names only a few tables.  `from_json` makes
-an ovsdb.schema.DatabaseSchema whose `tables` mapping holds each table's JSON
-until first looked up, then the TableSchema that ovsdb.schema's parser makes
-of it, adjusted as the whole-schema parser adjusts it (every table is a root
-table when none says it is; an ephemeral strong reference to a non-root
-table is kept on disk).  The schema comes from the server, which checked it
-when it loaded it, so the checks that span tables are not repeated here.
+a typical call's work, and a call names only a few tables and, of those, a
+few columns.  `from_json` makes an ovsdb.schema.DatabaseSchema whose `tables`
+mapping holds each table's JSON until first looked up, then a TableSchema
+whose `columns` and `all_columns` mappings hold each column's JSON until
+first looked up, then the ColumnSchema that ovsdb.schema's parser makes of
+it.  Everything comes out as the whole-schema parser makes it: every table
+is a root table when none says it is, and an ephemeral strong reference to a
+non-root table is kept on disk.  The schema comes from the server, which
+checked it when it loaded it, so the checks are not repeated here.
 """
 
 from __future__ import annotations
 
-from pyvswitch.ovsdb.schema import ColumnSchema, DatabaseSchema, TableSchema
+import math
+
+from pyvswitch.ovsdb.schema import UUID_TYPE, ColumnSchema, DatabaseSchema, TableSchema
 from pyvswitch.ovsdb.types import Parser
 
 
-class LazyTables:
-    """Table name -> TableSchema, read-only, each parsed at its first lookup."""
+class _Lazy:
+    """A read-only mapping whose values are parsed at their first lookup."""
+
+    __slots__ = ()
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+    def keys(self):
+        return list(self)
+
+    def values(self):
+        return [self[n] for n in self]
+
+    def items(self):
+        return [(n, self[n]) for n in self]
+
+    def __eq__(self, other):
+        if isinstance(other, (dict, _Lazy)):
+            return dict(self.items()) == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({dict(self.items())!r})"
+
+
+class LazyTables(_Lazy):
+    """Table name -> TableSchema."""
 
     __slots__ = ("_json", "_parsed", "_all_root")
 
@@ -26,7 +58,7 @@ class LazyTables:
         self._parsed: dict[str, TableSchema] = {}
         self._all_root = not any(isinstance(t, dict) and t.get("isRoot") is True for t in tables_json.values())
 
-    def _is_root(self, name: str) -> bool:
+    def is_root(self, name: str) -> bool:
         t = self._json.get(name)
         return self._all_root or (isinstance(t, dict) and t.get("isRoot") is True)
 
@@ -37,21 +69,14 @@ class LazyTables:
         return ts
 
     def _parse(self, name: str, j) -> TableSchema:
-        ts = TableSchema.from_json(j, name)
-        if self._all_root:
-            ts = TableSchema(ts.name, ts.columns, True, ts.max_rows, ts.indexes, ts.all_columns)
-        for c in list(ts.columns.values()):
-            if not c.ephemeral:
-                continue
-            for base in (c.type.key, c.type.value):
-                if base is not None and base.is_strong_ref and not self._is_root(base.ref_table):
-                    ts.columns[c.name] = ts.all_columns[c.name] = ColumnSchema(
-                        c.name, c.type, c.mutable, False, c.index)
-                    break
-        return ts
-
-    def get(self, name: str, default=None):
-        return self[name] if name in self._json else default
+        p = Parser(j, f"table schema for table {name}")
+        columns = LazyColumns(self, p.member("columns", "object"))
+        max_rows = p.member("maxRows", "integer", optional=True)
+        p.member("isRoot", "boolean", optional=True)
+        indexes = p.member("indexes", "array", optional=True)
+        p.finish()
+        return TableSchema(name, columns, self.is_root(name), math.inf if max_rows is None else max_rows,
+                           [tuple(ix) for ix in indexes or ()], AllColumns(columns))
 
     def __contains__(self, name: object) -> bool:
         return name in self._json
@@ -62,14 +87,69 @@ class LazyTables:
     def __len__(self) -> int:
         return len(self._json)
 
-    def keys(self):
-        return self._json.keys()
 
-    def values(self):
-        return [self[n] for n in self._json]
+class LazyColumns(_Lazy):
+    """Column name -> ColumnSchema, for one table."""
 
-    def items(self):
-        return [(n, self[n]) for n in self._json]
+    __slots__ = ("_tables", "_json", "_parsed", "_index")
+
+    def __init__(self, tables: LazyTables, columns_json: dict) -> None:
+        self._tables = tables
+        self._json = columns_json
+        self._parsed: dict[str, ColumnSchema] = {}
+        self._index: dict[str, int] | None = None
+
+    def __getitem__(self, name: str) -> ColumnSchema:
+        c = self._parsed.get(name)
+        if c is None:
+            c = self._parsed[name] = self._parse(name, self._json[name])
+        return c
+
+    def _parse(self, name: str, j) -> ColumnSchema:
+        if self._index is None:
+            self._index = {n: i for i, n in enumerate(self._json)}
+        c = ColumnSchema.from_json(j, name, self._index[name])
+        if c.ephemeral:
+            for base in (c.type.key, c.type.value):
+                if base is not None and base.is_strong_ref and not self._tables.is_root(base.ref_table):
+                    return ColumnSchema(c.name, c.type, c.mutable, False, c.index)
+        return c
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._json
+
+    def __iter__(self):
+        return iter(self._json)
+
+    def __len__(self) -> int:
+        return len(self._json)
+
+
+_IMPLICIT = {"_uuid": ColumnSchema("_uuid", UUID_TYPE, False, False, -1),
+             "_version": ColumnSchema("_version", UUID_TYPE, False, False, -2)}
+
+
+class AllColumns(_Lazy):
+    """A table's implicit columns (_uuid, _version), then its LazyColumns."""
+
+    __slots__ = ("_columns",)
+
+    def __init__(self, columns: LazyColumns) -> None:
+        self._columns = columns
+
+    def __getitem__(self, name: str) -> ColumnSchema:
+        c = _IMPLICIT.get(name)
+        return c if c is not None else self._columns[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in _IMPLICIT or name in self._columns
+
+    def __iter__(self):
+        yield from _IMPLICIT
+        yield from self._columns
+
+    def __len__(self) -> int:
+        return len(_IMPLICIT) + len(self._columns)
 
 
 def from_json(j) -> DatabaseSchema:
