@@ -90,6 +90,12 @@ def test_a_whole_call_stays_lean(server, args):
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
 
 
+def test_a_call_that_prints_no_table_imports_no_printer(server):
+    status, loaded, _ = _probe(server.env, f"--db=unix:{server.sock}", "--no-wait", "set", "Open_vSwitch", ".",
+                               "external_ids:k=w")
+    assert status == 0 and "pyvswitch.ovsdb.table_format" not in loaded and "pyvswitch.vsctl.output" not in loaded
+
+
 def test_the_probe_sees_real_work(server):
     """The probe runs the real command: its output is ovs-vsctl's."""
     assert subprocess.run([ours("ovs-vsctl"), f"--db=unix:{server.sock}", "--no-wait", "--may-exist", "add-br",
