@@ -243,3 +243,27 @@ def test_nothing_forwards_after_vswitchd_dies(stack, topo, br, sig):
     assert unreachable(topo, h1, "10.234.0.2")
     stack.start("ovs-vswitchd")
     assert ping(topo, h1, "10.234.0.2", deadline=20)
+
+
+@needs_kfast
+def test_host_traffic_through_the_internal_port_in_the_kernel(stack, topo, br):
+    from netns import ip
+    h1, p1 = topo.host(1, "10.235.0.1/24")
+    stack.vsctl("add-br", br, "--", "add-port", br, p1)
+    ip("addr", "add", "10.235.0.254/24", "dev", br)
+    ip("link", "set", br, "up")
+    assert ping(topo, h1, "10.235.0.254")
+    # Both directions: the host's frames leave the TAP's egress (the TC program there
+    # redirects them to the veth), the replies are delivered into the TAP's receive path.
+    wait_until(lambda: sum(f"in_port({name})" in line for line in _named_offloaded(stack)
+                           for name in (p1, br)) >= 2, 10, what="kernel entries both ways")
+    assert any(f"actions:{br}" in line for line in _named_offloaded(stack))
+    before = counters(stack)
+    assert ping(topo, h1, "10.235.0.254", "-i", "0.05", count=30)
+    after = counters(stack)
+    assert after["kernel_hit"] - before["kernel_hit"] >= 60, (before, after)
+    assert after["userspace"] - before["userspace"] <= 4, (before, after)
+
+
+def _named_offloaded(stack) -> list[str]:
+    return stack.appctl("dpctl/dump-flows", "--names", "type=tc").stdout.splitlines()[1:]
