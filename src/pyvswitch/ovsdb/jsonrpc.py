@@ -11,19 +11,20 @@ several to a read, and between texts the framer decodes them in place with
 `raw_decode`.  A text that does not decode is kept.  If the decoder stopped
 at the end of the bytes (cut short: the rest is on its way), the framer
 counts the brackets that arrive (C-speed `bytes.count`, strings not told
-apart) and decodes the text again, from its start, once they all close or
-a closing bracket is followed by anything but a comma or another closing
-bracket (as where the next text begins).  That one retry is the whole cost of a text cut across reads, unless its
-strings hold brackets and make the count lie.  For that, and for a text the
-decoder calls invalid before its end (it may be invalid, or cut where a
-decoder cannot tell, as "1." of "1.5"), an exact incremental scan takes
-over: it follows brackets, strings and escapes, keeping (depth, in-string)
-across calls, to find where the text ends, and decoding the whole text then
-decides whether it is valid.  The scan also takes over when a read ends in
-a closing bracket while the count says the text is still open (it may be
-complete with brackets in its strings), so no complete text waits for more
-bytes.  A byte of a text is thus usually decoded once or twice, and at most
-three times and scanned once.  UTF-8 never puts an ASCII byte inside a multi-byte character, so
+apart) and decodes the text again, from its start, once they all close or a
+closing bracket is followed by anything but a comma or another closing
+bracket (as where the next text begins).  That one retry is the whole cost
+of a text cut across reads, unless its strings hold brackets and make the
+count lie.  For that, and for a text the decoder calls invalid before its
+end (it may be invalid, or cut where a decoder cannot tell, as "1." of
+"1.5"), an exact incremental scan takes over: it follows brackets, strings
+and escapes, keeping (depth, in-string) across calls, to find where the text
+ends, and decoding the whole text then decides whether it is valid.  The
+scan also takes over when a read ends in a closing bracket while the count
+says the text is still open (it may be complete with brackets in its
+strings), so no complete text waits for more bytes.  A byte of a text is
+thus usually decoded once or twice, and at most three times and scanned
+once.  UTF-8 never puts an ASCII byte inside a multi-byte character, so
 scanning bytes is safe.
 
 Invariants: `Framer` never returns a partial message.  A `JsonRpcError`
