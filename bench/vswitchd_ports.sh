@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# ovs-vswitchd with many internal ports, pyvswitch side by side with OVS 3.1, in one run:
+# ovs-vswitchd with many internal ports, pyvswitch side by side with OVS 3.1, in one run
+# (bridge vwb0, ports vwq1..vwqN: names no other bench uses):
 #   bench/vswitchd_ports.sh [N] [ROUNDS]         (root; N ports, default 1000; ROUNDS, default 1)
 # Each implementation runs its own ovsdb-server, ovs-vsctl and ovs-vswitchd
 # (../shared/bench/switch.sh), on a bridge with datapath_type=netdev:
@@ -24,7 +25,7 @@ for t in ovsdb-tool ovsdb-server ovs-vsctl ovs-vswitchd ovs-appctl; do
 done
 now() { date +%s.%N; }
 since() { python3 -c "import sys; print(round($(now) - $1, 3))"; }
-ntaps() { ls /sys/class/net | grep -cE '^pvq[0-9]+$'; }
+ntaps() { ls /sys/class/net | grep -cE '^vwq[0-9]+$'; }
 cpu() {  # pid -> user+sys seconds
   awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
 }
@@ -43,8 +44,8 @@ run_variant() {  # name bin round
   "$SHARED/switch.sh" start "$bin" "$d/run" >/dev/null 2>&1 || { echo "$name: switch did not start" >&2; return; }
   local V="$bin/ovs-vsctl --db=unix:$d/run/db.sock --timeout=600"
   [ -n "${KERNEL_FASTPATH:-}" ] && $V set open_vswitch . other_config:kernel-fastpath="$KERNEL_FASTPATH"
-  $V add-br pvb0 -- set bridge pvb0 datapath_type=netdev >/dev/null
-  args=(); for i in $(seq "$N"); do args+=(-- add-port pvb0 pvq$i -- set interface pvq$i type=internal); done
+  $V add-br vwb0 -- set bridge vwb0 datapath_type=netdev >/dev/null
+  args=(); for i in $(seq "$N"); do args+=(-- add-port vwb0 vwq$i -- set interface vwq$i type=internal); done
   {
     t0=$(now); $V "${args[@]}" 2>&1 | head -3 >&2; echo "add_s $(since "$t0")"
     wait_ofports "$V"; echo "ofports_s $(since "$t0")"
@@ -56,12 +57,12 @@ run_variant() {  # name bin round
         --log-file="$d/run/ovs-vswitchd.log" --detach -vconsole:off
     $V set open_vswitch . external_ids:bench=restart
     wait_ofports "$V"; echo "restart_s $(since "$t0")"
-    t0=$(now); $V del-br pvb0; echo "delbr_s $(since "$t0")"
+    t0=$(now); $V del-br vwb0; echo "delbr_s $(since "$t0")"
     for _ in $(seq 6000); do [ "$(ntaps)" = 0 ] && break; sleep 0.02; done
     echo "gone_s $(since "$t0")"
   } > "$OUT/$name.$round"
   "$SHARED/switch.sh" stop "$d/run"; rm -rf "$d"
-  for l in $(ls /sys/class/net | grep -E '^pvq[0-9]+$|^pvb0$'); do ip link del "$l"; done
+  for l in $(ls /sys/class/net | grep -E '^vwq[0-9]+$|^vwb0$'); do ip link del "$l"; done
 }
 uptime
 for r in $(seq "$ROUNDS"); do

@@ -37,7 +37,7 @@ from pyvswitch.ovsdb.idl import Idl, TxnStatus
 
 from .config import Dummy, desired_state
 from .reconcile import reconcile
-from .status import status_updates
+from .status import StatusMemo, status_updates
 from .switch import Switch
 
 log = vlog.module("bridge")
@@ -83,6 +83,7 @@ class BridgeRunner:
         self._next_stats = 0.0
         self._next_status = 0.0
         self._status_dirty = False     # a change whose status is not written yet
+        self._memo = StatusMemo()      # rows that already hold their status
         self._stopped = False
 
     def _wakeup_threadsafe(self) -> None:
@@ -167,7 +168,8 @@ class BridgeRunner:
 
     def _write_status(self, with_stats: bool) -> None:
         ifaces, bridges = self.switch.status(with_stats)
-        updates = status_updates(self.idl.tables, ifaces, bridges, self._system_status())
+        updates = status_updates(self.idl.tables, ifaces, bridges, self._system_status(),
+                                 self._memo)
         if not updates:
             return
         txn = self.idl.transaction()

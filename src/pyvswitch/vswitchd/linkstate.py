@@ -23,6 +23,8 @@ import socket
 import struct
 from dataclasses import dataclass
 
+from pyvswitch.netdev import linux
+
 NLMSG_HDR = struct.Struct("=IHHII")
 assert NLMSG_HDR.size == 16
 IFINFOMSG = struct.Struct("=BxHiII")
@@ -173,19 +175,19 @@ def ethtool_info(name: str) -> EthtoolInfo:
     """What ethtool says about a device; fields it does not support stay None."""
     driver = version = firmware = None
     speed = duplex = None
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            raw = _ethtool(s, name, struct.pack("=I", ETHTOOL_GDRVINFO) + bytes(_DRVINFO_SIZE - 4))
-            driver, version, firmware = _cstr(raw[4:36]), _cstr(raw[36:68]), _cstr(raw[68:100])
-        except OSError:
-            pass
-        try:
-            raw = _ethtool(s, name, struct.pack("=I", ETHTOOL_GSET) + bytes(40))
-            fields = _CMD.unpack_from(raw)
-            mbps = fields[3] | (_SPEED_HI.unpack_from(raw, 28)[0] << 16)
-            if mbps and mbps not in (0xffff, SPEED_UNKNOWN):
-                speed = mbps
-            duplex = {0: "half", 1: "full"}.get(fields[4])
-        except OSError:
-            pass
+    s = linux.ioctl_socket()
+    try:
+        raw = _ethtool(s, name, struct.pack("=I", ETHTOOL_GDRVINFO) + bytes(_DRVINFO_SIZE - 4))
+        driver, version, firmware = _cstr(raw[4:36]), _cstr(raw[36:68]), _cstr(raw[68:100])
+    except OSError:
+        pass
+    try:
+        raw = _ethtool(s, name, struct.pack("=I", ETHTOOL_GSET) + bytes(40))
+        fields = _CMD.unpack_from(raw)
+        mbps = fields[3] | (_SPEED_HI.unpack_from(raw, 28)[0] << 16)
+        if mbps and mbps not in (0xffff, SPEED_UNKNOWN):
+            speed = mbps
+        duplex = {0: "half", 1: "full"}.get(fields[4])
+    except OSError:
+        pass
     return EthtoolInfo(driver, version, firmware, speed, duplex)

@@ -7,6 +7,17 @@ The shell puts all of them in one transaction per burst of changes, and
 writes nothing when nothing differs, so writing status never causes an
 endless loop of updates.
 
+As in OVS, the transaction that sets cur_cfg also carries the full status
+of the interfaces the reconfiguration added: when a waiting `ovs-vsctl
+add-port` returns, the port's ofport, mac_in_use, link_state, ... and
+statistics are there to read.
+
+Memo: with a thousand interfaces, comparing every row on every pass costs
+more than observing them.  The replica replaces a row's dict whenever the
+row changes (ovsdb/idl.py), so a row that is the very same object as in the
+last pass, observed with an equal status that then needed no update, still
+needs none: `StatusMemo` remembers those pairs and the comparison is skipped.
+
 Columns, as the reference ovs-vswitchd 3.1 fills them:
 - Interface: ofport (-1 when the interface could not be added), error
   (OVS's wording, e.g. "could not open network device p9 (No such
@@ -77,17 +88,38 @@ def _changes(row: dict, wanted: dict[str, Any]) -> dict[str, Any]:
     return {c: v for c, v in wanted.items() if c in row and row[c] != v}
 
 
-def status_updates(tables: dict[str, dict[str, dict]], interfaces: dict[str, InterfaceStatus],
-                   bridges: dict[str, BridgeStatus], system: dict[str, Any]
-                   ) -> list[tuple[str, str, dict[str, Any]]]:
+class StatusMemo:
+    """Interface rows known to hold a status already: uuid -> (row, status)."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[dict, Any]] = {}
+
+
+def status_updates(tables: dict[str, dict[str, dict]],
+                   interfaces: dict[str, InterfaceStatus],
+                   bridges: dict[str, BridgeStatus], system: dict[str, Any],
+                   memo: StatusMemo | None = None) -> list[tuple[str, str, dict[str, Any]]]:
     """The column updates that bring the replica's status columns to the observed values."""
     out: list[tuple[str, str, dict[str, Any]]] = []
+    known = memo.rows if memo is not None else {}
+    seen: dict[str, tuple[dict, Any]] = {}
     for uuid, row in tables.get("Interface", {}).items():
         st = interfaces.get(row.get("name"))
-        if st is not None:
-            ch = _changes(row, st.columns())
-            if ch:
-                out.append(("Interface", uuid, ch))
+        if st is None:
+            continue
+        last = known.get(uuid)
+        if last is not None and last[0] is row and last[1] == st:
+            seen[uuid] = last
+            continue
+        ch = _changes(row, st.columns())
+        if ch:
+            out.append(("Interface", uuid, ch))
+        else:
+            seen[uuid] = (row, st)
+    if memo is not None:
+        memo.rows = seen
     for uuid, row in tables.get("Bridge", {}).items():
         st = bridges.get(row.get("name"))
         if st is not None:

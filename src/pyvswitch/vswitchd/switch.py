@@ -389,9 +389,7 @@ class Switch:
     def _port_status(self, backer: Backer, kind: str, p, with_stats: bool,
                      links: dict[str, LinkInfo]) -> InterfaceStatus:
         if p.peer is not None or p.type == "patch":
-            err = None
-            if backer.patch_peer(p) is None:
-                err = f"No usable peer '{p.peer}' exists in '{kind}' datapath."
+            err = _patch_error(backer, kind, p)
             # Packets cross a patch port inside translation; nothing counts them yet.
             stats = tuple((n, 0) for n in _PATCH_STATS) if with_stats else None
             return InterfaceStatus(ofport=p.ofport, error=err, mac_in_use=self._mac_text(p.name),
@@ -461,6 +459,12 @@ class Switch:
         for name in list(self.netdevs):
             self._close(name)
         self._flush_closes()
+
+
+def _patch_error(backer: Backer, kind: str, p) -> str | None:
+    if (p.peer is not None or p.type == "patch") and backer.patch_peer(p) is None:
+        return f"No usable peer '{p.peer}' exists in '{kind}' datapath."
+    return None
 
 
 def _with_interfaces(cfg: BridgeConfig, interfaces: dict[str, InterfaceConfig]) -> BridgeConfig:
