@@ -29,11 +29,23 @@ COMMANDS = all_commands()
 
 
 def commands(words):
-    g, local, rest = parse.parse_global(words, COMMANDS.values())
+    g, local, rest = parse.parse_global(words, parse.command_option_names(COMMANDS.values()))
     return g, parse.split_commands(rest, local, COMMANDS.get)
 
 
 # --- command line ---
+
+def test_the_command_index_matches_the_command_modules():
+    """ovs-vsctl parses with an index of the command modules, so as to import only the ones a call uses."""
+    from pyvswitch.cli import ovs_vsctl
+    from pyvswitch.vsctl import dbcmds, vswitch
+    assert ovs_vsctl.VSWITCH_COMMANDS == {spec.name for spec in vswitch.COMMANDS}
+    assert not ovs_vsctl.VSWITCH_COMMANDS & {spec.name for spec in dbcmds.COMMANDS}
+    assert list(ovs_vsctl.COMMAND_OPTIONS) == parse.command_option_names([*vswitch.COMMANDS, *dbcmds.COMMANDS])
+    table = ovs_vsctl.CommandTable()
+    assert table.get("set") is COMMANDS["set"] and table.get("add-br") is COMMANDS["add-br"]
+    assert table.get("nope") is None and list(COMMANDS.values()) == table.values()
+
 
 def test_global_and_local_options():
     g, cmds = commands(["--no-wait", "-t", "5", "--may-exist", "add-br", "br0", "--", "list-br"])

@@ -43,9 +43,55 @@ class Options:
         self.ca_cert = ca_cert
 
 
-def all_commands():
-    from pyvswitch.vsctl import dbcmds, vswitch
-    return {spec.name: spec for spec in (*vswitch.COMMANDS, *dbcmds.COMMANDS)}
+# The names of the commands pyvswitch.vsctl.vswitch declares (the others are vsctl.dbcmds'), and
+# every per-command option as (name, argument kind) in the order the two tables declare them.
+# With these the command line is parsed without importing a command module, and a call that runs
+# only database commands never imports vswitch, the larger (tests/vsctl/test_units.py checks them
+# against the modules' tables).
+VSWITCH_COMMANDS = frozenset((
+    "init", "show", "emer-reset", "add-br", "del-br", "list-br", "br-exists", "br-to-vlan", "br-to-parent",
+    "br-set-external-id", "br-get-external-id", "list-ports", "add-port", "add-bond", "add-bond-iface",
+    "del-bond-iface", "del-port", "port-to-br", "list-ifaces", "iface-to-br", "get-controller",
+    "del-controller", "set-controller", "get-fail-mode", "del-fail-mode", "set-fail-mode", "get-manager",
+    "del-manager", "set-manager", "get-ssl", "del-ssl", "set-ssl", "add-aa-mapping", "del-aa-mapping",
+    "get-aa-mapping", "add-zone-tp", "del-zone-tp", "list-zone-tp", "list-dp-cap"))
+COMMAND_OPTIONS = (("may-exist", parse.NONE), ("if-exists", parse.NONE), ("real", parse.NONE),
+                   ("fake", parse.NONE), ("fake-iface", parse.NONE), ("with-iface", parse.NONE),
+                   ("inactivity-probe", parse.REQUIRED), ("bootstrap", parse.NONE), ("id", parse.REQUIRED),
+                   ("columns", parse.REQUIRED), ("all", parse.NONE))
+
+
+class CommandTable:
+    """Command name -> CommandSpec, importing each command module at the first lookup of one of
+    its commands; `values()` gives every entry, vswitch's first, as OVS lists them."""
+
+    __slots__ = ("_specs", "_loaded")
+
+    def __init__(self) -> None:
+        self._specs: dict = {}
+        self._loaded: set[str] = set()
+
+    def _load(self, module: str) -> None:
+        if module not in self._loaded:
+            self._loaded.add(module)
+            if module == "vswitch":
+                from pyvswitch.vsctl.vswitch import COMMANDS
+            else:
+                from pyvswitch.vsctl.dbcmds import COMMANDS
+            self._specs.update((spec.name, spec) for spec in COMMANDS)
+
+    def get(self, name: str):
+        self._load("vswitch" if name in VSWITCH_COMMANDS else "dbcmds")
+        return self._specs.get(name)
+
+    def values(self) -> list:
+        from pyvswitch.vsctl import dbcmds, vswitch
+        return [*vswitch.COMMANDS, *dbcmds.COMMANDS]
+
+
+def all_commands() -> dict:
+    """The whole command table, name -> CommandSpec."""
+    return {spec.name: spec for spec in CommandTable().values()}
 
 
 # The --help sections: (title, [(command, argument words, what it does)]).
@@ -236,11 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     vlog.set_program_name("ovs-vsctl")
     vlog.set_levels(None, vlog.Destination.CONSOLE, vlog.Level.WARN)
     vlog.set_levels(None, vlog.Destination.SYSLOG, vlog.Level.OFF)
-    commands = all_commands()
+    commands = CommandTable()
     opts = Options()
     try:
         try:
-            parsed, local, words = parse.parse_global(argv, commands.values())
+            parsed, local, words = parse.parse_global(argv, COMMAND_OPTIONS)
         except parse.GetoptError as e:
             sys.stderr.write(f"{sys.argv[0]}: {e}\n")
             return 1

@@ -103,12 +103,12 @@ def command_option_names(specs) -> list[tuple[str, int]]:
     return list(seen.items())
 
 
-def parse_global(argv: list[str], specs) -> tuple[list[tuple[str, str | None]], dict[str, str | None], list[str]]:
-    """Parses the global options like getopt_long("+...").
+def parse_global(argv: list[str], cmd_opts) -> tuple[list[tuple[str, str | None]], dict[str, str | None], list[str]]:
+    """Parses the global options like getopt_long("+..."); cmd_opts are the
+    per-command options as `command_option_names` lists them.
 
     Returns (global options in order, local command options, remaining words).
     """
-    cmd_opts = command_option_names(specs)
     table = [(name, short, kind, False) for name, short, kind in GLOBAL_OPTIONS]
     table += [(name, None, kind, True) for name, kind in cmd_opts]
     shorts = {short: (name, kind) for name, short, kind, _ in table if short}

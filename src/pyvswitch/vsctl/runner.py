@@ -80,6 +80,8 @@ class Invocation:
     def invalidate_cache(self, table: str | None = None, columns=None) -> None:
         """After a write; given the table and columns written, only if the
         bridge/port/interface cache was built from one of them."""
+        if self.cache is None:
+            return
         if table is not None:
             from pyvswitch.vsctl.vswitch import CACHE_COLUMNS
             if CACHE_COLUMNS.get(table, set()).isdisjoint(columns):
