@@ -85,6 +85,25 @@ def received(s: socket.socket, marker: bytes, timeout: float = 2.0) -> tuple[byt
     return None
 
 
+def send_until_received(sender: socket.socket, frame: bytes, receivers: list[socket.socket],
+                        marker: bytes, timeout: float = 10.0, every: float = 1.0):
+    """Sends frame, again every `every` seconds, until each receiver has it (on a loaded
+    machine a frame can wait in a backlog, or rarely be lost).  Returns (what each receiver
+    got as `received` reports it, or None at the deadline; the number of sends)."""
+    got: list = [None] * len(receivers)
+    sends = 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sender.send(frame)
+        sends += 1
+        for i, r in enumerate(receivers):
+            if got[i] is None:
+                got[i] = received(r, marker, timeout=every if i == 0 else 0.05)
+        if all(g is not None for g in got):
+            break
+    return got, sends
+
+
 def drain(s: socket.socket) -> None:
     s.setblocking(False)
     try:

@@ -21,6 +21,7 @@ import pytest
 import kfastnet as kn
 from netns import Topology, ip
 from util import needs_root, wait_until
+from pyvswitch.bpf import syscall
 from pyvswitch.datapath import kfast
 from pyvswitch.datapath.kfast import OUT, OUT_INGRESS, POP_VLAN, PUSH_VLAN
 
@@ -95,8 +96,7 @@ def test_ping_with_kernel_entries_only(net, fp, socks):
 def test_push_vlan_tags_the_frame(net, fp, socks):
     p1, p2, _ = ports(net)
     assert fp.put(k(p1, B, A), [(PUSH_VLAN, 0x8100 << 16 | 100), (OUT, kn.ifindex(p2))])
-    socks[0].send(kn.frame(B, A, ETH_EXP, b"push-me"))
-    got = kn.received(socks[1], b"push-me")
+    (got,), _n = kn.send_until_received(socks[0], kn.frame(B, A, ETH_EXP, b"push-me"), [socks[1]], b"push-me")
     assert got is not None and got[1] == 100
     assert got[0][12:14] == ETH_EXP.to_bytes(2, "big")
 
@@ -105,8 +105,8 @@ def test_pop_vlan_untags_the_frame(net, fp, socks):
     p1, p2, _ = ports(net)
     # The tag arrives in the frame; p1 moves it to metadata, so the key carries it.
     assert fp.put(k(p1, B, A, tci=0x1000 | 300), [(POP_VLAN, 0), (OUT, kn.ifindex(p2))])
-    socks[0].send(kn.frame(B, A, ETH_EXP, b"pop-me", vlan=300))
-    got = kn.received(socks[1], b"pop-me")
+    (got,), _n = kn.send_until_received(socks[0], kn.frame(B, A, ETH_EXP, b"pop-me", vlan=300), [socks[1]],
+                                        b"pop-me")
     assert got is not None and got[1] is None
     assert got[0][12:14] == ETH_EXP.to_bytes(2, "big")
 
@@ -121,11 +121,12 @@ def test_tagged_frame_misses_an_untagged_entry(net, fp, socks):
 def test_clone_to_several_outputs(net, fp, socks):
     p1, p2, p3 = ports(net)
     assert fp.put(k(p1, B, A), [(OUT, kn.ifindex(p2)), (PUSH_VLAN, 0x8100 << 16 | 7), (OUT, kn.ifindex(p3))])
-    socks[0].send(kn.frame(B, A, ETH_EXP, b"to-both"))
-    got2, got3 = kn.received(socks[1], b"to-both"), kn.received(socks[2], b"to-both")
+    (got2, got3), n = kn.send_until_received(socks[0], kn.frame(B, A, ETH_EXP, b"to-both"),
+                                             [socks[1], socks[2]], b"to-both")
     assert got2 is not None and got2[1] is None           # output before the push: untagged
     assert got3 is not None and got3[1] == 7
-    assert fp.counters(kn.ifindex(p2))[2:] == (1, 60) and fp.counters(kn.ifindex(p3))[2] == 1
+    wait_until(lambda: fp.counters(kn.ifindex(p1))[0] == n, what="every frame sent counted")
+    assert fp.counters(kn.ifindex(p2))[2:] == (n, 60 * n) and fp.counters(kn.ifindex(p3))[2] == n
 
 
 def test_output_to_in_port_and_ingress_delivery(net, fp, socks):
@@ -133,10 +134,11 @@ def test_output_to_in_port_and_ingress_delivery(net, fp, socks):
     assert fp.put(k(p1, B, A), [(OUT, kn.ifindex(p1)), (OUT_INGRESS, kn.ifindex(p2))])
     root_p2 = kn.ns_socket(None, p2)
     try:
-        socks[0].send(kn.frame(B, A, ETH_EXP, b"hairpin"))
-        assert kn.received(socks[0], b"hairpin") is not None      # back to the sender
-        # OUT_INGRESS: p2 receives it, as if it had come from h2 (it never reaches h2).
-        assert kn.received(root_p2, b"hairpin") is not None
+        # Back to the sender; and OUT_INGRESS: p2 receives it, as if it had come from h2
+        # (it never reaches h2).
+        got, _n = kn.send_until_received(socks[0], kn.frame(B, A, ETH_EXP, b"hairpin"), [socks[0], root_p2],
+                                         b"hairpin")
+        assert None not in got
         assert kn.received(socks[1], b"hairpin", timeout=0.3) is None
     finally:
         root_p2.close()
@@ -146,18 +148,19 @@ def test_drop_entry_and_delete(net, fp, socks):
     p1, p2, _ = ports(net)
     key = k(p1, B, A)
     assert fp.put(key, [(OUT, kn.ifindex(p2))])
-    socks[0].send(kn.frame(B, A, ETH_EXP, b"first"))
-    assert kn.received(socks[1], b"first") is not None
+    (got,), n = kn.send_until_received(socks[0], kn.frame(B, A, ETH_EXP, b"first"), [socks[1]], b"first")
+    assert got is not None
+    wait_until(lambda: fp.dump()[0][1] == n, what="the entry's hits")
     assert fp.put(key, [])
     socks[0].send(kn.frame(B, A, ETH_EXP, b"dropped"))
-    wait_until(lambda: fp.dump()[0][1] == 2, what="the drop entry's hit")
+    wait_until(lambda: fp.dump()[0][1] == n + 1, what="the drop entry's hit")
     assert kn.received(socks[1], b"dropped", timeout=0.3) is None
     assert fp.delete(key)
     root_p1 = kn.ns_socket(None, p1)
     try:
-        socks[0].send(kn.frame(B, A, ETH_EXP, b"missed"))
-        assert kn.received(root_p1, b"missed") is not None
-        assert fp.counters(kn.ifindex(p1))[0] == 2
+        (got,), _n = kn.send_until_received(socks[0], kn.frame(B, A, ETH_EXP, b"missed"), [root_p1], b"missed")
+        assert got is not None
+        assert fp.counters(kn.ifindex(p1))[0] == n + 1
     finally:
         root_p1.close()
 
@@ -169,10 +172,12 @@ def test_socket_filter_hides_hits_and_shows_misses(net, fp, socks):
         fp.filter_socket(root_p1.fileno())
         kn.drain(root_p1)
         assert fp.put(k(p1, B, A), [(OUT, kn.ifindex(p2))])
-        socks[0].send(kn.frame(B, A, ETH_EXP, b"hit-hidden"))
-        socks[0].send(kn.frame(A, B, ETH_EXP, b"miss-shown"))
-        assert kn.received(root_p1, b"miss-shown") is not None
-        assert kn.received(socks[1], b"hit-hidden") is not None
+        (got,), _n = kn.send_until_received(socks[0], kn.frame(B, A, ETH_EXP, b"hit-hidden"), [socks[1]],
+                                            b"hit-hidden")
+        assert got is not None
+        (got,), _n = kn.send_until_received(socks[0], kn.frame(A, B, ETH_EXP, b"miss-shown"), [root_p1],
+                                            b"miss-shown")
+        assert got is not None
         assert kn.received(root_p1, b"hit-hidden", timeout=0.3) is None
     finally:
         root_p1.close()
@@ -182,16 +187,19 @@ def test_detach_makes_frames_miss(net, fp, socks):
     p1, p2, _ = ports(net)
     assert fp.put(k(p1, B, A), [(OUT, kn.ifindex(p2))])
     fp.attach_ingress(kn.ifindex(p1))                     # idempotent
-    socks[0].send(kn.frame(B, A, ETH_EXP, b"attached"))
-    assert kn.received(socks[1], b"attached") is not None
+    assert len(syscall.prog_query(kn.ifindex(p1), syscall.TCX_INGRESS)) == 1
+    (got,), _n = kn.send_until_received(socks[0], kn.frame(B, A, ETH_EXP, b"attached"), [socks[1]], b"attached")
+    assert got is not None
     fp.detach(kn.ifindex(p1))
     fp.detach(kn.ifindex(p1))
+    assert syscall.prog_query(kn.ifindex(p1), syscall.TCX_INGRESS) == []
     socks[0].send(kn.frame(B, A, ETH_EXP, b"detached"))
     assert kn.received(socks[1], b"detached", timeout=0.3) is None
 
 
 CHILD = """
 import sys
+from pyvswitch.bpf import syscall
 from pyvswitch.datapath import kfast
 fp = kfast.KernelFastPath.open()
 src, dst = int(sys.argv[1]), int(sys.argv[2])
@@ -208,11 +216,14 @@ def test_links_die_with_the_process(net, socks):
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline() == "ready\n"
-        socks[0].send(kn.frame(B, A, ETH_EXP, b"child-alive"))
-        assert kn.received(socks[1], b"child-alive") is not None
+        (got,), _n = kn.send_until_received(socks[0], kn.frame(B, A, ETH_EXP, b"child-alive"), [socks[1]],
+                                            b"child-alive")
+        assert got is not None
     finally:
         child.kill()
         child.wait()
+    wait_until(lambda: syscall.prog_query(kn.ifindex(p1), syscall.TCX_INGRESS) == [],
+               what="the child's link to go with it")
     socks[0].send(kn.frame(B, A, ETH_EXP, b"child-gone"))
     assert kn.received(socks[1], b"child-gone", timeout=0.3) is None
 

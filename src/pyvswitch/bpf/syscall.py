@@ -31,6 +31,7 @@ MAP_GET_NEXT_KEY = 4
 PROG_LOAD = 5
 PROG_TEST_RUN = 10
 OBJ_GET_INFO_BY_FD = 15
+PROG_QUERY = 16
 MAP_LOOKUP_BATCH = 24
 LINK_CREATE = 28
 
@@ -260,6 +261,15 @@ def link_create(prog_fd: int, ifindex: int, attach_type: int) -> int:
     """Attaches a program to a device hook (TCX_INGRESS/TCX_EGRESS) as a bpf link; returns
     the link's fd.  The program stays attached until the last fd of the link is closed."""
     return bpf(LINK_CREATE, _attr("=IIII", prog_fd, ifindex, attach_type, 0))
+
+
+def prog_query(ifindex: int, attach_type: int, max_progs: int = 64) -> list[int]:
+    """The ids of the programs attached to a device hook (PROG_QUERY), in run order."""
+    ids = (ctypes.c_uint32 * max_progs)()
+    attr = _attr("=IIIIQI", ifindex, attach_type, 0, 0, ctypes.addressof(ids), max_progs)
+    bpf(PROG_QUERY, attr)
+    count = struct.unpack_from("=I", attr, 24)[0]
+    return list(ids[:count])
 
 
 def attach_socket(sock_fd: int, prog_fd: int) -> None:
