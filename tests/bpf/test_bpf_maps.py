@@ -128,3 +128,11 @@ def test_attaching_to_a_missing_device_is_an_os_error():
         with pytest.raises(OSError, match=r"TCX ingress of ifindex 999999 \(No such device\)"):
             fp.attach_ingress(999999)
         assert fp.attached() == [] and fp._kports.keys() == []
+
+
+@needs_root
+def test_kernel_without_tcx_is_explained(monkeypatch):
+    def old_kernel(*a, **kw):
+        raise OSError(22, "Invalid argument")
+    monkeypatch.setattr(syscall, "prog_query", old_kernel)
+    assert kfast.available() == "kernel does not support TCX attachment (Linux 6.6 or later): Invalid argument"

@@ -56,6 +56,7 @@ _PORT_KEY = struct.Struct("<I")
 _PORT_VALUE = struct.Struct("<QQQQ")
 _OUTPUTS = (OUT, OUT_INGRESS)
 _OPS = (OUT, OUT_INGRESS, PUSH_VLAN, POP_VLAN)
+_LOOPBACK_IFINDEX = 1
 
 
 class FastPathUnavailable(Exception):
@@ -87,8 +88,8 @@ def _why(e: OSError, what: str) -> FastPathUnavailable:
     if e.errno in (errno.EPERM, errno.EACCES):
         return FastPathUnavailable("needs root (CAP_BPF and CAP_NET_ADMIN)")
     if e.errno in (errno.ENOSYS, errno.EINVAL):
-        return FastPathUnavailable(f"kernel does not support {what} ({e.strerror})")
-    return FastPathUnavailable(f"{what} failed ({e.strerror})")
+        return FastPathUnavailable(f"kernel does not support {what}: {e.strerror}")
+    return FastPathUnavailable(f"{what} failed: {e.strerror}")
 
 
 class KernelFastPath:
@@ -120,6 +121,11 @@ class KernelFastPath:
             what = "eBPF socket filters"
             sock = syscall.prog_load(syscall.PROG_TYPE_SOCKET_FILTER,
                                      programs.socket_filter(kflows), "kfast_sock")
+            fds.append(sock)
+            # Asking what runs at the loopback device's TCX ingress is harmless and fails
+            # on kernels without TCX (before Linux 6.6), where no port could be attached.
+            what = "TCX attachment (Linux 6.6 or later)"
+            syscall.prog_query(_LOOPBACK_IFINDEX, syscall.TCX_INGRESS)
         except OSError as e:
             for fd in fds:
                 os.close(fd)
