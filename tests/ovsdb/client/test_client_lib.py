@@ -193,7 +193,7 @@ def test_ssl_remote(tmp_path):
 
 
 def test_message_stream_whole_byte_by_byte_and_garbage():
-    from pyvswitch.ovsdb.table_format import JSON_DECODER
+    from pyvswitch.ovsdb.ovs_json import DECODER as JSON_DECODER
 
     def MessageStream():   # the client's framing: the one Framer, numbers typed as OVS types them
         return jsonrpc.Framer(decoder=JSON_DECODER)

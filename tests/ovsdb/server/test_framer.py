@@ -12,7 +12,7 @@ from server_harness import Harness
 
 from pyvswitch.ovsdb import jsonrpc
 from pyvswitch.ovsdb.jsonrpc import Framer, JsonRpcError
-from pyvswitch.ovsdb.table_format import JSON_DECODER
+from pyvswitch.ovsdb.ovs_json import DECODER as JSON_DECODER
 
 ECHO = b'{"id":1,"method":"echo","params":[]}'
 
