@@ -55,6 +55,7 @@ from pyvswitch.packet.flow import INDEX, FlowKey
 from .actions import OUTPUT, POP_VLAN, PUSH_VLAN
 
 log = vlog.module("netdev_offload")
+_RL = vlog.RateLimit(5, 5)
 
 INGRESS = "ingress"
 EGRESS = "egress"
@@ -337,11 +338,16 @@ class KernelOffload:
             if e[0] is f:
                 return          # installed: this frame crossed while it was
             e[0].kkeys.discard(k)
-        if not self.fp.put(k, steps):
+        try:
+            ok = self.fp.put(k, steps)
+        except (OSError, ValueError) as e:
+            log.warn("kernel fast path: cannot install an entry (%s)", e, rl=_RL)
+            ok = False
+        if not ok:
             self.n_refused += 1
             self._entries.pop(k, None)
             if e is not None:
-                self.fp.delete(k)
+                self._delete(k)
             if len(self._refused) < MAX_REFUSED:
                 self._refused.add(k)
             return
@@ -361,9 +367,16 @@ class KernelOffload:
             return
         f.kkeys = None
         for k in keys:
-            if self._entries.pop(k, None) is not None and self.fp is not None:
-                self.fp.delete(k)
+            if self._entries.pop(k, None) is not None:
+                self._delete(k)
         self._refused.clear()
+
+    def _delete(self, k: bytes) -> None:
+        if self.fp is not None:
+            try:
+                self.fp.delete(k)
+            except OSError as e:
+                log.warn("kernel fast path: cannot delete an entry (%s)", e, rl=_RL)
 
     def changed(self, f) -> None:
         """Megaflow f's actions changed: rewrite its entries, or delete them."""
@@ -375,20 +388,23 @@ class KernelOffload:
             self.forget(f)
             return
         for k in list(f.kkeys):
-            if not self.fp.put(k, steps):       # a rewrite keeps the entry's counters
+            try:
+                ok = self.fp.put(k, steps)      # a rewrite keeps the entry's counters
+            except (OSError, ValueError):
+                ok = False
+            if not ok:
                 self.n_refused += 1
                 self._entries.pop(k, None)
                 f.kkeys.discard(k)
-                self.fp.delete(k)
+                self._delete(k)
 
     def flush(self, flows=()) -> None:
         """Deletes every entry (flows: the megaflows, whose key sets are cleared)."""
         for f in flows:
             f.kkeys = None
             f.ksteps = None
-        if self.fp is not None:
-            for k in self._entries:
-                self.fp.delete(k)
+        for k in self._entries:
+            self._delete(k)
         self._entries.clear()
         self._refused.clear()
 

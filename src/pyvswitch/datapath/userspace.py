@@ -188,8 +188,11 @@ class UserspaceDatapath:
 
     def _sync_kernel(self, now: float) -> None:
         if self.offload.fp is not None:
-            self._stats.hit += self.offload.sync(now)
-            self.offload.sync_counters()
+            try:
+                self._stats.hit += self.offload.sync(now)
+                self.offload.sync_counters()
+            except OSError as e:    # statistics come next time; forwarding goes on
+                self.last_forward_error = e
 
     def set_kernel_fastpath(self, enabled: bool) -> None:
         """other_config:kernel-fastpath: on (the default) or off (entries flushed,
