@@ -176,3 +176,28 @@ def test_lazy_schema_equals_the_whole_parse(tables):
         assert lt == wt and wt == lt
         assert lazy.tables.get(name) is lt
     assert lazy.tables.get("Nope") is None and "Nope" not in lazy.tables
+
+
+# --- the schema asked for before the commands are checked ---
+
+@pytest.mark.parametrize("args", [["nonsense"], ["list-br", "extra"], ["--if-exists", "list-br"], ["list-br"],
+                                  ["--retry", "--", "--no-wait", "nonsense"]])
+def test_asking_early_changes_no_error(tmp_path, args):
+    """Whether or not the server is there, a bad command line is reported as
+    such, and a missing server as before; as the real tool does."""
+    from util import have_reference, ref
+    sock = tmp_path / "none.sock"
+    runs = [ours("ovs-vsctl")] + ([ref("ovs-vsctl")] if have_reference("ovs-vsctl") else [])
+    results = {subprocess.run([tool, f"--db=unix:{sock}", *args], capture_output=True, text=True,
+                              timeout=30).stderr for tool in runs}
+    assert len(results) == 1, results
+
+
+def test_a_bad_command_line_leaves_the_early_connection_unused(server):
+    for args in (["nonsense"], ["list-br", "x"]):
+        r = subprocess.run([ours("ovs-vsctl"), f"--db=unix:{server.sock}", *args], env=server.env,
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and r.stderr.startswith("ovs-vsctl: ")
+    r = subprocess.run([ours("ovs-vsctl"), f"--db=unix:{server.sock}", "--no-wait", "--may-exist", "add-br",
+                        "bry", "--", "br-exists", "bry"], env=server.env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr

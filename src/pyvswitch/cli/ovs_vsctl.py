@@ -305,9 +305,15 @@ def main(argv: list[str] | None = None) -> int:
         if action == "commands":
             sys.stdout.write(_commands_list(commands))
             return 0
+        if not opts.db:
+            from pyvswitch import dirs
+            opts.db = f"unix:{dirs.rundir()}/db.sock"
+        early = _early_schema_request(opts)
         try:
             cmds = parse.split_commands(words, local, commands.get)
         except parse.UsageError as e:
+            if early is not None:
+                early[0].close()
             raise VsctlError(str(e)) from None
         # Like OVS: worth an INFO message (which counts in the log's
         # sequence numbers) only when the database may change.
@@ -315,12 +321,9 @@ def main(argv: list[str] | None = None) -> int:
         from pyvswitch.vsctl.runner import escape_args
         vlog.module("vsctl").log(vlog.Level.INFO if might_write else vlog.Level.DBG,
                                  "Called as ovs-vsctl %s", escape_args(argv))
-        if not opts.db:
-            from pyvswitch import dirs
-            opts.db = f"unix:{dirs.rundir()}/db.sock"
         from pyvswitch.vsctl.runner import install_fatal_signals
         install_fatal_signals(vlog, opts.timeout or 0)
-        return _run(opts, cmds, argv, vlog)
+        return _run(opts, cmds, argv, vlog, early)
     except VsctlError as e:
         sys.stdout.flush()
         sys.stderr.write(f"ovs-vsctl: {e}\n")
@@ -331,13 +334,37 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _run(opts: Options, cmds, argv, log) -> int:
+def _early_schema_request(opts: Options):
+    """(connection, request id) of a get_schema already sent, or None.
+
+    Connecting to a local socket and asking for the schema before the
+    commands are checked lets the server prepare its biggest reply while
+    this process imports and checks the commands.  Nothing shows: should
+    the commands be wrong, the connection is closed unused; should it fail,
+    the connection is made again, and fails, where it always is."""
+    if not opts.db.startswith("unix:") or "," in opts.db:
+        return None
+    from pyvswitch.vsctl.rpc import Connection, ConnectionFailed
+    try:
+        conn = Connection.open(opts.db)
+    except ConnectionFailed:
+        return None
+    try:
+        return conn, conn.send("get_schema", ["Open_vSwitch"])
+    except ConnectionFailed:
+        conn.close()
+        return None
+
+
+def _run(opts: Options, cmds, argv, log, early=None) -> int:
     from pyvswitch.vsctl import lazy_schema
     from pyvswitch.vsctl.rpc import ConnectionFailed
     from pyvswitch.vsctl.runner import Runner
-    conn = _connect(opts)
+    conn, ident = early if early is not None else (_connect(opts), None)
     try:
-        schema = lazy_schema.from_json(conn.get_schema("Open_vSwitch"))
+        if ident is None:
+            ident = conn.send("get_schema", ["Open_vSwitch"])
+        schema = lazy_schema.from_json(conn.result("get_schema", ident))
         return Runner(conn, schema, cmds, opts, argv, log).run()
     except ConnectionFailed as e:
         raise VsctlError(str(e)) from None

@@ -10,7 +10,7 @@ used.
 
 from __future__ import annotations
 
-from pyvswitch.ovsdb import client
+from pyvswitch.ovsdb import client, jsonrpc
 
 
 class ConnectionFailed(Exception):
@@ -36,10 +36,24 @@ class Connection:
         raise ConnectionFailed(f"{remote}: database connection failed ({reason})")
 
     def request(self, method: str, params: list):
+        return self.result(method, self.send(method, params))
+
+    def send(self, method: str, params: list):
+        """Sends a request without waiting for its reply; returns the id to give `result`."""
         try:
-            return self.client.call(method, params)
+            return self.client.send_request(method, params)
         except client.ClientError as e:
             raise ConnectionFailed(f"{self.client.name}: {e}") from None
+
+    def result(self, method: str, ident):
+        """Waits for the reply to the request `send` sent; returns its result."""
+        try:
+            reply = self.client.wait_reply(ident)
+            if isinstance(reply, jsonrpc.ErrorReply):
+                raise client.RpcError(method, reply.error)
+        except client.ClientError as e:
+            raise ConnectionFailed(f"{self.client.name}: {e}") from None
+        return reply.result
 
     def next_update(self, timeout: float | None = None) -> dict | None:
         """The table-updates of the next monitor "update", or None at the timeout."""
