@@ -236,10 +236,12 @@ def test_nothing_forwards_after_vswitchd_dies(stack, topo, br, sig):
     stack.vsctl("add-br", br, "--", "add-port", br, p1, "--", "add-port", br, p2)
     assert ping(topo, h1, "10.234.0.2")
     wait_until(lambda: len(offloaded(stack)) >= 2, 10, what="kernel entries")
+    assert all(_programs(p) for p in (p1, p2))
     pid = stack.pid("ovs-vswitchd")
     os.kill(pid, sig)
     wait_until(lambda: process_gone(pid), 10, what="ovs-vswitchd gone")
     # The programs and entries died with the process: a dead switch forwards nothing.
+    wait_until(lambda: not any(_programs(p) for p in (p1, p2)), 10, what="programs detached")
     assert unreachable(topo, h1, "10.234.0.2")
     stack.start("ovs-vswitchd")
     assert ping(topo, h1, "10.234.0.2", deadline=20)
@@ -267,3 +269,10 @@ def test_host_traffic_through_the_internal_port_in_the_kernel(stack, topo, br):
 
 def _named_offloaded(stack) -> list[str]:
     return stack.appctl("dpctl/dump-flows", "--names", "type=tc").stdout.splitlines()[1:]
+
+
+def _programs(dev: str) -> list[int]:
+    """The eBPF programs attached at the device's TCX ingress."""
+    from pyvswitch.bpf import syscall
+    from pyvswitch.netdev import linux
+    return syscall.prog_query(linux.ifindex(dev), syscall.TCX_INGRESS)
