@@ -24,7 +24,9 @@ Kernel-backed netdevs say so with a `kernel_hook` attribute and an `ifindex`:
 "ingress" - a Linux device read through an AF_PACKET socket (`fileno()`): the TC
 program goes on its ingress, and the socket gets the socket filter that hides kernel
 hits from it (the socket sees a frame before TC ingress runs); "egress" - a TAP whose
-frames from the host leave through its egress.
+frames from the host leave through its egress.  A port gets its program when it first
+carries a frame worth an entry (an attachment costs ~16 ms); any kernel-backed port may
+be an output at once.
 
 Invariants: `_entries` holds exactly the keys this module put and did not delete, each
 with its megaflow and the kernel counters already folded; a megaflow's `kkeys` are its
