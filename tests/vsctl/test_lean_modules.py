@@ -1,12 +1,18 @@
-"""The syntax checks written out to keep `re` off the tools' import path
-accept exactly what the regular expressions they replace accept."""
+"""What keeps re and enum off the tools' import path behaves as they did: the
+syntax checks written out accept exactly what the regular expressions they
+replace accept, and the constant classes that replace enums (ovsdb.types'
+AtomicType, vlog's Level and Destination) behave as those enums did."""
 
 from __future__ import annotations
 
+import enum
+import pickle
 import re
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
+from pyvswitch import vlog
 from pyvswitch.ovsdb import datum_text, schema, table_format, types
 
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
@@ -47,3 +53,34 @@ def test_examples():
 def test_html_escape(s):
     escapes = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
     assert table_format._html_escape(s) == re.sub(r'[&<>"]', lambda m: escapes[m.group()], s)
+
+
+# The enums they stand for, by the same names.
+_AtomicEnum = enum.Enum("AtomicType", [(n.upper(), n) for n in ("integer", "real", "boolean", "string", "uuid")],
+                        type=str)
+_LevelEnum = enum.IntEnum("Level", [(n, i) for i, n in enumerate(("OFF", "EMER", "ERR", "WARN", "INFO", "DBG"))])
+
+
+def _face(x):
+    return (str(x), repr(x), f"{x}", f"{x:>20}", "%s" % (x,), x.name, x.value if hasattr(x, "value") else int(x))
+
+
+@pytest.mark.parametrize("name", [m.name for m in _AtomicEnum])
+def test_atomic_type_behaves_as_the_enum(name):
+    ours, theirs = getattr(types.AtomicType, name), getattr(_AtomicEnum, name)
+    assert _face(ours) == _face(theirs)
+    assert types.AtomicType(theirs.value) is ours and ours == theirs.value and hash(ours) == hash(theirs.value)
+    assert type(ours.value) is str and pickle.loads(pickle.dumps(ours)) is ours
+    with pytest.raises(ValueError, match="'nope' is not a valid AtomicType"):
+        types.AtomicType("nope")
+
+
+def test_vlog_levels_behave_as_the_enum():
+    assert [m.name for m in vlog.Level] == [m.name for m in _LevelEnum] and len(vlog.Level) == 6
+    for ours, theirs in zip(vlog.Level, _LevelEnum):
+        assert _face(ours) == _face(theirs)
+        assert vlog.Level(int(theirs)) is ours and ours == int(theirs) and hash(ours) == hash(int(theirs))
+    assert vlog.Level.WARN < vlog.Level.DBG and max(vlog.Level.INFO, vlog.Level.ERR) is vlog.Level.INFO
+    assert [d.name for d in vlog.Destination] == ["CONSOLE", "SYSLOG", "FILE"]
+    with pytest.raises(ValueError):
+        vlog.Level(6)
