@@ -79,6 +79,8 @@ def _score(name: str, s: str) -> int:
 
 def _best(names, s: str) -> tuple[str | None, list[str]]:
     """The name s best matches, or (None, the names it matches equally well)."""
+    if s in names:
+        return s, []   # only an exact match scores that high
     best, best_score, tied = None, 0, []
     for name in names:
         score = _score(name, s)
