@@ -124,6 +124,9 @@ class Bridge:
         # Rules that timed out with OFPFF_SEND_FLOW_REM set, for the OpenFlow layer to report.
         self.flow_removed: collections.deque[Removed] = collections.deque(maxlen=4096)
         self._ordered: list[Port] | None = None
+        # Bonded ports: member interface name -> its bond.Bond (set by the reconciler);
+        # NORMAL treats a bond's members as one port (xlate.py).
+        self.bonds: dict[str, object] = {}
 
     def ports_in_order(self) -> list[Port]:
         if self._ordered is None:
