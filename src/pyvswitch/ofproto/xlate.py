@@ -29,6 +29,18 @@ for a known unicast destination (dropping if that is the input port),
 otherwise flood to every other port that carries the VLAN; each output gets
 the tagging of its port (vlan.VlanConfig.output_tci).
 
+Bonds (bond.py): NORMAL treats the members of a bonded Port as one port.
+A frame arriving on a member first passes the bond's admissibility check
+(active-backup drops what arrives on a backup member; balance-slb drops
+multicast on all but the active member, and a frame whose source MAC was
+learned on another port: our own flood coming back); its source is learned
+on the bond's ofport (bond.Bond.ofport), not the member's; a flood sends one
+copy per bond and none back into the input bond; output to a bond goes to
+the member the bond chooses (the active one, or the one its hash bucket
+holds, which for balance-slb depends only on dl_src and the VLAN, both in
+NORMAL's mask; balance-tcp adds the 5-tuple to the mask).  OpenFlow output
+actions to a member's ofport still use that member alone, as in OVS.
+
 Patch ports: output to one continues translation in the peer's bridge (from
 table 0, in_port the peer port, registers and metadata cleared), and
 afterwards the flow is restored, as in OVS; they never reach the datapath.
@@ -46,6 +58,7 @@ from dataclasses import dataclass, field
 
 from pyvswitch.datapath.actions import OUTPUT, POP_VLAN, PUSH_VLAN, SET, USERSPACE
 from pyvswitch.ofproto import ofactions as A
+from pyvswitch.ofproto.bond import Verdict
 from pyvswitch.packet.fields import BY_NAME, Prereq, c_hex, format_value, prereq_ok
 from pyvswitch.packet.flow import FULL_MASK, INDEX, FlowKey, N_REGS
 from pyvswitch.packet.headers import (
@@ -64,6 +77,9 @@ _TP_SRC, _TP_DST, _METADATA = _I["tp_src"], _I["tp_dst"], _I["metadata"]
 _REGS = tuple(_I[f"reg{i}"] for i in range(N_REGS))
 _L4_PORT_PREREQS = (Prereq.TCP, Prereq.UDP, Prereq.SCTP)
 _TP_SLOTS = (_I["tp_src"], _I["tp_dst"])
+# What balance-tcp hashes (bond.tcp_hash).
+_L4_HASH_SLOTS = (_I["nw_src"], _I["nw_dst"], _I["ipv6_src"], _I["ipv6_dst"], _I["nw_proto"],
+                  _I["tp_src"], _I["tp_dst"])
 # Slots the datapath can rewrite, in the order sets are emitted.
 _ETH_SETS = ("dl_src", "dl_dst")
 _ARP_SETS = ("nw_proto", "arp_sha", "arp_tha")     # ARP's op, SHA and THA (SPA, TPA: nw_src/dst)
@@ -533,6 +549,17 @@ class _Ctx:
         if is_reserved_multicast(dl_dst):
             self.note("-> packet has reserved destination MAC, dropping")
             return
+        bonds = bridge.bonds
+        in_bond = bonds.get(in_port.name) if bonds else None
+        if in_bond is not None:
+            # A bond is one port: the MAC table knows it by one ofport.
+            verdict = in_bond.admissibility(in_port.name, is_multicast(dl_dst))
+            if verdict is Verdict.DROP or (
+                    verdict is Verdict.DROP_IF_MOVED
+                    and bridge.mac.lookup(vlan, dl_src) not in (None, in_bond.ofport)):
+                self.note("-> bonding refused admissibility, dropping")
+                return
+            in_ofport = in_bond.ofport
         flood_vlan = vlan in bridge.flood_vlans
         if not is_multicast(dl_src) and not flood_vlan:
             self.learned.append((bridge, vlan, dl_src, in_ofport))
@@ -541,14 +568,22 @@ class _Ctx:
                     self.stale = True
             elif bridge.mac.learn(vlan, dl_src, in_ofport, self.now):
                 self.mac_changed = True
-                self.note(f"-> learned that {mac_to_str(dl_src)} is on port {in_port.name} in VLAN {vlan}")
+                name = in_bond.name if in_bond is not None else in_port.name
+                self.note(f"-> learned that {mac_to_str(dl_src)} is on port {name} in VLAN {vlan}")
         pcp = tci & VLAN_PCP_MASK
         out = None if is_multicast(dl_dst) or flood_vlan else bridge.mac.lookup(vlan, dl_dst)
         if out is None:
             self.note("-> no learned MAC for destination, flooding")
+            done: set[int] = set()
             for p in bridge.ports_in_order():
                 if p.ofport != in_ofport and p.flood and p.vlan.includes(vlan):
-                    self.output_normal(p, vlan, pcp)
+                    bond = bonds.get(p.name) if bonds else None
+                    if bond is None:
+                        self.output_normal(p, vlan, pcp)
+                    elif bond is not in_bond and id(bond) not in done:
+                        # One copy per bond, on the member the bond picks.
+                        done.add(id(bond))
+                        self.output_bond(bond, vlan, pcp)
         elif out == in_ofport:
             self.note("-> learned port is input port, dropping")
         else:
@@ -557,7 +592,26 @@ class _Ctx:
                 self.note("-> learned port no longer carries this VLAN, dropping")
                 return
             self.note("-> forwarding to learned port")
-            self.output_normal(p, vlan, pcp)
+            bond = bonds.get(p.name) if bonds else None
+            if bond is None:
+                self.output_normal(p, vlan, pcp)
+            else:
+                self.output_bond(bond, vlan, pcp)
+
+    def output_bond(self, bond, vlan: int, pcp: int) -> None:
+        """Output to a bond: on the member its mode and the packet's hash pick."""
+        flow = self.flow
+        five = None
+        if bond.uses_l4():
+            for i in _L4_HASH_SLOTS:
+                self.unmask(i)
+            five = tuple(flow[i] for i in _L4_HASH_SLOTS)
+        name = bond.choose_output(flow[_DL_SRC], vlan, five)
+        member = self.bridge.by_name.get(name) if name is not None else None
+        if member is None:
+            self.note(f"-> no usable member in bond {bond.name}, dropping")
+            return
+        self.output_normal(member, vlan, pcp)
 
     def output_normal(self, port, vlan: int, pcp: int) -> None:
         saved = self.flow
