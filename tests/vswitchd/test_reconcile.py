@@ -104,12 +104,13 @@ def test_override_turns_system_and_internal_into_dummy():
     assert s.state(Dummy.ON).bridges["br0"].interfaces["p1"].type == "system"
 
 
-def test_bond_members_beyond_the_first_are_reported():
+def test_bond_members_are_all_interfaces_of_one_bond():
     s = Snapshot()
     s.bridge("br0")
     s.port("br0", "bond0", ifaces=["e1", "e2"])
-    ifs = s.state().bridges["br0"].interfaces
-    assert ifs["e1"].error is None and "not supported" in ifs["e2"].error
+    br = s.state().bridges["br0"]
+    assert br.interfaces["e1"].error is None and br.interfaces["e2"].error is None
+    assert br.interfaces["e2"].port == "bond0" and br.bonds["bond0"].members == ("e1", "e2")
 
 
 def test_from_nothing_creates_bridge_then_interfaces():

@@ -1,6 +1,7 @@
 """ovs-vswitchd's own unixctl commands: ofproto/list, dpif/dump-dps,
 bridge/dump-flows, and with --enable-dummy netdev-dummy/receive (ofproto/trace,
-fdb/* and dpif/show come from ofproto/trace.py, dpctl/* from datapath/dpctl.py).
+fdb/* and dpif/show come from ofproto/trace.py, dpctl/* from datapath/dpctl.py,
+bond/* and lacp/show from bonds.py).
 
 Each handler reads the running switch (vswitchd/switch.py) and answers in
 OVS's text formats; `register(table, runner)` adds them to the daemon's
@@ -14,6 +15,7 @@ from __future__ import annotations
 import time
 
 from pyvswitch.ofproto.ofactions import format_actions
+from pyvswitch.vswitchd import bonds
 from pyvswitch.packet.match import format_match
 
 
@@ -66,6 +68,7 @@ def register(table, runner) -> None:
     table.register("dpif/dump-dps", "", 0, 0, lambda args: _dump_dps(runner, args))
     table.register("bridge/dump-flows", "[--offload-stats] bridge", 1, 2,
                    lambda args: _dump_flows(runner, args[-1:]))
+    bonds.register(table, runner.bonds)
     if runner.switch.registry.types().count("dummy"):
         table.register("netdev-dummy/receive", "name packet|flow...", 2, 2 ** 16,
                        lambda args: _dummy_receive(runner, args))

@@ -35,6 +35,7 @@ from pyvswitch import vlog
 from pyvswitch.aio.idl import IdlConnection
 from pyvswitch.ovsdb.idl import Idl, TxnStatus
 
+from .bonds import Bonds, port_updates
 from .config import Dummy, desired_state
 from .reconcile import reconcile
 from .status import StatusMemo, status_updates
@@ -51,7 +52,8 @@ TABLES = {
                      "dpdk_initialized", "dpdk_version", "other_config"],
     "Bridge": ["name", "ports", "datapath_type", "fail_mode", "flood_vlans", "other_config",
                "datapath_id", "datapath_version"],
-    "Port": ["name", "interfaces", "tag", "trunks", "vlan_mode", "other_config"],
+    "Port": ["name", "interfaces", "tag", "trunks", "vlan_mode", "other_config", "bond_mode",
+             "bond_updelay", "bond_downdelay", "lacp", "bond_active_slave"],
     "Interface": ["name", "type", "options", "ofport_request", "mtu_request", "mac", "other_config",
                   "ofport", "error", "mac_in_use", "ifindex", "link_state", "admin_state", "mtu",
                   "link_resets", "link_speed", "duplex", "status", "statistics"],
@@ -62,6 +64,7 @@ STATUS_COLUMNS = {
     "Open_vSwitch": ["cur_cfg", "datapath_types", "iface_types", "dpdk_initialized",
                      "dpdk_version"],
     "Bridge": ["datapath_id", "datapath_version"],
+    "Port": ["bond_active_slave"],
     "Interface": ["ofport", "error", "mac_in_use", "ifindex", "link_state", "admin_state", "mtu",
                   "link_resets", "link_speed", "duplex", "status", "statistics"],
 }
@@ -76,6 +79,7 @@ class BridgeRunner:
         self.conn = IdlConnection(self.idl, remote, on_change=self._kick.set,
                                   ssl_client=ssl_client)
         self.switch = Switch(dummy, wakeup=self._wakeup_threadsafe)
+        self.bonds = Bonds(self.switch)
         self.stats_interval = stats_interval
         self.applied_seqno = -1
         self.cur_cfg: int | None = None
@@ -123,10 +127,11 @@ class BridgeRunner:
             if effects:
                 self.switch.apply(effects, now)
             self.switch.forget_errors(desired.interface_names())
+            self.bonds.sync(desired, now)
             self.cur_cfg = desired.next_cfg
             self.stats_interval = self._stats_interval()
             self._status_dirty = True
-        deadline = self.switch.run(now)
+        deadline = min(self.bonds.run(now), self.switch.run(now))
         # Status is gathered after a change, with each statistics sample, and otherwise
         # once a second (link state); not on every wakeup from the datapath threads.
         due = self._status_dirty or now >= self._next_stats or now >= self._next_status
@@ -170,6 +175,7 @@ class BridgeRunner:
         ifaces, bridges = self.switch.status(with_stats)
         updates = status_updates(self.idl.tables, ifaces, bridges, self._system_status(),
                                  self._memo)
+        updates += port_updates(self.idl.tables, self.bonds.active_members())
         if not updates:
             return
         txn = self.idl.transaction()

@@ -8,9 +8,13 @@ clock, the same snapshot always gives an equal result, so the reconciler
 (reconcile.py) can diff two of them.
 
 Shape: OVS's ofproto gives every Interface its own OpenFlow port and applies
-VLAN settings per Port (a "bundle" of interfaces).  Bonds are not supported,
-so a Port's first interface (by name) is used and any others are reported
-as not configured.  The interface named like its bridge is the bridge's own
+VLAN settings per Port (a "bundle" of interfaces).  A Port with several
+Interfaces is a bond: each interface is still an ordinary interface here,
+and `BridgeConfig.bonds` says which ones form a bond and how (Port
+bond_mode, bond_updelay, bond_downdelay, lacp, other_config
+bond-rebalance-interval, bond-hash-basis, bond-primary, lacp-fallback-ab,
+all-members-active); vswitchd/bonds.py makes ofproto/bond.py bonds of it.
+The interface named like its bridge is the bridge's own
 internal port (OpenFlow LOCAL); it is created with the bridge, not as an
 ordinary port.
 
@@ -31,6 +35,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from pyvswitch.ofproto.bond import BondMode, BondSettings, Lacp
 from pyvswitch.ofproto.vlan import VlanConfig, VlanMode
 
 
@@ -67,6 +72,14 @@ class InterfaceConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BondConfig:
+    """A Port with more than one Interface."""
+    name: str
+    members: tuple[str, ...]
+    settings: BondSettings = BondSettings()
+
+
+@dataclass(frozen=True, slots=True)
 class BridgeConfig:
     name: str
     datapath_type: str = ""
@@ -78,6 +91,7 @@ class BridgeConfig:
     mac_aging_time: int | None = None
     local: InterfaceConfig | None = None        # the bridge's own internal interface
     interfaces: dict[str, InterfaceConfig] = field(default_factory=dict)
+    bonds: dict[str, BondConfig] = field(default_factory=dict)
 
     def settings(self) -> tuple:
         """What ConfigureBridge changes in place (everything but ports and the datapath)."""
@@ -162,6 +176,29 @@ def _vlan(port: dict) -> VlanConfig:
                       trunks=frozenset(port.get("trunks", ())), vlan_mode=vlan_mode)
 
 
+def _enum(cls, text, default):
+    try:
+        return cls(text) if text else default
+    except ValueError:
+        return default
+
+
+def bond_settings(port: dict) -> BondSettings:
+    """A bonded Port's settings; values OVS would reject fall back to the defaults."""
+    oc = dict(port.get("other_config", ()))
+    interval = _parse_int(oc.get("bond-rebalance-interval"))
+    return BondSettings(
+        mode=_enum(BondMode, _scalar(port.get("bond_mode", ())), BondMode.ACTIVE_BACKUP),
+        updelay=max(0, _scalar(port.get("bond_updelay", 0), 0)),
+        downdelay=max(0, _scalar(port.get("bond_downdelay", 0), 0)),
+        lacp=_enum(Lacp, _scalar(port.get("lacp", ())), Lacp.OFF),
+        lacp_fallback_ab=oc.get("lacp-fallback-ab") == "true",
+        rebalance_interval=interval if interval is not None and interval >= 0 else 10000,
+        hash_basis=_parse_int(oc.get("bond-hash-basis")) or 0,
+        primary=oc.get("bond-primary") or None,
+        all_members_active=oc.get("all-members-active") == "true")
+
+
 def desired_state(tables: dict[str, dict[str, dict]], dummy: Dummy = Dummy.OFF) -> SwitchConfig:
     """The SwitchConfig a database snapshot asks for."""
     ovs_rows = tables.get("Open_vSwitch", {})
@@ -178,6 +215,7 @@ def desired_state(tables: dict[str, dict[str, dict]], dummy: Dummy = Dummy.OFF) 
         name = br["name"]
         oc = dict(br.get("other_config", ()))
         interfaces: dict[str, InterfaceConfig] = {}
+        bonds: dict[str, BondConfig] = {}
         local = None
         ports = sorted((ports_t[u] for u in br.get("ports", ()) if u in ports_t),
                        key=lambda p: p["name"])
@@ -185,7 +223,7 @@ def desired_state(tables: dict[str, dict[str, dict]], dummy: Dummy = Dummy.OFF) 
             vlan = _vlan(port)
             members = sorted((ifaces_t[u] for u in port.get("interfaces", ()) if u in ifaces_t),
                              key=lambda i: i["name"])
-            for n, iface in enumerate(members):
+            for iface in members:
                 iname = iface["name"]
                 if iname in seen_ifaces:
                     continue
@@ -194,8 +232,6 @@ def desired_state(tables: dict[str, dict[str, dict]], dummy: Dummy = Dummy.OFF) 
                 t, err = netdev_type(db_type, dummy), None
                 options = tuple(iface.get("options", ()))
                 err = option_error(iname, t, dict(options))
-                if n > 0:
-                    err = f"{iname}: bond ports are not supported; only {members[0]['name']} is used"
                 cfg = InterfaceConfig(
                     name=iname, port=port["name"], type=t, db_type=db_type, vlan=vlan,
                     ofport_request=_scalar(iface.get("ofport_request", ())),
@@ -207,6 +243,10 @@ def desired_state(tables: dict[str, dict[str, dict]], dummy: Dummy = Dummy.OFF) 
                     local = cfg
                 else:
                     interfaces[iname] = cfg
+            if len(members) > 1:
+                own = tuple(i["name"] for i in members if i["name"] in interfaces
+                            and interfaces[i["name"]].port == port["name"])
+                bonds[port["name"]] = BondConfig(port["name"], own, bond_settings(port))
         dpid = oc.get("datapath-id")
         bridges[name] = BridgeConfig(
             name=name, datapath_type=br.get("datapath_type", ""),
@@ -216,7 +256,7 @@ def desired_state(tables: dict[str, dict[str, dict]], dummy: Dummy = Dummy.OFF) 
             datapath_id=_parse_int(dpid, 16) if dpid and len(dpid) == 16 else None,
             mac_table_size=_parse_int(oc.get("mac-table-size")),
             mac_aging_time=_parse_int(oc.get("mac-aging-time")),
-            local=local, interfaces=interfaces)
+            local=local, interfaces=interfaces, bonds=bonds)
     return SwitchConfig(bridges, ovs.get("next_cfg", 0))
 
 

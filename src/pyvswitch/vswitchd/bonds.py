@@ -1,0 +1,238 @@
+"""The vswitchd side of bonds: configuration, link state, timers, status, commands.
+
+`Bonds` keeps one ofproto/bond.py `Bond` per bonded Port (config.BondConfig)
+of every running bridge and installs them into the bridge (bond.install),
+reusing a Bond across reconfigurations so its state (enabled members, the
+active member, hash buckets) survives.  Its link state is polled: a member
+whose netdev is a Linux interface is up when it has carrier (the kernel's
+`carrier` flag, which is off for a device set down); any other member (a
+dummy) is always up.  `run(now)` polls, applies up/down delays and returns
+its next deadline (POLL_INTERVAL while there are bonds, so a member's link
+going down moves traffic within about that time).  Anything that changes
+forwarding marks the backer for revalidation; the bond's own log lines
+("member p1: disabled", "bond bond0: active member is now p2") go to the
+"bond" log module, as OVS's do.
+
+`active_members()` gives Port bond_active_slave (the active member's MAC);
+`register(table, bonds)` adds bond/list, bond/show, bond/set-active-member,
+bond/enable-member, bond/disable-member, bond/hash and lacp/show.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pyvswitch import vlog
+from pyvswitch.netdev import linux
+from pyvswitch.ofproto.bond import Bond, BondError, install, mac_text, slb_hash
+
+from .config import SwitchConfig
+
+log = vlog.module("bond")
+
+POLL_INTERVAL = 0.1
+
+
+class Bonds:
+    def __init__(self, switch) -> None:
+        self.switch = switch
+        self.by_bridge: dict[str, dict[str, Bond]] = {}
+
+    def _bridges(self):
+        """(bridge name, ofproto Bridge, its bonds) for every running bridge with bonds."""
+        for bname, bonds in self.by_bridge.items():
+            br = self.switch.bridge(bname)
+            if br is not None:
+                yield bname, br, bonds
+
+    def sync(self, desired: SwitchConfig, now: float) -> None:
+        """Makes every bridge's bonds those desired (call after each reconfiguration)."""
+        for bname in list(self.by_bridge):
+            if bname not in desired.bridges:
+                del self.by_bridge[bname]
+        for bname, cfg in desired.bridges.items():
+            br = self.switch.bridge(bname)
+            if br is None:
+                self.by_bridge.pop(bname, None)
+                continue
+            old = self.by_bridge.get(bname, {})
+            if not cfg.bonds and not old:
+                continue
+            new: dict[str, Bond] = {}
+            for name, bc in cfg.bonds.items():
+                bond = old.get(name) or Bond(name)
+                macs = {m: self.switch.mac(m) for m in bc.members if m in br.by_name}
+                with br.backer.lock:
+                    bond.reconfigure(bc.settings, macs, now)
+                new[name] = bond
+            with br.backer.lock:
+                install(br, new.values())
+            self.by_bridge[bname] = new
+        self.run(now)
+
+    def _link_up(self, name: str) -> bool:
+        nd = self.switch.netdevs.get(name)
+        if nd is None:
+            return False
+        if self.switch._is_linux(nd):
+            return linux.carrier(name)
+        return True
+
+    def run(self, now: float) -> float:
+        """Polls members' links and runs the bonds' timers; returns the next deadline."""
+        deadline = now + 1.0
+        for bname, br, bonds in self._bridges():
+            links = {m: self._link_up(m) for b in bonds.values() for m in b.members}
+            changed = False
+            events: list[str] = []
+            with br.backer.lock:
+                for bond in bonds.values():
+                    for m in bond.members:
+                        changed |= bond.set_may_enable(m, links[m], now)
+                    changed |= bond.run(now)
+                    t = bond.deadline()
+                    if t is not None:
+                        deadline = min(deadline, t)
+                    events += bond.events
+                    bond.events = []
+                if changed:
+                    br.backer.need_revalidate = True
+            for text in events:
+                log.info("%s", text)
+            if bonds:
+                deadline = min(deadline, now + POLL_INTERVAL)
+        return deadline
+
+    def active_members(self) -> dict[str, str | None]:
+        """Port name -> bond_active_slave (the active member's MAC, or None)."""
+        out: dict[str, str | None] = {}
+        for _, br, bonds in self._bridges():
+            with br.backer.lock:
+                for name, bond in bonds.items():
+                    out[name] = bond.active_mac()
+        return out
+
+    def find(self, name: str):
+        """(bridge, bond) of the bonded port called name, or None."""
+        for _, br, bonds in self._bridges():
+            if name in bonds:
+                return br, bonds[name]
+        return None
+
+    def all(self) -> list:
+        return sorted(((bond.name, br, bond) for _, br, bonds in self._bridges()
+                       for bond in bonds.values()), key=lambda t: t[0])
+
+
+# ---- unixctl ------------------------------------------------------------------------
+
+def _list(bonds: Bonds, args):
+    out = ["bond\ttype\trecircID\tmembers"]
+    for name, br, bond in bonds.all():
+        out.append(f"{name}\t{bond.settings.mode.value}\t-1\t{', '.join(sorted(bond.members))}")
+    return True, "\n".join(out) + "\n"
+
+
+def _show(bonds: Bonds, args):
+    now = time.monotonic()
+    chosen = bonds.all()
+    if args:
+        chosen = [t for t in chosen if t[0] == args[0]]
+        if not chosen:
+            return False, "no such bond\n"
+    parts = []
+    for _, br, bond in chosen:
+        with br.backer.lock:
+            parts.append(bond.show(now) + "\n")
+    return True, "".join(parts)
+
+
+def _member_command(bonds: Bonds, args, action):
+    found = bonds.find(args[0])
+    if found is None:
+        return False, "no such bond\n"
+    br, bond = found
+    try:
+        with br.backer.lock:
+            text = action(bond, args[1])
+            br.backer.need_revalidate = True
+            events, bond.events = bond.events, []
+    except BondError as e:
+        return False, f"{e}\n"
+    for line in events:
+        log.info("%s", line)
+    return True, text + "\n"
+
+
+def _hash(bonds: Bonds, args):
+    parts = args[0].split(":")
+    try:
+        if len(parts) != 6 or not all(1 <= len(p) <= 2 for p in parts):
+            raise ValueError
+        mac = int("".join(p.rjust(2, "0") for p in parts), 16)
+    except ValueError:
+        return False, "invalid mac\n"
+    try:
+        vlan = int(args[1]) if len(args) > 1 else 0
+        basis = int(args[2]) if len(args) > 2 else 0
+    except ValueError:
+        return False, "invalid vlan\n" if len(args) < 3 else "invalid basis\n"
+    return True, f"{slb_hash(mac, vlan, basis)}\n"
+
+
+def _lacp_show(bonds: Bonds, args):
+    chosen = [t for t in bonds.all() if t[2].lacp_status != "off"]
+    if args:
+        chosen = [t for t in chosen if t[0] == args[0]]
+        if not chosen:
+            return False, "no such lacp object\n"
+    out = []
+    for name, br, bond in chosen:
+        sys_id = mac_text(bonds.switch.mac(br.name))
+        with br.backer.lock:
+            out += [f"---- {name} ----",
+                    f"  status: {bond.settings.lacp.value}",
+                    f"  sys_id: {sys_id}",
+                    "  sys_priority: 65534",
+                    f"  aggregation key: {bond.ofport}",
+                    "  lacp_time: slow", ""]
+            for m in sorted(bond.members):
+                port = br.by_name.get(m)
+                out += [f"member: {m}: defaulted detached",
+                        f"  port_id: {port.ofport if port else 0}",
+                        "  port_priority: 65535",
+                        f"  may_enable: {str(bond.members[m].may_enable).lower()}", ""]
+    return True, "\n".join(out) + ("\n" if out else "")
+
+
+def register(table, bonds: Bonds) -> None:
+    table.register("bond/list", "", 0, 0, lambda args: _list(bonds, args))
+    table.register("bond/show", "[port]", 0, 1, lambda args: _show(bonds, args))
+    table.register("bond/set-active-member", "port member", 2, 2,
+                   lambda args: _member_command(bonds, args,
+                                                lambda b, m: b.set_active_member(m)))
+    table.register("bond/enable-member", "port member", 2, 2,
+                   lambda args: _member_command(bonds, args,
+                                                lambda b, m: b.enable_member(m, True)))
+    table.register("bond/disable-member", "port member", 2, 2,
+                   lambda args: _member_command(bonds, args,
+                                                lambda b, m: b.enable_member(m, False)))
+    table.register("bond/hash", "mac [vlan] [basis]", 1, 3, lambda args: _hash(bonds, args))
+    table.register("lacp/show", "[port]", 0, 1, lambda args: _lacp_show(bonds, args))
+
+
+
+def port_updates(tables: dict[str, dict[str, dict]],
+                 active: dict[str, str | None]) -> list[tuple[str, str, dict]]:
+    """Port bond_active_slave updates that bring the replica to `active`; a Port that is
+    not (or no longer) a bond gets the column cleared."""
+    out = []
+    for uuid, row in tables.get("Port", {}).items():
+        if "bond_active_slave" not in row:
+            continue
+        mac = active.get(row.get("name"))
+        want = () if mac is None else (mac,)
+        have = row["bond_active_slave"]
+        if (have if type(have) is tuple else (have,)) != want:
+            out.append(("Port", uuid, {"bond_active_slave": want}))
+    return out

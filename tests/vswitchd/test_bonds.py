@@ -1,0 +1,117 @@
+"""Bonds through the daemons: ovs-vsctl add-bond, bond/* and lacp/show, Port
+bond_active_slave, frames on dummy members (netdev-dummy/receive)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import DbServer
+from util import wait_until
+
+from pyvswitch.ofproto.bond import BondMode, Lacp
+from pyvswitch.vswitchd.bonds import port_updates
+from pyvswitch.vswitchd.config import desired_state
+
+
+@pytest.fixture
+def db():
+    s = DbServer("ours")
+    yield s
+    s.close()
+
+
+def bonded(db, *bond_args):
+    db.start_vswitchd("--enable-dummy=override")
+    db.vsctl("add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev",
+             "--", "add-port", "br0", "p1", "--", "set", "interface", "p1", "ofport_request=1",
+             "--", "add-bond", "br0", "bond0", "e1", "e2", *bond_args)
+
+
+def test_config_reads_bond_columns():
+    tables = {"Open_vSwitch": {"o": {"bridges": ("b",), "next_cfg": 1}},
+              "Bridge": {"b": {"name": "br0", "ports": ("p",)}},
+              "Port": {"p": {"name": "bond0", "interfaces": ("i1", "i2"), "bond_mode": "balance-tcp",
+                             "bond_updelay": 200, "bond_downdelay": 100, "lacp": ("active",),
+                             "other_config": (("lacp-fallback-ab", "true"),
+                                              ("bond-hash-basis", "7"),
+                                              ("bond-rebalance-interval", "0"))}},
+              "Interface": {"i1": {"name": "e1"}, "i2": {"name": "e2"}}}
+    bc = desired_state(tables).bridges["br0"].bonds["bond0"]
+    s = bc.settings
+    assert bc.members == ("e1", "e2")
+    assert (s.mode, s.updelay, s.downdelay, s.lacp, s.lacp_fallback_ab, s.hash_basis,
+            s.rebalance_interval) == (BondMode.BALANCE_TCP, 200, 100, Lacp.ACTIVE, True, 7, 0)
+    tables["Port"]["p"]["bond_mode"] = "bogus"
+    assert desired_state(tables).bridges["br0"].bonds["bond0"].settings.mode is \
+        BondMode.ACTIVE_BACKUP
+
+
+def test_port_updates():
+    tables = {"Port": {"u1": {"name": "bond0", "bond_active_slave": ()},
+                       "u2": {"name": "p1", "bond_active_slave": ("aa:55:aa:55:00:01",)},
+                       "u3": {"name": "bond1", "bond_active_slave": ("aa:55:aa:55:00:02",)}}}
+    assert port_updates(tables, {"bond0": "aa:55:aa:55:00:03", "bond1": "aa:55:aa:55:00:02"}) == [
+        ("Port", "u1", {"bond_active_slave": ("aa:55:aa:55:00:03",)}),
+        ("Port", "u2", {"bond_active_slave": ()})]
+
+
+def test_active_backup_through_the_daemons(db):
+    bonded(db, "bond_mode=active-backup")
+    wait_until(lambda: db.get("Port", "bond0", "bond_active_slave") not in ("", "[]"), 10,
+               what="bond_active_slave written")
+    assert db.get("Interface", "e1", "error") == "[]"
+    show = db.appctl("bond/show", "bond0")
+    assert show.returncode == 0
+    lines = show.stdout.splitlines()
+    assert lines[:2] == ["---- bond0 ----", "bond_mode: active-backup"]
+    assert "member e1: enabled" in lines and "  active member" in lines
+    assert show.stdout.endswith("  may_enable: true\n\n")
+    active = "e1" if lines[lines.index("member e1: enabled") + 1] == "  active member" else "e2"
+    backup = "e2" if active == "e1" else "e1"
+    mac = db.get("Interface", active, "mac_in_use")
+    assert db.get("Port", "bond0", "bond_active_slave") == mac
+    assert db.appctl("bond/list").stdout == \
+        "bond\ttype\trecircID\tmembers\nbond0\tactive-backup\t-1\te1, e2\n"
+    # Frames from the backup member are dropped; from the active one they are learned on
+    # the bond's port.
+    a = "020000000005"
+    db.appctl("netdev-dummy/receive", backup, "ffffffffffff" + a + "0800" + "00" * 46)
+    db.appctl("netdev-dummy/receive", active, "ffffffffffff" + a + "0800" + "00" * 46)
+    wait_until(lambda: "02:00:00:00:00:05" in db.appctl("fdb/show", "br0").stdout, 10,
+               what="MAC learned on the bond")
+    trace = db.appctl("ofproto/trace", "br0",
+                      f"in_port={db.get('Interface', backup, 'ofport')},dl_dst=ff:ff:ff:ff:ff:ff")
+    assert "bonding refused admissibility, dropping" in trace.stdout
+    # Commands, with OVS's answers and errors.
+    r = db.appctl("bond/set-active-member", "bond0", backup)
+    assert (r.returncode, r.stdout) == (0, "done\n")
+    assert db.appctl("bond/set-active-member", "bond0", backup).stdout == "no change\n"
+    wait_until(lambda: db.get("Port", "bond0", "bond_active_slave") ==
+               db.get("Interface", backup, "mac_in_use"), 10, what="bond_active_slave moved")
+    r = db.appctl("bond/set-active-member", "bond0", "zz")
+    assert (r.returncode, r.stderr.splitlines()[0]) == (2, "no such member")
+    assert db.appctl("bond/show", "nope").stderr.splitlines()[0] == "no such bond"
+    assert db.appctl("bond/disable-member", "bond0", backup).stdout == "disabled\n"
+    assert f"member {backup}: disabled" in db.appctl("bond/show").stdout
+    assert db.appctl("bond/enable-member", "bond0", backup).stdout == "enabled\n"
+    assert db.appctl("bond/hash", "00:11:22:33:44:55").stdout.strip().isdigit()
+    assert db.appctl("bond/hash", "xx").stderr.splitlines()[0] == "invalid mac"
+    assert db.appctl("lacp/show", "bond0").stderr.splitlines()[0] == "no such lacp object"
+    # Removing a member leaves a one-member bond; deleting the port removes the bond.
+    db.vsctl("del-port", "br0", "bond0")
+    wait_until(lambda: db.appctl("bond/list").stdout == "bond\ttype\trecircID\tmembers\n", 10,
+               what="bond gone")
+
+
+def test_lacp_without_a_partner_is_not_negotiated(db):
+    bonded(db, "bond_mode=balance-tcp", "lacp=active")
+    wait_until(lambda: "bond0" in db.appctl("bond/list").stdout, 10, what="bond")
+    show = db.appctl("bond/show").stdout
+    assert "lacp_status: configured" in show and "member e1: disabled" in show
+    assert "active member mac: 00:00:00:00:00:00(none)" in show
+    lacp = db.appctl("lacp/show", "bond0").stdout
+    assert lacp.startswith("---- bond0 ----\n  status: active\n")
+    assert "may_enable: false" in lacp
+    db.vsctl("set", "port", "bond0", "other_config:lacp-fallback-ab=true")
+    wait_until(lambda: "member e1: enabled" in db.appctl("bond/show").stdout, 10,
+               what="fallback to active-backup")
