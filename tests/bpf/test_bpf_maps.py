@@ -136,3 +136,27 @@ def test_kernel_without_tcx_is_explained(monkeypatch):
         raise OSError(22, "Invalid argument")
     monkeypatch.setattr(syscall, "prog_query", old_kernel)
     assert kfast.available() == "kernel does not support TCX attachment (Linux 6.6 or later): Invalid argument"
+
+
+@needs_root
+def test_count_port_makes_a_row_without_attaching_and_forget_port_drops_it():
+    lo = 1                          # PROG_TEST_RUN runs the TC program on the loopback device
+    frame = bytes.fromhex("020000000002020000000001") + b"\x88\xb5" + bytes(50)
+    with kfast.KernelFastPath.open(max_flows=4) as fp:
+        k = kfast.key(lo, 0x020000000002, 0x020000000001, 0, 0x88B5)
+        # Outputs to devices that do not exist: the clone fails, the redirect is decided.
+        assert fp.put(k, [(OUT, 999990), (OUT, 999991)])
+        fp.count_port(lo)
+        fp.count_port(999990)
+        assert fp.attached() == [] and sorted(fp._kports.keys()) == sorted(
+            [lo.to_bytes(4, "little"), (999990).to_bytes(4, "little")])
+        syscall.prog_test_run(fp._tc_prog, frame, repeat=3)
+        size = len(frame)
+        assert fp.counters(lo) == (3, 3 * size, 0, 0)
+        assert fp.counters(999991) == (0, 0, 0, 0)          # no row: not counted
+        counted = fp.counters(999990)
+        fp.count_port(999990)                               # a row that exists is kept
+        assert fp.counters(999990) == counted
+        fp.forget_port(999990)
+        fp.forget_port(999990)                              # idempotent
+        assert fp._kports.keys() == [lo.to_bytes(4, "little")]

@@ -33,13 +33,22 @@ class FakeKernelFastPath:
 
     def attach_ingress(self, ifindex: int) -> None:
         self.ingress.add(ifindex)
+        self.count_port(ifindex)
 
     def attach_egress(self, ifindex: int) -> None:
         self.egress.add(ifindex)
+        self.count_port(ifindex)
+
+    def count_port(self, ifindex: int) -> None:
+        self.ports.setdefault(ifindex, [0, 0, 0, 0])
 
     def detach(self, ifindex: int) -> None:
         self.ingress.discard(ifindex)
         self.egress.discard(ifindex)
+
+    def forget_port(self, ifindex: int) -> None:
+        self.detach(ifindex)
+        self.ports.pop(ifindex, None)
 
     def filter_socket(self, fd: int) -> None:
         self.filtered.add(fd)
@@ -52,6 +61,10 @@ class FakeKernelFastPath:
         old = self.flows.get(key)          # a rewrite keeps the counters, as kfast's does
         self.flows[key] = old[:3] + [tuple(steps)] if old else [0, 0, 0, tuple(steps)]
         return True
+
+    def steps(self, key: bytes):
+        v = self.flows.get(key)
+        return None if v is None else list(v[3])
 
     def delete(self, key: bytes) -> bool:
         return self.flows.pop(key, None) is not None
@@ -78,12 +91,14 @@ class FakeKernelFastPath:
         v[0] += n
         v[1] += n * size
         v[2] = time.monotonic_ns()
-        c = self.ports.setdefault(ifindex, [0, 0, 0, 0])
-        c[0] += n
-        c[1] += n * size
+        # As the programs do, only ports with a counters row are counted.
+        c = self.ports.get(ifindex)
+        if c is not None:
+            c[0] += n
+            c[1] += n * size
         for op, arg in v[3]:
-            if op in (1, 2):
-                o = self.ports.setdefault(arg, [0, 0, 0, 0])
+            o = self.ports.get(arg) if op in (1, 2) else None
+            if o is not None:
                 o[2] += n
                 o[3] += n * size
         return v[3]

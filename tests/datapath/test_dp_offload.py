@@ -10,6 +10,7 @@ import struct
 import pytest
 
 from fakekfast import FakeKernelFastPath
+from util import needs_root
 from pyvswitch.datapath import actions as A
 from pyvswitch.datapath.offload import (
     K_OUT, K_OUT_INGRESS, K_POP_VLAN, K_PUSH_VLAN, KernelOffload, kernel_key,
@@ -45,13 +46,15 @@ class Rig:
     """A datapath on the fake kernel, three kernel ports (ifindex 11-13) and a TAP (20),
     with one NORMAL bridge on top."""
 
-    def __init__(self, *, max_flows: int = 65536, vlans=(None, None, None), opener=None):
+    def __init__(self, *, max_flows: int = 65536, vlans=(None, None, None), opener=None,
+                 ifindexes=(11, 12, 13)):
         self.opener = opener or FakeKernelFastPath.opener(max_flows)
         self.dp = UserspaceDatapath(offload=KernelOffload(self.opener))
         self.backer = Backer(self.dp)
         self.tap = KernelDummy("br0", 20, "egress")
         self.br = self.backer.create_bridge("br0", local_netdev=self.tap)
-        self.devs = [KernelDummy(f"p{i}", 10 + i) for i in (1, 2, 3)]
+        self.ifindexes = dict(zip(("p1", "p2", "p3"), ifindexes), br0=20)
+        self.devs = [KernelDummy(f"p{i}", ifindexes[i - 1]) for i in (1, 2, 3)]
         for d, v in zip(self.devs, vlans):
             self.br.add_port(d.name, d, vlan=v or VlanConfig())
         self.odp = {p.name: p.odp_port for p in self.br.ports.values()}
@@ -67,7 +70,7 @@ class Rig:
         return kernel_key(self._ifindex(dev), frame)
 
     def _ifindex(self, dev: str) -> int:
-        return 20 if dev == "br0" else 10 + int(dev[1:])
+        return self.ifindexes[dev]
 
     def megaflows(self):
         return self.dp.flow_dump()
@@ -350,3 +353,93 @@ def test_a_port_the_kernel_will_not_attach_stays_in_userspace():
     assert sum(f.packets for f in r.megaflows()) == 2
     r.send("p2", udp(MAC2, MAC1))                 # other ports are not affected
     assert r.fp.flows
+
+
+# The kernel's side of a rewrite, played by the fake or done by the kernel itself: the real
+# KernelFastPath with the programs run by PROG_TEST_RUN (on the loopback device, ifindex
+# 1, which p1 pretends to be), nothing attached to any device.
+
+def _fake_hits(r, frame: bytes, n: int) -> None:
+    assert r.fp.hit(r.key("p1", frame), len(frame), n) is not None
+
+
+def _kernel_opener():
+    kfast = pytest.importorskip("pyvswitch.datapath.kfast")
+
+    class Unattached(kfast.KernelFastPath):
+        """Counters rows as attaching makes them, but no link and no socket filter."""
+
+        def _attach(self, ifindex: int, attach_type: int) -> None:
+            self._port_row(ifindex)
+
+        def filter_socket(self, sock_fd: int) -> None:
+            pass
+    return Unattached.open
+
+
+def _kernel_hits(r, frame: bytes, n: int) -> None:
+    from pyvswitch.bpf import syscall
+    from pyvswitch.bpf.programs import TCX_DROP, TCX_REDIRECT
+    assert syscall.prog_test_run(r.fp._tc_prog, frame, repeat=n)[0] in (TCX_REDIRECT, TCX_DROP)
+
+
+@pytest.fixture(params=["fake", pytest.param("kernel", marks=needs_root)])
+def kernel(request):
+    """(opener, hits(rig, frame, n)): the fake kernel, or the real one."""
+    if request.param == "fake":
+        return FakeKernelFastPath.opener(), _fake_hits
+    return _kernel_opener(), _kernel_hits
+
+
+def test_a_rewritten_entry_neither_loses_nor_double_counts(kernel):
+    opener, hits = kernel
+    r = Rig(opener=opener, ifindexes=(1, 12, 13))
+    try:
+        frame = udp(MAC1, MAC2)
+        r.send("p1", frame)                         # flooded: MAC2 unknown
+        (f,) = r.megaflows()
+        k = r.key("p1", frame)
+        assert len(r.fp.steps(k)) == 3
+        hits(r, frame, 50)
+        assert r.megaflows()[0].packets == 51       # folded once
+        hits(r, frame, 20)                          # not folded before the rewrite
+        r.send("p2", udp(MAC2, MAC1))               # MAC2 learned on p2
+        r.backer.run(0.0)                           # revalidation rewrites f's entry
+        assert f in r.dp.table.flows() and f.kkeys == {k}
+        assert [tuple(s) for s in r.fp.steps(k)] == [(K_OUT, 12)]
+        hits(r, frame, 30)
+        for _ in range(2):                          # a second dump adds nothing
+            r.dp.flow_dump()
+            assert (f.packets, f.bytes) == (101, 101 * len(frame))
+        assert r.dp.stats().offloaded == 100
+    finally:
+        r.dp.close()
+
+
+def test_outputs_never_attached_are_counted_and_rows_go_with_their_port():
+    r = Rig()
+    r.br.fdb_add("p2", 0, MAC2, 0.0)               # MAC2 on p2, which sends nothing
+    r.send("p1", udp(MAC1, MAC2))
+    # p2 carried no frame worth an entry: no program, but a counters row.
+    assert 12 not in r.fp.ingress and r.fp.ports[12] == [0, 0, 0, 0]
+    tx = r.devs[1].stats()
+    before = (tx.tx_packets, tx.tx_bytes)       # the frame userspace sent
+    assert r.fp.hit(r.key("p1", udp(MAC1, MAC2)), 100, 7) == ((K_OUT, 12),)
+    r.dp.flow_dump()
+    assert (tx.tx_packets, tx.tx_bytes) == (before[0] + 7, before[1] + 700)
+    r.br.remove_port("p2")
+    assert 12 not in r.fp.ports and 12 not in r.dp.offload._counters
+    fp = r.fp
+    r.dp.close()
+    assert fp.closed and not fp.ingress and not fp.egress
+
+
+def test_closing_takes_the_socket_filters_off(monkeypatch):
+    from pyvswitch.datapath import offload
+    detached = []
+    monkeypatch.setattr(offload, "_detach_socket_filter", detached.append)
+    r = Rig()
+    r.send("p1", udp(MAC1, MAC2))
+    assert r.fp.ingress == {11}
+    r.dp.offload.close()                # without the ports removed first
+    assert detached == [r.devs[0]] and r.dp.offload.fp is None

@@ -27,7 +27,12 @@ device's egress), OUT_INGRESS (arg: ifindex; into its receive path, i.e. to the 
 an internal TAP), PUSH_VLAN (arg: tpid << 16 | the wire TCI, PCP|DEI|VID), POP_VLAN.  No
 steps: drop.  "kports" counts what the
 kernel forwards per ifindex (rx on the input port, tx on each output) so interface
-statistics can add it.
+statistics can add it; only ifindexes with a row are counted (attaching makes one, so
+does `count_port` for a port that is only an output; `forget_port` deletes it).
+
+A rewrite (`put` on a key that has an entry) carries the entry's counters over: it reads
+them and writes them back with the new steps, so the hits of the few microseconds between
+the two calls go uncounted (never counted twice).
 
 Programs and links are held by fd: they vanish with the process (or `close()`), and the
 ports go back to the userspace path alone.
@@ -146,26 +151,43 @@ class KernelFastPath:
     def _attach(self, ifindex: int, attach_type: int) -> None:
         if ifindex in self._links:
             return
-        port = _PORT_KEY.pack(ifindex)
-        try:
-            self._kports.update(port, bytes(_PORT_VALUE.size), syscall.NOEXIST)
-            new_port = True
-        except FileExistsError:
-            new_port = False
+        new_port = self._port_row(ifindex)
         try:
             self._links[ifindex] = syscall.link_create(self._tc_prog, ifindex, attach_type)
         except OSError as e:
             if new_port:
-                self._kports.delete(port)
+                self._kports.delete(_PORT_KEY.pack(ifindex))
             hook = "ingress" if attach_type == syscall.TCX_INGRESS else "egress"
             raise OSError(e.errno, f"cannot attach the kernel fast path at TCX {hook} of "
                                    f"ifindex {ifindex} ({e.strerror})") from None
+
+    def _port_row(self, ifindex: int) -> bool:
+        """Creates ifindex's zeroed counters row unless it has one; True if it was made."""
+        try:
+            self._kports.update(_PORT_KEY.pack(ifindex), bytes(_PORT_VALUE.size), syscall.NOEXIST)
+        except FileExistsError:
+            return False
+        return True
+
+    def count_port(self, ifindex: int) -> None:
+        """Gives ifindex a counters row (zeroed, only if it has none) without attaching the
+        program: the programs count only ports that have a row, so this is what makes frames
+        that entries output to a port never attached show on its tx counters.  OSError
+        (E2BIG) when "kports" is full."""
+        self._port_row(ifindex)
 
     def detach(self, ifindex: int) -> None:
         """Stops running the program on ifindex (its counters stay readable)."""
         fd = self._links.pop(ifindex, None)
         if fd is not None:
             os.close(fd)
+
+    def forget_port(self, ifindex: int) -> None:
+        """Detaches ifindex and deletes its counters row: for a port removed for good, so
+        that the rows of ports long gone do not fill "kports" (a port added again with the
+        same ifindex counts from zero)."""
+        self.detach(ifindex)
+        self._kports.delete(_PORT_KEY.pack(ifindex))
 
     def attached(self) -> list[int]:
         return list(self._links)
@@ -237,11 +259,13 @@ class KernelFastPath:
         if self._closed:
             return
         self._closed = True
-        for ifindex in list(self._links):
-            self.detach(ifindex)
-        self.flush()
-        for fd in (self._sock_prog, self._tc_prog, self._kports.fd, self._kflows.fd):
-            os.close(fd)
+        try:
+            for ifindex in list(self._links):
+                self.detach(ifindex)
+            self.flush()
+        finally:
+            for fd in (self._sock_prog, self._tc_prog, self._kports.fd, self._kflows.fd):
+                os.close(fd)
 
     def __enter__(self) -> KernelFastPath:
         return self

@@ -224,12 +224,11 @@ class KernelOffload:
         if not self._open():
             return
         self._out[kp.port_no] = (K_OUT if kp.hook == INGRESS else K_OUT_INGRESS, kp.ifindex)
-        count = getattr(self.fp, "count_port", None)
-        if count is not None:
-            try:
-                count(kp.ifindex)       # so that frames output to it are counted
-            except OSError:
-                pass
+        try:
+            self.fp.count_port(kp.ifindex)      # so that frames output to it are counted
+        except OSError as e:
+            log.warn("%s: the kernel fast path cannot count the port's frames (%s)",
+                     kp.netdev.name, e, rl=_RL)
 
     def _attach(self, kp: KernelPort) -> bool:
         """Puts the TC program on the port (and the filter on its socket, after: a filter
@@ -259,8 +258,6 @@ class KernelOffload:
 
     def _detach(self, port_no: int) -> None:
         kp = self._attached.pop(port_no, None)
-        # The kernel keeps a port's counters while the maps live (a port added again
-        # continues them), so their baseline in _counters stays too.
         if kp is None or self.fp is None:
             return
         try:
@@ -284,9 +281,18 @@ class KernelOffload:
         self._detach(port_no)
         self._out.pop(port_no, None)
         self._failed.discard(port_no)
-        self._counted.discard(kp.ifindex)
         if self._by_ifindex.get(kp.ifindex) is kp:
+            # Its kernel counters are folded: the row goes (rows of ports long gone would
+            # fill the kernel's port map), and a port added again counts from zero.
             del self._by_ifindex[kp.ifindex]
+            self._counted.discard(kp.ifindex)
+            self._counters.pop(kp.ifindex, None)
+            if self.fp is not None:
+                try:
+                    self.fp.forget_port(kp.ifindex)
+                except OSError as e:
+                    log.warn("%s: kernel fast path: cannot delete the port's counters (%s)",
+                             kp.netdev.name, e, rl=_RL)
 
     # ---- entries --------------------------------------------------------------------
 
@@ -463,8 +469,11 @@ class KernelOffload:
             s.tx_bytes += d[3]
 
     def close(self) -> None:
+        """Frees the kernel tier: socket filters off the ports still attached (a filter
+        would keep the programs and maps alive as long as its socket), links, maps."""
         self._entries.clear()
-        self._attached.clear()
+        for port_no in list(self._attached):
+            self._detach(port_no)
         self._out.clear()
         self._close_fp()
 
