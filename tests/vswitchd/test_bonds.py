@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from harness import DbServer
-from util import wait_until
+from util import have_reference, ours, ref, wait_until
 
 from pyvswitch.ofproto.bond import BondMode, Lacp
 from pyvswitch.vswitchd.bonds import port_updates
@@ -115,3 +115,82 @@ def test_lacp_without_a_partner_is_not_negotiated(db):
     db.vsctl("set", "port", "bond0", "other_config:lacp-fallback-ab=true")
     wait_until(lambda: "member e1: enabled" in db.appctl("bond/show").stdout, 10,
                what="fallback to active-backup")
+
+
+REF_SCRIPT = [
+    ["add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev"],
+    ["add-bond", "br0", "bondab", "a1", "a2", "bond_mode=active-backup", "bond_updelay=100",
+     "bond_downdelay=50"],
+    ["add-bond", "br0", "bondslb", "s1", "s2", "bond_mode=balance-slb",
+     "other_config:bond-hash-basis=3"],
+    ["add-bond", "br0", "bondtcp", "t1", "t2", "bond_mode=balance-tcp"],
+]
+
+
+def skeleton(text: str) -> list[str]:
+    """bond/show with what legitimately differs masked: time left, recirculation IDs, MACs
+    and which member is active (the reference picks by hash order)."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith("next rebalance:"):
+            line = "next rebalance: N ms"
+        elif line.startswith("bond may use recirculation:"):
+            line = line.split(",")[0]
+        elif line.startswith("active member mac:"):
+            line = "active member mac: M"
+        elif line == "  active member":
+            continue
+        out.append(line)
+    return out
+
+
+def admissible(db: DbServer, members) -> list[bool]:
+    """Per member: whether a broadcast arriving on it is admitted (ofproto/trace)."""
+    out = []
+    for m in members:
+        port = db.get("Interface", m, "ofport")
+        t = db.appctl("ofproto/trace", "br0", f"in_port={port},dl_src=00:00:00:00:00:01,"
+                      "dl_dst=ff:ff:ff:ff:ff:ff").stdout
+        out.append("bonding refused admissibility" not in t)
+    return out
+
+
+@pytest.mark.skipif(not have_reference("ovs-vswitchd"),
+                    reason="the reference ovs-vswitchd is not installed")
+def test_bond_show_and_admissibility_match_the_reference():
+    from test_reference_status import run_vswitchd
+    results = {}
+    for who in ("ref", "ours"):
+        db = DbServer("ref")
+        try:
+            tool = ref("ovs-vswitchd") if who == "ref" else ours("ovs-vswitchd")
+            run_vswitchd(db, tool, "--enable-dummy=override")
+            for cmd in REF_SCRIPT:
+                db.vsctl(*cmd)
+
+            def ready():
+                text = db.appctl("bond/show").stdout
+                return text.count(": enabled") == 6
+
+            wait_until(ready, 15, what="all members enabled")
+            shows = {b: db.appctl("bond/show", b).stdout for b in ("bondab", "bondslb", "bondtcp")}
+            actives = {b: next(ln.split()[1].rstrip(":") for ln, nxt in
+                               zip(s.splitlines(), s.splitlines()[1:]) if nxt == "  active member")
+                       for b, s in shows.items()}
+            adm = {}
+            for b, ms in (("bondab", ("a1", "a2")), ("bondslb", ("s1", "s2")),
+                          ("bondtcp", ("t1", "t2"))):
+                flags = admissible(db, ms)
+                adm[b] = {("active" if m == actives[b] else "other"): f for m, f in zip(ms, flags)}
+            results[who] = ({b: skeleton(s) for b, s in shows.items()}, adm,
+                            db.appctl("bond/show", "nope").stderr.splitlines()[0],
+                            db.appctl("bond/list").stdout.splitlines()[0])
+            db.vsctl("del-br", "br0")
+        finally:
+            db.close()
+    assert results["ours"] == results["ref"]
+    shows, adm = results["ours"][:2]
+    assert "updelay: 100 ms" in shows["bondab"] and "bond-hash-basis: 3" in shows["bondslb"]
+    assert adm == {"bondab": {"active": True, "other": False},
+                   "bondslb": {"active": True, "other": False},
+                   "bondtcp": {"active": False, "other": False}}
