@@ -6,13 +6,16 @@ AtomicType, vlog's Level and Destination) behave as those enums did."""
 from __future__ import annotations
 
 import enum
+import os
 import pickle
 import re
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pyvswitch import vlog
+from pyvswitch import dirs, vlog
 from pyvswitch.ovsdb import datum_text, schema, table_format, types
 
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
@@ -84,3 +87,23 @@ def test_vlog_levels_behave_as_the_enum():
     assert [d.name for d in vlog.Destination] == ["CONSOLE", "SYSLOG", "FILE"]
     with pytest.raises(ValueError):
         vlog.Level(6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab/.", max_size=6), st.text(alphabet="ab/.", max_size=6))
+def test_dirs_join_is_os_path_join(a, b):
+    assert dirs._join(a, b) == os.path.join(a, b)
+    assert dirs.abs_file_name(a, b) == (b if os.path.isabs(b) else os.path.join(a, b))
+
+
+def test_dirs_read_the_environment_as_os_environ(monkeypatch):
+    monkeypatch.setenv("OVS_RUNDIR", "/tmp/r\u00e9")
+    assert dirs.rundir() == "/tmp/r\u00e9"
+    monkeypatch.delenv("OVS_RUNDIR")
+    assert dirs.rundir() == "/var/run/openvswitch"
+    # Without os imported: the environment the process started with, decoded alike.
+    env = {"PATH": os.environ.get("PATH", ""), "OVS_LOGDIR": "/tmp/l\u00e9"}
+    code = "import sys; from pyvswitch import dirs; print(dirs.logdir(), dirs.rundir(), 'os' in sys.modules)"
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", f"import sys; sys.path.append({dirs.__file__.rsplit('/', 2)[0]!r}); " + code],
+                       env=env, capture_output=True, text=True, timeout=30)
+    assert r.stdout == "/tmp/l\u00e9 /var/run/openvswitch False\n", r.stderr

@@ -6,7 +6,8 @@ timed: after a whole call, run as the lean launcher runs it (no site), none
 of the modules known to cost milliseconds at import may have been loaded:
 re and json (which imports re), enum and what it drags in (functools,
 collections, operator, types), dataclasses (inspect, ast, dis), socket (its
-constants become enums), typing, uuid, random (2 ms), decimal, asyncio, ssl.
+constants become enums), typing, uuid, random (2 ms), decimal, asyncio, ssl,
+and even os (~1 ms without site, which would otherwise have imported it).
 A change that needs one of them on this path should import it lazily where
 it is needed.
 """
@@ -28,7 +29,7 @@ from vsctl_harness import Server
 HEAVY = ("dataclasses", "inspect", "ast", "dis", "typing", "socket", "uuid", "platform", "decimal", "copy",
          "asyncio", "ssl", "selectors", "textwrap", "traceback", "tokenize", "signal", "re", "json", "enum",
          "functools", "collections", "operator", "types", "random", "hashlib", "warnings", "struct", "weakref",
-         "threading", "contextlib", "importlib", "locale")
+         "threading", "contextlib", "importlib", "locale", "os", "posixpath", "_collections_abc")
 
 # Imports the entry module as the lean launcher does (-I -S, the package's
 # directory appended to the path), runs one call, and reports which modules

@@ -24,7 +24,7 @@ the strings matches ovsdb-server's order.
 from __future__ import annotations
 
 import math
-import os
+import posix   # not os: a tool's first import of os costs it ~1 ms (pyvswitch.dirs)
 from bisect import bisect_left
 
 from pyvswitch.ovsdb.errors import OvsdbError, json_text
@@ -54,7 +54,7 @@ def new_uuid() -> str:
     reseeding, and a tool that makes one uuid does not import random, which
     costs its start 2 ms; the price, half a microsecond a uuid, is nothing
     beside the row each one names."""
-    h = "%032x" % (int.from_bytes(os.urandom(16), "big") & _VERSION_MASK | _VERSION_BITS)
+    h = "%032x" % (int.from_bytes(posix.urandom(16), "big") & _VERSION_MASK | _VERSION_BITS)
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 

@@ -24,7 +24,7 @@ ovs-vswitchd is not applying the configuration (exit status 1).  With
 
 from __future__ import annotations
 
-import os
+import posix   # not os: a tool's first import of os costs it ~1 ms (pyvswitch.dirs)
 import _signal as signal   # the C module: the signal module's enums cost every call time
 import sys
 import time
@@ -173,10 +173,10 @@ def fetch(conn, schema, wants) -> View:
 
 def _invoked_by() -> str:
     try:
-        with open(f"/proc/{os.getppid()}/comm") as f:
+        with open(f"/proc/{posix.getppid()}/comm") as f:
             return f.read().strip()
     except OSError:
-        return "pid %d" % os.getppid()
+        return "pid %d" % posix.getppid()
 
 
 def escape_args(argv: list[str]) -> str:
@@ -380,7 +380,7 @@ def install_fatal_signals(log, timeout: int = 0) -> None:
     def fatal(signum, frame):
         log.module("fatal_signal").warn("terminating with signal %d (%s)", signum, signal.strsignal(signum))
         signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
+        posix.kill(posix.getpid(), signum)
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM):
         signal.signal(signum, fatal)
     if timeout:
