@@ -76,6 +76,12 @@ def test_normal_traffic_moves_into_the_kernel(stack, topo, br):
     pkts = [int(m.group(1)) for line in offloaded(stack)
             for m in [re.search(r"packets:(\d+)", line)] if m]
     assert sum(pkts) >= 80
+    # dpif/show says so after OVS's lines; dpif/dump-flows shows the bridge's flows, named.
+    show = stack.appctl("dpif/show").stdout.splitlines()
+    assert re.fullmatch(r"  kernel fast path: active \(eBPF at TC\), ports:\d+ flows:\d+ "
+                        r"hit:\d+ refused:0", show[-1]), show
+    flows = stack.appctl("dpif/dump-flows", "--names", br).stdout.splitlines()
+    assert any(f"in_port({p1})," in line and line.endswith(f"actions:{p2}") for line in flows)
     # Interface statistics (dpctl/show -s and the Interface table) count them too.
     out = stack.appctl("dpctl/show", "-s").stdout
     m = re.search(rf"port \d+: {re.escape(p1)}\b[^\n]*\n\s+RX packets:(\d+)", out)

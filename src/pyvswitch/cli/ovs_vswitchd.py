@@ -109,7 +109,8 @@ def _register_commands(table: CommandTable, runner) -> None:
     usages = {"ofproto/trace": ("{[dp_name] odp_flow | bridge br_flow} [OPTIONS...] "
                                 "[-generate|packet]", 1, 5),
               "fdb/show": ("bridge", 1, 1), "fdb/flush": ("[bridge]", 0, 1),
-              "fdb/stats-show": ("bridge", 1, 1), "dpif/show": ("", 0, 0)}
+              "fdb/stats-show": ("bridge", 1, 1), "dpif/show": ("", 0, 0),
+              "dpif/dump-flows": ("[-m] [--names | --no-names] bridge", 1, 64)}
     for name, fn in trace.COMMANDS.items():
         usage, lo, hi = usages.get(name, ("", 0, 8))
         table.register(name, usage, lo, hi,

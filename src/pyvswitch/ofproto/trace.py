@@ -16,8 +16,8 @@ text, its in_port a datapath port, optionally after the datapath's name),
 and optionally a packet in hex whose headers then make the flow.
 
 `COMMANDS` maps the unixctl command names (`ofproto/trace`, `fdb/show`,
-`fdb/flush`, `fdb/stats-show`, `fdb/add`, `fdb/del`, `dpif/show`, `ofproto/list`,
-`bridge/dump-flows`) to functions `(bridges, args, now) ->
+`fdb/flush`, `fdb/stats-show`, `fdb/add`, `fdb/del`, `dpif/show`, `dpif/dump-flows`,
+`ofproto/list`, `bridge/dump-flows`) to functions `(bridges, args, now) ->
 (ok, text)`, with OVS's argument handling and error words, for the
 daemon's unixctl server to register.  `bridges` maps names to Bridges.
 """
@@ -25,9 +25,12 @@ daemon's unixctl server to register.  `bridges` maps names to Bridges.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Callable, Mapping
 
 from pyvswitch.datapath.actions import format_actions as format_odp_actions
+from pyvswitch.datapath.odp_text import format_key as format_odp_key
+from pyvswitch.datapath.odp_text import format_tcp_flags
 from pyvswitch.datapath.odp_text import parse_flow as parse_odp_flow
 from pyvswitch.ofproto import xlate
 from pyvswitch.ofproto.ofactions import format_actions, parse_port
@@ -296,7 +299,45 @@ def cmd_dpif_show(bridges: Mapping, args: list[str], now: float) -> Result:
                         if kind == "internal" and dp.type == "dummy":
                             kind = "dummy-internal"
                     out.append(f"    {port.name} {port.ofport}/{odp}: ({kind})")
+        # Ours, after OVS's lines: the kernel tier below this datapath, as dpctl/show
+        # words it (nothing until the datapath has a kernel-backed port).
+        kernel = getattr(dp, "kernel_fastpath_status", None)
+        status = kernel() if kernel is not None else None
+        if status is not None:
+            out.append(f"  kernel fast path: {status}")
     return True, "".join(line + "\n" for line in out)
+
+
+def cmd_dpif_dump_flows(bridges: Mapping, args: list[str], now: float) -> Result:
+    """`dpif/dump-flows [-m] [--names | --no-names] BRIDGE`: the datapath flows whose
+    input port is one of the bridge's, in dpctl/dump-flows' format without its heading
+    (and, as OVS has it, "ufid:U " before a verbose flow, no "dp:" attributes).  Ports
+    are numbers, or names with -m or --names; --no-names wins.  The last argument is the
+    bridge; other options are ignored, as OVS ignores them."""
+    if not args:
+        return False, '"dpif/dump-flows" command requires at least 1 arguments'
+    br = bridges.get(args[-1])
+    if br is None:
+        return False, "no such bridge"
+    opts = args[:-1]
+    verbose = "-m" in opts
+    named = (verbose or "--names" in opts) and "--no-names" not in opts
+    dp = br.backer.datapath
+    with br.backer.lock:
+        in_ports = {p.odp_port for p in br.ports.values() if p.odp_port is not None}
+    names = {no: d.name for no, d in dp.ports().items()} if named else None
+    lines = []
+    for f in sorted(dp.flow_dump(), key=lambda f: f.created):
+        key = f.packet_key
+        if key.in_port not in in_ports:
+            continue
+        head = f"ufid:{uuid.UUID(int=f.ufid)} " if verbose else ""
+        used = f"{max(0.0, now - f.used):.3f}s" if f.used else "never"
+        flags = f", flags:{format_tcp_flags(f.tcp_flags)}" if f.tcp_flags else ""
+        lines.append(f"{head}{format_odp_key(key, f.mask, verbose=verbose, port_names=names)}, "
+                     f"packets:{f.packets}, bytes:{f.bytes}, used:{used}{flags}, actions:"
+                     f"{format_odp_actions(f.actions, names, key)}\n")
+    return True, "".join(lines)
 
 
 def cmd_ofproto_list(bridges: Mapping, args: list[str], now: float) -> Result:
@@ -328,6 +369,7 @@ COMMANDS: dict[str, Callable[[Mapping, list[str], float], Result]] = {
     "fdb/add": cmd_fdb_add,
     "fdb/del": cmd_fdb_del,
     "dpif/show": cmd_dpif_show,
+    "dpif/dump-flows": cmd_dpif_dump_flows,
     "ofproto/list": cmd_ofproto_list,
     "bridge/dump-flows": cmd_bridge_dump_flows,
 }
