@@ -30,7 +30,7 @@ bytecode.  The daemons keep the environment's interpreter.
 The tools that live for one request (`ONE_SHOT`: no threads, no atexit
 work) also switch the cyclic garbage collector off, since their imports
 allocate enough to trigger collections that find nothing; and once the entry
-point has returned and the output is flushed, they leave with os._exit,
+point has returned and the output is flushed, they leave with _exit,
 skipping the interpreter's teardown (it frees, one by one, what the exit
 frees at once: about 2 ms with ovs-vsctl's modules loaded).  Should the
 flush fail (a closed pipe), or the entry point return something other than
@@ -77,8 +77,8 @@ try:
 except BaseException:
     sys.exit(status)
 if status is None or type(status) is int:
-    import os
-    os._exit(status or 0)
+    import posix
+    posix._exit(status or 0)
 sys.exit(status)
 """
 
