@@ -135,3 +135,26 @@ def test_unbonding_flushes_the_bond_entries(sw):
     assert br.mac.lookup(0, mac(5)) is None
     sw.run()
     assert sorted(sw.send("p1", frame(mac(1), BCAST))) == ["b1", "b2", "br0", "p2"]
+
+
+def test_lacp_pdus_are_consumed_by_an_lacp_bond(sw):
+    from pyvswitch.ofproto import lacp as L
+    br, bond = bonded(sw, B.BondMode.BALANCE_TCP, lacp=B.Lacp.ACTIVE)
+    with sw.backer.lock:
+        bond.configure_lacp(bytes(6), {"b1": 10, "b2": 11}, sw.clock.t)
+        B.install(br, [bond])
+    sw.run()
+    pdu = L.encode(bytes.fromhex("020000000099"), L.Info(1, bytes(6), 1, 1, 1, L.ACTIVITY),
+                   L.Info())
+    assert sw.send("b2", pdu) == {}
+    assert [m for m, _f in bond.rx] == ["b2"] and bond.rx[0][1] == pdu
+    assert "slow_path(lacp)" in br.trace("in_port=11,dl_dst=01:80:c2:00:00:02,dl_type=0x8809",
+                                         sw.clock.t)
+    # Without LACP the same frame is an ordinary reserved multicast: dropped by NORMAL.
+    with sw.backer.lock:
+        bond.reconfigure(B.BondSettings(), dict.fromkeys(bond.members, bytes(6)), sw.clock.t)
+        bond.configure_lacp(bytes(6), {"b1": 10, "b2": 11}, sw.clock.t)
+        B.install(br, [bond])
+    sw.run()
+    bond.rx.clear()
+    assert sw.send(bond.active, pdu) == {} and not bond.rx

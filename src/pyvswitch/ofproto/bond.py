@@ -27,11 +27,17 @@ Modes (Port bond_mode):
   learned on another port is dropped (`DROP_IF_MOVED`): it is our own
   flood coming back.  Rebalancing by load is not done.
 - balance-tcp: as balance-slb, hashed on the L3/L4 5-tuple; OVS allows it only
-  on a bond whose LACP partner has negotiated.  The 802.1AX protocol is not
-  spoken here, so LACP (lacp=active|passive) never negotiates: as in OVS with
-  a silent partner, the members are not usable unless
-  other_config:lacp-fallback-ab is true, in which case the bond runs as
-  active-backup.  balance-tcp without LACP carries nothing, as in OVS.
+  on a bond whose LACP partner has negotiated: balance-tcp without LACP
+  carries nothing, as in OVS.
+
+LACP (lacp=active|passive, lacp.py): a member may be enabled only when its
+link is up and LACP says so (attached, partner in sync); while the partner
+is silent (not negotiated) nothing is enabled, unless
+other_config:lacp-fallback-ab is true, in which case the bond runs as
+active-backup on the members whose link is up.  With LACP negotiated, a
+frame is admitted on any enabled member.  PDUs that arrive are queued on
+`rx` (from the datapath thread) and taken in by `run`; PDUs to send are left
+on `tx` for the owner.
 
 Every change of enabled members or of the active member returns True from
 the call that made it, so the owner revalidates its megaflows (the datapath
@@ -41,9 +47,12 @@ actions of a flow through the bond depend on it), and appends a log line to
 
 from __future__ import annotations
 
+import collections
 import enum
 import zlib
 from dataclasses import dataclass, field
+
+from pyvswitch.ofproto.lacp import Lacp as LacpProtocol
 
 N_BUCKETS = 256
 DEFAULT_REBALANCE_INTERVAL = 10000      # ms
@@ -83,6 +92,9 @@ class BondSettings:
     hash_basis: int = 0
     primary: str | None = None
     all_members_active: bool = False
+    lacp_fast: bool = False             # other_config:lacp-time=fast
+    lacp_system_priority: int = 65534
+    lacp_system_id: bytes | None = None  # default: the bridge's MAC
 
 
 @dataclass(slots=True)
@@ -122,6 +134,10 @@ class Bond:
     events: list[str] = field(default_factory=list)
     # The OpenFlow port that stands for the whole bond in the MAC table (its first member's).
     ofport: int = 0
+    lacp: LacpProtocol | None = None
+    # (member, frame) PDUs received (appended by the datapath thread) and to send.
+    rx: collections.deque = field(default_factory=lambda: collections.deque(maxlen=256))
+    tx: list = field(default_factory=list)
 
     # ---- configuration --------------------------------------------------------------
 
@@ -149,16 +165,44 @@ class Bond:
         self._choose_active()
         return changed
 
+    def configure_lacp(self, sys_id: bytes, ports: dict[str, int], now: float) -> bool:
+        """Starts, reconfigures or stops LACP (ports: member name -> OpenFlow port number,
+        its LACP port id); True if forwarding may have changed."""
+        s = self.settings
+        if s.lacp is Lacp.OFF:
+            if self.lacp is None:
+                return False
+            self.lacp = None
+        else:
+            if self.lacp is None:
+                self.lacp = LacpProtocol(self.name)
+            members = {n: (ports[n], self.members[n].mac) for n in self.members if n in ports}
+            self.lacp.configure(s.lacp is Lacp.ACTIVE, s.lacp_fast,
+                                s.lacp_system_id or sys_id, s.lacp_system_priority, members)
+        return self._update_all(now)
+
+    def _update_all(self, now: float) -> bool:
+        changed = False
+        for m in self.members.values():
+            changed |= self._update_may_enable(m, now)
+        return self._choose_active() or changed
+
+    @property
+    def negotiated(self) -> bool:
+        return self.lacp is not None and self.lacp.negotiated
+
     @property
     def lacp_status(self) -> str:
-        """"off" without LACP; "configured" with it (the partner never negotiates here)."""
-        return "off" if self.settings.lacp is Lacp.OFF else "configured"
+        """"off" without LACP; "negotiated" once a partner spoke; else "configured"."""
+        if self.settings.lacp is Lacp.OFF:
+            return "off"
+        return "negotiated" if self.negotiated else "configured"
 
     @property
     def effective_mode(self) -> BondMode:
         """The mode in force: active-backup when LACP failed and lacp-fallback-ab is set."""
         s = self.settings
-        if s.lacp is not Lacp.OFF and s.lacp_fallback_ab:
+        if s.lacp is not Lacp.OFF and s.lacp_fallback_ab and not self.negotiated:
             return BondMode.ACTIVE_BACKUP
         return s.mode
 
@@ -168,7 +212,7 @@ class Bond:
 
     def _carries(self) -> bool:
         """Whether the bond may carry traffic at all (balance-tcp needs negotiated LACP)."""
-        return self.effective_mode is not BondMode.BALANCE_TCP
+        return self.effective_mode is not BondMode.BALANCE_TCP or self.negotiated
 
     # ---- link state and timers ------------------------------------------------------
 
@@ -181,19 +225,38 @@ class Bond:
         self.events.append(f"member {name}: link state {'up' if link_up else 'down'}")
         return self._update_may_enable(m, now)
 
-    def _update_may_enable(self, m: Member, now: float) -> bool:
+    def _update_may_enable(self, m: Member, now: float, run: bool = True) -> bool:
         s = self.settings
-        m.may_enable = m.link_up and (s.lacp is Lacp.OFF or s.lacp_fallback_ab)
+        if s.lacp is Lacp.OFF:
+            lacp_ok = True
+        elif self.negotiated:
+            lacp_ok = self.lacp.may_enable(m.name)
+        else:
+            lacp_ok = s.lacp_fallback_ab
+        m.may_enable = m.link_up and lacp_ok
         if m.may_enable == m.enabled:
             m.delay_expires = None
             return False
         delay = s.updelay if m.may_enable else s.downdelay
         m.delay_expires = now + delay / 1000
-        return self.run(now)
+        return self.run(now) if run else True
 
     def run(self, now: float) -> bool:
-        """Applies the up/down delays that have expired; True if forwarding changed."""
+        """Takes in received PDUs, runs LACP, applies the up/down delays that have
+        expired; True if forwarding changed.  PDUs to send are appended to `tx`."""
         changed = False
+        if self.lacp is not None:
+            lacp_changed = False
+            while self.rx:
+                member, frame = self.rx.popleft()
+                lacp_changed |= self.lacp.receive(member, frame, now)
+            timed_out, frames = self.lacp.run(now)
+            self.tx += frames
+            if lacp_changed or timed_out:
+                for m in self.members.values():
+                    changed |= self._update_may_enable(m, now, run=False)
+        else:
+            self.rx.clear()
         for m in self.members.values():
             if m.delay_expires is not None and now >= m.delay_expires:
                 m.delay_expires = None
@@ -209,6 +272,9 @@ class Bond:
         times = [m.delay_expires for m in self.members.values() if m.delay_expires is not None]
         if self.next_rebalance is not None:
             times.append(self.next_rebalance)
+        t = self.lacp.deadline() if self.lacp is not None else None
+        if t is not None:
+            times.append(t)
         return min(times) if times else None
 
     def _set_enabled(self, m: Member, enabled: bool) -> None:
@@ -274,6 +340,9 @@ class Bond:
         m = self.members.get(member)
         if m is None or not self._carries():
             return Verdict.DROP
+        if self.negotiated:
+            # The partner knows the bond: it sends on any member it may use.
+            return Verdict.ACCEPT if m.enabled else Verdict.DROP
         if self.settings.lacp is not Lacp.OFF and not self.settings.lacp_fallback_ab:
             return Verdict.DROP
         mode = self.effective_mode

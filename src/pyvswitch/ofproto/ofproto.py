@@ -531,6 +531,8 @@ class Backer:
                 if br is not None:
                     br.packet_ins.append(PacketIn(cookie.bridge, cookie.reason, cookie.max_len,
                                                   cookie.rule_cookie, bytes(pkt.frame)))
+        elif isinstance(cookie, xlate.SlowPathCookie):
+            cookie.sink((cookie.member, bytes(pkt.frame)))
 
     # ---- timers -------------------------------------------------------------------
 

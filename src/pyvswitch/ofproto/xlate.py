@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 from pyvswitch.datapath.actions import OUTPUT, POP_VLAN, PUSH_VLAN, SET, USERSPACE
 from pyvswitch.ofproto import ofactions as A
 from pyvswitch.ofproto.bond import Verdict
+from pyvswitch.ofproto.lacp import ETH_TYPE_SLOW, LACP_DST
 from pyvswitch.packet.fields import BY_NAME, Prereq, c_hex, format_value, prereq_ok
 from pyvswitch.packet.flow import FULL_MASK, INDEX, FlowKey, N_REGS
 from pyvswitch.packet.headers import (
@@ -99,6 +100,18 @@ class ControllerCookie:
     def __str__(self) -> str:
         return (f"pid=0,controller(reason={self.reason},rule_cookie={self.rule_cookie:#x},"
                 f"controller_id={self.controller_id},max_len={self.max_len})")
+
+
+@dataclass(frozen=True, slots=True)
+class SlowPathCookie:
+    """The userspace-action cookie of a frame the switch itself consumes (an LACPDU on a
+    bond member): the datapath hands (member, frame) to sink."""
+    reason: str
+    member: str
+    sink: object = field(compare=False, repr=False, hash=False)
+
+    def __str__(self) -> str:
+        return f"pid=0,slow_path({self.reason})"
 
 
 @dataclass(slots=True)
@@ -631,11 +644,28 @@ def translate(backer, bridge, flow: FlowKey, *, now: float = 0.0, may_learn: boo
     wc[_DL_TYPE] = FULL_MASK[_DL_TYPE]
     if flow[_DL_TYPE] in (ETH_TYPE_IP, ETH_TYPE_IPV6):
         wc[_NW_FRAG] = FULL_MASK[_NW_FRAG]
-    ctx.run_table(0)
+    if not (bridge.bonds and flow[_DL_TYPE] == ETH_TYPE_SLOW and _lacp_pdu(ctx)):
+        ctx.run_table(0)
     actions = () if ctx.error is not None else tuple(ctx.odp)
     return XlateResult(actions, tuple.__new__(FlowKey, wc), ctx.flow, ctx.rules, ctx.mac_changed,
                        ctx.error, ctx.trace, ctx.learned, ctx.stale, ctx.tables_changed,
                        ctx.learned_flows)
+
+
+def _lacp_pdu(ctx: _Ctx) -> bool:
+    """Consumes an LACPDU arriving on a member of a bond that runs LACP, before any
+    OpenFlow table sees it (as OVS does); True if it was one."""
+    port = ctx.bridge.ports.get(ctx.in_port)
+    bond = ctx.bridge.bonds.get(port.name) if port is not None else None
+    if bond is None or bond.lacp is None:
+        return False
+    ctx.unmask(_DL_DST)
+    if ctx.flow[_DL_DST] != LACP_DST:
+        return False
+    if ctx.trace is not None:
+        ctx.trace.append(("detail", "-> LACP packet, processed by the bond and dropped"))
+    ctx.odp.append((USERSPACE, SlowPathCookie("lacp", port.name, bond.rx.append)))
+    return True
 
 
 def translate_actions(backer, bridge, flow: FlowKey, actions: tuple, *, now: float = 0.0,
