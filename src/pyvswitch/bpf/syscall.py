@@ -30,6 +30,8 @@ MAP_DELETE_ELEM = 3
 MAP_GET_NEXT_KEY = 4
 PROG_LOAD = 5
 PROG_TEST_RUN = 10
+PROG_GET_FD_BY_ID = 13
+MAP_GET_FD_BY_ID = 14
 OBJ_GET_INFO_BY_FD = 15
 PROG_QUERY = 16
 MAP_LOOKUP_BATCH = 24
@@ -287,3 +289,33 @@ def detach_socket(sock_fd: int) -> None:
         s.setsockopt(socket.SOL_SOCKET, SO_DETACH_BPF, 0)
     finally:
         s.close()
+
+
+# --- object ids (what the kernel still holds: for leak checks and debugging) --------------
+
+def obj_id(fd: int) -> int:
+    """The kernel-wide id of the program, map or link behind fd (OBJ_GET_INFO_BY_FD; the
+    info structs of all three start with u32 type, u32 id, and the kernel fills only as
+    much as we ask for)."""
+    info = ctypes.create_string_buffer(8)
+    bpf(OBJ_GET_INFO_BY_FD, _attr("=IIQ", fd, len(info), _addr(info)))
+    return struct.unpack_from("=I", info, 4)[0]
+
+
+def _exists(cmd: int, obj: int) -> bool:
+    try:
+        fd = bpf(cmd, _attr("=III", obj, 0, 0))
+    except FileNotFoundError:
+        return False
+    os.close(fd)
+    return True
+
+
+def prog_exists(prog_id: int) -> bool:
+    """Whether the kernel still holds the program with this id (something references it:
+    an fd, a link, a socket filter)."""
+    return _exists(PROG_GET_FD_BY_ID, prog_id)
+
+
+def map_exists(map_id: int) -> bool:
+    return _exists(MAP_GET_FD_BY_ID, map_id)

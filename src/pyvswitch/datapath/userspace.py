@@ -190,6 +190,9 @@ class UserspaceDatapath:
         if self.offload.fp is not None:
             try:
                 self._stats.hit += self.offload.sync(now)
+                # The sender thread adds to the netdevs' tx counters without the lock:
+                # let it finish before the kernel's counts are added to the same fields.
+                self._sender.drain()
                 self.offload.sync_counters()
             except OSError as e:    # statistics come next time; forwarding goes on
                 self.last_forward_error = e
