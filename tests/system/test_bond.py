@@ -5,11 +5,16 @@ the bridge, and that a flood reaches the bonded host once."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 from netns import ip
 from sysframes import BROADCAST, Port, mac, udp_frame
-from util import needs_root, wait_until
+from sysstack import ping
+from util import needs_reference, needs_root, ovs_env, ref, stop_pid, wait_until
 
 pytestmark = needs_root
 
@@ -142,3 +147,95 @@ def test_balance_slb_spreads_sources_one_copy_per_frame(stack, topo, br):
             for f in frames:
                 by_src.setdefault(f.data[6:12], set()).add(name)
         assert all(len(v) == 1 for v in by_src.values())
+
+
+class RefSwitch:
+    """The reference ovsdb-server and ovs-vswitchd in a private directory."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="pyvs-refbond-"))
+        self.env = ovs_env(self.dir)
+        self.procs: list[subprocess.Popen] = []
+        db = self.dir / "conf.db"
+        subprocess.run([ref("ovsdb-tool"), "create", str(db),
+                        "/usr/share/openvswitch/vswitch.ovsschema"], check=True, env=self.env)
+        self._start([ref("ovsdb-server"), str(db), f"--remote=punix:{self.dir}/db.sock",
+                     f"--unixctl={self.dir}/ovsdb-server.ctl"], self.dir / "db.sock")
+        self.vsctl("--no-wait", "init")
+        self._start([ref("ovs-vswitchd"), f"unix:{self.dir}/db.sock", "-vconsole:off",
+                     f"--log-file={self.dir}/ovs-vswitchd.log",
+                     f"--unixctl={self.dir}/ovs-vswitchd.ctl"], self.dir / "ovs-vswitchd.ctl")
+
+    def _start(self, cmd, sock: Path) -> None:
+        p = subprocess.Popen(cmd, env=self.env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        self.procs.append(p)
+        wait_until(lambda: sock.exists() or p.poll() is not None, 20, what=str(sock))
+
+    def vsctl(self, *args, check=True):
+        r = subprocess.run([ref("ovs-vsctl"), f"--db=unix:{self.dir}/db.sock", "--timeout=20",
+                            *args], env=self.env, capture_output=True, text=True, timeout=40)
+        if check and r.returncode:
+            raise AssertionError(f"ovs-vsctl {' '.join(args)}: {r.stderr}")
+        return r
+
+    def appctl(self, *args) -> str:
+        return subprocess.run([ref("ovs-appctl"), "-t", str(self.dir / "ovs-vswitchd.ctl"),
+                               *args], env=self.env, capture_output=True, text=True,
+                              timeout=30).stdout
+
+    def close(self) -> None:
+        for p in reversed(self.procs):
+            stop_pid(p.pid)
+            p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@needs_reference
+def test_lacp_balance_tcp_against_the_reference_switch(stack, topo, br):
+    """Our bond and a reference OVS bond, joined by two veth pairs, negotiate LACP
+    (balance-tcp, lacp-time fast); hosts behind each switch ping; a member's link going
+    down leaves the other carrying the traffic."""
+    h1, p1 = topo.host(1, "10.231.0.1/24")
+    h2, p2 = topo.host(2, "10.231.0.2/24")
+    links = []
+    for i in (1, 2):
+        ours_end, ref_end = f"{topo.tag}o{i}", f"{topo.tag}r{i}"
+        ip("link", "add", ours_end, "type", "veth", "peer", "name", ref_end)
+        topo._undo.append(["link", "del", ours_end])
+        for end in (ours_end, ref_end):
+            with open(f"/proc/sys/net/ipv6/conf/{end}/disable_ipv6", "w") as f:
+                f.write("1")
+            ip("link", "set", end, "up")
+        links.append((ours_end, ref_end))
+    refsw = RefSwitch()
+    refbr = f"{br}r"
+    try:
+        lacp = ["bond_mode=balance-tcp", "lacp=active", "other_config:lacp-time=fast"]
+        refsw.vsctl("add-br", refbr, "--", "set", "bridge", refbr, "datapath_type=netdev",
+                    "--", "add-port", refbr, p1, "--",
+                    "add-bond", refbr, "rbond", links[0][1], links[1][1], *lacp)
+        stack.vsctl("add-br", br, "--", "add-port", br, p2, "--",
+                    "add-bond", br, "bond0", links[0][0], links[1][0], *lacp)
+
+        def negotiated():
+            show = stack.appctl("bond/show", "bond0").stdout
+            theirs = refsw.appctl("bond/show")
+            return ("lacp_status: negotiated" in show and show.count(": enabled") == 2
+                    and theirs.count(": enabled") == 2)
+
+        wait_until(negotiated, 30, what="LACP negotiated on both switches")
+        lacp_show = stack.appctl("lacp/show", "bond0").stdout
+        assert "status: active negotiated" in lacp_show
+        assert lacp_show.count("current attached") == 2
+        theirs = refsw.appctl("lacp/show")
+        assert "status: active negotiated" in theirs and theirs.count("current attached") == 2
+        assert ping(topo, h1, "10.231.0.2")
+
+        ip("link", "set", links[0][0], "down")
+        wait_until(lambda: f"member {links[0][0]}: disabled"
+                   in stack.appctl("bond/show", "bond0").stdout, 10, what="member disabled")
+        assert ping(topo, h1, "10.231.0.2")
+    finally:
+        refsw.vsctl("--if-exists", "del-br", refbr, check=False)
+        refsw.close()

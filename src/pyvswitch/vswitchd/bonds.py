@@ -8,7 +8,8 @@ whose netdev is a Linux interface is up when it has carrier (the kernel's
 `carrier` flag, which is off for a device set down); any other member (a
 dummy) is always up.  `run(now)` polls, applies up/down delays and returns
 its next deadline (POLL_INTERVAL while there are bonds, so a member's link
-going down moves traffic within about that time).  Anything that changes
+going down moves traffic within about that time), and sends the LACPDUs the
+bonds ask for (Bridge.packet_out to the member's port).  Anything that changes
 forwarding marks the backer for revalidation; the bond's own log lines
 ("member p1: disabled", "bond bond0: active member is now p2") go to the
 "bond" log module, as OVS's do.
@@ -24,7 +25,8 @@ import time
 
 from pyvswitch import vlog
 from pyvswitch.netdev import linux
-from pyvswitch.ofproto.bond import Bond, BondError, install, mac_text, slb_hash
+from pyvswitch.ofproto.bond import Bond, BondError, install, slb_hash
+from pyvswitch.ofproto.ofactions import OFPP_NONE, Output
 
 from .config import SwitchConfig
 
@@ -65,8 +67,12 @@ class Bonds:
                 with br.backer.lock:
                     bond.reconfigure(bc.settings, macs, now)
                 new[name] = bond
+            sys_id = self.switch.mac(bname)
             with br.backer.lock:
                 install(br, new.values())
+                for bond in new.values():
+                    ports = {m: br.by_name[m].ofport for m in bond.members if m in br.by_name}
+                    bond.configure_lacp(sys_id, ports, now)
             self.by_bridge[bname] = new
         self.run(now)
 
@@ -85,6 +91,7 @@ class Bonds:
             links = {m: self._link_up(m) for b in bonds.values() for m in b.members}
             changed = False
             events: list[str] = []
+            tx: list[tuple[int, bytes]] = []
             with br.backer.lock:
                 for bond in bonds.values():
                     for m in bond.members:
@@ -95,10 +102,14 @@ class Bonds:
                         deadline = min(deadline, t)
                     events += bond.events
                     bond.events = []
+                    tx += [(br.by_name[m].ofport, f) for m, f in bond.tx if m in br.by_name]
+                    bond.tx = []
                 if changed:
                     br.backer.need_revalidate = True
             for text in events:
                 log.info("%s", text)
+            for ofport, frame in tx:        # LACPDUs, straight out of their member
+                br.packet_out(frame, OFPP_NONE, (Output(ofport),), now)
             if bonds:
                 deadline = min(deadline, now + POLL_INTERVAL)
         return deadline
@@ -181,28 +192,17 @@ def _hash(bonds: Bonds, args):
 
 
 def _lacp_show(bonds: Bonds, args):
-    chosen = [t for t in bonds.all() if t[2].lacp_status != "off"]
+    chosen = [t for t in bonds.all() if t[2].lacp is not None]
     if args:
         chosen = [t for t in chosen if t[0] == args[0]]
         if not chosen:
             return False, "no such lacp object\n"
     out = []
-    for name, br, bond in chosen:
-        sys_id = mac_text(bonds.switch.mac(br.name))
+    for _name, br, bond in chosen:
         with br.backer.lock:
-            out += [f"---- {name} ----",
-                    f"  status: {bond.settings.lacp.value}",
-                    f"  sys_id: {sys_id}",
-                    "  sys_priority: 65534",
-                    f"  aggregation key: {bond.ofport}",
-                    "  lacp_time: slow", ""]
-            for m in sorted(bond.members):
-                port = br.by_name.get(m)
-                out += [f"member: {m}: defaulted detached",
-                        f"  port_id: {port.ofport if port else 0}",
-                        "  port_priority: 65535",
-                        f"  may_enable: {str(bond.members[m].may_enable).lower()}", ""]
-    return True, "\n".join(out) + ("\n" if out else "")
+            status = bond.settings.lacp.value + (" negotiated" if bond.negotiated else "")
+            out.append(bond.lacp.show(status))
+    return True, "".join(out)
 
 
 def register(table, bonds: Bonds) -> None:

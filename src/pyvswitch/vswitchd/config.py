@@ -13,7 +13,7 @@ Interfaces is a bond: each interface is still an ordinary interface here,
 and `BridgeConfig.bonds` says which ones form a bond and how (Port
 bond_mode, bond_updelay, bond_downdelay, lacp, other_config
 bond-rebalance-interval, bond-hash-basis, bond-primary, lacp-fallback-ab,
-all-members-active); vswitchd/bonds.py makes ofproto/bond.py bonds of it.
+all-members-active, lacp-time, lacp-system-id, lacp-system-priority); vswitchd/bonds.py makes ofproto/bond.py bonds of it.
 The interface named like its bridge is the bridge's own
 internal port (OpenFlow LOCAL); it is created with the bridge, not as an
 ordinary port.
@@ -196,7 +196,10 @@ def bond_settings(port: dict) -> BondSettings:
         rebalance_interval=interval if interval is not None and interval >= 0 else 10000,
         hash_basis=_parse_int(oc.get("bond-hash-basis")) or 0,
         primary=oc.get("bond-primary") or None,
-        all_members_active=oc.get("all-members-active") == "true")
+        all_members_active=oc.get("all-members-active") == "true",
+        lacp_fast=oc.get("lacp-time") == "fast",
+        lacp_system_priority=_parse_int(oc.get("lacp-system-priority")) or 65534,
+        lacp_system_id=_parse_mac(oc.get("lacp-system-id")))
 
 
 def desired_state(tables: dict[str, dict[str, dict]], dummy: Dummy = Dummy.OFF) -> SwitchConfig:
