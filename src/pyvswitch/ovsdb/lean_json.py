@@ -47,6 +47,15 @@ class Decoder:
         except StopIteration as e:
             from json import JSONDecodeError
             raise JSONDecodeError("Expecting value", s, e.value) from None
+        except SystemError:
+            # CPython 3.11's scanner looks json.decoder up in sys.modules to raise
+            # JSONDecodeError, and fails with SystemError when it is not there yet.
+            import json.decoder  # noqa: F401
+        try:
+            return self._scan(s, idx)
+        except StopIteration as e:
+            from json import JSONDecodeError
+            raise JSONDecodeError("Expecting value", s, e.value) from None
 
     def decode(self, s: str):
         """`JSONDecoder.decode`: the value of s, which holds one JSON text."""
