@@ -156,8 +156,18 @@ def test_show_is_shaped_like_ovs():
         ""])
     slb = bond(BondMode.BALANCE_SLB, now=0.0)
     text = slb.show(1.5)
-    assert "all members active: false\nupdelay: 0 ms\ndowndelay: 0 ms\nnext rebalance: 8500 ms\n" in text
+    assert ("all members active: false\nupdelay: 0 ms\ndowndelay: 0 ms\n"
+            "next rebalance: 8500 ms\n") in text
     down = bond(up=False)
     assert "active member mac: 00:00:00:00:00:00(none)" in down.show(0.0)
     assert "member p1: disabled\n  may_enable: false\n" in down.show(0.0)
     assert bond().active_mac() == "aa:55:aa:55:00:01" and down.active_mac() is None
+
+
+def test_preferred_member_is_made_active_first():
+    b = Bond("bond0", preferred_mac=MACS["p2"])
+    b.reconfigure(BondSettings(), {n: MACS[n] for n in ("p1", "p2")}, 0.0)
+    b.set_may_enable("p1", True, 0.0)
+    assert b.active == "p1"            # the preferred one is not up yet
+    b.set_may_enable("p2", True, 0.0)
+    assert b.active == "p2" and b.preferred_mac is None

@@ -30,15 +30,17 @@ def bonded(db, *bond_args):
 def test_config_reads_bond_columns():
     tables = {"Open_vSwitch": {"o": {"bridges": ("b",), "next_cfg": 1}},
               "Bridge": {"b": {"name": "br0", "ports": ("p",)}},
-              "Port": {"p": {"name": "bond0", "interfaces": ("i1", "i2"), "bond_mode": "balance-tcp",
-                             "bond_updelay": 200, "bond_downdelay": 100, "lacp": ("active",),
+              "Port": {"p": {"name": "bond0", "interfaces": ("i1", "i2"),
+                             "bond_mode": "balance-tcp", "bond_updelay": 200,
+                             "bond_downdelay": 100, "lacp": ("active",),
+                             "bond_active_slave": ("aa:55:aa:55:00:02",),
                              "other_config": (("lacp-fallback-ab", "true"),
                                               ("bond-hash-basis", "7"),
                                               ("bond-rebalance-interval", "0"))}},
               "Interface": {"i1": {"name": "e1"}, "i2": {"name": "e2"}}}
     bc = desired_state(tables).bridges["br0"].bonds["bond0"]
     s = bc.settings
-    assert bc.members == ("e1", "e2")
+    assert bc.members == ("e1", "e2") and bc.active_hint == bytes.fromhex("aa55aa550002")
     assert (s.mode, s.updelay, s.downdelay, s.lacp, s.lacp_fallback_ab, s.hash_basis,
             s.rebalance_interval) == (BondMode.BALANCE_TCP, 200, 100, Lacp.ACTIVE, True, 7, 0)
     tables["Port"]["p"]["bond_mode"] = "bogus"
@@ -49,16 +51,22 @@ def test_config_reads_bond_columns():
 def test_port_updates():
     tables = {"Port": {"u1": {"name": "bond0", "bond_active_slave": ()},
                        "u2": {"name": "p1", "bond_active_slave": ("aa:55:aa:55:00:01",)},
-                       "u3": {"name": "bond1", "bond_active_slave": ("aa:55:aa:55:00:02",)}}}
-    assert port_updates(tables, {"bond0": "aa:55:aa:55:00:03", "bond1": "aa:55:aa:55:00:02"}) == [
+                       "u3": {"name": "bond1", "bond_active_slave": ("aa:55:aa:55:00:02",)}},
+              "Interface": {"i1": {"name": "e1", "lacp_current": ()},
+                            "i2": {"name": "e2", "lacp_current": (False,)},
+                            "i3": {"name": "p1", "lacp_current": (True,)}}}
+    assert port_updates(tables, {"bond0": "aa:55:aa:55:00:03", "bond1": "aa:55:aa:55:00:02"},
+                        {"e1": True, "e2": False}) == [
+        ("Interface", "i1", {"lacp_current": (True,)}),
+        ("Interface", "i3", {"lacp_current": ()}),
         ("Port", "u1", {"bond_active_slave": ("aa:55:aa:55:00:03",)}),
         ("Port", "u2", {"bond_active_slave": ()})]
 
 
 def test_active_backup_through_the_daemons(db):
     bonded(db, "bond_mode=active-backup")
-    wait_until(lambda: db.get("Port", "bond0", "bond_active_slave") not in ("", "[]"), 10,
-               what="bond_active_slave written")
+    wait_until(lambda: db.get("Port", "bond0", "bond_active_slave")
+               not in ("", "[]", '"00:00:00:00:00:00"'), 10, what="bond_active_slave written")
     assert db.get("Interface", "e1", "error") == "[]"
     show = db.appctl("bond/show", "bond0")
     assert show.returncode == 0
@@ -88,6 +96,13 @@ def test_active_backup_through_the_daemons(db):
     assert db.appctl("bond/set-active-member", "bond0", backup).stdout == "no change\n"
     wait_until(lambda: db.get("Port", "bond0", "bond_active_slave") ==
                db.get("Interface", backup, "mac_in_use"), 10, what="bond_active_slave moved")
+    # A restarted ovs-vswitchd starts with the active member the database recorded.
+    db.stop_vswitchd()
+    db.start_vswitchd("--enable-dummy=override")
+    wait_until(lambda: "  active member" in db.appctl("bond/show", "bond0").stdout, 10,
+               what="bond after restart")
+    show = db.appctl("bond/show", "bond0").stdout.splitlines()
+    assert show[show.index("  active member") - 1] == f"member {backup}: enabled"
     r = db.appctl("bond/set-active-member", "bond0", "zz")
     assert (r.returncode, r.stderr.splitlines()[0]) == (2, "no such member")
     assert db.appctl("bond/show", "nope").stderr.splitlines()[0] == "no such bond"
@@ -111,7 +126,10 @@ def test_lacp_without_a_partner_is_not_negotiated(db):
     assert "active member mac: 00:00:00:00:00:00(none)" in show
     lacp = db.appctl("lacp/show", "bond0").stdout
     assert lacp.startswith("---- bond0 ----\n  status: active\n")
-    assert "may_enable: false" in lacp
+    assert "member: e1: defaulted detached" in lacp and "may_enable: false" in lacp
+    wait_until(lambda: db.get("Interface", "e1", "lacp_current") == "false", 10,
+               what="lacp_current written")
+    assert db.get("Port", "bond0", "bond_active_slave") == '"00:00:00:00:00:00"'
     db.vsctl("set", "port", "bond0", "other_config:lacp-fallback-ab=true")
     wait_until(lambda: "member e1: enabled" in db.appctl("bond/show").stdout, 10,
                what="fallback to active-backup")

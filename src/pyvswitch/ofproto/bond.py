@@ -134,6 +134,10 @@ class Bond:
     events: list[str] = field(default_factory=list)
     # The OpenFlow port that stands for the whole bond in the MAC table (its first member's).
     ofport: int = 0
+    # The MAC of the member to make active as soon as it is enabled (Port bond_active_slave
+    # as a previous ovs-vswitchd left it, so a restart keeps the active member); the owner
+    # clears it once the members' links have been read.
+    preferred_mac: bytes | None = None
     lacp: LacpProtocol | None = None
     # (member, frame) PDUs received (appended by the datapath thread) and to send.
     rx: collections.deque = field(default_factory=lambda: collections.deque(maxlen=256))
@@ -287,8 +291,13 @@ class Bond:
         """Keeps an enabled active member (the primary if it is enabled); True if it moved."""
         cur = self.members.get(self.active) if self.active else None
         primary = self.members.get(self.settings.primary or "")
+        preferred = [m for _, m in sorted(self.members.items())
+                     if m.enabled and m.mac == self.preferred_mac]
         if primary is not None and primary.enabled:
             best = primary
+        elif preferred:
+            best = preferred[0]
+            self.preferred_mac = None
         elif cur is not None and cur.enabled:
             return False
         else:
@@ -407,7 +416,8 @@ class Bond:
                 f"({active.name if active else 'none'})", ""]
         for name in sorted(self.members):
             m = self.members[name]
-            out.append(f"member {name}: {'enabled' if m.enabled else 'disabled'}")
+            state = "enabled" if m.enabled else "disabled"
+            out.append(f"member {name}: {state}")
             if name == self.active:
                 out.append("  active member")
             out.append(f"  may_enable: {str(m.may_enable).lower()}")

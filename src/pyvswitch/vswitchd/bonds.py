@@ -14,7 +14,8 @@ forwarding marks the backer for revalidation; the bond's own log lines
 ("member p1: disabled", "bond bond0: active member is now p2") go to the
 "bond" log module, as OVS's do.
 
-`active_members()` gives Port bond_active_slave (the active member's MAC);
+`active_members()` gives Port bond_active_slave (the active member's MAC) and
+`lacp_current()` Interface lacp_current, for `port_updates` to write;
 `register(table, bonds)` adds bond/list, bond/show, bond/set-active-member,
 bond/enable-member, bond/disable-member, bond/hash and lacp/show.
 """
@@ -26,6 +27,7 @@ import time
 from pyvswitch import vlog
 from pyvswitch.netdev import linux
 from pyvswitch.ofproto.bond import Bond, BondError, install, slb_hash
+from pyvswitch.ofproto.lacp import RxStatus
 from pyvswitch.ofproto.ofactions import OFPP_NONE, Output
 
 from .config import SwitchConfig
@@ -62,7 +64,9 @@ class Bonds:
                 continue
             new: dict[str, Bond] = {}
             for name, bc in cfg.bonds.items():
-                bond = old.get(name) or Bond(name)
+                bond = old.get(name)
+                if bond is None:
+                    bond = Bond(name, preferred_mac=bc.active_hint)
                 macs = {m: self.switch.mac(m) for m in bc.members if m in br.by_name}
                 with br.backer.lock:
                     bond.reconfigure(bc.settings, macs, now)
@@ -75,6 +79,10 @@ class Bonds:
                     bond.configure_lacp(sys_id, ports, now)
             self.by_bridge[bname] = new
         self.run(now)
+        for _, br, bonds in self._bridges():
+            with br.backer.lock:
+                for bond in bonds.values():
+                    bond.preferred_mac = None
 
     def _link_up(self, name: str) -> bool:
         nd = self.switch.netdevs.get(name)
@@ -114,13 +122,26 @@ class Bonds:
                 deadline = min(deadline, now + POLL_INTERVAL)
         return deadline
 
-    def active_members(self) -> dict[str, str | None]:
-        """Port name -> bond_active_slave (the active member's MAC, or None)."""
-        out: dict[str, str | None] = {}
+    def active_members(self) -> dict[str, str]:
+        """Bonded port name -> bond_active_slave: the active member's MAC, all zeros
+        while there is none (as OVS writes it)."""
+        out: dict[str, str] = {}
         for _, br, bonds in self._bridges():
             with br.backer.lock:
                 for name, bond in bonds.items():
-                    out[name] = bond.active_mac()
+                    out[name] = bond.active_mac() or "00:00:00:00:00:00"
+        return out
+
+    def lacp_current(self) -> dict[str, bool]:
+        """Interface lacp_current of every member of an LACP bond: whether its partner's
+        information is current."""
+        out: dict[str, bool] = {}
+        for _, br, bonds in self._bridges():
+            with br.backer.lock:
+                for bond in bonds.values():
+                    if bond.lacp is not None:
+                        for name, m in bond.lacp.members.items():
+                            out[name] = m.status is RxStatus.CURRENT
         return out
 
     def find(self, name: str):
@@ -222,17 +243,28 @@ def register(table, bonds: Bonds) -> None:
 
 
 
-def port_updates(tables: dict[str, dict[str, dict]],
-                 active: dict[str, str | None]) -> list[tuple[str, str, dict]]:
-    """Port bond_active_slave updates that bring the replica to `active`; a Port that is
-    not (or no longer) a bond gets the column cleared."""
+def _atoms(v) -> tuple:
+    return v if type(v) is tuple else (v,)
+
+
+def port_updates(tables: dict[str, dict[str, dict]], active: dict[str, str],
+                 lacp_current: dict[str, bool] | None = None) -> list[tuple[str, str, dict]]:
+    """Port bond_active_slave and Interface lacp_current updates that bring the replica
+    to `active` and `lacp_current`; a Port that is not (or no longer) a bond, and an
+    Interface outside an LACP bond, get the column cleared."""
     out = []
+    for uuid, row in tables.get("Interface", {}).items():
+        if lacp_current is None or "lacp_current" not in row:
+            continue
+        cur = lacp_current.get(row.get("name"))
+        want = () if cur is None else (cur,)
+        if _atoms(row["lacp_current"]) != want:
+            out.append(("Interface", uuid, {"lacp_current": want}))
     for uuid, row in tables.get("Port", {}).items():
         if "bond_active_slave" not in row:
             continue
         mac = active.get(row.get("name"))
         want = () if mac is None else (mac,)
-        have = row["bond_active_slave"]
-        if (have if type(have) is tuple else (have,)) != want:
+        if _atoms(row["bond_active_slave"]) != want:
             out.append(("Port", uuid, {"bond_active_slave": want}))
     return out

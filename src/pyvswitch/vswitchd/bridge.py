@@ -56,7 +56,7 @@ TABLES = {
              "bond_updelay", "bond_downdelay", "lacp", "bond_active_slave"],
     "Interface": ["name", "type", "options", "ofport_request", "mtu_request", "mac", "other_config",
                   "ofport", "error", "mac_in_use", "ifindex", "link_state", "admin_state", "mtu",
-                  "link_resets", "link_speed", "duplex", "status", "statistics"],
+                  "link_resets", "link_speed", "duplex", "status", "statistics", "lacp_current"],
 }
 
 # Written by this daemon only: their changes alone do not trigger a reconfiguration.
@@ -66,7 +66,7 @@ STATUS_COLUMNS = {
     "Bridge": ["datapath_id", "datapath_version"],
     "Port": ["bond_active_slave"],
     "Interface": ["ofport", "error", "mac_in_use", "ifindex", "link_state", "admin_state", "mtu",
-                  "link_resets", "link_speed", "duplex", "status", "statistics"],
+                  "link_resets", "link_speed", "duplex", "status", "statistics", "lacp_current"],
 }
 
 
@@ -175,7 +175,8 @@ class BridgeRunner:
         ifaces, bridges = self.switch.status(with_stats)
         updates = status_updates(self.idl.tables, ifaces, bridges, self._system_status(),
                                  self._memo)
-        updates += port_updates(self.idl.tables, self.bonds.active_members())
+        updates += port_updates(self.idl.tables, self.bonds.active_members(),
+                                self.bonds.lacp_current())
         if not updates:
             return
         txn = self.idl.transaction()

@@ -13,10 +13,10 @@ Interfaces is a bond: each interface is still an ordinary interface here,
 and `BridgeConfig.bonds` says which ones form a bond and how (Port
 bond_mode, bond_updelay, bond_downdelay, lacp, other_config
 bond-rebalance-interval, bond-hash-basis, bond-primary, lacp-fallback-ab,
-all-members-active, lacp-time, lacp-system-id, lacp-system-priority); vswitchd/bonds.py makes ofproto/bond.py bonds of it.
-The interface named like its bridge is the bridge's own
-internal port (OpenFlow LOCAL); it is created with the bridge, not as an
-ordinary port.
+all-members-active, lacp-time, lacp-system-id, lacp-system-priority);
+vswitchd/bonds.py makes ofproto/bond.py bonds of it.  The interface named
+like its bridge is the bridge's own internal port (OpenFlow LOCAL); it is
+created with the bridge, not as an ordinary port.
 
 Interface types: "" and "system" open an existing Linux interface,
 "internal" a TAP, "patch" joins two bridges (options:peer), "dummy" an
@@ -77,6 +77,9 @@ class BondConfig:
     name: str
     members: tuple[str, ...]
     settings: BondSettings = BondSettings()
+    # Port bond_active_slave as the database has it: the member to start with.  Status,
+    # not configuration: never compared.
+    active_hint: bytes | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +252,9 @@ def desired_state(tables: dict[str, dict[str, dict]], dummy: Dummy = Dummy.OFF) 
             if len(members) > 1:
                 own = tuple(i["name"] for i in members if i["name"] in interfaces
                             and interfaces[i["name"]].port == port["name"])
-                bonds[port["name"]] = BondConfig(port["name"], own, bond_settings(port))
+                bonds[port["name"]] = BondConfig(
+                    port["name"], own, bond_settings(port),
+                    _parse_mac(_scalar(port.get("bond_active_slave", ()))))
         dpid = oc.get("datapath-id")
         bridges[name] = BridgeConfig(
             name=name, datapath_type=br.get("datapath_type", ""),
