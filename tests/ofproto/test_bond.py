@@ -171,3 +171,18 @@ def test_preferred_member_is_made_active_first():
     assert b.active == "p1"            # the preferred one is not up yet
     b.set_may_enable("p2", True, 0.0)
     assert b.active == "p2" and b.preferred_mac is None
+
+
+def test_migrate_moves_a_bucket():
+    b = bond(BondMode.BALANCE_SLB)
+    src = 0x020000000001
+    bucket = slb_hash(src, 0)
+    other = "p2" if b.choose_output(src, 0) == "p1" else "p1"
+    assert b.migrate(bucket + N_BUCKETS, other) == "migrated"
+    assert b.choose_output(src, 0) == other
+    b.set_may_enable(other, False, 1.0)            # a disabled member's buckets move
+    assert b.choose_output(src, 0) != other
+    with pytest.raises(BondError, match="no such member"):
+        b.migrate(1, "zz")
+    with pytest.raises(BondError, match="not an SLB bond"):
+        bond().migrate(1, "p1")

@@ -200,9 +200,13 @@ def test_bond_show_and_admissibility_match_the_reference():
                           ("bondtcp", ("t1", "t2"))):
                 flags = admissible(db, ms)
                 adm[b] = {("active" if m == actives[b] else "other"): f for m, f in zip(ms, flags)}
+            migrate = [db.appctl("bond/migrate", *a) for a in (
+                ("bondslb", "5", "s2"), ("bondslb", "300", "s1"), ("bondab", "5", "a1"),
+                ("bondslb", "x", "s1"), ("bondslb", "5", "zz"), ("nope", "5", "s1"))]
             results[who] = ({b: skeleton(s) for b, s in shows.items()}, adm,
                             db.appctl("bond/show", "nope").stderr.splitlines()[0],
-                            db.appctl("bond/list").stdout.splitlines()[0])
+                            db.appctl("bond/list").stdout.splitlines()[0],
+                            [(r.returncode, r.stdout, r.stderr.splitlines()[:1]) for r in migrate])
             db.vsctl("del-br", "br0")
         finally:
             db.close()

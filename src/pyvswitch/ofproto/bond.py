@@ -342,6 +342,14 @@ class Bond:
             self._choose_active()
         return "enabled" if enable else "disabled"
 
+    def migrate(self, bucket: int, name: str) -> str:
+        """bond/migrate: gives a balance-slb hash bucket to a member."""
+        if self.settings.mode is not BondMode.BALANCE_SLB:
+            raise BondError("not an SLB bond")
+        self.member(name)
+        self.buckets[bucket % N_BUCKETS] = name
+        return "migrated"
+
     # ---- forwarding -----------------------------------------------------------------
 
     def admissibility(self, member: str, dst_multicast: bool) -> Verdict:
@@ -381,7 +389,7 @@ class Bond:
 
     def _bucket_member(self, bucket: int) -> str | None:
         name = self.buckets[bucket]
-        if name is not None:
+        if name is not None and self.members[name].enabled:
             return name
         load: dict[str, int] = {n: 0 for n, m in sorted(self.members.items()) if m.enabled}
         if not load:

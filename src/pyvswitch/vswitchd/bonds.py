@@ -17,7 +17,7 @@ forwarding marks the backer for revalidation; the bond's own log lines
 `active_members()` gives Port bond_active_slave (the active member's MAC) and
 `lacp_current()` Interface lacp_current, for `port_updates` to write;
 `register(table, bonds)` adds bond/list, bond/show, bond/set-active-member,
-bond/enable-member, bond/disable-member, bond/hash and lacp/show.
+bond/enable-member, bond/disable-member, bond/hash, bond/migrate and lacp/show.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import time
 
 from pyvswitch import vlog
 from pyvswitch.netdev import linux
-from pyvswitch.ofproto.bond import Bond, BondError, install, slb_hash
+from pyvswitch.ofproto.bond import Bond, BondError, BondMode, install, slb_hash
 from pyvswitch.ofproto.lacp import RxStatus
 from pyvswitch.ofproto.ofactions import OFPP_NONE, Output
 
@@ -212,6 +212,18 @@ def _hash(bonds: Bonds, args):
     return True, f"{slb_hash(mac, vlan, basis)}\n"
 
 
+def _migrate(bonds: Bonds, args):
+    port, bucket, member = args
+    found = bonds.find(port)
+    if found is None:
+        return False, "no such bond\n"
+    if found[1].settings.mode is not BondMode.BALANCE_SLB:
+        return False, "not an SLB bond\n"
+    if not bucket.isdigit():
+        return False, "bad hash\n"
+    return _member_command(bonds, [port, member], lambda b, m: b.migrate(int(bucket), m))
+
+
 def _lacp_show(bonds: Bonds, args):
     chosen = [t for t in bonds.all() if t[2].lacp is not None]
     if args:
@@ -239,6 +251,7 @@ def register(table, bonds: Bonds) -> None:
                    lambda args: _member_command(bonds, args,
                                                 lambda b, m: b.enable_member(m, False)))
     table.register("bond/hash", "mac [vlan] [basis]", 1, 3, lambda args: _hash(bonds, args))
+    table.register("bond/migrate", "port hash member", 3, 3, lambda args: _migrate(bonds, args))
     table.register("lacp/show", "[port]", 0, 1, lambda args: _lacp_show(bonds, args))
 
 
