@@ -103,7 +103,7 @@ def carrier(name: str) -> bool:
 
 
 def mac_text(mac: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in mac)
+    return mac.hex(":")
 
 
 def strerror(e: OSError) -> str:

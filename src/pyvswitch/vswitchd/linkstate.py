@@ -18,6 +18,8 @@ IFLA_STATS64=23 (struct rtnl_link_stats64: u64 counters in a fixed order).
 
 from __future__ import annotations
 
+import array
+import fcntl
 import os
 import socket
 import struct
@@ -99,14 +101,17 @@ def parse_links(data: bytes) -> tuple[list[LinkInfo], bool]:
             _, _, index, flags, _ = IFINFOMSG.unpack_from(data, offset + 16)
             name, mtu, mac, counters = "", None, None, None
             # A link carries dozens of attributes; only four are wanted, so the loop
-            # looks at each one's header and slices only those.
+            # looks at each one's header, slices only those, and stops once it has
+            # them all (the kernel puts them among the first).
             a = offset + 32
-            while a + 4 <= end:
+            missing = len(_WANTED)
+            while a + 4 <= end and missing:
                 alen, atype = rtattr(data, a)
                 if alen < 4:
                     break
                 atype &= 0x3fff
                 if atype in _WANTED:
+                    missing -= 1
                     value = data[a + 4:min(a + alen, end)]
                     if atype == IFLA_IFNAME:
                         name = value.split(b"\0", 1)[0].decode(errors="replace")
@@ -159,12 +164,11 @@ class EthtoolInfo:
 
 
 def _ethtool(sock: socket.socket, name: str, request: bytes) -> bytes:
-    import ctypes
-    import fcntl
-    buf = ctypes.create_string_buffer(request, len(request))
-    ifr = struct.pack("16sP", name.encode()[:15], ctypes.addressof(buf))
+    # The ifreq points at the command buffer, which the kernel fills in.
+    buf = array.array("B", request)
+    ifr = struct.pack("16sP", name.encode()[:15], buf.buffer_info()[0])
     fcntl.ioctl(sock.fileno(), SIOCETHTOOL, ifr + bytes(40 - len(ifr)))
-    return buf.raw
+    return buf.tobytes()
 
 
 def _cstr(raw: bytes) -> str:
