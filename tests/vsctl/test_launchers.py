@@ -102,3 +102,13 @@ def test_a_one_shot_launcher_keeps_output_and_exit_status(tmp_path):
         assert subprocess.run([*lean, "br-exists", "br9"], env=server.env, timeout=60).returncode == 2
     finally:
         server.close()
+
+
+def test_the_tools_fall_back_to_this_interpreter(tmp_path, monkeypatch):
+    """Without a system build of this Python version, every launcher names this interpreter."""
+    real_access = os.access
+    monkeypatch.setattr(launchers.os, "access", lambda p, m: False if p.startswith("/usr/bin/python") else
+                        real_access(p, m))
+    assert launchers.system_python("/some/venv/bin/python") == "/some/venv/bin/python"
+    for p in launchers.write(str(tmp_path)):
+        assert open(p).readline() == f"#!{sys.executable} -IS\n"
