@@ -21,6 +21,8 @@ TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 
 # Our ovs-vsctl runs hundreds of times here: let Python cache its bytecode
 # (in a private dir, removed at exit) even where the environment says not to.
+# The lean launchers (pyvswitch.launchers) ignore both variables and use the
+# package's own __pycache__; pip's console scripts, if installed instead, honour them.
 PYCACHE = tempfile.mkdtemp(prefix="vsctl-pycache-")
 atexit.register(shutil.rmtree, PYCACHE, True)
 
