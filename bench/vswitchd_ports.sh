@@ -12,13 +12,15 @@
 #   delbr_s      one waiting `ovs-vsctl del-br` of that bridge
 #   gone_s       from the start of del-br until the last TAP device is gone from the kernel
 #   cpu_s        CPU seconds ovs-vswitchd used (user+sys) from start to before the restart
+#   idle_pct     ovs-vswitchd's CPU use over IDLE seconds (default 10) with the N ports, nothing
+#                changing (status and statistics passes only), in % of one core
 # With ROUNDS > 1 each figure is the median of the rounds.  KERNEL_FASTPATH=false (or true)
 # sets other_config:kernel-fastpath, pyvswitch's eBPF tier (the reference ignores the key).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 SHARED=${SHARED:-$REPO/../shared/bench}
-N=${1:-1000}; ROUNDS=${2:-1}
+N=${1:-1000}; ROUNDS=${2:-1}; IDLE=${IDLE:-10}
 OUT=$(mktemp -d); REF=$(mktemp -d)
 for t in ovsdb-tool ovsdb-server ovs-vsctl ovs-vswitchd ovs-appctl; do
   ln -s "$(command -v $t)" "$REF/$t"
@@ -51,6 +53,8 @@ run_variant() {  # name bin round
     wait_ofports "$V"; echo "ofports_s $(since "$t0")"
     pid=$(cat "$d/run/ovs-vswitchd.pid")
     echo "cpu_s $(cpu "$pid")"
+    c0=$(cpu "$pid"); sleep "$IDLE"
+    echo "idle_pct $(python3 -c "print(round(($(cpu "$pid") - $c0) * 100 / $IDLE, 2))")"
     kill "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
     t0=$(now)
     "$bin/ovs-vswitchd" unix:"$d/run/db.sock" --pidfile="$d/run/ovs-vswitchd.pid" \
@@ -85,7 +89,7 @@ def load(name):
     return {k: statistics.median(v) for k, v in vals.items()}
 ovs, ours = load("ovs"), load("pyvswitch")
 print("%-10s%12s%12s%10s" % ("figure", "ovs", "pyvswitch", "ratio"))
-for k in ("add_s", "ofports_s", "restart_s", "delbr_s", "gone_s", "cpu_s"):
+for k in ("add_s", "ofports_s", "restart_s", "delbr_s", "gone_s", "cpu_s", "idle_pct"):
     a, b = ovs.get(k), ours.get(k)
     ratio = "%10.2f" % (b / a) if a and b is not None else "%10s" % "-"
     print("%-10s%12s%12s%s" % (k, "-" if a is None else round(a, 3), "-" if b is None else round(b, 3), ratio))
