@@ -10,7 +10,7 @@ import struct
 import pytest
 
 from fakekfast import FakeKernelFastPath
-from util import needs_root
+from util import needs_root, wait_until
 from pyvswitch.datapath import actions as A
 from pyvswitch.datapath.offload import (
     K_OUT, K_OUT_INGRESS, K_POP_VLAN, K_PUSH_VLAN, KernelOffload, kernel_key,
@@ -47,9 +47,11 @@ class Rig:
     with one NORMAL bridge on top."""
 
     def __init__(self, *, max_flows: int = 65536, vlans=(None, None, None), opener=None,
-                 ifindexes=(11, 12, 13)):
+                 ifindexes=(11, 12, 13), background: bool = False):
         self.opener = opener or FakeKernelFastPath.opener(max_flows)
-        self.dp = UserspaceDatapath(offload=KernelOffload(self.opener))
+        # Attached inline: each frame's entry is there when send() returns (the
+        # background attacher has tests of its own).
+        self.dp = UserspaceDatapath(offload=KernelOffload(self.opener, background=background))
         self.backer = Backer(self.dp)
         self.tap = KernelDummy("br0", 20, "egress")
         self.br = self.backer.create_bridge("br0", local_netdev=self.tap)
@@ -316,7 +318,7 @@ def test_dpctl_marks_offloaded_flows_and_shows_the_kernel_tier():
     assert "  kernel fast path: active (eBPF at TC), ports:1 flows:1 hit:0 refused:0\n" in text
 
 
-def test_port_counters_continue_across_a_port_added_again():
+def test_a_port_added_again_counts_from_zero():
     r = Rig()
     r.send("p2", udp(MAC2, MAC1))
     r.send("p1", udp(MAC1, MAC2))
@@ -332,7 +334,7 @@ def test_port_counters_continue_across_a_port_added_again():
     k = r.key("p1", udp(MAC1, MAC2))
     r.fp.hit(k, 100, 3)
     r.dp.flow_dump()
-    assert again.stats().rx_packets == 3         # not the 5 the kernel counted before
+    assert again.stats().rx_packets == 3         # not the 5 counted before its removal
 
 
 def test_a_port_the_kernel_will_not_attach_stays_in_userspace():
@@ -443,3 +445,87 @@ def test_closing_takes_the_socket_filters_off(monkeypatch):
     assert r.fp.ingress == {11}
     r.dp.offload.close()                # without the ports removed first
     assert detached == [r.devs[0]] and r.dp.offload.fp is None
+
+
+class SlowAttach(FakeKernelFastPath):
+    """Attaching waits for `go` (as the kernel makes a TCX attachment wait ~16 ms), or
+    fails for the ifindexes in `refuse`."""
+
+    go = None
+    refuse: set = set()
+
+    def attach_ingress(self, ifindex: int) -> None:
+        assert self.go.wait(10)
+        if ifindex in self.refuse:
+            raise OSError(95, "Operation not supported")
+        super().attach_ingress(ifindex)
+
+
+@pytest.fixture
+def slow(monkeypatch):
+    import threading
+    monkeypatch.setattr(SlowAttach, "go", threading.Event())
+    monkeypatch.setattr(SlowAttach, "refuse", set())
+    r = Rig(opener=SlowAttach.opener(), background=True)
+    yield r
+    SlowAttach.go.set()
+    r.dp.close()
+
+
+def test_attaching_in_the_background_never_holds_up_forwarding(slow):
+    r = slow
+    frame = udp(MAC1, MAC2)
+    for _ in range(3):          # the attachment waits; forwarding does not
+        r.send("p1", frame)
+    assert r.devs[1].transmitted and not r.fp.flows and not r.fp.ingress
+    assert sum(f.packets for f in r.megaflows()) == 3
+    SlowAttach.go.set()
+    # Once the attachment is collected (a flow dump, the 1 s housekeeping or the next
+    # frame), the key the frames brought meanwhile gets its entry.
+    wait_until(lambda: r.megaflows()[0].kkeys, 10, what="the attachment collected")
+    assert r.fp.ingress == {11} and list(r.fp.flows) == [r.key("p1", frame)]
+    puts = r.fp.puts
+    r.send("p1", frame)
+    assert r.fp.puts == puts
+
+
+def test_a_port_removed_or_the_tier_switched_off_while_attaching(slow, monkeypatch):
+    import threading
+    from pyvswitch.datapath import offload
+    detached = []
+    monkeypatch.setattr(offload, "_detach_socket_filter", detached.append)
+    r = slow
+    r.send("p1", udp(MAC1, MAC2))
+    r.send("p2", udp(MAC2, MAC1))
+    remover = threading.Thread(target=r.br.remove_port, args=("p1",))
+    remover.start()             # waits for the attachment in flight ...
+    SlowAttach.go.set()
+    remover.join(10)            # ... then takes it off with the port
+    assert not remover.is_alive()
+    assert 11 not in r.fp.ingress and detached == [r.devs[0]]
+    fp = r.fp
+    r.dp.set_kernel_fastpath(False)
+    assert fp.closed and not fp.ingress and detached == [r.devs[0], r.devs[1]]
+
+
+def test_a_port_refused_in_the_background_stays_in_userspace(slow):
+    r = slow
+    SlowAttach.refuse.add(11)
+    SlowAttach.go.set()
+    r.send("p1", udp(MAC1, MAC2))
+    r.dp.offload.settle()
+    for _ in range(2):
+        r.send("p1", udp(MAC1, MAC2))
+        r.dp.offload.settle()
+    assert not r.fp.flows and r.dp.offload._failed == {r.odp["p1"]}
+    assert sum(f.packets for f in r.megaflows()) == 3
+
+
+def test_a_put_the_kernel_fails_costs_only_the_entry():
+    r = Rig()
+
+    def fail(key, steps):
+        raise OSError(12, "Cannot allocate memory")
+    r.fp.put = fail
+    r.send("p1", udp(MAC1, MAC2))               # would raise out of the batch if mishandled
+    assert r.devs[1].transmitted and r.dp.offload.n_refused == 1 and not r.fp.flows

@@ -50,7 +50,9 @@ def offload(dp) -> None:
     key = extract(FRAME, 1)
     if dp.flow_get(L2, key) is None:
         dp.flow_put(L2, key, ((A.OUTPUT, 2),))
-    dp.process(1, [Packet(FRAME)])
+    dp.process(1, [Packet(FRAME)])          # the attacher attaches port 1 ...
+    dp.offload.settle()
+    dp.process(1, [Packet(FRAME)])          # ... and the next frame gets the entry
     assert dp.offload.n_entries == 1
 
 

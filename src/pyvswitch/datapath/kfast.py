@@ -43,6 +43,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
+import threading
 from collections.abc import Sequence
 
 from ..bpf import programs, syscall
@@ -107,6 +108,9 @@ class KernelFastPath:
         self._sock_prog = sock_prog
         self._links: dict[int, int] = {}            # ifindex -> link fd
         self._closed = False
+        # Attaching may run in a thread of its own (it takes ~16 ms): the links, and the
+        # program fds they use, change under this lock only.
+        self._ports_lock = threading.Lock()
 
     @classmethod
     def open(cls, max_flows: int = 65536) -> KernelFastPath:
@@ -149,8 +153,17 @@ class KernelFastPath:
         self._attach(ifindex, syscall.TCX_EGRESS)
 
     def _attach(self, ifindex: int, attach_type: int) -> None:
-        if ifindex in self._links:
-            return
+        with self._ports_lock:
+            self._check_open()
+            if ifindex in self._links:
+                return
+            self._attach_locked(ifindex, attach_type)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise OSError(errno.EBADF, "the kernel fast path is closed")
+
+    def _attach_locked(self, ifindex: int, attach_type: int) -> None:
         new_port = self._port_row(ifindex)
         try:
             self._links[ifindex] = syscall.link_create(self._tc_prog, ifindex, attach_type)
@@ -178,9 +191,10 @@ class KernelFastPath:
 
     def detach(self, ifindex: int) -> None:
         """Stops running the program on ifindex (its counters stay readable)."""
-        fd = self._links.pop(ifindex, None)
-        if fd is not None:
-            os.close(fd)
+        with self._ports_lock:
+            fd = self._links.pop(ifindex, None)
+            if fd is not None:
+                os.close(fd)
 
     def forget_port(self, ifindex: int) -> None:
         """Detaches ifindex and deletes its counters row: for a port removed for good, so
@@ -194,7 +208,9 @@ class KernelFastPath:
 
     def filter_socket(self, sock_fd: int) -> None:
         """Attaches the socket filter to an AF_PACKET socket: it then receives only misses."""
-        syscall.attach_socket(sock_fd, self._sock_prog)
+        with self._ports_lock:
+            self._check_open()
+            syscall.attach_socket(sock_fd, self._sock_prog)
 
     # Entries
 
@@ -256,12 +272,14 @@ class KernelFastPath:
         """Detaches every port, empties the flow map and frees the maps and programs.
         Sockets filtered by this fast path keep their filter, which now finds nothing and
         passes every frame."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._ports_lock:
+            if self._closed:
+                return
+            self._closed = True
+            links, self._links = self._links, {}
         try:
-            for ifindex in list(self._links):
-                self.detach(ifindex)
+            for fd in links.values():
+                os.close(fd)
             self.flush()
         finally:
             for fd in (self._sock_prog, self._tc_prog, self._kports.fd, self._kflows.fd):

@@ -25,8 +25,11 @@ Kernel-backed netdevs say so with a `kernel_hook` attribute and an `ifindex`:
 program goes on its ingress, and the socket gets the socket filter that hides kernel
 hits from it (the socket sees a frame before TC ingress runs); "egress" - a TAP whose
 frames from the host leave through its egress.  A port gets its program when it first
-carries a frame worth an entry (an attachment costs ~16 ms); any kernel-backed port may
-be an output at once.
+carries a frame worth an entry (an attachment costs ~16 ms), attached by a thread of
+its own so that forwarding never waits for it; the keys of the frames it carries
+meanwhile get their entries when the attachment is collected (the next frame, flow dump
+or housekeeping pass).  Any kernel-backed port may be an output at once (it gets a
+counters row, `count_port`); a removed port's row is deleted with it.
 
 Invariants: `_entries` holds exactly the keys this module put and did not delete, each
 with its megaflow and the kernel counters already folded; a megaflow's `kkeys` are its
@@ -40,13 +43,17 @@ the frames of a few microseconds.
 When an entry appears, frames of its key already queued for userspace are forwarded after
 later ones the kernel took: a flow's first few frames may be reordered, once.
 
-Not thread-safe: the datapath calls it with its lock held.
+Not thread-safe: the datapath calls it with its lock held.  The one thread of its own,
+the attacher (see `_attach`), only attaches ports and queues the results for `offer`.
 """
 
 from __future__ import annotations
 
+import collections
+import queue
 import socket
 import struct
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -76,6 +83,7 @@ _IFINDEX = struct.Struct("<I")
 _TCI = struct.Struct("<H")
 SO_DETACH_BPF = 27          # = SO_DETACH_FILTER
 MAX_REFUSED = 4096
+MAX_WAITING = 256           # keys remembered per port while it is being attached
 
 
 def kernel_key(ifindex: int, frame) -> bytes | None:
@@ -132,8 +140,12 @@ class KernelOffload:
     raises FastPathUnavailable); tests pass a stand-in."""
 
     def __init__(self, opener: Callable | None = None, *, max_flows: int = 65536,
-                 clock_ns: Callable[[], int] = time.monotonic_ns):
+                 clock_ns: Callable[[], int] = time.monotonic_ns, background: bool = True):
         self._opener = opener or _open_kfast
+        self.background = background        # attach in a thread of its own (see _attach)
+        self._attacher: _Attacher | None = None
+        self._pending: set[int] = set()             # ports the attacher is attaching
+        self._waiting: dict[int, dict] = {}          # pending port -> {key: megaflow}
         self._max_flows = max_flows
         self._clock_ns = clock_ns
         self.enabled = True
@@ -201,6 +213,7 @@ class KernelOffload:
             for kp in list(self.ports.values()):
                 self._add_output(kp)
             return
+        self.settle()
         self.flush(flows)
         for port_no in list(self._attached):
             self._detach(port_no)
@@ -231,46 +244,71 @@ class KernelOffload:
                      kp.netdev.name, e, rl=_RL)
 
     def _attach(self, kp: KernelPort) -> bool:
-        """Puts the TC program on the port (and the filter on its socket, after: a filter
-        hiding hits with no program to forward them would lose frames).  A TCX attachment
+        """Attaches the port's program; True if it is attached now.  A TCX attachment
         costs ~16 ms here (measured: link create and release serialize in the kernel), so
-        a port gets it when it first carries a frame worth an entry, not when it is added:
-        a thousand idle internal ports cost nothing."""
-        if kp.port_no in self._failed:
+        a port gets it when it first carries a frame worth an entry, not when it is added
+        (a thousand idle internal ports cost nothing), and, in the background mode, in the
+        attacher's thread: the forwarding thread goes on meanwhile (with the datapath's
+        lock held, 16 ms of it would stall every port), and the port's entries start with
+        its first frame after the attachment is collected."""
+        if kp.port_no in self._failed or kp.port_no in self._pending:
             return False
-        try:
-            if kp.hook == INGRESS:
-                self.fp.attach_ingress(kp.ifindex)
-                self.fp.filter_socket(kp.netdev.fileno())
-            else:
-                self.fp.attach_egress(kp.ifindex)
-        except OSError as e:
+        if not self.background:
+            return self._attached_now(kp, _attach_port(self.fp, kp))
+        if self._attacher is None:
+            self._attacher = _Attacher()
+        self._pending.add(kp.port_no)
+        self._attacher.request(self.fp, kp)
+        return False
+
+    def _attached_now(self, kp: KernelPort, error: OSError | None) -> bool:
+        if error is not None:
             self._failed.add(kp.port_no)
-            log.warn("%s: cannot attach the kernel fast path (%s)", kp.netdev.name, e)
-            try:
-                self.fp.detach(kp.ifindex)
-            except OSError:
-                pass
+            log.warn("%s: cannot attach the kernel fast path (%s)", kp.netdev.name, error)
             return False
         self._attached[kp.port_no] = kp
         self._counted.add(kp.ifindex)
         return True
 
+    def _collect(self) -> None:
+        """Takes the attacher's results.  One for a port that went, or for a tier switched
+        off, meanwhile is undone (settle() before those changes makes that rare)."""
+        done = self._attacher.done
+        while done:
+            fp, kp, error = done.popleft()
+            self._pending.discard(kp.port_no)
+            waiting = self._waiting.pop(kp.port_no, {})
+            if fp is self.fp and self.ports.get(kp.port_no) is kp:
+                if self._attached_now(kp, error):
+                    # The keys its frames brought while it was attached get entries now
+                    # (their megaflows may have gone or changed meanwhile).
+                    for k, f in waiting.items():
+                        if f.dead:
+                            continue
+                        if f.ksteps is None:
+                            f.ksteps = self.steps(f)
+                        if f.ksteps is not False and k not in self._refused:
+                            self._install(f, k, f.ksteps)
+            elif error is None:
+                _detach_port(fp, kp)
+
+    def settle(self) -> None:
+        """Waits for the attachments in flight and takes their results."""
+        if self._attacher is not None:
+            self._attacher.settle()
+            self._collect()
+
     def _detach(self, port_no: int) -> None:
         kp = self._attached.pop(port_no, None)
         if kp is None or self.fp is None:
             return
-        try:
-            self.fp.detach(kp.ifindex)
-        except OSError:
-            pass
-        if kp.hook == INGRESS:
-            _detach_socket_filter(kp.netdev)
+        _detach_port(self.fp, kp)
 
     def port_removed(self, port_no: int, flows) -> None:
         """Deletes the entries of every megaflow naming the port, then detaches it."""
         if port_no not in self.ports:
             return
+        self.settle()
         for f in flows:
             if f.kkeys and (f.key.in_port == port_no or
                             any(a[0] == OUTPUT and a[1] == port_no for a in f.actions)):
@@ -327,7 +365,9 @@ class KernelOffload:
         return tuple(out)
 
     def offer(self, f, in_port: int, frame) -> None:
-        """Userspace forwarded frame by megaflow f: put the kernel entry for its key, once."""
+        """Userspace forwarded frame by megaflow f: put the kernel entry for its key, once.
+        While the port is being attached, the key is remembered and its entry put when
+        the attachment is collected."""
         steps = f.ksteps
         if steps is None:
             steps = f.ksteps = self.steps(f)
@@ -335,12 +375,26 @@ class KernelOffload:
             return
         kp = self._attached.get(in_port)
         if kp is None:
-            kp = self.ports.get(in_port)
-            if kp is None or not self._attach(kp):
-                return
+            if self._attacher is not None and self._attacher.done:
+                self._collect()
+                kp = self._attached.get(in_port)
+            if kp is None:
+                kp = self.ports.get(in_port)
+                if kp is None or not self._attach(kp):
+                    if kp is not None and kp.port_no in self._pending:
+                        self._remember(kp, f, frame)
+                    return
         k = kernel_key(kp.ifindex, frame)
-        if k is None or k in self._refused:
-            return
+        if k is not None and k not in self._refused:
+            self._install(f, k, steps)
+
+    def _remember(self, kp: KernelPort, f, frame) -> None:
+        k = kernel_key(kp.ifindex, frame)
+        waiting = self._waiting.setdefault(kp.port_no, {})
+        if k is not None and len(waiting) < MAX_WAITING:
+            waiting[k] = f
+
+    def _install(self, f, k: bytes, steps: tuple) -> None:
         e = self._entries.get(k)
         if e is not None:
             if e[0] is f:
@@ -348,8 +402,8 @@ class KernelOffload:
             e[0].kkeys.discard(k)
         try:
             ok = self.fp.put(k, steps)
-        except (OSError, ValueError) as e:
-            log.warn("kernel fast path: cannot install an entry (%s)", e, rl=_RL)
+        except (OSError, ValueError) as err:
+            log.warn("kernel fast path: cannot install an entry (%s)", err, rl=_RL)
             ok = False
         if not ok:
             self.n_refused += 1
@@ -421,6 +475,8 @@ class KernelOffload:
     def sync(self, now: float) -> int:
         """Folds the kernel's entry counters into their megaflows (used times converted to
         the datapath's clock, whose `now` is given); returns the packets added."""
+        if self._attacher is not None and self._attacher.done:
+            self._collect()
         if self.fp is None or not self._entries:
             return 0
         now_ns = self._clock_ns()
@@ -471,6 +527,10 @@ class KernelOffload:
     def close(self) -> None:
         """Frees the kernel tier: socket filters off the ports still attached (a filter
         would keep the programs and maps alive as long as its socket), links, maps."""
+        self.settle()
+        if self._attacher is not None:
+            self._attacher.stop()
+            self._attacher = None
         self._entries.clear()
         for port_no in list(self._attached):
             self._detach(port_no)
@@ -484,6 +544,65 @@ class KernelOffload:
         self._counters.clear()
         self._counted.clear()
         self._failed.clear()
+
+
+def _attach_port(fp, kp: KernelPort) -> OSError | None:
+    """Puts the TC program on the port, then the filter on its socket (a filter hiding hits
+    with no program to forward them would lose frames); on failure, undoes it and returns
+    the error."""
+    try:
+        if kp.hook == INGRESS:
+            fp.attach_ingress(kp.ifindex)
+            fp.filter_socket(kp.netdev.fileno())
+        else:
+            fp.attach_egress(kp.ifindex)
+    except OSError as e:
+        try:
+            fp.detach(kp.ifindex)
+        except OSError:
+            pass
+        return e
+    return None
+
+
+def _detach_port(fp, kp: KernelPort) -> None:
+    try:
+        fp.detach(kp.ifindex)
+    except OSError:
+        pass
+    if kp.hook == INGRESS:
+        _detach_socket_filter(kp.netdev)
+
+
+class _Attacher:
+    """A thread attaching ports' programs, one request at a time; its results wait in
+    `done` for the datapath's thread to collect them under the datapath's lock."""
+
+    def __init__(self) -> None:
+        self._q: queue.Queue = queue.Queue()
+        self.done: collections.deque = collections.deque()
+        self._thread = threading.Thread(target=self._run, name="kfast-attach", daemon=True)
+        self._thread.start()
+
+    def request(self, fp, kp: KernelPort) -> None:
+        self._q.put((fp, kp))
+
+    def settle(self) -> None:
+        self._q.join()
+
+    def stop(self) -> None:
+        self._q.put(None)
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            try:
+                if item is None:
+                    return
+                self.done.append((*item, _attach_port(*item)))
+            finally:
+                self._q.task_done()
 
 
 def _detach_socket_filter(netdev) -> None:
