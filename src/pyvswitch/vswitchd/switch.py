@@ -2,7 +2,9 @@
 
 `Switch.apply(effects, now)` carries out what reconcile.py decided, one
 effect at a time, and keeps `running` (a SwitchConfig) equal to what it
-actually managed to set up: an interface whose netdev cannot be opened is
+actually managed to set up (each running bridge's interface dict is the
+Switch's own and is updated in place: copying it per interface made adding
+a thousand quadratic): an interface whose netdev cannot be opened is
 left out of `running` -- so the next reconfiguration tries it again, as OVS
 does -- and its error is kept for the status write-back.  A failing effect
 never stops the others.
@@ -156,9 +158,7 @@ class Switch:
                 br.remove_port(e.name)
                 log.info("bridge %s: deleted interface %s on port %d", e.bridge, e.name, ofport)
             self._close(e.name)
-            rb = bridges[e.bridge]
-            bridges[e.bridge] = _with_interfaces(rb, {k: v for k, v in rb.interfaces.items()
-                                                      if k != e.name})
+            bridges[e.bridge].interfaces.pop(e.name, None)
         elif isinstance(e, CreateBridge):
             self._create_bridge(e.config, now)
         elif isinstance(e, ConfigureBridge):
@@ -173,8 +173,7 @@ class Switch:
             if c.mac and nd is not None and self.mac(c.name) != c.mac:
                 self._set_mac(c.name, nd, c.mac)
             self._set_mtu(c)
-            rb = bridges[e.bridge]
-            bridges[e.bridge] = _with_interfaces(rb, {**rb.interfaces, c.name: c})
+            bridges[e.bridge].interfaces[c.name] = c
 
     def _create_bridge(self, cfg: BridgeConfig, now: float) -> None:
         name = cfg.name
@@ -265,8 +264,7 @@ class Switch:
                 self._set_mac(c.name, netdev, c.mac)
         self._set_mtu(c)
         log.info("bridge %s: added interface %s on port %d", bridge, c.name, ofport)
-        rb = self.running.bridges[bridge]
-        self.running.bridges[bridge] = _with_interfaces(rb, {**rb.interfaces, c.name: c})
+        self.running.bridges[bridge].interfaces[c.name] = c
 
     def _open(self, type_: str, name: str):
         # TAPs start administratively down, as OVS's userspace datapath leaves them:
