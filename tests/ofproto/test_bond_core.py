@@ -186,3 +186,26 @@ def test_migrate_moves_a_bucket():
         b.migrate(1, "zz")
     with pytest.raises(BondError, match="not an SLB bond"):
         bond().migrate(1, "p1")
+
+
+def test_rebalance_gives_a_recovered_member_its_share():
+    b = bond(BondMode.BALANCE_SLB, now=0.0)
+    srcs = range(1, 60)
+    b.set_may_enable("p2", False, 1.0)
+    assert {b.choose_output(m, 0) for m in srcs} == {"p1"}
+    b.set_may_enable("p2", True, 2.0)
+    assert {b.choose_output(m, 0) for m in srcs} == {"p1"}      # buckets stay until...
+    before = {m: b.choose_output(m, 0) for m in srcs}
+    assert b.run(10.0)                                          # ...the rebalance
+    after = {m: b.choose_output(m, 0) for m in srcs}
+    used = [n for n in b.buckets if n is not None]
+    assert abs(used.count("p1") - used.count("p2")) <= 1
+    assert any(e.startswith("bond bond0: shift hash ") for e in b.events)
+    assert not b.run(20.0)                                      # balanced: nothing moves
+    assert {m: b.choose_output(m, 0) for m in srcs} == after != before
+
+
+def test_rebalance_interval_zero_disables_it():
+    b = bond(BondMode.BALANCE_SLB, rebalance_interval=0)
+    assert b.next_rebalance is None and "next rebalance" not in b.show(0.0)
+    assert bond().next_rebalance is None                        # active-backup

@@ -25,7 +25,10 @@ Modes (Port bond_mode):
   member's sources.  Multicast and broadcast are received only on the
   active member (unless all-members-active), and a frame whose source was
   learned on another port is dropped (`DROP_IF_MOVED`): it is our own
-  flood coming back.  Rebalancing by load is not done.
+  flood coming back.  Every bond-rebalance-interval ms (0: never) the
+  buckets in use are evened out among the enabled members by count, so a
+  member that came back gets its share again (OVS weighs buckets by their
+  traffic; we count them).
 - balance-tcp: as balance-slb, hashed on the L3/L4 5-tuple; OVS allows it only
   on a bond whose LACP partner has negotiated: balance-tcp without LACP
   carries nothing, as in OVS.
@@ -164,7 +167,9 @@ class Bond:
             self.buckets = [None] * N_BUCKETS
             for m in self.members.values():
                 self._update_may_enable(m, now)
-        if self.balanced and self.next_rebalance is None:
+        if not self.balanced or settings.rebalance_interval <= 0:
+            self.next_rebalance = None
+        elif self.next_rebalance is None:
             self.next_rebalance = now + settings.rebalance_interval / 1000
         self._choose_active()
         return changed
@@ -269,7 +274,30 @@ class Bond:
                     changed = True
         if self.next_rebalance is not None and now >= self.next_rebalance:
             self.next_rebalance = now + self.settings.rebalance_interval / 1000
+            changed |= self._rebalance()
         return self._choose_active() or changed
+
+    def _rebalance(self) -> bool:
+        """Evens out the buckets in use among the enabled members (a member that came
+        back gets its share again), moving as few as it takes; True if any moved."""
+        held: dict[str, list[int]] = {n: [] for n, m in sorted(self.members.items())
+                                      if m.enabled}
+        if len(held) < 2:
+            return False
+        for b, name in enumerate(self.buckets):
+            if name in held:
+                held[name].append(b)
+        moved = False
+        while True:
+            hi = max(held, key=lambda n: len(held[n]))
+            lo = min(held, key=lambda n: len(held[n]))
+            if len(held[hi]) - len(held[lo]) <= 1:
+                return moved
+            b = held[hi].pop()
+            held[lo].append(b)
+            self.buckets[b] = lo
+            self.events.append(f"bond {self.name}: shift hash {b} from {hi} to {lo}")
+            moved = True
 
     def deadline(self) -> float | None:
         """When `run` wants to be called next, or None."""
