@@ -105,6 +105,9 @@ def test_balance_slb_input_rules(sw):
     sw.run()
     assert sw.send(other, frame(mac(1), mac(5))) == {}
     assert br.mac.lookup(0, mac(1)) == 1
+    assert "SLB bond thinks this packet looped back, dropping" in br.trace(
+        f"in_port={br.by_name[other].ofport},dl_src=02:00:00:00:00:01,dl_dst=02:00:00:00:00:05",
+        sw.clock.t)
 
 
 def test_balance_slb_failover_moves_only_the_failed_member_sources(sw):

@@ -567,10 +567,12 @@ class _Ctx:
         if in_bond is not None:
             # A bond is one port: the MAC table knows it by one ofport.
             verdict = in_bond.admissibility(in_port.name, is_multicast(dl_dst))
-            if verdict is Verdict.DROP or (
-                    verdict is Verdict.DROP_IF_MOVED
-                    and bridge.mac.lookup(vlan, dl_src) not in (None, in_bond.ofport)):
+            if verdict is Verdict.DROP:
                 self.note("-> bonding refused admissibility, dropping")
+                return
+            if verdict is Verdict.DROP_IF_MOVED and \
+                    bridge.mac.lookup(vlan, dl_src) not in (None, in_bond.ofport):
+                self.note("-> SLB bond thinks this packet looped back, dropping")
                 return
             in_ofport = in_bond.ofport
         flood_vlan = vlan in bridge.flood_vlans
