@@ -8,17 +8,21 @@ ovs-vswitchd.  Output, messages and exit codes are those of OVS's tool: the
 command's text on stdout and 0; a command failure prints the daemon's text
 on stderr and exits 2; failing to reach the daemon exits 1; at the timeout
 the process dies by SIGALRM as OVS's does.
+
+The tool lives for one request, and agents call it often: its import path
+uses `posix` and `_signal` rather than `os` and `signal` (which builds enums
+of the signal numbers), and nothing that pulls in typing, dataclasses,
+socket or re (see pyvswitch.launchers; tests/appctl/test_startup.py).
 """
 
 from __future__ import annotations
 
-import os
-import signal
+import _signal
+import posix
 import sys
 
 from pyvswitch import dirs, vlog
-from pyvswitch.daemon import pidfile_owner
-from pyvswitch.unixctl.client import UnixctlClient, UnixctlProtocolError, read_pidfile
+from pyvswitch.unixctl.client import UnixctlClient, UnixctlProtocolError, pidfile_owner, read_pidfile
 from pyvswitch.unixctl.commands import version_string
 
 PROGRAM = "ovs-appctl"
@@ -108,8 +112,8 @@ def _parse(argv: list[str]) -> tuple[str, float | None, list[str]]:
 
 def _on_alarm(signum, frame):
     vlog.module("fatal_signal").warn("terminating with signal 14 (Alarm clock)")
-    signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGALRM)
+    _signal.signal(_signal.SIGALRM, _signal.SIG_DFL)
+    posix.kill(posix.getpid(), _signal.SIGALRM)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,14 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     if not rest:
         return _fail("at least one non-option argument is required (use --help for help)")
     if timeout:
-        signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, timeout)
+        _signal.signal(_signal.SIGALRM, _on_alarm)
+        _signal.setitimer(_signal.ITIMER_REAL, timeout)
     command, args = rest[0], rest[1:]
 
     if target.startswith("/"):
         path = target
     else:
-        pidfile = os.path.join(dirs.rundir(), f"{target}.pid")
+        pidfile = dirs.default_pidfile(target)
         try:
             pid = read_pidfile(pidfile)
             if pidfile_owner(pidfile) is None:
@@ -143,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             vlog.module("daemon_unix").warn("%s: pidfile is stale", pidfile)
             return _fail(f'cannot read pidfile "{pidfile}" (Invalid argument)')
-        path = os.path.join(dirs.rundir(), f"{target}.{pid}.ctl")
+        path = dirs.default_ctl(target, pid)
 
     try:
         client = UnixctlClient(path)

@@ -8,19 +8,25 @@ ovs-vswitchd's control socket (RUNDIR/ovs-vswitchd.PID.ctl) and prints the answe
 output on stdout and exit 0; an error on stderr in ovs-dpctl's words and exit 1.
 Commands that create or delete datapaths or their ports belong to ovs-vswitchd's
 configuration (ovs-vsctl) and are refused with a message saying so.
+
+The tool lives for one request: like ovs-appctl it keeps off os, socket,
+typing and dataclasses, and it does not import the command table
+(pyvswitch.datapath.dpctl brings the flow parsers and printers with it):
+`COMMANDS` repeats the table's names, which tests/appctl keeps equal to it.
 """
 
 from __future__ import annotations
 
-import os
+import posix
 import sys
 
 from pyvswitch import dirs, vlog
-from pyvswitch.datapath.dpctl import COMMANDS, PROGRAM as DAEMON
 from pyvswitch.unixctl.client import UnixctlClient, UnixctlProtocolError, read_pidfile
 from pyvswitch.unixctl.commands import version_string
 
 PROGRAM = "ovs-dpctl"
+DAEMON = "ovs-vswitchd"
+COMMANDS = frozenset({"show", "dump-dps", "dump-flows", "add-flow", "mod-flow", "del-flow", "del-flows"})
 
 USAGE = f"""\
 {PROGRAM}: Open vSwitch datapath management utility
@@ -69,16 +75,23 @@ def _fail(msg: str) -> int:
 def _socket() -> str:
     """ovs-vswitchd's control socket: RUNDIR/ovs-vswitchd.PID.ctl, or RUNDIR/ovs-vswitchd.ctl
     for a daemon started with that --unixctl; raises OSError/ValueError when neither is there."""
-    rundir = dirs.rundir()
-    fixed = os.path.join(rundir, "ovs-vswitchd.ctl")
+    fixed = dirs.abs_file_name(dirs.rundir(), f"{DAEMON}.ctl")
     try:
-        pid = read_pidfile(os.path.join(rundir, "ovs-vswitchd.pid"))
+        pid = read_pidfile(dirs.default_pidfile(DAEMON))
     except (OSError, ValueError):
-        if os.path.exists(fixed):
+        if _exists(fixed):
             return fixed
         raise
-    path = os.path.join(rundir, f"ovs-vswitchd.{pid}.ctl")
-    return fixed if not os.path.exists(path) and os.path.exists(fixed) else path
+    path = dirs.default_ctl(DAEMON, pid)
+    return fixed if not _exists(path) and _exists(fixed) else path
+
+
+def _exists(path: str) -> bool:
+    try:
+        posix.stat(path)
+    except OSError:
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,12 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as e:
         reason = getattr(e, "strerror", None) or "Invalid argument"
         return _fail(f"cannot reach ovs-vswitchd, which holds the datapath "
-                     f"(cannot read pidfile \"{os.path.join(dirs.rundir(), 'ovs-vswitchd.pid')}\""
+                     f"(cannot read pidfile \"{dirs.default_pidfile(DAEMON)}\""
                      f" ({reason})); is ovs-vswitchd running?")
     try:
         client = UnixctlClient(path)
         if timeout:
-            client.sock.settimeout(timeout)
+            client.settimeout(timeout)
     except OSError as e:
         return _fail(f"cannot reach ovs-vswitchd, which holds the datapath "
                      f"(cannot connect to \"{path}\" ({e.strerror})); is ovs-vswitchd running?")

@@ -2,15 +2,24 @@
 
 `UnixctlClient(path)` connects to a daemon's control socket; `transact(cmd,
 args)` returns `(ok, text)`: the command's output, or the daemon's error
-text.  Transport trouble raises `OSError` (connection refused, end of file);
-a reply that is not a unixctl reply raises `UnixctlProtocolError`.
+text.  Transport trouble raises `OSError` (connection refused, end of file,
+`TimeoutError` after `settimeout`); a reply that is not a unixctl reply
+raises `UnixctlProtocolError`.
+
+ovs-appctl and ovs-dpctl start for one request, so most of a call is Python
+starting up: this module and what it imports stay off the costly modules
+(`socket`, whose constants become enums, `os`, `struct`, `typing`), using
+the C modules under them (`_socket`, `posix`, `_struct`, `fcntl`) instead.
+tests/appctl/test_startup.py keeps it so.
 """
 
 from __future__ import annotations
 
+import _socket
+import _struct
 import errno
-import os
-import socket
+import fcntl
+import posix
 
 from pyvswitch.ovsdb import jsonrpc
 
@@ -22,7 +31,7 @@ class UnixctlProtocolError(Exception):
 class UnixctlClient:
     def __init__(self, path: str) -> None:
         self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             self.sock.connect(path)
         except OSError:
@@ -31,6 +40,9 @@ class UnixctlClient:
 
     def close(self) -> None:
         self.sock.close()
+
+    def settimeout(self, seconds: float | None) -> None:
+        self.sock.settimeout(seconds)
 
     def __enter__(self):
         return self
@@ -90,10 +102,32 @@ def read_pidfile(path: str) -> int:
     return pid
 
 
+# struct flock on Linux (l_type, l_whence, l_start, l_len, l_pid), native layout.
+_FLOCK = "hhqqi"
+
+
+def pidfile_owner(path: str) -> int | None:
+    """The pid holding the lock on pidfile path (a running daemon holds a
+    write lock on its pidfile), or None if nobody does."""
+    try:
+        fd = posix.open(path, posix.O_RDWR)
+    except OSError:
+        return None
+    try:
+        lock = _struct.pack(_FLOCK, fcntl.F_WRLCK, 0, 0, 0, 0)   # whence 0: SEEK_SET
+        l_type, _, _, _, pid = _struct.unpack(_FLOCK, fcntl.fcntl(fd, fcntl.F_GETLK, lock))
+        return None if l_type == fcntl.F_UNLCK else pid
+    except OSError:
+        return None
+    finally:
+        posix.close(fd)
+
+
 def target_socket(target: str, rundir: str) -> str:
     """Where TARGET's control socket is: an absolute path is the socket;
     otherwise RUNDIR/TARGET.pid names the pid of RUNDIR/TARGET.PID.ctl."""
     if target.startswith("/"):
         return target
-    pid = read_pidfile(os.path.join(rundir, f"{target}.pid"))
-    return os.path.join(rundir, f"{target}.{pid}.ctl")
+    rundir = rundir if not rundir or rundir.endswith("/") else rundir + "/"
+    pid = read_pidfile(f"{rundir}{target}.pid")
+    return f"{rundir}{target}.{pid}.ctl"

@@ -7,10 +7,13 @@ what only it knows (how to exit, what to report about memory) as callables.
 
 from __future__ import annotations
 
-from typing import Callable
-
 from pyvswitch import OVS_COMPAT_VERSION, vlog
-from pyvswitch.unixctl.core import CommandTable
+
+TYPE_CHECKING = False   # ovs-appctl imports version_string: no typing or dataclasses (core) at run time
+if TYPE_CHECKING:
+    from typing import Callable
+
+    from pyvswitch.unixctl.core import CommandTable
 
 
 def version_string(program: str) -> str:

@@ -1,0 +1,140 @@
+"""ovs-appctl's and ovs-dpctl's import paths stay lean.
+
+Like ovs-vsctl (tests/vsctl/test_startup.py, whose list of costly modules
+this repeats), these tools live for one request, so most of a call is Python
+starting and importing.  The tests are structural: a whole call, run as the
+lean launcher runs it (-I -S, the package's directory appended to the path),
+must not load any module known to cost a millisecond or more at import.
+Error paths count too: a daemon that is not there, a command it refuses.
+"""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from pyvswitch.launchers import package_dir
+from pyvswitch.unixctl.client import pidfile_owner
+from util import REPO, ours, ovs_env, stop_pid, wait_until
+
+HEAVY = frozenset({
+    "dataclasses", "inspect", "ast", "dis", "typing", "socket", "uuid", "platform", "decimal", "copy",
+    "asyncio", "ssl", "selectors", "textwrap", "traceback", "tokenize", "signal", "re", "json", "enum",
+    "functools", "collections", "operator", "types", "random", "hashlib", "warnings", "struct", "weakref",
+    "threading", "contextlib", "importlib", "locale", "os", "posixpath", "_collections_abc"})
+
+# Runs one call of MODULE's main as the launcher would and reports, after
+# its output, the exit status and the modules loaded (written without json).
+PROBE = """
+import sys
+sys.path.append(sys.argv.pop(1))
+module, program = sys.argv.pop(1), sys.argv.pop(1)
+main = __import__(module, fromlist=["main"]).main
+sys.argv = [program, *sys.argv[1:]]
+try:
+    status = main()
+except SystemExit as e:
+    status = e.code
+sys.stdout.flush()
+sys.stderr.flush()
+print("\\n" + repr({"status": status, "modules": sorted(sys.modules)}))
+"""
+
+
+def probe(env: dict, module: str, program: str, *args: str) -> tuple[int, set[str], str, str]:
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", PROBE, package_dir(), module, program, *args],
+                       env=env, capture_output=True, text=True, timeout=60, cwd=REPO)
+    out, _, last = r.stdout.rstrip("\n").rpartition("\n")
+    assert r.returncode == 0, r.stderr
+    report = ast.literal_eval(last)
+    return report["status"], set(report["modules"]), out, r.stderr
+
+
+@pytest.fixture(scope="module")
+def server():
+    """Our ovsdb-server with its pidfile and control socket in a private run directory."""
+    d = Path(tempfile.mkdtemp(prefix="appctl-"))
+    env = ovs_env(d)
+    subprocess.run([ours("ovsdb-tool"), "create", str(d / "conf.db")], env=env, check=True)
+    proc = subprocess.Popen([ours("ovsdb-server"), str(d / "conf.db"), f"--remote=punix:{d}/db.sock",
+                             "--pidfile", f"--log-file={d}/ovsdb-server.log"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: (d / f"ovsdb-server.{proc.pid}.ctl").exists() or proc.poll() is not None, 20,
+                   what="ovsdb-server's control socket")
+        assert proc.poll() is None
+        yield env, d, proc.pid
+    finally:
+        stop_pid(proc.pid)
+        proc.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+APPCTL = ("pyvswitch.cli.ovs_appctl", "ovs-appctl")
+DPCTL = ("pyvswitch.cli.ovs_dpctl", "ovs-dpctl")
+
+
+@pytest.mark.parametrize("args,status", [
+    (["-t", "ovsdb-server", "version"], 0),
+    (["-t", "ovsdb-server", "vlog/list"], 0),
+    (["--target=ovsdb-server", "-T", "30", "list-commands"], 0),
+    (["-t", "ovsdb-server", "nonexist"], 2),
+    (["-t", "nosuch", "version"], 1),
+    (["-t", "/nonexistent.ctl", "version"], 1),
+    (["-t", "ovsdb-server", "-vdbg", "vlog/set", "xyzzy:dbg"], 2),
+    (["--help"], 0),
+])
+def test_an_appctl_call_stays_lean(server, args, status):
+    env, _, _ = server
+    got, loaded, _, _ = probe(env, *APPCTL, *args)
+    assert got == status
+    assert not loaded & HEAVY, sorted(loaded & HEAVY)
+
+
+def test_the_appctl_probe_sees_real_work(server):
+    env, _, _ = server
+    status, _, out, _ = probe(env, *APPCTL, "-t", "ovsdb-server", "version")
+    assert (status, out) == (0, "ovsdb-server (Open vSwitch) 3.1.0\n")
+    status, _, out, err = probe(env, *APPCTL, "-t", "ovsdb-server", "nonexist")
+    assert status == 2 and '"nonexist" is not a valid command' in err
+
+
+@pytest.mark.parametrize("args,status", [
+    (["dump-flows"], 1),                      # no ovs-vswitchd
+    (["nonsense"], 1),
+    (["--help"], 0),
+    (["-V"], 0),
+])
+def test_a_dpctl_call_stays_lean(server, args, status):
+    env, _, _ = server
+    got, loaded, _, _ = probe(env, *DPCTL, *args)
+    assert got == status
+    assert not loaded & HEAVY, sorted(loaded & HEAVY)
+
+
+def test_a_dpctl_call_through_a_control_socket_stays_lean(server):
+    """A whole request and reply (ovsdb-server refuses dpctl/ commands: the error path)."""
+    env, d, pid = server
+    status, loaded, _, err = probe(env, *DPCTL, f"--unixctl={d}/ovsdb-server.{pid}.ctl", "-t", "30", "dump-dps")
+    assert status == 1 and '"dpctl/dump-dps" is not a valid command' in err
+    assert not loaded & HEAVY, sorted(loaded & HEAVY)
+
+
+def test_dpctl_knows_the_daemons_command_names():
+    from pyvswitch.cli import ovs_dpctl
+    from pyvswitch.datapath import dpctl
+    assert ovs_dpctl.COMMANDS == set(dpctl.COMMANDS) and ovs_dpctl.DAEMON == dpctl.PROGRAM
+
+
+def test_pidfile_owner(server, tmp_path):
+    _, d, pid = server
+    assert pidfile_owner(str(d / "ovsdb-server.pid")) == pid
+    (tmp_path / "x.pid").write_text("1\n")
+    assert pidfile_owner(str(tmp_path / "x.pid")) is None
+    assert pidfile_owner(str(tmp_path / "none.pid")) is None
