@@ -110,7 +110,9 @@ class Bonds:
                         deadline = min(deadline, t)
                     events += bond.events
                     bond.events = []
-                    tx += [(br.by_name[m].ofport, f) for m, f in bond.tx if m in br.by_name]
+                    # A link that is down carries nothing: its PDUs are not sent.
+                    tx += [(br.by_name[m].ofport, f) for m, f in bond.tx
+                           if m in br.by_name and links.get(m)]
                     bond.tx = []
                 if changed:
                     br.backer.need_revalidate = True
