@@ -130,7 +130,7 @@ class _BareError(Exception):
 
 
 class _Db:
-    __slots__ = ("name", "db", "monitors", "history", "history_rows", "last_id", "triggers")
+    __slots__ = ("name", "db", "monitors", "history", "history_rows", "last_id", "triggers", "schema_text")
 
     def __init__(self, name: str, db) -> None:
         self.name = name
@@ -142,6 +142,18 @@ class _Db:
         # clients send to mean "I know nothing".
         self.last_id = new_uuid()
         self.triggers: list[_Trigger] = []
+        # (schema, its JSON text as bytes): every ovs-vsctl call asks for the
+        # schema, and serializing it costs more than the rest of most calls.
+        self.schema_text: tuple[DatabaseSchema, bytes] | None = None
+
+    def schema_json(self) -> bytes:
+        """The database's schema as get_schema answers it, serialized once per
+        schema: a conversion replaces db and with it the schema, so the cached
+        text is kept only while it is the text of db's schema."""
+        schema = self.db.schema
+        if self.schema_text is None or self.schema_text[0] is not schema:
+            self.schema_text = (schema, dumps(schema.to_json()).encode())
+        return self.schema_text[1]
 
 
 class _Trigger:
@@ -424,7 +436,9 @@ class ServerCore:
         return sorted(self.dbs)
 
     def _m_get_schema(self, s, req, now):
-        return self._lookup_db(req).db.schema.to_json()
+        text = self._lookup_db(req).schema_json()
+        self._out(s, b'{"id":%s,"result":%s,"error":null}' % (dumps(req.id).encode(), text))
+        return _DEFERRED
 
     def _m_set_db_change_aware(self, s, req, now):
         if len(req.params) != 1 or not isinstance(req.params[0], bool):
@@ -550,6 +564,7 @@ class ServerCore:
         dbh.history.clear()
         dbh.history_rows = 0
         dbh.last_id = new_uuid()
+        dbh.schema_text = None
         self._server_update(server_db.update_schema_ops(dbh.name, schema), now)
         self._out(s, _reply(req.id, {}))
         self._reconnect_unaware(f"{dbh.name} database was converted to schema version {schema.version}")
