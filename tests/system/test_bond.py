@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from netns import ip
-from sysframes import BROADCAST, Port, mac, udp_frame
+from sysframes import BROADCAST, ETH_P_IP, Port, ethernet, ipv4, mac, udp, udp_frame
 from sysstack import ping
 from util import needs_reference, needs_root, ovs_env, ref, stop_pid, wait_until
 
@@ -231,6 +231,23 @@ def test_lacp_balance_tcp_against_the_reference_switch(stack, topo, br):
         theirs = refsw.appctl("lacp/show")
         assert "status: active negotiated" in theirs and theirs.count("current attached") == 2
         assert ping(topo, h1, "10.231.0.2")
+
+        # balance-tcp: flows (here UDP source ports) spread over both links, each flow on one.
+        with Port(h2) as s2, Port(None, links[0][1]) as w1, Port(None, links[1][1]) as w2:
+            for sport in range(2000, 2040):
+                payload = udp(sport, 7, b"tcp-hash-%d" % sport)
+                s2.send(ethernet(BROADCAST, mac(0x909), ETH_P_IP,
+                                 ipv4("10.231.0.9", "10.231.0.1", 17, payload)))
+            seen = {1: set(), 2: set()}
+
+            def spread():
+                for n, w in ((1, w1), (2, w2)):
+                    seen[n] |= {f.data[f.data.index(b"tcp-hash-"):] for f in w.frames(0.1)
+                                if b"tcp-hash-" in f.data}
+                return len(seen[1] | seen[2]) == 40
+
+            wait_until(spread, 10, what="all 40 flows on the wire")
+            assert seen[1] and seen[2] and not seen[1] & seen[2]
 
         ip("link", "set", links[0][0], "down")
         wait_until(lambda: f"member {links[0][0]}: disabled"
