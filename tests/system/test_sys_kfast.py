@@ -270,7 +270,9 @@ def test_host_traffic_through_the_internal_port_in_the_kernel(stack, topo, br):
     assert ping(topo, h1, "10.235.0.254", "-i", "0.05", count=30)
     after = counters(stack)
     assert after["kernel_hit"] - before["kernel_hit"] >= 60, (before, after)
-    assert after["userspace"] - before["userspace"] <= 4, (before, after)
+    # Besides ARP refreshes (a key of their own each way, request and reply), the host
+    # sends its own IPv6 chatter through the TAP now and then: a few frames, never the 60.
+    assert after["userspace"] - before["userspace"] <= 10, (before, after)
 
 
 def _named_offloaded(stack) -> list[str]:
