@@ -114,7 +114,11 @@ def _ambiguous(op) -> bool:
     """Whether ovsdb-server may report any of several errors in op, depending on hash order."""
     if not isinstance(op, dict):
         return False
-    return any(isinstance(op.get(m), (dict, list)) and len(op[m]) > 1 for m in ("row", "mutations", "where", "rows"))
+    if any(isinstance(op.get(m), (dict, list)) and len(op[m]) > 1 for m in ("row", "mutations", "where", "rows")):
+        return True
+    # A wait's single row with several columns: they are checked in hash order too.
+    rows = op.get("rows")
+    return isinstance(rows, list) and any(isinstance(r, dict) and len(r) > 1 for r in rows)
 
 
 def _numbers(v):
