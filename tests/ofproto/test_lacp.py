@@ -134,3 +134,19 @@ def test_bond_lacp_fallback_to_active_backup():
     bond = lacp_bond(fallback=True)
     assert bond.lacp_status == "configured" and bond.effective_mode is BondMode.ACTIVE_BACKUP
     assert bond.active in ("a1", "a2") and bond.choose_output(1, 0, (1, 2, 6, 3, 4)) == bond.active
+
+
+def test_negotiation_with_fallback_changes_forwarding_even_with_the_same_members():
+    bond = lacp_bond(fallback=True)
+    assert bond.effective_mode is BondMode.ACTIVE_BACKUP
+    partner = actor("bondB", SYS_B, {"b1": 10, "b2": 11})
+    changed = False
+    for _ in range(3):
+        changed |= bond.run(0.0)
+        for member, frame in bond.tx:
+            partner.receive({"a1": "b1", "a2": "b2"}[member], frame, 0.0)
+        bond.tx.clear()
+        for member, frame in partner.run(0.0)[1]:
+            bond.rx.append(({"b1": "a1", "b2": "a2"}[member], frame))
+    changed |= bond.run(0.0)
+    assert changed and bond.effective_mode is BondMode.BALANCE_TCP

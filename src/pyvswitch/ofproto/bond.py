@@ -255,6 +255,7 @@ class Bond:
         expired; True if forwarding changed.  PDUs to send are appended to `tx`."""
         changed = False
         if self.lacp is not None:
+            was = self.lacp.negotiated
             lacp_changed = False
             while self.rx:
                 member, frame = self.rx.popleft()
@@ -262,6 +263,9 @@ class Bond:
             timed_out, frames = self.lacp.run(now)
             self.tx += frames
             if lacp_changed or timed_out:
+                # Negotiation starting or ending changes the mode in force (fallback),
+                # admissibility and balance-tcp, whether or not members change.
+                changed = self.lacp.negotiated != was
                 for m in self.members.values():
                     changed |= self._update_may_enable(m, now, run=False)
         else:
