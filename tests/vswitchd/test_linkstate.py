@@ -6,6 +6,8 @@ import struct
 
 import pytest
 
+from util import needs_root
+
 from pyvswitch.vswitchd.linkstate import (
     IFINFOMSG, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDR, RTM_NEWLINK, STATS64_FIELDS, dump_links,
     parse_links,
@@ -48,3 +50,54 @@ def test_parse_error_message():
 def test_dump_this_namespace():
     links = dump_links()
     assert "lo" in links and links["lo"].mtu and links["lo"].counters is not None
+
+
+def test_parse_dellink_marks_the_link_deleted():
+    from pyvswitch.vswitchd.linkstate import RTM_DELLINK
+    msg = bytearray(newlink(7, 0, "eth9", 1500, bytes(6), (0,) * len(STATS64_FIELDS)))
+    struct.pack_into("=H", msg, 4, RTM_DELLINK)
+    links, done = parse_links(bytes(msg))
+    assert not done and links[0].deleted and links[0].name == "eth9"
+
+
+def test_monitor_follows_appearance_renames_and_deletion():
+    """LinkMonitor's bookkeeping on notifications (no socket): a rename drops the old
+    name, a deletion the device, each reported as changed."""
+    from pyvswitch.vswitchd.linkstate import LinkInfo, LinkMonitor
+    m = LinkMonitor()
+    m._load([LinkInfo("a", 1, 0, 1500, None, None), LinkInfo("b", 2, 0, 1500, None, None)],
+            reset=True)
+    assert sorted(m._load([LinkInfo("c", 1, 1, 1500, None, None)])) == ["a", "c"]
+    assert set(m.links) == {"b", "c"} and m.links["c"].admin_up
+    assert m._load([LinkInfo("b", 2, 0, None, None, None, deleted=True)]) == ["b", "b"]
+    assert set(m.links) == {"c"}
+    # A name taken over by another device (a new index) replaces the old entry.
+    m._load([LinkInfo("c", 9, 0, 1500, None, None)])
+    assert m.links["c"].ifindex == 9 and m._names == {9: "c"}
+
+
+@needs_root
+def test_monitor_against_the_kernel():
+    import os
+    from pyvswitch.netdev.tap import TapNetdev
+    from pyvswitch.netdev import linux
+    from pyvswitch.vswitchd.linkstate import LinkMonitor
+    name = f"vwlm{os.getpid() % 10000}"
+    m = LinkMonitor()
+    tap = None
+    try:
+        assert m.refresh() is None and "lo" in m.links
+        assert name not in m.refresh()
+        tap = TapNetdev(name, up=False)
+        assert name in m.refresh() and not m.links[name].admin_up
+        assert m.refresh() == set()
+        linux.set_up(name)
+        assert m.refresh() == {name} and m.links[name].admin_up
+        assert m.refresh(full=True) is None and name in m.links
+        tap.close()
+        tap = None
+        assert name in m.refresh() and name not in m.links
+    finally:
+        if tap is not None:
+            tap.close()
+        m.close()

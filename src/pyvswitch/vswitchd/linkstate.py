@@ -9,6 +9,16 @@ in one round trip, as OVS's netdev-linux reads them.
 `parse_links(data)` is the pure decoder (rtnetlink messages in, `LinkInfo`s
 out); `dump_links()` does the I/O.
 
+Between dumps, `LinkMonitor` keeps the same picture current from the
+kernel's link notifications (the RTMGRP_LINK multicast group: an
+RTM_NEWLINK whenever a device appears or its flags, MTU, MAC or name
+change, an RTM_DELLINK when it goes), as OVS's netdev-linux listens to
+them: a status pass then looks again only at the devices that changed,
+not at a thousand that did not.  The kernel drops notifications a full
+socket buffer cannot hold and says so (ENOBUFS); the monitor then dumps
+everything again.  Counters move without notifications, so a statistics
+pass still dumps.
+
 Wire facts (linux/netlink.h, linux/rtnetlink.h, linux/if_link.h): each message
 is an nlmsghdr (len, type, flags, seq, pid) followed for RTM_NEWLINK by an
 ifinfomsg (family, type, index, flags, change) and rtattrs (len, type, value,
@@ -19,6 +29,7 @@ IFLA_STATS64=23 (struct rtnl_link_stats64: u64 counters in a fixed order).
 from __future__ import annotations
 
 import array
+import errno
 import fcntl
 import os
 import socket
@@ -37,7 +48,10 @@ assert RTATTR.size == 4
 NLMSG_ERROR = 2
 NLMSG_DONE = 3
 RTM_NEWLINK = 16
+RTM_DELLINK = 17
 RTM_GETLINK = 18
+RTMGRP_LINK = 1
+SO_RCVBUFFORCE = 33
 NLM_F_REQUEST = 0x1
 NLM_F_DUMP = 0x300
 
@@ -69,6 +83,7 @@ class LinkInfo:
     mtu: int | None
     mac: bytes | None
     counters: dict[str, int] | None     # kernel counter name -> value
+    deleted: bool = False               # from an RTM_DELLINK: the device is gone
 
     @property
     def admin_up(self) -> bool:
@@ -80,7 +95,8 @@ class LinkInfo:
 
 
 def parse_links(data: bytes) -> tuple[list[LinkInfo], bool]:
-    """Decodes rtnetlink messages: (links, whether NLMSG_DONE was seen)."""
+    """Decodes rtnetlink messages: (links, whether NLMSG_DONE was seen).  A link from
+    an RTM_DELLINK notification is marked deleted."""
     links: list[LinkInfo] = []
     offset, done, n = 0, False, len(data)
     rtattr = RTATTR.unpack_from
@@ -93,11 +109,11 @@ def parse_links(data: bytes) -> tuple[list[LinkInfo], bool]:
             done = True
         elif mtype == NLMSG_ERROR:
             if end - offset >= 20:
-                errno = -struct.unpack_from("=i", data, offset + 16)[0]
-                if errno:
-                    raise OSError(errno, os.strerror(errno))
+                err = -struct.unpack_from("=i", data, offset + 16)[0]
+                if err:
+                    raise OSError(err, os.strerror(err))
             done = True
-        elif mtype == RTM_NEWLINK and end - offset >= 32:
+        elif (mtype == RTM_NEWLINK or mtype == RTM_DELLINK) and end - offset >= 32:
             _, _, index, flags, _ = IFINFOMSG.unpack_from(data, offset + 16)
             name, mtu, mac, counters = "", None, None, None
             # A link carries dozens of attributes; only four are wanted, so the loop
@@ -122,7 +138,7 @@ def parse_links(data: bytes) -> tuple[list[LinkInfo], bool]:
                     elif atype == IFLA_STATS64 and len(value) >= _STATS64.size:
                         counters = dict(zip(STATS64_FIELDS, _STATS64.unpack_from(value)))
                 a += (alen + 3) & ~3
-            links.append(LinkInfo(name, index, flags, mtu, mac, counters))
+            links.append(LinkInfo(name, index, flags, mtu, mac, counters, mtype == RTM_DELLINK))
         offset += (length + 3) & ~3
     return links, done
 
@@ -141,6 +157,84 @@ def dump_links() -> dict[str, LinkInfo]:
                 out[link.name] = link
             if done:
                 return out
+
+
+class LinkMonitor:
+    """Every interface of this network namespace, by name, kept current from the
+    kernel's link notifications; `refresh()` says which ones changed."""
+
+    RCVBUF = 4 << 20
+
+    def __init__(self) -> None:
+        self.links: dict[str, LinkInfo] = {}
+        self._names: dict[int, str] = {}         # ifindex -> name, to follow renames
+        self._sock: socket.socket | None = None
+        self._synced = False
+
+    def refresh(self, full: bool = False) -> set[str] | None:
+        """Brings `links` up to date.  Returns the names that changed (appeared,
+        changed or went) since the last refresh, or None after a full dump (asked
+        for, the first time, or after the kernel dropped notifications)."""
+        if self._sock is None:
+            s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+            try:
+                s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, self.RCVBUF)
+            except OSError:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.RCVBUF)
+            s.bind((0, RTMGRP_LINK))
+            s.setblocking(False)
+            self._sock = s
+        if full or not self._synced:
+            self._drain()
+            self._load(dump_links().values(), reset=True)
+            self._synced = True
+            return None
+        changed: set[str] = set()
+        try:
+            while True:
+                links, _ = parse_links(self._sock.recv(1 << 20))
+                changed.update(self._load(links))
+        except BlockingIOError:
+            pass
+        except OSError as e:
+            if e.errno != errno.ENOBUFS:
+                raise
+            self._synced = False
+            return self.refresh(full=True)
+        return changed
+
+    def _drain(self) -> None:
+        """Discards queued notifications: the dump that follows supersedes them."""
+        try:
+            while self._sock.recv(1 << 20):
+                pass
+        except OSError:
+            pass
+
+    def _load(self, links, reset: bool = False) -> list[str]:
+        if reset:
+            self.links, self._names = {}, {}
+        names = []
+        for link in links:
+            old = self._names.pop(link.ifindex, None)
+            if old is not None and self.links.get(old) is not None \
+                    and self.links[old].ifindex == link.ifindex:
+                del self.links[old]
+                names.append(old)
+            if not link.deleted:
+                prev = self.links.get(link.name)
+                if prev is not None and prev.ifindex != link.ifindex:
+                    self._names.pop(prev.ifindex, None)
+                self.links[link.name] = link
+                self._names[link.ifindex] = link.name
+            names.append(link.name)
+        return names
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self._synced = False
 
 
 # ---- ethtool: driver, speed, duplex (asked once per interface) ----------------------

@@ -25,6 +25,10 @@ deletes its TAP, but a daemon that exits leaves them (and the host's
 addresses on them) for its successor, unless told `exit --cleanup`.
 
 `status(with_stats)` reads back what the status columns need (status.py).
+Device state comes from linkstate.LinkMonitor: after the first pass, only the
+devices the kernel reported changed are looked at again, unless effects were
+applied since or statistics are sampled (a full dump), so that a pass over a
+thousand idle ports costs little.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from .reconcile import (
     AddInterface, ConfigureBridge, ConfigureInterface, CreateBridge, DestroyBridge, Effect,
     RemoveInterface,
 )
-from .linkstate import EthtoolInfo, LinkInfo, dump_links, ethtool_info
+from .linkstate import EthtoolInfo, LinkInfo, LinkMonitor, ethtool_info
 from .status import BridgeStatus, InterfaceStatus, failed, linux_statistics, statistics_pairs
 
 log = vlog.module("bridge")
@@ -90,6 +94,9 @@ class Switch:
         self._ethtool: dict[str, EthtoolInfo] = {}  # asked once per opened interface
         self._links: dict[str, list] = {}          # name -> [last link state, resets seen]
         self._absent_seen: set[str] = set()        # failed interfaces already retried as present
+        self._linkmon = LinkMonitor()              # every device's state, kept current
+        self._observed: dict[str, InterfaceStatus] = {}   # last status of each port
+        self._reconfigured = True                  # effects applied since the last status
         self.devices_appeared = False              # set by status(): reconfigure to retry
         self._keep_devices = False                 # True while exiting without cleanup
         self._mac_seq = itertools.count(0x0f)
@@ -138,6 +145,7 @@ class Switch:
             del self.errors[name]
 
     def apply(self, effects: list[Effect], now: float) -> None:
+        self._reconfigured = True
         for e in effects:
             if not isinstance(e, (DestroyBridge, RemoveInterface)):
                 self._flush_closes()     # a name is free again before anything is added
@@ -288,6 +296,7 @@ class Switch:
         self._stats_seen.discard(name)
         self._ethtool.pop(name, None)
         self._links.pop(name, None)
+        self._observed.pop(name, None)
 
     def _flush_closes(self) -> None:
         """Closes the netdevs given up so far.  The TAPs among them are deleted first, all
@@ -360,11 +369,18 @@ class Switch:
         ifaces: dict[str, InterfaceStatus] = {name: failed(err) for name, err in self.errors.items()}
         bridges: dict[str, BridgeStatus] = {}
         links: dict[str, LinkInfo] | None = None
+        changed: set[str] | None = None
         if self.errors or any(self._is_linux(nd) for nd in self.netdevs.values()):
             try:
-                links = dump_links()
+                changed = self._linkmon.refresh(full=with_stats)
+                links = self._linkmon.links
             except OSError as e:
                 log.warn("reading interface states failed (%s)", linux.strerror(e), rl=_RL)
+        # A Linux device whose link did not change since the last pass, on a switch not
+        # reconfigured since, still has the status observed then (its statistics are
+        # only sampled by a full dump).
+        reuse = changed is not None and not self._reconfigured
+        self._reconfigured = False
         if links is not None:
             # A device that failed to open and exists now: worth another try, as OVS
             # reconfigures when the system's interfaces change.
@@ -379,7 +395,11 @@ class Switch:
                     ports = list(br.by_name.values())
                 for p in ports:
                     sample = with_stats or p.name not in self._stats_seen
-                    ifaces[p.name] = self._port_status(backer, kind, p, sample, links or {})
+                    st = self._observed.get(p.name) if reuse and not sample else None
+                    if st is None or p.name in changed or not self._is_linux(p.netdev):
+                        st = self._observed[p.name] = self._port_status(backer, kind, p, sample,
+                                                                        links or {})
+                    ifaces[p.name] = st
                     if sample:
                         self._stats_seen.add(p.name)
         return ifaces, bridges
@@ -457,6 +477,7 @@ class Switch:
         for name in list(self.netdevs):
             self._close(name)
         self._flush_closes()
+        self._linkmon.close()
 
 
 def _patch_error(backer: Backer, kind: str, p) -> str | None:
