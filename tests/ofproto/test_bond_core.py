@@ -55,16 +55,36 @@ def test_primary_takes_over_when_enabled():
 
 
 def test_updelay_and_downdelay():
-    b = bond(up=False, updelay=200, downdelay=100)
-    assert not b.set_may_enable("p1", True, 0.0)
-    assert not b.members["p1"].enabled and b.deadline() == pytest.approx(0.2)
-    assert not b.run(0.1)
-    assert b.run(0.2) and b.active == "p1"
-    b.set_may_enable("p1", False, 1.0)
-    assert b.members["p1"].enabled                      # downdelay not over yet
-    b.set_may_enable("p1", True, 1.05)                  # flapped back: nothing happens
+    b = bond(updelay=200, downdelay=100)        # first link reports: enabled at once
+    assert b.members["p1"].enabled and b.members["p2"].enabled and b.active == "p1"
+    b.set_may_enable("p2", False, 0.0)
+    assert b.members["p2"].enabled
+    assert b.events[-1] == "member p2: will be disabled if it stays down for 100 ms"
+    assert b.deadline() == pytest.approx(0.1)
+    assert b.run(0.1) and not b.members["p2"].enabled
+    b.set_may_enable("p2", True, 1.0)
+    assert not b.members["p2"].enabled
+    assert b.events[-1] == "member p2: will be enabled if it stays up for 200 ms"
+    assert not b.run(1.1)
+    assert b.run(1.2) and b.members["p2"].enabled
+    b.set_may_enable("p1", False, 2.0)
+    assert b.members["p1"].enabled and b.active == "p1"      # downdelay not over yet
+    b.set_may_enable("p1", True, 2.05)                       # flapped back: nothing happens
     assert b.deadline() is None
-    assert not b.run(2.0) and b.members["p1"].enabled
+    assert not b.run(3.0) and b.members["p1"].enabled
+
+
+def test_updelay_is_skipped_when_no_member_is_enabled():
+    b = bond(updelay=5000)
+    for m in ("p1", "p2"):
+        b.set_may_enable(m, False, 1.0)
+    assert b.active is None
+    assert b.set_may_enable("p2", True, 2.0)
+    assert b.active == "p2" and b.members["p2"].enabled
+    assert b.events[-2:] == ["bond bond0: active member is now p2, skipping remaining 5000 ms "
+                             "updelay (since no member was enabled)", "member p2: enabled"]
+    b.set_may_enable("p1", True, 3.0)                        # p2 carries: p1 waits
+    assert not b.members["p1"].enabled
 
 
 def test_balance_slb_spreads_and_moves_only_failed_buckets():

@@ -7,8 +7,10 @@ It is the policy half of OVS's bond: pure, no I/O, no clock (`now` is an
 argument, in seconds), no locks (the bridge's owner holds backer.lock).
 
 Members are known by interface name.  A member is `may_enable` when its link
-is up (the owner feeds carrier with `set_may_enable`); it becomes `enabled`
-bond_updelay ms after its link came up and stops being enabled
+is up (the owner feeds carrier with `set_may_enable`); a new member starts
+enabled or not as its first reported link is; after that it becomes
+`enabled` bond_updelay ms after its link came up (at once if no member is
+enabled: waiting would only prolong the outage) and stops being enabled
 bond_downdelay ms after it went down, as in OVS (a link that flaps back
 within the delay cancels the change).  `bond/disable-member` and
 `bond/enable-member` force a member's enabled state until its link changes.
@@ -108,6 +110,7 @@ class Member:
     enabled: bool = False
     delay_expires: float | None = None  # when may_enable's change takes effect
     link_up: bool = False
+    link_known: bool = False            # whether any link state was reported yet
 
 
 def slb_hash(mac: int, vlan: int, basis: int = 0) -> int:
@@ -228,13 +231,22 @@ class Bond:
     def set_may_enable(self, name: str, link_up: bool, now: float) -> bool:
         """Feeds a member's link state; returns True if the bond's forwarding changed."""
         m = self.members.get(name)
-        if m is None or m.link_up == link_up:
+        if m is None or m.link_known and m.link_up == link_up:
             return False
         m.link_up = link_up
+        if not m.link_known:
+            # A new member starts as its link is, with no delay, as OVS registers one.
+            m.link_known = True
+            m.may_enable = self._may_enable(m)
+            if m.may_enable == m.enabled:
+                return False
+            self._set_enabled(m, m.may_enable)
+            self._choose_active()
+            return True
         self.events.append(f"member {name}: link state {'up' if link_up else 'down'}")
         return self._update_may_enable(m, now)
 
-    def _update_may_enable(self, m: Member, now: float, run: bool = True) -> bool:
+    def _may_enable(self, m: Member) -> bool:
         s = self.settings
         if s.lacp is Lacp.OFF:
             lacp_ok = True
@@ -242,11 +254,26 @@ class Bond:
             lacp_ok = self.lacp.may_enable(m.name)
         else:
             lacp_ok = s.lacp_fallback_ab
-        m.may_enable = m.link_up and lacp_ok
+        return m.link_up and lacp_ok
+
+    def _update_may_enable(self, m: Member, now: float, run: bool = True) -> bool:
+        m.may_enable = self._may_enable(m)
         if m.may_enable == m.enabled:
             m.delay_expires = None
             return False
+        s = self.settings
         delay = s.updelay if m.may_enable else s.downdelay
+        if delay and m.may_enable and self.active is None:
+            # Nothing carries traffic: waiting would only prolong the outage.
+            self.events.append(f"bond {self.name}: active member is now {m.name}, skipping "
+                               f"remaining {delay} ms updelay (since no member was enabled)")
+            m.delay_expires = None
+            self.active = m.name
+            self._set_enabled(m, True)
+            return True
+        if delay and m.delay_expires is None:
+            what = "enabled if it stays up" if m.may_enable else "disabled if it stays down"
+            self.events.append(f"member {m.name}: will be {what} for {delay} ms")
         m.delay_expires = now + delay / 1000
         return self.run(now) if run else True
 
@@ -462,8 +489,9 @@ class Bond:
                 out.append("  active member")
             out.append(f"  may_enable: {str(m.may_enable).lower()}")
             if m.delay_expires is not None:
-                kind = "upd" if m.may_enable else "downd"
-                out.append(f"  {kind}elay expires in {max(0, int((m.delay_expires - now) * 1000))} ms")
+                kind = "updelay" if m.may_enable else "downdelay"
+                left = max(0, int((m.delay_expires - now) * 1000))
+                out.append(f"  {kind} expires in {left} ms")
             out.append("")
         return "\n".join(out)
 
