@@ -88,7 +88,7 @@ class Bonds:
         nd = self.switch.netdevs.get(name)
         if nd is None:
             return False
-        if self.switch._is_linux(nd):
+        if getattr(nd, "type", "") in ("system", "internal", "tap"):      # a Linux device
             return linux.carrier(name)
         return True
 
