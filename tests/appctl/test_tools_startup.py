@@ -1,59 +1,24 @@
 """ovs-appctl's and ovs-dpctl's import paths stay lean.
 
-Like ovs-vsctl (tests/vsctl/test_startup.py, whose list of costly modules
-this repeats), these tools live for one request, so most of a call is Python
-starting and importing.  The tests are structural: a whole call, run as the
-lean launcher runs it (-I -S, the package's directory appended to the path),
-must not load any module known to cost a millisecond or more at import.
-Error paths count too: a daemon that is not there, a command it refuses.
+Like ovs-vsctl (tests/vsctl/test_startup.py), these tools live for one
+request, so most of a call is Python starting and importing.  The tests are
+structural: a whole call, run as the lean launcher runs it, must not load
+any of the costly modules (startup_probe.HEAVY).  Error paths count too: a
+daemon that is not there, a command it refuses.
 """
 
 from __future__ import annotations
 
-import ast
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from pyvswitch.launchers import package_dir
 from pyvswitch.unixctl.client import pidfile_owner
-from util import REPO, ours, ovs_env, stop_pid, wait_until
-
-HEAVY = frozenset({
-    "dataclasses", "inspect", "ast", "dis", "typing", "socket", "uuid", "platform", "decimal", "copy",
-    "asyncio", "ssl", "selectors", "textwrap", "traceback", "tokenize", "signal", "re", "json", "enum",
-    "functools", "collections", "operator", "types", "random", "hashlib", "warnings", "struct", "weakref",
-    "threading", "contextlib", "importlib", "locale", "os", "posixpath", "_collections_abc"})
-
-# Runs one call of MODULE's main as the launcher would and reports, after
-# its output, the exit status and the modules loaded (written without json).
-PROBE = """
-import sys
-sys.path.append(sys.argv.pop(1))
-module, program = sys.argv.pop(1), sys.argv.pop(1)
-main = __import__(module, fromlist=["main"]).main
-sys.argv = [program, *sys.argv[1:]]
-try:
-    status = main()
-except SystemExit as e:
-    status = e.code
-sys.stdout.flush()
-sys.stderr.flush()
-print("\\n" + repr({"status": status, "modules": sorted(sys.modules)}))
-"""
-
-
-def probe(env: dict, module: str, program: str, *args: str) -> tuple[int, set[str], str, str]:
-    r = subprocess.run([sys.executable, "-I", "-S", "-c", PROBE, package_dir(), module, program, *args],
-                       env=env, capture_output=True, text=True, timeout=60, cwd=REPO)
-    out, _, last = r.stdout.rstrip("\n").rpartition("\n")
-    assert r.returncode == 0, r.stderr
-    report = ast.literal_eval(last)
-    return report["status"], set(report["modules"]), out, r.stderr
+from startup_probe import HEAVY, probe
+from util import ours, ovs_env, stop_pid, wait_until
 
 
 @pytest.fixture(scope="module")

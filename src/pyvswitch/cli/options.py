@@ -12,21 +12,41 @@ ending the options, and non-options anywhere (permuted to the end) unless
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
+class Arg:
+    """How an option takes its argument.  Constants rather than an enum, and
+    Option below a written-out frozen class rather than a dataclass:
+    ovsdb-client and ovsdb-tool import this module at every start, and enum
+    and dataclasses cost them more than a whole call of the real tools."""
+
+    NONE = "none"
+    REQUIRED = "required"
+    OPTIONAL = "optional"
 
 
-class Arg(enum.Enum):
-    NONE = 0
-    REQUIRED = 1
-    OPTIONAL = 2
-
-
-@dataclass(frozen=True, slots=True)
 class Option:
-    name: str                 # long name without dashes
-    arg: Arg = Arg.NONE
-    short: str | None = None  # one letter, or None
+    """One option: long name without dashes, Arg, and one letter or None (immutable)."""
+
+    __slots__ = ("name", "arg", "short")
+
+    def __init__(self, name: str, arg: str = Arg.NONE, short: str | None = None) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "arg", arg)
+        object.__setattr__(self, "short", short)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field '{name}'")
+
+    def _key(self) -> tuple:
+        return self.name, self.arg, self.short
+
+    def __eq__(self, other):
+        return self._key() == other._key() if other.__class__ is self.__class__ else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Option(name={self.name!r}, arg={self.arg!r}, short={self.short!r})"
 
 
 class OptionError(Exception):

@@ -14,25 +14,29 @@ Output is byte-for-byte what ovsdb-client 3.1 prints.  Details that make that
 hold: dump sorts tables and columns by name and rows by their values (columns
 without uuids first); list-tables, list-columns and the rows of monitor
 updates come out in the order OVS's hash tables iterate JSON objects
-(pyvswitch.ovsdb.log.ovs_member_order), which depends on the order of the
+(pyvswitch.ovsdb.member_order), which depends on the order of the
 members on the wire; numbers are typed as OVS's JSON parser types them.
 Tables are printed by pyvswitch.ovsdb.table_format.
 
 Monitors (monitor, monitor-cond, monitor-cond-since) print the initial
 contents, then each update, until killed; the daemon options apply to them
 only, and --detach lets the parent exit once the initial contents are out.
+
+Most calls are one request (list-dbs, get-schema, transact, dump), so the
+start-up is kept lean as ovs-vsctl's is (see pyvswitch.launchers): `posix`
+and `_signal` rather than os and signal, no re, typing or dataclasses, and
+pyvswitch.daemon imported only when a daemon option is given;
+tests/ovsdb/client/test_client_startup.py keeps it so.  `main` returns the
+exit status (the lean launcher then skips the interpreter's teardown).
 """
 
 from __future__ import annotations
 
+import _signal
 import math
-import os
-import re
-import signal
+import posix
 import sys
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
 
 from pyvswitch import OVS_COMPAT_VERSION, vlog
 from pyvswitch.cli.options import Arg, Option, OptionError, parse
@@ -41,6 +45,10 @@ from pyvswitch.ovsdb.types import ZERO_UUID, is_uuid
 from pyvswitch.ovsdb.client import Client, ClientError, ConnectionClosed, RpcError, SslConfig
 from pyvswitch.ovsdb.table_format import (Datum, JsonCell, NumberOutOfRange, Style, Table, TablePrinter,
                                           json_loads, json_to_string)
+
+TYPE_CHECKING = False   # typing costs a one-shot call more than the real tool's whole call
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 PROGRAM = "ovsdb-client"
 
@@ -52,20 +60,26 @@ class Fatal(Exception):
         self.status = status
 
 
-@dataclass
 class Context:
-    style: Style
-    out: Any
-    rpc: Client | None = None
-    server: str = ""
-    database: str = ""
-    command: str = ""
-    timestamp: bool = False
-    force: bool = False
-    timeout: float | None = None
-    daemon: Any = None
-    db_change_aware: bool = True
-    ssl: SslConfig | None = None
+    """What one run knows: output style and stream, the connection, the
+    chosen server and database, the options that affect commands."""
+
+    __slots__ = ("style", "out", "rpc", "server", "database", "command", "timestamp", "force", "timeout",
+                 "daemon", "db_change_aware", "ssl")
+
+    def __init__(self, style: Style, out: Any) -> None:
+        self.style = style
+        self.out = out
+        self.rpc: Client | None = None
+        self.server = ""
+        self.database = ""
+        self.command = ""
+        self.timestamp = False
+        self.force = False
+        self.timeout: float | None = None
+        self.daemon = None
+        self.db_change_aware = True
+        self.ssl: SslConfig | None = None
 
     def initial_printed(self) -> None:
         """Monitors: the initial contents are out, so --detach may now let
@@ -74,14 +88,14 @@ class Context:
         if self.daemon is None:
             return
         self.out.flush()
-        saved = [os.dup(1), os.dup(2)]
+        saved = [posix.dup(1), posix.dup(2)]
         try:
             self.daemon.complete()
         finally:
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
+            posix.dup2(saved[0], 1)
+            posix.dup2(saved[1], 2)
             for fd in saved:
-                os.close(fd)
+                posix.close(fd)
 
     def printer(self) -> TablePrinter:
         return TablePrinter(self.style)
@@ -107,7 +121,7 @@ class Context:
 # --- orders ---
 
 def _hash_order(keys) -> list[str]:
-    from pyvswitch.ovsdb.log import ovs_member_order
+    from pyvswitch.ovsdb.member_order import ovs_member_order
 
     return ovs_member_order(keys)
 
@@ -319,11 +333,16 @@ def _column_type(schema, table: str, column: str):
 _SELECTS = {"!initial": "initial", "!insert": "insert", "!delete": "delete", "!modify": "modify"}
 
 
-@dataclass
 class MonitoredTable:
-    name: str
-    columns: list[str]          # as printed, in order
-    requests: list[dict]
+    """One table of a monitor: its name, the columns as printed, in order,
+    and the monitor requests for it."""
+
+    __slots__ = ("name", "columns", "requests")
+
+    def __init__(self, name: str, columns: list[str], requests: list[dict]) -> None:
+        self.name = name
+        self.columns = columns
+        self.requests = requests
 
 
 def _monitor_requests(ctx: Context, schema, tname: str, specs: list[str]) -> MonitoredTable:
@@ -501,7 +520,7 @@ def _read_schema(path: str):
             text = f.read()
     except OSError as e:
         raise Fatal(f'failed to read schema: "{path}" could not be read as JSON '
-                    f'(error opening "{path}": {os.strerror(e.errno)})') from None
+                    f'(error opening "{path}": {posix.strerror(e.errno)})') from None
     try:
         j = json_loads(text)
         return j, DatabaseSchema.from_json(j)
@@ -684,9 +703,9 @@ def cmd_restore(ctx: Context, args: list[str]) -> int:
     # ovsdb-client opens the backup as a database file, which must be
     # seekable: a pipe is refused once the file has been identified.
     try:
-        os.lseek(sys.stdin.fileno(), 0, os.SEEK_CUR)
+        posix.lseek(sys.stdin.fileno(), 0, 1)   # SEEK_CUR
     except OSError as e:
-        raise Fatal(f"I/O error: /dev/stdin: seek failed ({os.strerror(e.errno)})") from None
+        raise Fatal(f"I/O error: /dev/stdin: seek failed ({posix.strerror(e.errno)})") from None
     try:
         backup = DatabaseSchema.from_json(records[0].value)
     except Exception as e:
@@ -771,14 +790,21 @@ def cmd_unlock(ctx: Context, args: list[str]) -> int:
     return _lock(ctx, args, "unlock")
 
 
-@dataclass(frozen=True, slots=True)
 class Command:
-    name: str
-    need_db: bool
-    min_args: int
-    max_args: int | float
-    run: Callable[[Context, list[str]], int]
-    need_rpc: bool = True
+    """A row of the command table (immutable)."""
+
+    __slots__ = ("name", "need_db", "min_args", "max_args", "run")
+
+    def __init__(self, name: str, need_db: bool, min_args: int, max_args: int | float,
+                 run: Callable[[Context, list[str]], int]) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "need_db", need_db)
+        object.__setattr__(self, "min_args", min_args)
+        object.__setattr__(self, "max_args", max_args)
+        object.__setattr__(self, "run", run)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field '{name}'")
 
 
 COMMANDS = {c.name: c for c in [
@@ -886,7 +912,12 @@ Other options:
 
 # An argument is a server when it starts with a method name and a colon
 # ("unix:", "tcp:", even an unknown "foo:", which then fails to connect).
-_REMOTE = re.compile(r"[A-Za-z0-9]+:")
+_METHOD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def _is_remote(arg: str) -> bool:
+    method, colon, _ = arg.partition(":")
+    return bool(colon and method) and _METHOD_CHARS.issuperset(method)
 
 
 def _default_server() -> str:
@@ -920,17 +951,24 @@ def _connect(server: str, ssl: SslConfig) -> Client:
 
 
 def _on_fatal_signal(signum: int, frame) -> None:
-    desc = signal.strsignal(signum) or str(signum)
+    desc = _signal.strsignal(signum) or str(signum)
     vlog.module("fatal_signal").warn("terminating with signal %d (%s)", signum, desc)
     if _daemon is not None:
         _daemon.run_exit_hooks()
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
+    _signal.signal(signum, _signal.SIG_DFL)
+    posix.kill(posix.getpid(), signum)
 
 
-def _apply_options(ctx: Context, opts: list, daemon) -> str | None:
-    """Applies the parsed options to ctx (style, SSL files, timeout, daemon);
-    returns text to print and exit with (--help, --version), else None."""
+def _new_daemon():
+    from pyvswitch.daemon import Daemon
+
+    return Daemon(PROGRAM)
+
+
+def _apply_options(ctx: Context, opts: list) -> str | None:
+    """Applies the parsed options to ctx (style, SSL files, timeout, and the
+    daemon options to ctx.daemon, made at the first of them); returns text to
+    print and exit with (--help, --version), else None."""
     fmt, data, headings, pretty = "table", "string", True, False
     private_key = certificate = ca_cert = None
     for name, value in opts:
@@ -965,8 +1003,8 @@ def _apply_options(ctx: Context, opts: list, daemon) -> str | None:
             if not value.isdigit():
                 raise Fatal("value %s on -t or --timeout is invalid" % value)
             if int(value):
-                signal.signal(signal.SIGALRM, _on_fatal_signal)
-                signal.alarm(int(value))
+                _signal.signal(_signal.SIGALRM, _on_fatal_signal)
+                _signal.alarm(int(value))
         elif name in ("db-change-aware", "no-db-change-aware"):
             ctx.db_change_aware = name == "db-change-aware"
         elif name == "private-key":
@@ -976,7 +1014,9 @@ def _apply_options(ctx: Context, opts: list, daemon) -> str | None:
         elif name == "ca-cert":
             ca_cert = value
         else:
-            daemon.handle_option(name, value)
+            if ctx.daemon is None:
+                ctx.daemon = _new_daemon()
+            ctx.daemon.handle_option(name, value)
     ctx.style = Style(fmt, data, headings, pretty)
     ctx.ssl = SslConfig(private_key, certificate, ca_cert)
     return None
@@ -1007,12 +1047,9 @@ def _check_arg_count(cmd: Command, rest: list[str]) -> None:
 def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
     """Runs ovsdb-client with argv (without the program name); returns the exit status."""
     global _daemon
-    from pyvswitch.daemon import Daemon, DaemonError
-
     out = sys.stdout if out is None else out
     vlog.set_program_name(PROGRAM)
     ctx = Context(Style(), out)
-    daemon = Daemon(PROGRAM)
     try:
         try:
             opts, args = parse(argv, OPTIONS)
@@ -1021,7 +1058,8 @@ def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
             out.flush()
             sys.stderr.write(f"{argv0}: {e}\n")
             return 1
-        text = _apply_options(ctx, opts, daemon)
+        text = _apply_options(ctx, opts)
+        daemon, ctx.daemon = ctx.daemon, None
         if text is not None:
             out.write(text)
             return 0
@@ -1032,10 +1070,12 @@ def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
             raise Fatal(f"unknown command '{args[0]}'; use --help for help")
         rest = args[1:]
         ctx.command = cmd.name
-        ctx.server = rest.pop(0) if rest and _REMOTE.match(rest[0]) else _default_server()
+        ctx.server = rest.pop(0) if rest and _is_remote(rest[0]) else _default_server()
         if cmd.name == "wait" and len(rest) == 2 and rest[1] not in _WAIT_STATES:
             raise Fatal(f"{rest[1]}: unknown state")
-        if cmd.name in _DAEMON_COMMANDS and (daemon.detach or daemon.pidfile or daemon.monitor):
+        if cmd.name in _DAEMON_COMMANDS and daemon is not None and (daemon.detach or daemon.pidfile
+                                                                    or daemon.monitor):
+            from pyvswitch.daemon import DaemonError
             try:
                 daemon.start()
             except DaemonError as e:
@@ -1064,11 +1104,11 @@ def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
         return e.status
 
 
-def main() -> None:
+def main() -> int:
     # Like OVS's programs, log the signal that ends us (monitors end this way).
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, _on_fatal_signal)
+    for signum in (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP):
+        _signal.signal(signum, _on_fatal_signal)
     try:
-        sys.exit(run(sys.argv[1:], argv0=sys.argv[0] or PROGRAM))
+        return run(sys.argv[1:], argv0=sys.argv[0] or PROGRAM)
     except BrokenPipeError:
-        sys.exit(1)
+        return 1

@@ -377,7 +377,7 @@ _jsonrpc_log = vlog.module("jsonrpc")
 
 def _log_json(j: Any) -> str:
     """j as OVS logs it: compact, objects in its hash tables' order."""
-    from pyvswitch.ovsdb.log import ovs_member_order
+    from pyvswitch.ovsdb.member_order import ovs_member_order
     from pyvswitch.ovsdb.table_format import json_to_string
 
     def order(v: Any) -> Any:

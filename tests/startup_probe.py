@@ -1,0 +1,55 @@
+"""Which modules one call of a one-shot tool loads, as its lean launcher runs it.
+
+Agents run ovs-vsctl, ovs-appctl, ovs-dpctl and ovsdb-client thousands of
+times, and most of a call is Python starting and importing (see
+pyvswitch.launchers).  `probe` runs a tool's entry point once with -I -S and
+the package's directory appended to the path, as the launcher does, and
+returns the exit status, the modules then loaded and the output.  `HEAVY`
+lists the modules known to cost a millisecond or more at import (or to drag
+such modules in), which a one-shot call's path must not load; a call that
+needs one imports it where it is needed.  tests/vsctl/test_startup.py keeps
+the same list for ovs-vsctl.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+
+from pyvswitch.launchers import package_dir
+from util import REPO
+
+HEAVY = frozenset({
+    "dataclasses", "inspect", "ast", "dis", "typing", "socket", "uuid", "platform", "decimal", "copy",
+    "asyncio", "ssl", "selectors", "textwrap", "traceback", "tokenize", "signal", "re", "json", "enum",
+    "functools", "collections", "operator", "types", "random", "hashlib", "warnings", "struct", "weakref",
+    "threading", "contextlib", "importlib", "locale", "os", "posixpath", "_collections_abc"})
+
+# Runs MODULE's main once as PROGRAM and prints, after its output, the exit
+# status and the modules loaded (written without json, which is on the list).
+_PROBE = """
+import sys
+sys.path.append(sys.argv.pop(1))
+module, program = sys.argv.pop(1), sys.argv.pop(1)
+main = __import__(module, fromlist=["main"]).main
+sys.argv = [program, *sys.argv[1:]]
+try:
+    status = main()
+except SystemExit as e:
+    status = e.code
+sys.stdout.flush()
+sys.stderr.flush()
+print("\\n" + repr({"status": status, "modules": sorted(sys.modules)}))
+"""
+
+
+def probe(env: dict, module: str, program: str, *args: str, stdin: str | None = None
+          ) -> tuple[int, set[str], str, str]:
+    """(exit status, modules loaded, stdout, stderr) of one call."""
+    r = subprocess.run([sys.executable, "-I", "-S", "-c", _PROBE, package_dir(), module, program, *args],
+                       env=env, capture_output=True, text=True, timeout=60, cwd=REPO, input=stdin)
+    out, _, last = r.stdout.rstrip("\n").rpartition("\n")
+    assert r.returncode == 0, r.stderr
+    report = ast.literal_eval(last)
+    return report["status"], set(report["modules"]), out, r.stderr
