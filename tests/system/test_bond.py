@@ -149,10 +149,14 @@ def test_balance_slb_spreads_sources_one_copy_per_frame(stack, topo, br):
         assert all(len(v) == 1 for v in by_src.values())
 
 
+TAP = "/sys/class/net/ovs-netdev"
+
+
 class RefSwitch:
     """The reference ovsdb-server and ovs-vswitchd in a private directory."""
 
     def __init__(self) -> None:
+        self.had_tap = Path(TAP).exists()
         self.dir = Path(tempfile.mkdtemp(prefix="pyvs-refbond-"))
         self.env = ovs_env(self.dir)
         self.procs: list[subprocess.Popen] = []
@@ -189,6 +193,10 @@ class RefSwitch:
             stop_pid(p.pid)
             p.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+        # The reference's netdev datapath leaves its "ovs-netdev" TAP behind: remove it
+        # unless it was there before (another reference switch may be using it).
+        if not self.had_tap and Path(TAP).exists():
+            ip("link", "del", "ovs-netdev", check=False)
 
 
 @needs_reference
