@@ -26,10 +26,12 @@ HEAVY = frozenset({
     "functools", "collections", "operator", "types", "random", "hashlib", "warnings", "struct", "weakref",
     "threading", "contextlib", "importlib", "locale", "os", "posixpath", "_collections_abc"})
 
-# Runs MODULE's main once as PROGRAM and prints, after its output, the exit
-# status and the modules loaded (written without json, which is on the list).
+# Runs MODULE's main once as PROGRAM, with the cyclic GC off as the one-shot
+# launcher starts it, and prints, after its output, the exit status, the
+# modules loaded and whether the GC is on (written without json, on the list).
 _PROBE = """
-import sys
+import gc, sys
+gc.disable()
 sys.path.append(sys.argv.pop(1))
 module, program = sys.argv.pop(1), sys.argv.pop(1)
 main = __import__(module, fromlist=["main"]).main
@@ -40,16 +42,19 @@ except SystemExit as e:
     status = e.code
 sys.stdout.flush()
 sys.stderr.flush()
-print("\\n" + repr({"status": status, "modules": sorted(sys.modules)}))
+print("\\n" + repr({"status": status, "modules": sorted(sys.modules), "gc": gc.isenabled()}))
 """
 
 
-def probe(env: dict, module: str, program: str, *args: str, stdin: str | None = None
-          ) -> tuple[int, set[str], str, str]:
-    """(exit status, modules loaded, stdout, stderr) of one call."""
+def probe(env: dict, module: str, program: str, *args: str, stdin: str | None = None,
+          report: dict | None = None) -> tuple[int, set[str], str, str]:
+    """(exit status, modules loaded, stdout, stderr) of one call; the whole
+    report (with "gc": whether the collector ended on) goes into report."""
     r = subprocess.run([sys.executable, "-I", "-S", "-c", _PROBE, package_dir(), module, program, *args],
                        env=env, capture_output=True, text=True, timeout=60, cwd=REPO, input=stdin)
     out, _, last = r.stdout.rstrip("\n").rpartition("\n")
     assert r.returncode == 0, r.stderr
-    report = ast.literal_eval(last)
-    return report["status"], set(report["modules"]), out, r.stderr
+    got = ast.literal_eval(last)
+    if report is not None:
+        report.update(got)
+    return got["status"], set(got["modules"]), out, r.stderr

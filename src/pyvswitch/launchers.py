@@ -50,7 +50,9 @@ import os
 import sys
 
 TOOLS = frozenset({"ovs-vsctl", "ovs-appctl", "ovs-dpctl", "ovsdb-client", "ovsdb-tool"})
-ONE_SHOT = frozenset({"ovs-vsctl", "ovs-appctl", "ovs-dpctl"})
+# ovsdb-client too: most of its commands are one request, and those that run
+# until killed (monitors, wait, lock) switch the collector back on themselves.
+ONE_SHOT = frozenset({"ovs-vsctl", "ovs-appctl", "ovs-dpctl", "ovsdb-client"})
 
 TEMPLATE = """#!{python} -IS
 # pyvswitch's lean launcher for {name}, written by `python -m pyvswitch.launchers`

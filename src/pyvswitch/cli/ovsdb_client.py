@@ -27,12 +27,14 @@ start-up is kept lean as ovs-vsctl's is (see pyvswitch.launchers): `posix`
 and `_signal` rather than os and signal, no re, typing or dataclasses, and
 pyvswitch.daemon imported only when a daemon option is given;
 tests/ovsdb/client/test_client_startup.py keeps it so.  `main` returns the
-exit status (the lean launcher then skips the interpreter's teardown).
+exit status (the lean launcher then skips the interpreter's teardown), and
+the commands that run until killed switch the garbage collector back on.
 """
 
 from __future__ import annotations
 
 import _signal
+import gc
 import math
 import posix
 import sys
@@ -859,6 +861,9 @@ OPTIONS = [
 
 # The commands that run until killed; daemon options apply to them only.
 _DAEMON_COMMANDS = ("monitor", "monitor-cond", "monitor-cond-since")
+# The commands that may run for long: the lean launcher starts every call with
+# the cyclic garbage collector off (pyvswitch.launchers), and these switch it on.
+_LONG_RUNNING = _DAEMON_COMMANDS + ("wait", "lock", "steal", "unlock")
 _daemon = None
 
 
@@ -1070,6 +1075,8 @@ def run(argv: list[str], out=None, argv0: str = PROGRAM) -> int:
             raise Fatal(f"unknown command '{args[0]}'; use --help for help")
         rest = args[1:]
         ctx.command = cmd.name
+        if cmd.name in _LONG_RUNNING:
+            gc.enable()
         ctx.server = rest.pop(0) if rest and _is_remote(rest[0]) else _default_server()
         if cmd.name == "wait" and len(rest) == 2 and rest[1] not in _WAIT_STATES:
             raise Fatal(f"{rest[1]}: unknown state")

@@ -92,3 +92,18 @@ def test_the_exit_status_is_returned_not_raised(server):
     r = subprocess.run([ours("ovsdb-client"), "nonsense"], env=env, capture_output=True, text=True, timeout=30)
     assert (r.returncode, r.stderr) == (1, "ovsdb-client: unknown command 'nonsense'; use --help for help\n")
     assert ovsdb_client.main.__annotations__["return"] == "int"
+
+
+@pytest.mark.parametrize("args,gc_on", [
+    (["list-dbs", "S"], False),
+    (["dump", "S"], False),
+    (["wait", "S", "Open_vSwitch", "connected"], True),    # returns at once: the database is there
+])
+def test_commands_that_may_run_long_switch_the_collector_on(server, args, gc_on):
+    """The lean launcher starts every call with the collector off; monitors,
+    wait and the lock commands may run for days and switch it on."""
+    env, remote = server
+    report: dict = {}
+    status, _, _, err = probe(env, *CLIENT, *[remote if a == "S" else a for a in args], report=report)
+    assert status == 0, err
+    assert report["gc"] is gc_on
