@@ -113,12 +113,12 @@ for wname in os.environ["WORKLOADS"].split(","):
     for key in keys:
         print("  %-20s %9.2f %9.2f %9.2f" % ("%s / %s" % key, min(wall[key]), statistics.median(wall[key]),
                                              statistics.median(cpu[key])))
-    for srv in ("ovs", "ours") if wname != "dpctl" else ("ours",):
-        o, r = ("ours", srv), ("ovs", srv)
-        if r not in wall:
-            o, r = ("ours", "ours"), ("ovs", "ovs")
-        print("  ratio ours/ovs, %-4s server: min %.2f  median %.2f  cpu %.2f" % (
-            srv, min(wall[o]) / min(wall[r]), statistics.median(wall[o]) / statistics.median(wall[r]),
+    pairs = {"ovs server": (("ours", "ovs"), ("ovs", "ovs")), "ours server": (("ours", "ours"), ("ovs", "ours"))}
+    if wname == "dpctl":
+        pairs = {"own daemons": (("ours", "ours"), ("ovs", "ovs"))}
+    for label, (o, r) in pairs.items():
+        print("  ratio ours/ovs, %-11s: min %.2f  median %.2f  cpu %.2f" % (
+            label, min(wall[o]) / min(wall[r]), statistics.median(wall[o]) / statistics.median(wall[r]),
             statistics.median(cpu[o]) / statistics.median(cpu[r])))
     if os.environ.get("SERVER_CPU") and wname != "dpctl":
         print("  ovsdb-server CPU per call (ms, 10 ms ticks averaged): ovs %.3f  ours %.3f" % (
