@@ -5,7 +5,8 @@
 # "set" is `ovs-vsctl --db=unix:SOCK --timeout=30 --no-wait set bridge pvb0 external_ids:kN=vN`, the
 # call ../shared/bench/control.sh times as vsctl_ms.  Each tool runs against its own ovsdb-server,
 # and also against the other's (crossed).  Printed per tool and server: wall ms (min, median) and
-# CPU ms of the tool process (user+sys, median), then the ratios ours/reference.
+# CPU ms of the tool process (user+sys, median), then the ratios ours/reference, and each
+# ovsdb-server's CPU per call (from /proc, clock ticks averaged over the workload's calls).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
@@ -56,9 +57,20 @@ workloads = {
 }
 only = os.environ.get("WORKLOADS", "set").split(",")
 devnull = os.open(os.devnull, os.O_WRONLY)
+
+
+def server_cpu_ms(side):
+    with open(f"{work}/{side}/s.pid") as f:
+        pid = int(f.read())
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 for wname in only:
     wall = {k: [] for k in runs}
     cpu = {k: [] for k in runs}
+    server0 = {side: server_cpu_ms(side) for side in ("ovs", "ours")}
     for i in range(calls):
         for key, (tool, sock) in runs.items():   # interleaved, so load swings hit every variant alike
             argv = [tool, f"--db=unix:{sock}", "--timeout=30", *workloads[wname](i)]
@@ -79,5 +91,7 @@ for wname in only:
         print("  ratio ours/ovs, %-4s server: min %.2f  median %.2f  cpu %.2f" % (
             srv, min(wall[o]) / min(wall[r]), statistics.median(wall[o]) / statistics.median(wall[r]),
             statistics.median(cpu[o]) / statistics.median(cpu[r])))
+    print("  ovsdb-server CPU per call (ms): ovs %.3f  ours %.3f" % tuple(
+        (server_cpu_ms(side) - server0[side]) / (2 * calls) for side in ("ovs", "ours")))
 PY
 stop "$W/ovs"; stop "$W/ours"; rm -rf "$W"
