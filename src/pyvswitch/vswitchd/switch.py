@@ -301,8 +301,10 @@ class Switch:
     def _flush_closes(self) -> None:
         """Closes the netdevs given up so far.  The TAPs among them are deleted first, all
         in one rtnetlink exchange (the kernel then waits for one RCU grace period, not one
-        per device: about 0.2 s for a thousand instead of 20 s); a TAP that exchange
-        could not delete is made non-persistent, so that closing it deletes it."""
+        per device: about 0.2 s for a thousand instead of 20 s).  Each is then made
+        non-persistent, so that closing it deletes a TAP that exchange could not reach
+        (moved to another namespace, say); a deleted one refuses that (EBADFD), which is
+        fine."""
         closing, self._closing = self._closing, []
         if not closing:
             return
@@ -313,10 +315,10 @@ class Switch:
             except OSError as e:
                 failed = {nd.name: e.errno for nd in taps}
             for nd in taps:
-                if nd.name in failed:
-                    try:
-                        nd.set_persist(False)
-                    except OSError as e:
+                try:
+                    nd.set_persist(False)
+                except OSError as e:
+                    if nd.name in failed:
                         log.warn("%s: deleting TAP failed (%s)", nd.name, linux.strerror(e))
         for nd in closing:
             nd.close()
