@@ -160,3 +160,12 @@ def test_count_port_makes_a_row_without_attaching_and_forget_port_drops_it():
         fp.forget_port(999990)
         fp.forget_port(999990)                              # idempotent
         assert fp._kports.keys() == [lo.to_bytes(4, "little")]
+
+
+@needs_root
+def test_dump_spans_batches():
+    with kfast.KernelFastPath.open(max_flows=10000) as fp:
+        keys = [kfast.key(3, i, 7, 0, 0x0800) for i in range(9000)]     # 3 batches of 4096
+        for k in keys:
+            assert fp.put(k, [(OUT, 9)])
+        assert sorted(fp.dump()) == [(k, 0, 0, 0) for k in sorted(keys)]

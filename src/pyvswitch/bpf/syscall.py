@@ -185,12 +185,20 @@ class Map:
                 attr = self._next_attr
 
     def items(self, chunk: int = 4096) -> list[tuple[bytes, bytes]]:
-        """Every (key, value), up to `chunk` entries per system call (MAP_LOOKUP_BATCH).
-        A hash map hands out whole buckets and its batch token is a bucket index; a bucket
-        larger than the chunk (ENOSPC) makes us retry with a larger one.  ENOENT marks the
-        last batch, which may still carry entries."""
+        """Every (key, value), up to `chunk` entries per system call (MAP_LOOKUP_BATCH)."""
         ks, vs = self.key_size, self.value_size
         out: list[tuple[bytes, bytes]] = []
+        for kr, vr, count in self.batches(chunk):
+            out.extend((kr[i * ks:(i + 1) * ks], vr[i * vs:(i + 1) * vs]) for i in range(count))
+        return out
+
+    def batches(self, chunk: int = 4096):
+        """Yields (keys, values, count): each MAP_LOOKUP_BATCH's keys and values packed end
+        to end, for callers that unpack many entries at once (struct.iter_unpack).  A hash
+        map hands out whole buckets and its batch token is a bucket index; a bucket larger
+        than the chunk (ENOSPC) makes us retry with a larger one.  ENOENT marks the last
+        batch, which may still carry entries."""
+        ks, vs = self.key_size, self.value_size
         tokens = (ctypes.create_string_buffer(8), ctypes.create_string_buffer(8))
         in_batch = None
         keys = values = None
@@ -212,10 +220,10 @@ class Map:
                 chunk *= 2
                 continue
             count = struct.unpack_from("=I", attr, 32)[0]
-            kr, vr = keys.raw[:count * ks], values.raw[:count * vs]
-            out.extend((kr[i * ks:(i + 1) * ks], vr[i * vs:(i + 1) * vs]) for i in range(count))
+            if count:
+                yield ctypes.string_at(keys, count * ks), ctypes.string_at(values, count * vs), count
             if done:
-                return out
+                return
             in_batch = out_batch
 
 

@@ -58,6 +58,8 @@ _VALUE_HEAD = struct.Struct("<QQQII")
 _STEP = struct.Struct("<II")
 VALUE_SIZE = _VALUE_HEAD.size + MAX_STEPS * _STEP.size
 assert VALUE_SIZE == 160
+_KEY_BYTES = struct.Struct(f"{_KEY.size}s")
+_COUNTS = struct.Struct(f"<QQQ{VALUE_SIZE - 24}x")     # a value's packets, bytes, used_ns
 _PORT_KEY = struct.Struct("<I")
 _PORT_VALUE = struct.Struct("<QQQQ")
 _OUTPUTS = (OUT, OUT_INGRESS)
@@ -246,9 +248,13 @@ class KernelFastPath:
         return self._kflows.delete(k)
 
     def dump(self) -> list[tuple[bytes, int, int, int]]:
-        """Every entry as (key, packets, bytes, used_ns); used_ns 0 if never hit."""
-        return [(k, *_VALUE_HEAD.unpack_from(v)[:3])
-                for k, v in self._kflows.items()]
+        """Every entry as (key, packets, bytes, used_ns); used_ns 0 if never hit.  Unpacked
+        a batch at a time (the datapath reads them every second, under its lock)."""
+        out = []
+        for keys, values, _count in self._kflows.batches():
+            out += [(k, p, b, u) for (k,), (p, b, u) in
+                    zip(_KEY_BYTES.iter_unpack(keys), _COUNTS.iter_unpack(values))]
+        return out
 
     def steps(self, k: bytes) -> list[tuple[int, int]] | None:
         """The steps stored for k (None if no entry): for tests and debugging."""
