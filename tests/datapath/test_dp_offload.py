@@ -497,15 +497,29 @@ def test_a_port_removed_or_the_tier_switched_off_while_attaching(slow, monkeypat
     r = slow
     r.send("p1", udp(MAC1, MAC2))
     r.send("p2", udp(MAC2, MAC1))
+    wait_until(lambda: r.dp.offload._attacher._busy, 10, what="p1's attachment running")
     remover = threading.Thread(target=r.br.remove_port, args=("p1",))
     remover.start()             # waits for the attachment in flight ...
     SlowAttach.go.set()
     remover.join(10)            # ... then takes it off with the port
     assert not remover.is_alive()
     assert 11 not in r.fp.ingress and detached == [r.devs[0]]
+    r.dp.offload.settle()       # p2's attachment, queued behind p1's
+    assert r.fp.ingress == {12}
     fp = r.fp
     r.dp.set_kernel_fastpath(False)
     assert fp.closed and not fp.ingress and detached == [r.devs[0], r.devs[1]]
+
+
+def test_removing_a_port_waits_only_for_its_own_attachment(slow):
+    r = slow
+    r.send("p1", udp(MAC1, MAC2))       # p1's attachment runs (and waits) ...
+    r.send("p2", udp(MAC2, MAC1))       # ... p2's is queued behind it
+    r.br.remove_port("p2")              # returns at once: p2's request is dropped
+    assert not SlowAttach.go.is_set()
+    SlowAttach.go.set()
+    r.dp.offload.settle()
+    assert r.fp.ingress == {11}
 
 
 def test_a_port_refused_in_the_background_stays_in_userspace(slow):

@@ -50,7 +50,6 @@ the attacher (see `_attach`), only attaches ports and queues the results for `of
 from __future__ import annotations
 
 import collections
-import queue
 import socket
 import struct
 import threading
@@ -213,7 +212,7 @@ class KernelOffload:
             for kp in list(self.ports.values()):
                 self._add_output(kp)
             return
-        self.settle()
+        self._cancel(None)
         self.flush(flows)
         for port_no in list(self._attached):
             self._detach(port_no)
@@ -261,7 +260,7 @@ class KernelOffload:
         self._attacher.request(self.fp, kp)
         return False
 
-    def _attached_now(self, kp: KernelPort, error: OSError | None) -> bool:
+    def _attached_now(self, kp: KernelPort, error: Exception | None) -> bool:
         if error is not None:
             self._failed.add(kp.port_no)
             log.warn("%s: cannot attach the kernel fast path (%s)", kp.netdev.name, error)
@@ -272,7 +271,7 @@ class KernelOffload:
 
     def _collect(self) -> None:
         """Takes the attacher's results.  One for a port that went, or for a tier switched
-        off, meanwhile is undone (settle() before those changes makes that rare)."""
+        off, meanwhile is undone (`_cancel` before those changes makes that rare)."""
         done = self._attacher.done
         while done:
             fp, kp, error = done.popleft()
@@ -293,10 +292,25 @@ class KernelOffload:
                 _detach_port(fp, kp)
 
     def settle(self) -> None:
-        """Waits for the attachments in flight and takes their results."""
+        """Waits for every attachment requested so far and takes the results (tests)."""
         if self._attacher is not None:
             self._attacher.settle()
             self._collect()
+
+    def _cancel(self, port_no: int | None) -> None:
+        """Drops the attachments requested for port_no (every port: None) and waits for
+        the one in progress if it is one of them (at most one attachment's ~16 ms, not
+        the whole queue's); takes the results."""
+        if self._attacher is None:
+            return
+        self._attacher.cancel(port_no)
+        self._collect()
+        if port_no is None:
+            self._pending.clear()
+            self._waiting.clear()
+        else:
+            self._pending.discard(port_no)
+            self._waiting.pop(port_no, None)
 
     def _detach(self, port_no: int) -> None:
         kp = self._attached.pop(port_no, None)
@@ -308,7 +322,7 @@ class KernelOffload:
         """Deletes the entries of every megaflow naming the port, then detaches it."""
         if port_no not in self.ports:
             return
-        self.settle()
+        self._cancel(port_no)
         for f in flows:
             if f.kkeys and (f.key.in_port == port_no or
                             any(a[0] == OUTPUT and a[1] == port_no for a in f.actions)):
@@ -527,7 +541,7 @@ class KernelOffload:
     def close(self) -> None:
         """Frees the kernel tier: socket filters off the ports still attached (a filter
         would keep the programs and maps alive as long as its socket), links, maps."""
-        self.settle()
+        self._cancel(None)
         if self._attacher is not None:
             self._attacher.stop()
             self._attacher = None
@@ -579,30 +593,56 @@ class _Attacher:
     `done` for the datapath's thread to collect them under the datapath's lock."""
 
     def __init__(self) -> None:
-        self._q: queue.Queue = queue.Queue()
+        self._cond = threading.Condition()
+        self._requests: collections.deque = collections.deque()
+        self._busy: tuple | None = None         # the (fp, port) being attached
+        self._stopped = False
         self.done: collections.deque = collections.deque()
         self._thread = threading.Thread(target=self._run, name="kfast-attach", daemon=True)
         self._thread.start()
 
     def request(self, fp, kp: KernelPort) -> None:
-        self._q.put((fp, kp))
+        with self._cond:
+            self._requests.append((fp, kp))
+            self._cond.notify_all()
+
+    def cancel(self, port_no: int | None) -> None:
+        """Drops the requests for port_no (all: None); waits while one of them runs."""
+        def mine(item) -> bool:
+            return port_no is None or item[1].port_no == port_no
+        with self._cond:
+            self._requests = collections.deque(r for r in self._requests if not mine(r))
+            while self._busy is not None and mine(self._busy):
+                self._cond.wait()
 
     def settle(self) -> None:
-        self._q.join()
+        with self._cond:
+            while self._requests or self._busy is not None:
+                self._cond.wait()
 
     def stop(self) -> None:
-        self._q.put(None)
+        with self._cond:
+            self._stopped = True
+            self._requests.clear()
+            self._cond.notify_all()
         self._thread.join(5)
 
     def _run(self) -> None:
         while True:
-            item = self._q.get()
-            try:
-                if item is None:
+            with self._cond:
+                while not self._requests and not self._stopped:
+                    self._cond.wait()
+                if self._stopped:
                     return
-                self.done.append((*item, _attach_port(*item)))
-            finally:
-                self._q.task_done()
+                self._busy = item = self._requests.popleft()
+            try:
+                error = _attach_port(*item)
+            except Exception as e:  # noqa: BLE001 - a bug costs the port its attachment
+                error = e
+            with self._cond:
+                self.done.append((*item, error))
+                self._busy = None
+                self._cond.notify_all()
 
 
 def _detach_socket_filter(netdev) -> None:
