@@ -248,8 +248,8 @@ class KernelOffload:
         a port gets it when it first carries a frame worth an entry, not when it is added
         (a thousand idle internal ports cost nothing), and, in the background mode, in the
         attacher's thread: the forwarding thread goes on meanwhile (with the datapath's
-        lock held, 16 ms of it would stall every port), and the port's entries start with
-        its first frame after the attachment is collected."""
+        lock held, 16 ms of it would stall every port); the keys of the frames the port
+        carries meanwhile get their entries when the attachment is collected."""
         if kp.port_no in self._failed or kp.port_no in self._pending:
             return False
         if not self.background:
@@ -279,8 +279,8 @@ class KernelOffload:
             waiting = self._waiting.pop(kp.port_no, {})
             if fp is self.fp and self.ports.get(kp.port_no) is kp:
                 if self._attached_now(kp, error):
-                    # The keys its frames brought while it was attached get entries now
-                    # (their megaflows may have gone or changed meanwhile).
+                    # The keys its frames brought while it was being attached get entries
+                    # now (their megaflows may have gone or changed meanwhile).
                     for k, f in waiting.items():
                         if f.dead:
                             continue
