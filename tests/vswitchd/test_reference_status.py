@@ -117,11 +117,12 @@ def test_tap_and_missing_device_status_match_the_reference():
     for who in ("ref", "ours"):
         ns = f"vsref{who}{os.getpid() % 10000}"
         ip("netns", "add", ns)
-        ip("-n", ns, "link", "add", "rv1", "type", "veth", "peer", "name", "rv2")
-        ip("-n", ns, "link", "set", "rv1", "up")
-        ip("-n", ns, "link", "set", "rv2", "up")
-        db = DbServer("ref")
+        db = None
         try:
+            ip("-n", ns, "link", "add", "rv1", "type", "veth", "peer", "name", "rv2")
+            ip("-n", ns, "link", "set", "rv1", "up")
+            ip("-n", ns, "link", "set", "rv2", "up")
+            db = DbServer("ref")
             tool = ref("ovs-vswitchd") if who == "ref" else ours("ovs-vswitchd")
             run_vswitchd(db, tool, netns=ns)
             for cmd in TAP_SCRIPT:
@@ -131,6 +132,7 @@ def test_tap_and_missing_device_status_match_the_reference():
             results[who] = interfaces(db)
             db.vsctl("del-br", "rbr")
         finally:
-            db.close()
+            if db is not None:
+                db.close()
             ip("netns", "del", ns, check=False)
     compare(results["ref"], results["ours"], statistics_keys=True)
