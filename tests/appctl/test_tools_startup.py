@@ -62,6 +62,29 @@ def test_an_appctl_call_stays_lean(server, args, status):
     assert not loaded & HEAVY, sorted(loaded & HEAVY)
 
 
+@pytest.mark.parametrize("module,args", [
+    (APPCTL, ["-t", "ovsdb-server", "version"]), (APPCTL, ["-t", "ovsdb-server", "vlog/list"]),
+    (DPCTL, ["--help"]), (DPCTL, ["dump-flows"])])
+def test_a_call_that_logs_nothing_does_not_load_vlog(server, module, args):
+    env, _, _ = server
+    _, loaded, _, _ = probe(env, *module, *args)
+    assert "pyvswitch.vlog" not in loaded
+
+
+def test_the_error_paths_log_as_before(server, tmp_path):
+    """Logging set up at first use: the warnings still come, in OVS's format,
+    and -v still applies to them."""
+    env, _, _ = server
+    status, loaded, _, err = probe(env, *APPCTL, "-t", "nosuch", "version")
+    assert status == 1 and "pyvswitch.vlog" in loaded
+    assert err.endswith(f'|daemon_unix|WARN|{env["OVS_RUNDIR"]}/nosuch.pid: open: No such file or directory\n'
+                        f'ovs-appctl: cannot read pidfile "{env["OVS_RUNDIR"]}/nosuch.pid" (No such file or '
+                        f'directory)\n'), err
+    status, _, _, err = probe(env, *APPCTL, "-vconsole:off", "-t", "nosuch", "version")
+    assert (status, err) == (1, f'ovs-appctl: cannot read pidfile "{env["OVS_RUNDIR"]}/nosuch.pid" '
+                                f'(No such file or directory)\n')
+
+
 def test_the_appctl_probe_sees_real_work(server):
     env, _, _ = server
     status, _, out, _ = probe(env, *APPCTL, "-t", "ovsdb-server", "version")

@@ -12,7 +12,9 @@ the process dies by SIGALRM as OVS's does.
 The tool lives for one request, and agents call it often: its import path
 uses `posix` and `_signal` rather than `os` and `signal` (which builds enums
 of the signal numbers), and nothing that pulls in typing, dataclasses,
-socket or re (see pyvswitch.launchers; tests/appctl/test_startup.py).
+socket or re (see pyvswitch.launchers; tests/appctl/test_tools_startup.py).
+Only the error paths and -v log, so even pyvswitch.vlog (~0.5 ms) is
+imported, and set up as OVS's tool sets its log, at its first use (`_log`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import _signal
 import posix
 import sys
 
-from pyvswitch import dirs, vlog
+from pyvswitch import dirs
 from pyvswitch.unixctl.client import UnixctlClient, UnixctlProtocolError, pidfile_owner, read_pidfile
 from pyvswitch.unixctl.commands import version_string
 
@@ -52,6 +54,22 @@ Other options:
 
 class _Usage(Exception):
     pass
+
+
+_log_ready = False
+
+
+def _log():
+    """pyvswitch.vlog, set up for this run at the first call: warnings to the
+    console, nothing to syslog."""
+    global _log_ready
+    from pyvswitch import vlog
+    if not _log_ready:
+        vlog.set_program_name(PROGRAM)
+        vlog.set_levels(None, vlog.Destination.CONSOLE, vlog.Level.WARN)
+        vlog.set_levels(None, vlog.Destination.SYSLOG, vlog.Level.OFF)
+        _log_ready = True
+    return vlog
 
 
 def _fail(msg: str, code: int = 1) -> int:
@@ -102,6 +120,7 @@ def _parse(argv: list[str]) -> tuple[str, float | None, list[str]]:
             sys.stdout.write(version_string(PROGRAM) + "\n")
             raise SystemExit(0)
         else:
+            vlog = _log()
             try:
                 vlog.set_verbosity(value or None)
             except vlog.VlogError as e:
@@ -111,15 +130,14 @@ def _parse(argv: list[str]) -> tuple[str, float | None, list[str]]:
 
 
 def _on_alarm(signum, frame):
-    vlog.module("fatal_signal").warn("terminating with signal 14 (Alarm clock)")
+    _log().module("fatal_signal").warn("terminating with signal 14 (Alarm clock)")
     _signal.signal(_signal.SIGALRM, _signal.SIG_DFL)
     posix.kill(posix.getpid(), _signal.SIGALRM)
 
 
 def main(argv: list[str] | None = None) -> int:
-    vlog.set_program_name(PROGRAM)
-    vlog.set_levels(None, vlog.Destination.CONSOLE, vlog.Level.WARN)
-    vlog.set_levels(None, vlog.Destination.SYSLOG, vlog.Level.OFF)
+    global _log_ready
+    _log_ready = False
     argv = sys.argv[1:] if argv is None else argv
     try:
         target, timeout, rest = _parse(argv)
@@ -142,27 +160,27 @@ def main(argv: list[str] | None = None) -> int:
                 # Nobody holds the pidfile's lock: the daemon is gone.
                 return _fail(f'cannot read pidfile "{pidfile}" (No such process)')
         except OSError as e:
-            vlog.module("daemon_unix").warn("%s: open: %s", pidfile, e.strerror)
+            _log().module("daemon_unix").warn("%s: open: %s", pidfile, e.strerror)
             return _fail(f'cannot read pidfile "{pidfile}" ({e.strerror})')
         except ValueError:
-            vlog.module("daemon_unix").warn("%s: pidfile is stale", pidfile)
+            _log().module("daemon_unix").warn("%s: pidfile is stale", pidfile)
             return _fail(f'cannot read pidfile "{pidfile}" (Invalid argument)')
         path = dirs.default_ctl(target, pid)
 
     try:
         client = UnixctlClient(path)
     except OSError as e:
-        vlog.module("unixctl").warn("failed to connect to %s", path)
+        _log().module("unixctl").warn("failed to connect to %s", path)
         return _fail(f'cannot connect to "{path}" ({e.strerror})')
     with client:
         try:
             ok, text = client.transact(command, args)
         except UnixctlProtocolError as e:
-            vlog.module("unixctl").warn("unix:%s: %s", path, e)
+            _log().module("unixctl").warn("unix:%s: %s", path, e)
             return _fail(f"{target}: transaction error (Invalid argument)")
         except OSError as e:
             reason = e.strerror or str(e)
-            vlog.module("unixctl").warn("error communicating with unix:%s: %s", path, reason)
+            _log().module("unixctl").warn("error communicating with unix:%s: %s", path, reason)
             return _fail(f"{target}: transaction error ({reason})")
     if not ok:
         sys.stderr.write(text)

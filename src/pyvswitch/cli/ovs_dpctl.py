@@ -10,7 +10,7 @@ Commands that create or delete datapaths or their ports belong to ovs-vswitchd's
 configuration (ovs-vsctl) and are refused with a message saying so.
 
 The tool lives for one request: like ovs-appctl it keeps off os, socket,
-typing and dataclasses, and it does not import the command table
+typing and dataclasses (and vlog: it logs nothing), and it does not import the command table
 (pyvswitch.datapath.dpctl brings the flow parsers and printers with it):
 `COMMANDS` repeats the table's names, which tests/appctl keeps equal to it.
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 import posix
 import sys
 
-from pyvswitch import dirs, vlog
+from pyvswitch import dirs
 from pyvswitch.unixctl.client import UnixctlClient, UnixctlProtocolError, read_pidfile
 from pyvswitch.unixctl.commands import version_string
 
@@ -95,7 +95,6 @@ def _exists(path: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    vlog.set_program_name(PROGRAM)
     argv = sys.argv[1:] if argv is None else argv
     opts: list[str] = []
     rest: list[str] = []

@@ -7,7 +7,7 @@ what only it knows (how to exit, what to report about memory) as callables.
 
 from __future__ import annotations
 
-from pyvswitch import OVS_COMPAT_VERSION, vlog
+from pyvswitch import OVS_COMPAT_VERSION
 
 TYPE_CHECKING = False   # ovs-appctl imports version_string: no typing or dataclasses (core) at run time
 if TYPE_CHECKING:
@@ -42,4 +42,5 @@ def add_builtins(table: CommandTable, program: str, exit_cb: Callable[[], None],
     table.register("exit", "", 0, 0, exit_)
     table.register("memory/show", "", 0, 0, memory_show)
     table.register("coverage/show", "", 0, 0, coverage_show)
+    from pyvswitch import vlog   # not at import: ovs-appctl and ovs-dpctl need only version_string
     vlog.register_unixctl_commands(table)
