@@ -101,3 +101,26 @@ def test_monitor_against_the_kernel():
         if tap is not None:
             tap.close()
         m.close()
+
+
+@needs_root
+def test_monitor_dumps_again_when_notifications_were_dropped(monkeypatch):
+    import os
+    from pyvswitch.netdev import linux
+    from pyvswitch.netdev.tap import TapNetdev
+    from pyvswitch.vswitchd.linkstate import LinkMonitor
+    monkeypatch.setattr(LinkMonitor, "RCVBUF", 4096)     # the kernel's minimum, about
+    names = [f"vwlo{os.getpid() % 10000}x{i}" for i in range(40)]
+    m = LinkMonitor()
+    taps = []
+    try:
+        assert m.refresh() is None
+        taps = [TapNetdev(n, up=False, persist=True) for n in names]
+        assert m.refresh() is None, "a full buffer (ENOBUFS) means a full dump"
+        assert set(names) <= set(m.links)
+        assert m.refresh() == set()
+    finally:
+        for t in taps:
+            t.close()
+        linux.delete_links(names)
+        m.close()
