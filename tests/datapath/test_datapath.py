@@ -99,6 +99,24 @@ def test_upcall_exception_is_counted_not_fatal():
     dp.close()
 
 
+def test_port_added_to_a_running_datapath_forwards_without_a_wakeup():
+    """The forwarding thread, asleep in epoll, sees a port registered meanwhile."""
+    dp = UserspaceDatapath("t")
+    a, b = DummyNetdev("a"), DummyNetdev("b")
+    dp.set_upcall_handler(_hub(dp))
+    dp.start()
+    try:
+        wakes = []
+        dp._wake = lambda: wakes.append(1)
+        pa, _pb = dp.port_add(a), dp.port_add(b)
+        a.inject(_udp_frame())
+        wait_until(lambda: len(b.transmitted) == 1, 5, what="frame forwarded")
+        assert wakes == []
+        del dp._wake            # stop() wakes the thread for real
+    finally:
+        dp.close()
+
+
 @needs_root
 def test_forwarding_between_namespaces_with_tcp_offloads():
     from pyvswitch.netdev.afpacket import AfPacketNetdev

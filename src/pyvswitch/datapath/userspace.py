@@ -113,9 +113,12 @@ class UserspaceDatapath:
                     self._by_fd[fd] = (port_no, views, netdev.release)
                 else:
                     self._by_fd[fd] = (port_no, netdev.recv_batch, None)
+                # No wake-up: epoll reports a descriptor registered while the
+                # forwarding thread waits in it, so the thread finds the new port by
+                # itself (waking it per port handed it the GIL a thousand times when
+                # a thousand ports were added).
                 self._epoll.register(fd, select.EPOLLIN)
             self.offload.port_added(port_no, netdev)
-            self._wake()
             return port_no
 
     def port_del(self, port_no: int) -> Netdev | None:
