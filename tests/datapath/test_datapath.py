@@ -117,6 +117,23 @@ def test_port_added_to_a_running_datapath_forwards_without_a_wakeup():
         dp.close()
 
 
+def test_port_numbers_lowest_free_first():
+    dp = UserspaceDatapath("t")
+    devs = [DummyNetdev(f"d{i}") for i in range(6)]
+    assert [dp.port_add(d) for d in devs[:3]] == [1, 2, 3]
+    assert dp.port_add(devs[3], 7) == 7
+    dp.port_del(2)
+    assert dp.port_add(devs[4]) == 2
+    dp.port_del(1)
+    dp.port_del(3)
+    assert dp.port_add(devs[5]) == 1
+    with pytest.raises(ValueError):
+        dp.port_add(DummyNetdev("x"), 7)
+    assert dp.port_add(DummyNetdev("y")) == 3
+    assert [dp.port_add(DummyNetdev(f"z{i}")) for i in range(4)] == [4, 5, 6, 8]
+    dp.close()
+
+
 @needs_root
 def test_forwarding_between_namespaces_with_tcp_offloads():
     from pyvswitch.netdev.afpacket import AfPacketNetdev

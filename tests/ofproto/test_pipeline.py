@@ -310,6 +310,31 @@ def test_ofport_request_change_renumbers(sw):
     assert list(sw.send("p3", udp())) == ["p1"]
 
 
+def test_new_ports_take_the_lowest_free_ofport(sw):
+    br = sw.bridge()
+    assert [sw.port(br, f"p{i}") for i in (1, 2, 3)] == [1, 2, 3]
+    assert sw.port(br, "p5", 5) == 5
+    br.remove_port("p2")
+    assert br.set_port("p3", ofport_request=9) == 9         # 3 is free again
+    assert [sw.port(br, n) for n in ("a", "b", "c", "d")] == [2, 3, 4, 6]
+    br.remove_port("p1")
+    assert sw.port(br, "e", 1) == 1                        # asked for: taken as is
+    assert sw.port(br, "f") == 7
+
+
+def test_a_port_the_datapath_refuses_leaves_its_ofport_free(sw, monkeypatch):
+    br = three_ports(sw)
+    br.remove_port("p2")
+
+    def refuse(netdev, port_no=None):
+        raise OSError("refused")
+    monkeypatch.setattr(sw.dp, "port_add", refuse)
+    with pytest.raises(OSError):
+        sw.port(br, "x")
+    monkeypatch.undo()
+    assert sw.port(br, "y") == 2
+
+
 def test_reconfiguring_the_same_fail_mode_leaves_flows_alone(sw):
     br = three_ports(sw)
     br.delete_flows()

@@ -50,6 +50,7 @@ import threading
 import time
 from typing import Callable
 
+from pyvswitch.idpool import IdPool
 from pyvswitch.netdev import Netdev, NetdevStats, Packet
 from pyvswitch.packet.flow import FlowKey, extract
 
@@ -76,6 +77,7 @@ class UserspaceDatapath:
         self.table = FlowTable()
         self._clock = clock
         self._ports: dict[int, Netdev] = {}
+        self._port_numbers = IdPool()      # a new port takes the lowest free number
         self._by_fd: dict[int, tuple[int, Callable, Callable | None]] = {}
         self._epoll = select.epoll()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -98,9 +100,7 @@ class UserspaceDatapath:
     def port_add(self, netdev: Netdev, port_no: int | None = None) -> int:
         with self.lock:
             if port_no is None:
-                port_no = 1
-                while port_no in self._ports:
-                    port_no += 1
+                port_no = self._port_numbers.alloc(self._ports)
             elif port_no in self._ports:
                 raise ValueError(f"port {port_no} is in use")
             self._ports[port_no] = netdev
@@ -129,6 +129,7 @@ class UserspaceDatapath:
             self._raw_emc.pop(port_no, None)
             if netdev is None:
                 return None
+            self._port_numbers.free(port_no)
             fd = netdev.fileno()
             if fd in self._by_fd:
                 del self._by_fd[fd]

@@ -67,6 +67,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from pyvswitch.idpool import IdPool
 from pyvswitch.ofproto import trace, xlate
 from pyvswitch.ofproto.flow_table import (
     OFPFF_CHECK_OVERLAP, OFPFF_NO_BYT_COUNTS, OFPFF_NO_PKT_COUNTS, OFPFF_RESET_COUNTS,
@@ -114,6 +115,7 @@ class Bridge:
         self.backer = backer
         self.name = name
         self.ports: dict[int, Port] = {}
+        self._port_numbers = IdPool()          # a new port takes the lowest free number
         self.by_name: dict[str, Port] = {}
         self.tables = FlowTables()
         self.mac = MacLearning()
@@ -178,12 +180,15 @@ class Bridge:
             elif ofport_request and 0 < ofport_request < OFPP_MAX and ofport_request not in self.ports:
                 ofport = ofport_request
             else:
-                ofport = 1
-                while ofport in self.ports:
-                    ofport += 1
+                ofport = self._port_numbers.alloc(self.ports)
             port = Port(name, ofport, type, netdev, None, peer, vlan, admin_up, flood)
         if netdev is not None and peer is None:
-            port.odp_port = self.backer.datapath.port_add(netdev)
+            try:
+                port.odp_port = self.backer.datapath.port_add(netdev)
+            except Exception:
+                with self.backer.lock:
+                    self._port_numbers.free(ofport)
+                raise
         with self.backer.lock:
             self.ports[ofport] = port
             self.by_name[name] = port
@@ -203,6 +208,7 @@ class Bridge:
                     and ofport_request not in self.ports and port.ofport != OFPP_LOCAL):
                 self.mac.flush(port=port.ofport)
                 del self.ports[port.ofport]
+                self._port_numbers.free(port.ofport)
                 port.ofport = ofport_request
                 self.ports[ofport_request] = port
             if vlan is not None and vlan != port.vlan:
@@ -222,6 +228,7 @@ class Bridge:
         with self.backer.lock:
             port = self._port(name)
             del self.ports[port.ofport]
+            self._port_numbers.free(port.ofport)
             del self.by_name[name]
             self._ordered = None
             self.mac.flush(port=port.ofport)
