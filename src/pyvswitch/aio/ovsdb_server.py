@@ -200,36 +200,43 @@ class OvsdbServerShell:
         queue, self._queue = self._queue, []
         commits: dict[str, list] = {}
         for eff in queue:
-            if isinstance(eff, LogCommit):
-                commits.setdefault(eff.db_name, []).append(eff.commit)
-        changed_dbs = set()
+            if type(eff) is LogCommit:
+                batch = commits.get(eff.db_name)
+                if batch is None:
+                    commits[eff.db_name] = [eff.commit]
+                else:
+                    batch.append(eff.commit)
         durable = True
-        for name, batch in commits.items():
-            if name in self.storages:
-                durable = self._write(name, batch) and durable
-                changed_dbs.add(name)
+        if commits:
+            for name, batch in commits.items():
+                if name in self.storages:
+                    durable = self._write(name, batch) and durable
+        conns = self.conns
         for eff in queue:
-            if isinstance(eff, Send):
-                conn = self.conns.get(eff.sid)
+            kind = type(eff)
+            if kind is Send:
+                conn = conns.get(eff.sid)
                 if conn is None:
                     continue
                 if not durable:
                     # Never acknowledge what is not on disk: drop the session instead.
-                    del self.conns[eff.sid]
+                    del conns[eff.sid]
                     conn.abort("database write failed")
                     self._apply(self.core.close_session(eff.sid, self.clock()))
                     continue
                 conn.send(eff.data)
-            elif isinstance(eff, Close):
-                conn = self.conns.pop(eff.sid, None)
+            elif kind is Close:
+                conn = conns.pop(eff.sid, None)
                 if conn is not None:
                     if "inactivity probe" in eff.reason:
                         log_reconnect.err("%s", eff.reason, rl=_CLOSE_RL)
                     elif eff.reason:
                         log_jsonrpc.warn("%s", eff.reason, rl=_CLOSE_RL)
                     conn.close(eff.reason)
+        if not commits:
+            return
         now = self.clock()
-        for name in changed_dbs:
+        for name in commits:
             storage = self.storages.get(name)
             if storage is not None and storage.should_compact(now):
                 self.compact(name, "automatically")

@@ -37,7 +37,8 @@ from pyvswitch.ovsdb.types import ZERO_UUID, Type, is_uuid
 
 class Table:
     __slots__ = ("schema", "rows", "defaults", "indexes", "index_cols", "strong_cols", "weak_cols",
-                 "weak_indexes", "ref_cols", "persistent_cols", "persistent_by_index")
+                 "weak_indexes", "ref_cols", "strong_by_index", "ref_by_index", "persistent_cols",
+                 "persistent_by_index")
 
     def __init__(self, schema: TableSchema) -> None:
         self.schema = schema
@@ -55,6 +56,8 @@ class Table:
         self.weak_cols = [(c.index, c) for c in cols if has(c, True)]
         self.weak_indexes = frozenset(i for i, c in self.weak_cols)
         self.ref_cols = [(c.index, c) for c in cols if has(c, False) or has(c, True)]
+        self.strong_by_index = dict(self.strong_cols)
+        self.ref_by_index = dict(self.ref_cols)
         self.persistent_cols = [(c.name, c.index, c.type, c.type.default()) for c in cols if not c.ephemeral]
         self.persistent_by_index = {i: (name, t) for name, i, t, d in self.persistent_cols}
 
@@ -194,7 +197,14 @@ class Database:
                 if not strong_cols:
                     continue
                 ov = old.values if old is not None else None
-                for i, c in strong_cols:
+                cols = strong_cols
+                if ov is not None and new is not None:
+                    # Only the columns whose value is not the very same object can
+                    # have changed: found at C speed, then the reference columns among them.
+                    by_index = table.strong_by_index
+                    cols = [(i, by_index[i]) for i in compress(count(), map(is_not, ov, new))
+                            if i in by_index]
+                for i, c in cols:
                     went = ov[i] if ov is not None else None
                     came = new[i] if new is not None else None
                     if went is not None and came is not None:
@@ -472,7 +482,11 @@ class Database:
         src = (tname, u)
         ov = old.values if old is not None else None
         nv = new.values if new is not None else None
-        for i, c in t.ref_cols:
+        cols = t.ref_cols
+        if ov is not None and nv is not None:
+            by_index = t.ref_by_index
+            cols = [(i, by_index[i]) for i in compress(count(), map(is_not, ov, nv)) if i in by_index]
+        for i, c in cols:
             went = ov[i] if ov is not None else None
             came = nv[i] if nv is not None else None
             if went is not None and came is not None:

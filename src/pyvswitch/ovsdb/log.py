@@ -333,7 +333,7 @@ class LogWriter:
             if durable:
                 os.fsync(self.fd)
             return
-        buf = encode_records(values)
+        buf = encode_record(values[0]) if len(values) == 1 else encode_records(values)
         try:
             self._write_all(buf)
         except OSError:
@@ -349,8 +349,13 @@ class LogWriter:
             os.fsync(self.fd)
 
     def _write_all(self, buf: bytes) -> None:
-        view = memoryview(buf)
-        pos = self.offset
+        n = os.pwrite(self.fd, buf, self.offset)
+        if n == len(buf):
+            return
+        if n <= 0:
+            raise OSError(errno.EIO, "short write")
+        view = memoryview(buf)[n:]
+        pos = self.offset + n
         while view:
             n = os.pwrite(self.fd, view, pos)
             if n <= 0:

@@ -116,11 +116,16 @@ def _prepare(table: TableSchema, mj: list) -> Callable[[Any, dict | None], tuple
     if mutator == "insert" or mutator == "delete":
         if t.kind == SCALAR:
             raise _type_mismatch(mj, mutator, name, t)
+        plain = t.kind == MAP and _plain_string(t.key) and _plain_string(t.value)
         if mutator == "insert":
             ti = t.with_bounds(0, t.n_max)
             pairs = t.kind == MAP
 
             def insert(arg_j: Any, symtab: dict | None) -> tuple:
+                if plain:
+                    pair = _one_pair(arg_j)
+                    if pair is not None:
+                        return _insert(t, index, (pair,)), index, {pair[0]}
                 arg = ti.datum_from_json(arg_j, symtab)
                 return _insert(t, index, arg), index, _keys(arg, pairs)
             return insert
@@ -128,6 +133,10 @@ def _prepare(table: TableSchema, mj: list) -> Callable[[Any, dict | None], tuple
         tk = t.with_bounds(0, math.inf, keys_only=True)
 
         def delete(arg_j: Any, symtab: dict | None) -> tuple:
+            if plain:
+                key = _one_key(arg_j)
+                if key is not None:
+                    return _delete(t, index, (key,), True), index, {key}
             by_key = False
             if t.kind == MAP and not (type(arg_j) is list and arg_j and arg_j[0] == "map"):
                 # Not a <map>: ovsdb-server's map parse would fail; it then reads a set of keys.
@@ -151,6 +160,39 @@ def _prepare(table: TableSchema, mj: list) -> Callable[[Any, dict | None], tuple
         raise _type_mismatch(mj, mutator, name, t)
     ta = Type(BaseType(kt))
     return lambda arg_j, symtab: (_arithmetic(t, index, mutator, ta.datum_from_json(arg_j, symtab)), index, None)
+
+
+def _plain_string(b: BaseType | None) -> bool:
+    return b is not None and b.type is AtomicType.STRING and not b.constrained
+
+
+# Agents mostly add or remove one key of a string map (external_ids, other_config):
+# those two arguments are recognised as such, without the general parse.  Anything
+# else, including a string that is not ASCII (it may hold a lone surrogate), takes
+# the general parse and gets its results and errors.
+
+def _one_pair(arg_j: Any) -> tuple[str, str] | None:
+    """(k, v) if arg_j is ["map", [[k, v]]] of ASCII strings."""
+    if type(arg_j) is list and len(arg_j) == 2 and arg_j[0] == "map":
+        inner = arg_j[1]
+        if type(inner) is list and len(inner) == 1:
+            e = inner[0]
+            if type(e) is list and len(e) == 2:
+                k, v = e
+                if type(k) is str and type(v) is str and k.isascii() and v.isascii():
+                    return k, v
+    return None
+
+
+def _one_key(arg_j: Any) -> str | None:
+    """k if arg_j is ["set", [k]] of an ASCII string: a map's key to delete."""
+    if type(arg_j) is list and len(arg_j) == 2 and arg_j[0] == "set":
+        inner = arg_j[1]
+        if type(inner) is list and len(inner) == 1:
+            k = inner[0]
+            if type(k) is str and k.isascii():
+                return k
+    return None
 
 
 def _keys(arg: tuple, pairs: bool) -> set | None:

@@ -43,6 +43,7 @@ call, so a batch of pipelined requests costs one write per session.
 from __future__ import annotations
 
 import math
+import posix
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -120,6 +121,14 @@ _DEFERRED = object()
 _NO_LOCKS: frozenset = frozenset()
 _NO_QUEUE = [None]
 
+
+# Transaction ids are random (version 4) uuids like new_uuid's, their bits read
+# from the OS a block at a time: one getrandom system call per this many
+# commits instead of one per commit.  The pool belongs to one ServerCore, made
+# after the daemon forked, so no two processes ever share it.
+_IDS_PER_READ = 64
+_VERSION_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
 
 # The inactivity probe, as OVS sends it.
 _ECHO = b'{"id":"echo","method":"echo","params":[]}'
@@ -214,6 +223,7 @@ class ServerCore:
         self._log: list[LogCommit] = []
         self._dirty: list[_Session] = []
         self._closing: list[Close] = []
+        self._ids: list[int] = []
         self._now = now
         schema = server_db.server_schema()
         self._server = _Db(server_db.SERVER_DB, Database(schema))
@@ -498,17 +508,30 @@ class ServerCore:
         self._out(t.session, _reply(t.id, results))
         return True
 
+    def _txn_id(self) -> str:
+        ids = self._ids
+        if not ids:
+            block = posix.urandom(16 * _IDS_PER_READ)
+            ids.extend(int.from_bytes(block[i:i + 16], "big") for i in range(0, len(block), 16))
+        h = "%032x" % (ids.pop() & _VERSION_MASK | _VERSION_BITS)
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
     def _commit(self, dbh: _Db, commit) -> None:
         if dbh is not self._server:
             self._log.append(LogCommit(dbh.name, commit))
-        txn_id = new_uuid()
+        txn_id = self._txn_id()
         changes = commit.changes
-        n = sum(map(len, changes.values()))
+        if len(changes) == 1:
+            for rows in changes.values():
+                n = len(rows)
+        else:
+            n = sum(map(len, changes.values()))
         history = dbh.history
         history.append((txn_id, changes, n))
         dbh.history_rows += n
-        while len(history) > HISTORY_LENGTH or (dbh.history_rows > HISTORY_ROWS and len(history) > 1):
-            dbh.history_rows -= history.popleft()[2]
+        if len(history) > HISTORY_LENGTH or dbh.history_rows > HISTORY_ROWS:
+            while len(history) > HISTORY_LENGTH or (dbh.history_rows > HISTORY_ROWS and len(history) > 1):
+                dbh.history_rows -= history.popleft()[2]
         dbh.last_id = txn_id
         if dbh.monitors:
             cache: dict = {}

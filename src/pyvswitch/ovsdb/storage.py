@@ -312,7 +312,8 @@ class Storage:
 
         Returns once the bytes are written, so the caller may acknowledge
         the commits.  Raises OvsdbError("I/O error", ...) on failure."""
-        self._cut_torn_tail()
+        if self.read_error is not None:
+            self._cut_torn_tail()
         try:
             self.writer.append(records, durable)
         except OSError as e:
@@ -323,9 +324,15 @@ class Storage:
     def append_commits(self, commits: Iterable[Any]) -> None:
         """Group commit: the records of several `Commit`s in one write,
         fsynced once if any of them asked to be durable."""
-        commits = list(commits)
-        records = [r for r in (c.record() for c in commits) if r is not None]
-        self.append(records, durable=any(c.durable for c in commits))
+        records = []
+        durable = False
+        for c in commits:
+            r = c.record()
+            if r is not None:
+                records.append(r)
+            if c.durable:
+                durable = True
+        self.append(records, durable)
 
     def _cut_torn_tail(self) -> None:
         err = self.read_error
