@@ -11,6 +11,12 @@ commas, each a destination (console, syslog, file, any), a level or a module
 (or ANY); what is left out means "all".  `PATTERN:DESTINATION:PATTERN` sets
 the line format; `FACILITY:NAME` the syslog facility.
 
+Syslog lines go through the C library's syslog(3) to /dev/log, as OVS's do.
+Where there is no /dev/log (containers, this VM) the library tries to connect
+again for every line (~50 us each) and drops it; so a missing socket is looked
+for at most once per SYSLOG_RECHECK seconds (one stat), and until then syslog
+lines are dropped here without formatting them.
+
 Line formats follow OVS's default patterns; the file destination reads
 `2026-11-21T10:53:44.123Z|00001|module|INFO|message`, the console one the
 same without milliseconds.  The sequence number counts every message logged
@@ -294,6 +300,10 @@ def _format_time(now: float, fmt: str, *, utc: bool) -> str:
     return time.strftime(fmt.replace("###", ms), tm)
 
 
+SYSLOG_SOCKET = "/dev/log"
+SYSLOG_RECHECK = 1.0    # seconds between looks for a missing syslog socket
+
+
 class _Vlog:
     """All of one process's logging state."""
 
@@ -308,6 +318,8 @@ class _Vlog:
         self._file = None
         self.start_time = time.time()
         self._syslog_open = False
+        self._syslog_present = True         # SYSLOG_SOCKET existed when last looked at
+        self._syslog_checked = -SYSLOG_RECHECK   # when (time.time()) it was looked at
         self.console = sys.stderr
 
     def module(self, name: str) -> Module:
@@ -340,7 +352,7 @@ class _Vlog:
                 self.console.flush()
             except (OSError, ValueError):
                 pass
-        if level <= levels[Destination.SYSLOG] and _syslog is not None:
+        if level <= levels[Destination.SYSLOG] and _syslog is not None and self._syslog_up(now):
             line = self.patterns[Destination.SYSLOG].format(self, module, level, msg, self.seq, now)
             if not self._syslog_open:
                 _syslog.openlog(self.program, 0, self.facility << 3)
@@ -356,6 +368,18 @@ class _Vlog:
                 self._file.flush()
             except (OSError, ValueError):
                 pass
+
+    def _syslog_up(self, now: float) -> bool:
+        """Whether the syslog socket exists, looked at once per SYSLOG_RECHECK seconds
+        (either way: a socket that goes away is noticed too)."""
+        if not -SYSLOG_RECHECK < now - self._syslog_checked < SYSLOG_RECHECK:
+            self._syslog_checked = now
+            try:
+                posix.stat(SYSLOG_SOCKET)
+                self._syslog_present = True
+            except OSError:
+                self._syslog_present = False
+        return self._syslog_present
 
     # ---- settings ----
 

@@ -161,3 +161,42 @@ def test_reopen_after_rotation(v, tmp_path):
     v.close_log_file()
     v.reopen_log_file()             # vlog/close, then vlog/reopen: back on the same path
     assert path.read_text().splitlines()[-1].endswith(f"|vlog|INFO|opened log file {path}")
+
+
+class _FakeSyslog:
+    def __init__(self):
+        self.lines = []
+
+    def openlog(self, ident, option, facility):
+        pass
+
+    def syslog(self, priority, line):
+        self.lines.append(line)
+
+
+def test_a_missing_syslog_socket_is_looked_for_once_a_second(v, tmp_path, monkeypatch):
+    sock = tmp_path / "log"
+    fake = _FakeSyslog()
+    looks = []
+    real_stat = vlog.posix.stat
+
+    class Posix:
+        @staticmethod
+        def stat(path):
+            looks.append(path)
+            return real_stat(path)
+    monkeypatch.setattr(vlog, "_syslog", fake)
+    monkeypatch.setattr(vlog, "posix", Posix)
+    monkeypatch.setattr(vlog, "SYSLOG_SOCKET", str(sock))
+    m = v.modules["jsonrpc"]
+    for i in range(100):                       # no socket: one look, no line
+        v._write(m, vlog.Level.INFO, f"line {i}", 1000.0 + i / 1000)
+    assert len(looks) == 1 and fake.lines == []
+    sock.touch()                               # it appears: seen within a second
+    v._write(m, vlog.Level.INFO, "early", 1000.5)
+    v._write(m, vlog.Level.INFO, "late", 1001.0)
+    v._write(m, vlog.Level.INFO, "next", 1001.2)
+    assert len(looks) == 2 and [line.split("|")[-1] for line in fake.lines] == ["late", "next"]
+    sock.unlink()                              # and one that goes away is noticed too
+    v._write(m, vlog.Level.INFO, "gone", 1002.5)
+    assert len(looks) == 3 and len(fake.lines) == 2
