@@ -109,6 +109,7 @@ class OvsdbServerShell:
         self._ssl_ctx = None                       # (server, client) SSLContext, made once
         self.ssl_options: dict[str, str] = {}      # private-key, certificate, ca-cert
         self._queue: list = []
+        self._watched_cache: dict[str, tuple] = {}  # db name -> (remotes, schema, tables)
         self._flush_scheduled = False
         self._flushing = False
         self._timer: asyncio.TimerHandle | None = None
@@ -309,7 +310,24 @@ class OvsdbServerShell:
 
     def _refs_changed(self, db_name: str, commits: list) -> bool:
         """Whether these commits to db_name touched a table a db: remote reads."""
-        tables = None
+        watched = self._watched(db_name)
+        if not watched:
+            return False
+        for c in commits:
+            changes = getattr(c, "changes", None)
+            if changes is None or not watched.isdisjoint(changes):
+                return True
+        return False
+
+    def _watched(self, db_name: str) -> frozenset:
+        """The tables of db_name that db: remotes read, worked out again only
+        when the remotes or the database's schema changed."""
+        storage = self.storages.get(db_name)
+        schema = storage.schema if storage is not None else None
+        cached = self._watched_cache.get(db_name)
+        if cached is not None and cached[1] is schema and cached[0] == self.remotes:
+            return cached[2]
+        watched: set[str] = set()
         for r in self.remotes:
             if not r.startswith("db:"):
                 continue
@@ -319,17 +337,14 @@ class OvsdbServerShell:
                 continue
             if ref.db != db_name:
                 continue
-            if tables is None:
-                tables = {t for c in commits for t in getattr(c, "changes", {"*": None})}
-            storage = self.storages.get(db_name)
-            col = storage.schema.tables.get(ref.table).columns.get(ref.column) \
-                if storage is not None and ref.table in storage.schema.tables else None
-            watched = {ref.table}
+            watched.add(ref.table)
+            table = schema.tables.get(ref.table) if schema is not None else None
+            col = table.columns.get(ref.column) if table is not None else None
             if col is not None and col.type.key.ref_table:
                 watched.add(col.type.key.ref_table)
-            if "*" in tables or watched & tables:
-                return True
-        return False
+        result = frozenset(watched)
+        self._watched_cache[db_name] = (list(self.remotes), schema, result)
+        return result
 
     def check_remote(self, text: str) -> str | None:
         """None if text can be added as a remote, else the error text."""

@@ -58,29 +58,32 @@ class Condition:
 
 
 def compile_where(table: TableSchema, where: Any, symtab: dict | None = None) -> Condition:
-    if not isinstance(where, list):
-        raise syntax_error(where, "Parse error in condition.")
-    if len(where) == 1:
+    if type(where) is not list:
+        if not isinstance(where, list):
+            raise syntax_error(where, "Parse error in condition.")
+    elif len(where) == 1:
         # The most common condition by far, [["_uuid", "==", ["uuid", U]]]: its
         # compiled form depends only on the table and U, so it is kept.
         cj = where[0]
-        if type(cj) is list and len(cj) == 3 and cj[0] == "_uuid" and cj[1] == "==":
-            vj = cj[2]
-            if type(vj) is list and len(vj) == 2 and vj[0] == "uuid" and type(vj[1]) is str:
-                key = (id(table), vj[1])
-                hit = _UUID_EQ.get(key)
+        if type(cj) is list and len(cj) == 3:
+            name, function, vj = cj
+            if (name == "_uuid" and function == "==" and type(vj) is list and len(vj) == 2
+                    and vj[0] == "uuid" and type(vj[1]) is str):
+                u = vj[1]
+                hit = _UUID_EQ.get(u)
                 if hit is not None and hit[0] is table:
                     return hit[1]
                 cond = _compile_where(table, where, symtab)
                 if len(_UUID_EQ) >= 4096:
                     _UUID_EQ.clear()
-                _UUID_EQ[key] = (table, cond)
+                _UUID_EQ[u] = (table, cond)
                 return cond
     return _compile_where(table, where, symtab)
 
 
-# (id(table), uuid text) -> (table, the Condition ["_uuid", "==", ["uuid", uuid]]).
-_UUID_EQ: dict[tuple, tuple] = {}
+# uuid text -> (table, the Condition ["_uuid", "==", ["uuid", uuid]] on that
+# table).  A row's uuid names one table's row, so one entry per uuid suffices.
+_UUID_EQ: dict[str, tuple] = {}
 
 
 def _compile_where(table: TableSchema, where: list, symtab: dict | None) -> Condition:

@@ -35,10 +35,14 @@ from pyvswitch.ovsdb.transaction import NeedRetry, Transaction, TxnRow
 from pyvswitch.ovsdb.types import ZERO_UUID, Type, is_uuid
 
 
+# _plain_commit's answer when a transaction needs the general commit-time checks.
+_GENERAL = object()
+
+
 class Table:
     __slots__ = ("schema", "rows", "defaults", "indexes", "index_cols", "strong_cols", "weak_cols",
-                 "weak_indexes", "ref_cols", "strong_by_index", "ref_by_index", "persistent_cols",
-                 "persistent_by_index")
+                 "weak_indexes", "ref_cols", "strong_by_index", "ref_by_index", "guarded",
+                 "persistent_cols", "persistent_by_index")
 
     def __init__(self, schema: TableSchema) -> None:
         self.schema = schema
@@ -58,6 +62,8 @@ class Table:
         self.ref_cols = [(c.index, c) for c in cols if has(c, False) or has(c, True)]
         self.strong_by_index = dict(self.strong_cols)
         self.ref_by_index = dict(self.ref_cols)
+        # The columns whose change needs the commit-time checks (see _plain_commit).
+        self.guarded = frozenset(self.ref_by_index).union(i for cols in self.index_cols for i in cols)
         self.persistent_cols = [(c.name, c.index, c.type, c.type.default()) for c in cols if not c.ephemeral]
         self.persistent_by_index = {i: (name, t) for name, i, t, d in self.persistent_cols}
 
@@ -89,6 +95,9 @@ class Commit:
     # {uuid: {column index: keys}}: the only keys (or atoms) at which a modified
     # row's map (or set) can differ from the old row's, where mutations tell.
     hints: dict[str, dict[int, set]] = field(default_factory=dict, repr=False)
+    # Only modifications that leave every reference and index key as it was:
+    # applying it is putting the new rows in place.
+    plain: bool = field(default=False, repr=False)
 
     def record(self, date_ms: int | None = None) -> dict | None:
         """The standalone-log transaction record for this commit, in ovsdb-server's
@@ -176,6 +185,9 @@ class Database:
     def _precommit(self, x: Transaction) -> Commit | None:
         if not x.rows:
             return None
+        commit = self._plain_commit(x)
+        if commit is not _GENERAL:
+            return commit
         tables = self.tables
         strong_in = self.strong_in
         delta: dict[str, int] = {}
@@ -317,6 +329,58 @@ class Database:
         return Commit(changes, x.now, x.durable, "\n".join(x.comments) if x.comments else None, tables,
                       forced, splits, hints)
 
+    def _plain_commit(self, x: Transaction) -> Commit | None | object:
+        """The commit of a transaction that only modified existing rows, none of
+        them in a table with weak references, outside their reference and index
+        columns (the usual "set a column" or "stamp external_ids"); _GENERAL if
+        it did anything else.
+
+        No commit-time check can fail or change anything for such a transaction:
+        no reference appears or goes (so none dangles and no row becomes
+        garbage; a row of a non-root table must already be referenced, since
+        touching an unreferenced one collects it), no table grows, and no index
+        key changes."""
+        tables = self.tables
+        strong_in = self.strong_in
+        changes: dict[str, dict[str, tuple[Row | None, Row | None]]] = {}
+        hints: dict[str, dict[int, set]] = {}
+        for tname, trs in x.rows.items():
+            table = tables[tname]
+            if table.weak_cols:
+                return _GENERAL
+            ts = table.schema
+            guarded = table.guarded
+            root = ts.is_root
+            out = {}
+            for u, tr in trs.items():
+                old, new = tr.old, tr.new
+                if old is None or new is None or (not root and strong_in.get(u, 0) <= 0):
+                    return _GENERAL
+                ov = old.values
+                changed = list(compress(count(), map(is_not, ov, new)))
+                if not changed:
+                    continue
+                if guarded and not guarded.isdisjoint(changed):
+                    return _GENERAL
+                nv = tuple(new)
+                if nv == ov:
+                    continue
+                out[u] = (old, Row(ts, u, None, nv))
+                if tr.hints:
+                    h = {}
+                    for i in tr.hints:
+                        keys = tr.changed_keys(i, nv[i])
+                        if keys is not None:
+                            h[i] = keys
+                    if h:
+                        hints[u] = h
+            if out:
+                changes[tname] = out
+        if not changes:
+            return None
+        return Commit(changes, x.now, x.durable, "\n".join(x.comments) if x.comments else None, tables,
+                      {}, {}, hints, True)
+
     def _collect_garbage(self, x: Transaction, delta: dict, touched: dict, deleted: list) -> None:
         """Deletes rows of non-root tables that no strong reference reaches, until none is left."""
         tables, strong_in = self.tables, self.strong_in
@@ -456,6 +520,12 @@ class Database:
     # --- applying changes ---
 
     def _apply(self, commit: Commit) -> None:
+        if commit.plain:
+            for tname, rows in commit.changes.items():
+                table_rows = self.tables[tname].rows
+                for u, (old, new) in rows.items():
+                    table_rows[u] = new
+            return
         splits = commit._splits
         for tname, rows in commit.changes.items():
             t = self.tables[tname]

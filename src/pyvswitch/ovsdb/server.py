@@ -145,15 +145,29 @@ class _Db:
         self.name = name
         self.db = db
         self.monitors: list[tuple["_Session", Monitor]] = []
-        self.history: deque[tuple[str, dict, int]] = deque()   # (txn id, changes, rows)
+        # (txn id, changes, rows); the id is None until someone is told it.
+        self.history: deque[tuple[str | None, dict, int]] = deque()
         self.history_rows = 0
         # An id for the contents as loaded; never the zero uuid, which
-        # clients send to mean "I know nothing".
-        self.last_id = new_uuid()
+        # clients send to mean "I know nothing".  None after a commit whose
+        # id nobody was told yet: see current_id.
+        self.last_id: str | None = new_uuid()
         self.triggers: list[_Trigger] = []
         # (schema, its JSON text as bytes): every ovs-vsctl call asks for the
         # schema, and serializing it costs more than the rest of most calls.
         self.schema_text: tuple[DatabaseSchema, bytes] | None = None
+
+    def current_id(self, core: "ServerCore") -> str:
+        """The id of the contents now, named on first use: a client can only
+        ever send back ids it was told, so a commit nobody hears of (no
+        monitor_cond_since session watching) needs none."""
+        u = self.last_id
+        if u is None:
+            u = self.last_id = core._txn_id()
+            history = self.history
+            if history and history[-1][0] is None:
+                history[-1] = (u, *history[-1][1:])
+        return u
 
     def schema_json(self) -> bytes:
         """The database's schema as get_schema answers it, serialized once per
@@ -218,6 +232,8 @@ class ServerCore:
         self.online_convert = online_convert
         self.dbs: dict[str, _Db] = {}
         self._sessions: dict[int, _Session] = {}
+        # The sessions with an inactivity probe: only they have deadlines.
+        self._probed: dict[int, _Session] = {}
         self._next_sid = 1
         self._locks: dict[str, list[_Session]] = {}
         self._log: list[LogCommit] = []
@@ -280,13 +296,19 @@ class ServerCore:
         name = name or f"session#{sid}"
         if probe_interval is None:
             probe_interval = 0.0 if name.startswith("unix") else self.probe_interval
-        self._sessions[sid] = _Session(sid, name, now, probe_interval)
+        s = self._sessions[sid] = _Session(sid, name, now, probe_interval)
+        if probe_interval > 0:
+            self._probed[sid] = s
         return sid
 
     def set_probe_interval(self, sid: int, seconds: float) -> None:
         s = self._sessions.get(sid)
         if s is not None:
             s.probe_interval = seconds
+            if seconds > 0:
+                self._probed[sid] = s
+            else:
+                self._probed.pop(sid, None)
 
     def receive(self, sid: int, data: bytes, now: float) -> list:
         s = self._sessions.get(sid)
@@ -329,22 +351,20 @@ class ServerCore:
 
     def next_deadline(self) -> float | None:
         best = math.inf
-        for s in self._sessions.values():
-            if s.probe_interval > 0:
-                t = (s.last_rx if s.probe_sent_at is None else s.probe_sent_at) + s.probe_interval
-                if t < best:
-                    best = t
+        for s in self._probed.values():
+            t = (s.last_rx if s.probe_sent_at is None else s.probe_sent_at) + s.probe_interval
+            if t < best:
+                best = t
         for dbh in self.dbs.values():
-            for t in dbh.triggers:
-                if t.deadline < best:
-                    best = t.deadline
+            if dbh.triggers:
+                for t in dbh.triggers:
+                    if t.deadline < best:
+                        best = t.deadline
         return None if best == math.inf else best
 
     def handle_timer(self, now: float) -> list:
         self._now = now
-        for s in list(self._sessions.values()):
-            if s.probe_interval <= 0:
-                continue
+        for s in list(self._probed.values()):
             if s.probe_sent_at is None:
                 if now >= s.last_rx + s.probe_interval:
                     s.probe_sent_at = now
@@ -385,6 +405,7 @@ class ServerCore:
     def _forget(self, s: _Session) -> None:
         s.open = False
         self._sessions.pop(s.sid, None)
+        self._probed.pop(s.sid, None)
         for mon in s.monitors.values():
             dbh = self.dbs.get(mon.db_name)
             if dbh is not None:
@@ -519,7 +540,8 @@ class ServerCore:
     def _commit(self, dbh: _Db, commit) -> None:
         if dbh is not self._server:
             self._log.append(LogCommit(dbh.name, commit))
-        txn_id = self._txn_id()
+        # Monitors may hand the id out (update3); otherwise it is named when asked.
+        txn_id = self._txn_id() if dbh.monitors else None
         changes = commit.changes
         if len(changes) == 1:
             for rows in changes.values():
@@ -608,7 +630,7 @@ class ServerCore:
         mon = Monitor(params[1], dbh.name, version, tables)
         if version == 3:
             found, changes = self._since(dbh, params[3])
-            result = [found, dbh.last_id, mon.updates(changes) if found else mon.initial(dbh.db)]
+            result = [found, dbh.current_id(self), mon.updates(changes) if found else mon.initial(dbh.db)]
         else:
             result = mon.initial(dbh.db)
         s.monitors[id_text] = mon
@@ -618,7 +640,7 @@ class ServerCore:
     def _since(self, dbh: _Db, last_id: Any) -> tuple[bool, dict]:
         if not isinstance(last_id, str) or last_id == ZERO_UUID:
             return False, {}
-        if last_id == dbh.last_id:
+        if last_id == dbh.current_id(self):
             return True, {}
         ids = [h[0] for h in dbh.history]
         if last_id not in ids:
@@ -646,7 +668,7 @@ class ServerCore:
             mon.id_text = new_text
             s.monitors[new_text] = mon
         if upd:
-            self._out(s, mon.notification(dumps(upd), dbh.last_id))
+            self._out(s, mon.notification(dumps(upd), dbh.current_id(self)))
         return {}
 
     def _m_monitor_cancel(self, s, req, now):

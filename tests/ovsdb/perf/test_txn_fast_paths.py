@@ -118,7 +118,34 @@ def test_transaction_ids_are_distinct_version_4_uuids():
             "t", {"op": "insert", "table": "T", "row": {"n": i}}]}
         effects = core.receive(sid, json.dumps(req).encode(), 0.0)
         assert [type(e) for e in effects] == [LogCommit, Send]
-        ids.append(core.dbs["t"].last_id)
+        ids.append(core.dbs["t"].current_id(core))
     assert len(set(ids)) == len(ids)
     for u in ids:
         assert is_uuid(u) and u[14] == "4" and u[19] in "89ab"
+
+
+def test_an_id_named_late_still_finds_the_later_commits():
+    core = ServerCore(now=0.0)
+    core.add_database(Database(SCHEMA), None, 0.0)
+
+    def call(sid, method, params, i=1):
+        effects = core.receive(sid, json.dumps({"method": method, "params": params, "id": i}).encode(), 0.0)
+        return json.loads([e for e in effects if type(e) is Send][-1].data)["result"]
+
+    def insert(n):
+        a = core.open_session(0.0, name="unix#a")
+        call(a, "transact", ["t", {"op": "insert", "table": "T", "row": {"n": n}}])
+        core.close_session(a, 0.0)
+
+    req = {"T": {"columns": ["n"]}}
+    insert(1)          # nobody watches: its id is not made yet
+    b = core.open_session(0.0, name="unix#b")
+    found, id1, rows = call(b, "monitor_cond_since", ["t", "m", req, "00000000-0000-0000-0000-000000000000"])
+    assert found is False and [r["initial"]["n"] for r in rows["T"].values()] == [1]
+    core.close_session(b, 0.0)
+    insert(2)
+    c = core.open_session(0.0, name="unix#c")
+    found, id2, rows = call(c, "monitor_cond_since", ["t", "m", req, id1])
+    assert found is True and id2 != id1 and is_uuid(id2)
+    assert [r["insert"]["n"] for r in rows["T"].values()] == [2]
+    assert call(c, "monitor_cond_since", ["t", "m2", req, id2]) == [True, id2, {}]
