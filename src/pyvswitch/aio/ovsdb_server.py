@@ -199,6 +199,16 @@ class OvsdbServerShell:
 
     def _flush_queue(self) -> None:
         queue, self._queue = self._queue, []
+        if len(queue) == 2:
+            first, second = queue
+            if type(first) is LogCommit and type(second) is Send:
+                # One transaction and its reply: the usual case, sorted at a glance.
+                name = first.db_name
+                batch = [first.commit]
+                durable = name not in self.storages or self._write(name, batch)
+                self._send(second, durable)
+                self._after_commits({name: batch})
+                return
         commits: dict[str, list] = {}
         for eff in queue:
             if type(eff) is LogCommit:
@@ -212,30 +222,35 @@ class OvsdbServerShell:
             for name, batch in commits.items():
                 if name in self.storages:
                     durable = self._write(name, batch) and durable
-        conns = self.conns
         for eff in queue:
             kind = type(eff)
             if kind is Send:
-                conn = conns.get(eff.sid)
-                if conn is None:
-                    continue
-                if not durable:
-                    # Never acknowledge what is not on disk: drop the session instead.
-                    del conns[eff.sid]
-                    conn.abort("database write failed")
-                    self._apply(self.core.close_session(eff.sid, self.clock()))
-                    continue
-                conn.send(eff.data)
+                self._send(eff, durable)
             elif kind is Close:
-                conn = conns.pop(eff.sid, None)
+                conn = self.conns.pop(eff.sid, None)
                 if conn is not None:
                     if "inactivity probe" in eff.reason:
                         log_reconnect.err("%s", eff.reason, rl=_CLOSE_RL)
                     elif eff.reason:
                         log_jsonrpc.warn("%s", eff.reason, rl=_CLOSE_RL)
                     conn.close(eff.reason)
-        if not commits:
+        if commits:
+            self._after_commits(commits)
+
+    def _send(self, eff: Send, durable: bool) -> None:
+        conn = self.conns.get(eff.sid)
+        if conn is None:
             return
+        if not durable:
+            # Never acknowledge what is not on disk: drop the session instead.
+            del self.conns[eff.sid]
+            conn.abort("database write failed")
+            self._apply(self.core.close_session(eff.sid, self.clock()))
+            return
+        conn.send(eff.data)
+
+    def _after_commits(self, commits: dict[str, list]) -> None:
+        """Compacts the databases that are due, and follows db: remotes."""
         now = self.clock()
         for name in commits:
             storage = self.storages.get(name)

@@ -352,6 +352,10 @@ class Storage:
     # -- compaction --------------------------------------------------------
 
     def should_compact(self, now: float) -> bool:
+        policy = self.policy
+        if self.commits < policy.min_commits or (
+                now - self.last_compaction < min(policy.min_interval, policy.max_interval)):
+            return False    # asked after every commit: the usual answer, quickly
         return should_compact(size=self.size, base_size=self.base_size, commits=self.commits,
                               last_compaction=self.last_compaction, now=now, policy=self.policy)
 
