@@ -200,20 +200,23 @@ class Transaction:
 
     def query(self, table: "Table", cond: Condition) -> list[TxnRow]:
         """The rows (post-overlay) that satisfy cond, as TxnRows made writable."""
-        trs = self.rows.get(table.schema.name)
-        out: list[TxnRow] = []
-        if cond.never:
-            return out
-        if cond.uuid is not None:
-            u = cond.uuid
+        name = table.schema.name
+        trs = self.rows.get(name)
+        u = cond.uuid
+        if u is not None and not cond.never:
+            # One row at most: looked up, not searched for.
             tr = trs.get(u) if trs else None
             if tr is not None:
-                if tr.new is not None and (cond.uuid_only or cond(_View(tr))):
-                    out.append(tr)
-                return out
+                return [tr] if tr.new is not None and (cond.uuid_only or cond(_View(tr))) else []
             row = table.rows.get(u)
-            if row is not None and (cond.uuid_only or cond(row)):
-                out.append(self.modify(table, row))
+            if row is None or not (cond.uuid_only or cond(row)):
+                return []
+            if trs is None:
+                trs = self.rows[name] = {}
+            tr = trs[u] = TxnRow(table, u, row, list(row.values))
+            return [tr]
+        out: list[TxnRow] = []
+        if cond.never:
             return out
         committed = _indexed(table, cond)
         if committed is None:
