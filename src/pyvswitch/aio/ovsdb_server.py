@@ -252,11 +252,14 @@ class OvsdbServerShell:
     def _after_commits(self, commits: dict[str, list]) -> None:
         """Compacts the databases that are due, and follows db: remotes."""
         now = self.clock()
-        for name in commits:
+        refs_changed = False
+        for name, batch in commits.items():
             storage = self.storages.get(name)
             if storage is not None and storage.should_compact(now):
                 self.compact(name, "automatically")
-        if any(self._refs_changed(name, batch) for name, batch in commits.items()):
+            if not refs_changed:
+                refs_changed = self._refs_changed(name, batch)
+        if refs_changed:
             self.update_remotes()
 
     def _write(self, name: str, batch: list) -> bool:

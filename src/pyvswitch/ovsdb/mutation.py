@@ -54,10 +54,21 @@ def compile_mutations(table: TableSchema, mutations: Any,
     """Returns (apply, touches): `apply(values)` applies the mutations to a row's
     values; `touches` is {column index: the keys (map) or atoms (set) they can
     change, or None when they may change any}, a hint for computing differences."""
-    if not isinstance(mutations, list):
-        raise syntax_error(mutations, "Parse error in mutation.")
-    if len(mutations) == 1:
-        m, index, keys = _compile_one(table, mutations[0], symtab)
+    if type(mutations) is not list:
+        if not isinstance(mutations, list):
+            raise syntax_error(mutations, "Parse error in mutation.")
+    elif len(mutations) == 1:
+        mj = mutations[0]
+        if type(mj) is list and len(mj) == 3:
+            # One mutation seen before (the usual case): straight to its prepared parse.
+            try:
+                prepared = _PREPARED.get((id(table), mj[0], mj[1]))
+            except TypeError:   # an unhashable column or mutator: _compile_one says what is wrong
+                prepared = None
+            if prepared is not None and prepared[0] is table:
+                m, index, keys = prepared[1](mj[2], symtab)
+                return m, {index: keys}
+        m, index, keys = _compile_one(table, mj, symtab)
         return m, {index: keys}
     compiled = [_compile_one(table, mj, symtab) for mj in mutations]
     fns = [m for m, _, _ in compiled]
