@@ -367,11 +367,8 @@ class Database:
                     continue
                 out[u] = (old, Row(ts, u, None, nv))
                 if tr.hints:
-                    h = {}
-                    for i in tr.hints:
-                        keys = tr.changed_keys(i, nv[i])
-                        if keys is not None:
-                            h[i] = keys
+                    # TxnRow.changed_keys, for each hinted column.
+                    h = {i: keys for i, (value, keys) in tr.hints.items() if value is nv[i] and keys is not None}
                     if h:
                         hints[u] = h
             if out:
