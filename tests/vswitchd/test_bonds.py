@@ -3,13 +3,18 @@ bond_active_slave, frames on dummy members (netdev-dummy/receive)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from harness import DbServer
 from util import have_reference, ours, ref, wait_until
 
+from pyvswitch.datapath.userspace import UserspaceDatapath
+from pyvswitch.netdev.dummy import DummyNetdev
 from pyvswitch.ofproto.bond import BondMode, Lacp
-from pyvswitch.vswitchd.bonds import port_updates
+from pyvswitch.ofproto.ofproto import Backer
+from pyvswitch.vswitchd.bonds import Bonds, port_updates
 from pyvswitch.vswitchd.config import desired_state
 
 
@@ -61,6 +66,59 @@ def test_port_updates():
         ("Interface", "i3", {"lacp_current": ()}),
         ("Port", "u1", {"bond_active_slave": ("aa:55:aa:55:00:03",)}),
         ("Port", "u2", {"bond_active_slave": ()})]
+
+
+class _LinkSwitch:
+    """What Bonds needs of the Switch, with Linux members whose carrier the test sets."""
+
+    def __init__(self, br, members):
+        self.br = br
+        self.netdevs = {m: SimpleNamespace(type="system") for m in members}
+        self.up = {m: True for m in members}
+        self.polls = 0
+
+    def bridge(self, name):
+        return self.br if name == self.br.name else None
+
+    def mac(self, name):
+        return bytes((2, 0, 0, 0, 0, {"e1": 1, "e2": 2}.get(name, 9)))
+
+    def carrier(self, name):
+        return self.up[name]
+
+    def poll_links(self, full=False):
+        self.polls += 1
+
+
+def test_member_carrier_comes_from_link_notifications_not_a_poll():
+    """No polling deadline: a bond with no timers asks to run again only in a second;
+    a carrier change is `stale` (the daemon then runs a pass) and moves the active
+    member on that pass."""
+    dp = UserspaceDatapath("t", "dummy")
+    backer = Backer(dp)
+    try:
+        br = backer.create_bridge("br0", local_netdev=DummyNetdev("br0"), now=0.0)
+        for m in ("e1", "e2"):
+            br.add_port(m, DummyNetdev(m))
+        sw = _LinkSwitch(br, ("e1", "e2"))
+        bonds = Bonds(sw)
+        tables = {"Open_vSwitch": {"o": {"bridges": ("b",), "next_cfg": 1}},
+                  "Bridge": {"b": {"name": "br0", "ports": ("p",)}},
+                  "Port": {"p": {"name": "bond0", "interfaces": ("i1", "i2")}},
+                  "Interface": {"i1": {"name": "e1"}, "i2": {"name": "e2"}}}
+        bonds.sync(desired_state(tables), 10.0)
+        assert bonds.linux_members() == {"e1", "e2"}
+        assert bonds.active_members() == {"bond0": "02:00:00:00:00:01"}
+        assert bonds.run(11.0) == 12.0 and sw.polls >= 1
+        assert not bonds.stale()
+        sw.up["e1"] = False
+        assert bonds.stale()
+        bonds.run(11.5)
+        assert not bonds.stale()
+        assert bonds.active_members() == {"bond0": "02:00:00:00:00:02"}
+    finally:
+        backer.close()
+        dp.close()
 
 
 def test_active_backup_through_the_daemons(db):

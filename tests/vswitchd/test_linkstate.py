@@ -124,3 +124,41 @@ def test_monitor_dumps_again_when_notifications_were_dropped(monkeypatch):
             t.close()
         linux.delete_links(names)
         m.close()
+
+
+def test_carrier_is_the_lower_up_flag():
+    from pyvswitch.vswitchd.linkstate import IFF_LOWER_UP, IFF_RUNNING, IFF_UP, LinkInfo
+    assert LinkInfo("a", 1, IFF_UP | IFF_RUNNING | IFF_LOWER_UP, 1500, None, None).carrier
+    assert not LinkInfo("a", 1, IFF_UP, 1500, None, None).carrier
+
+
+@needs_root
+def test_monitor_socket_polls_readable_when_a_carrier_goes():
+    """A veth whose peer goes down loses carrier: the monitor's descriptor becomes
+    readable and refresh() names the device, now without carrier."""
+    import os
+    import select
+    import subprocess
+    import time
+    from pyvswitch.vswitchd.linkstate import LinkMonitor
+    a, b = f"vwlc{os.getpid() % 10000}", f"vwlC{os.getpid() % 10000}"
+    m = LinkMonitor()
+    try:
+        subprocess.run(["ip", "link", "add", a, "type", "veth", "peer", "name", b], check=True)
+        subprocess.run(["ip", "link", "set", a, "up"], check=True)
+        subprocess.run(["ip", "link", "set", b, "up"], check=True)
+        m.refresh()
+        deadline = time.monotonic() + 5
+        while not (a in m.links and m.links[a].carrier) and time.monotonic() < deadline:
+            select.select([m.fileno()], [], [], 0.1)
+            m.refresh()
+        assert m.links[a].carrier
+        subprocess.run(["ip", "link", "set", b, "down"], check=True)
+        seen = False
+        while not seen and time.monotonic() < deadline + 5:
+            if select.select([m.fileno()], [], [], 0.5)[0]:
+                seen = a in (m.refresh() or {a})
+        assert seen and not m.links[a].carrier and m.links[a].admin_up
+    finally:
+        subprocess.run(["ip", "link", "del", a], check=False, capture_output=True)
+        m.close()

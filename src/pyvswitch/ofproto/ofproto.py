@@ -45,7 +45,8 @@ API for the reconciler (all methods may be called from the control thread):
 come from the same clock as the backer's `clock` (used for upcalls, which have
 no `now` of their own).  Learning a new MAC in the datapath thread also calls
 `wakeup()` (given to the constructor), so the shell can run `run` promptly to
-revalidate megaflows.  The default `priority=0 actions=NORMAL` flow is added
+revalidate megaflows; so does a PDU queued for a bond (LACP), so that it is
+taken in at once.  The default `priority=0 actions=NORMAL` flow is added
 when a bridge starts in (or changes to) standalone mode and removed when it
 changes to secure; reconfiguring with the same mode leaves the tables alone.
 
@@ -540,6 +541,8 @@ class Backer:
                                                   cookie.rule_cookie, bytes(pkt.frame)))
         elif isinstance(cookie, xlate.SlowPathCookie):
             cookie.sink((cookie.member, bytes(pkt.frame)))
+            if self._wakeup is not None:    # a PDU for the control loop (LACP): now
+                self._wakeup()
 
     # ---- timers -------------------------------------------------------------------
 

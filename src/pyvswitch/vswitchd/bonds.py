@@ -3,16 +3,22 @@
 `Bonds` keeps one ofproto/bond.py `Bond` per bonded Port (config.BondConfig)
 of every running bridge and installs them into the bridge (bond.install),
 reusing a Bond across reconfigurations so its state (enabled members, the
-active member, hash buckets) survives.  Its link state is polled: a member
-whose netdev is a Linux interface is up when it has carrier (the kernel's
-`carrier` flag, which is off for a device set down); any other member (a
-dummy) is always up.  `run(now)` polls, applies up/down delays and returns
-its next deadline (POLL_INTERVAL while there are bonds, so a member's link
-going down moves traffic within about that time), and sends the LACPDUs the
-bonds ask for (Bridge.packet_out to the member's port).  Anything that changes
-forwarding marks the backer for revalidation; the bond's own log lines
-("member p1: disabled", "bond bond0: active member is now p2") go to the
-"bond" log module, as OVS's do.
+active member, hash buckets) survives.  A member whose netdev is a Linux
+interface is up when it has carrier (the kernel's flag, which is off for a
+device set down); any other member (a dummy) is always up.  Link state is
+not polled: it comes from the kernel's link notifications (the switch's
+linkstate.LinkMonitor, `Switch.poll_links`), whose socket the daemon's
+event loop watches while some bond has a Linux member (`linux_members`); a
+notification that changes a member's carrier (`stale`) runs the loop at
+once, so traffic moves as soon as the kernel reports the link down, and an
+idle daemon with bonds wakes no more often than one without.  `run(now)`
+reads the notifications, feeds the members' link states to their bonds,
+applies up/down delays and returns its next deadline (the bonds' own timers:
+delays, LACP, rebalancing), and sends the LACPDUs the bonds ask for
+(Bridge.packet_out to the member's port).  Anything that changes forwarding
+marks the backer for revalidation; the bond's own log lines ("member p1:
+disabled", "bond bond0: active member is now p2") go to the "bond" log
+module, as OVS's do.
 
 `active_members()` gives Port bond_active_slave (the active member's MAC) and
 `lacp_current()` Interface lacp_current, for `port_updates` to write;
@@ -33,14 +39,14 @@ from pyvswitch.ofproto.ofactions import OFPP_NONE, Output
 from .config import SwitchConfig
 
 log = vlog.module("bond")
-
-POLL_INTERVAL = 0.1
+_RL = vlog.RateLimit(5, 5)
 
 
 class Bonds:
     def __init__(self, switch) -> None:
         self.switch = switch
         self.by_bridge: dict[str, dict[str, Bond]] = {}
+        self._carrier: dict[str, bool] = {}    # Linux member -> carrier as last fed
 
     def _bridges(self):
         """(bridge name, ofproto Bridge, its bonds) for every running bridge with bonds."""
@@ -84,19 +90,42 @@ class Bonds:
                 for bond in bonds.values():
                     bond.preferred_mac = None
 
-    def _link_up(self, name: str) -> bool:
-        nd = self.switch.netdevs.get(name)
-        if nd is None:
-            return False
-        if getattr(nd, "type", "") in ("system", "internal", "tap"):      # a Linux device
-            return linux.carrier(name)
-        return True
+    def linux_members(self) -> set[str]:
+        """The members of every bond whose netdev is a Linux device."""
+        out = set()
+        for bonds in self.by_bridge.values():
+            for bond in bonds.values():
+                for m in bond.members:
+                    nd = self.switch.netdevs.get(m)
+                    if getattr(nd, "type", "") in ("system", "internal", "tap"):
+                        out.add(m)
+        return out
+
+    def stale(self) -> bool:
+        """Whether some Linux member's carrier changed since `run` last fed it."""
+        carrier = self.switch.carrier
+        return any(carrier(m) != up for m, up in self._carrier.items())
+
+    def _link_up(self, name: str, linux_members: set[str]) -> bool:
+        if name in linux_members:
+            up = self._carrier[name] = self.switch.carrier(name)
+            return up
+        return name in self.switch.netdevs
 
     def run(self, now: float) -> float:
-        """Polls members' links and runs the bonds' timers; returns the next deadline."""
+        """Feeds members' link states and runs the bonds' timers; returns the next
+        deadline."""
         deadline = now + 1.0
+        linux_members = self.linux_members()
+        self._carrier = {}
+        if linux_members:
+            try:
+                self.switch.poll_links()
+            except OSError as e:
+                log.warn("reading link states failed (%s)", linux.strerror(e), rl=_RL)
         for bname, br, bonds in self._bridges():
-            links = {m: self._link_up(m) for b in bonds.values() for m in b.members}
+            links = {m: self._link_up(m, linux_members) for b in bonds.values()
+                     for m in b.members}
             changed = False
             events: list[str] = []
             tx: list[tuple[int, bytes]] = []
@@ -120,8 +149,6 @@ class Bonds:
                 log.info("%s", text)
             for ofport, frame in tx:        # LACPDUs, straight out of their member
                 br.packet_out(frame, OFPP_NONE, (Output(ofport),), now)
-            if bonds:
-                deadline = min(deadline, now + POLL_INTERVAL)
         return deadline
 
     def active_members(self) -> dict[str, str]:

@@ -18,6 +18,9 @@ As OVS's vswitchd/bridge.c, one loop on the daemon's event loop:
    the device appears (seen in the status pass's link dump), as OVS
    reconfigures when the system's interfaces change.  A device deleted under
    its port leaves the port as it is, reading down, as in the reference.
+   While some bond has a Linux member, the kernel's link notifications are
+   watched on the loop: one that changes a member's carrier runs a pass at
+   once (bonds.py), so failover does not wait for a poll.
 3. `Switch.run(now)` drives ofproto's timers (MAC aging, flow timeouts,
    megaflow revalidation).  A MAC learned in a datapath thread wakes the loop
    through `loop.call_soon_threadsafe`.
@@ -88,6 +91,7 @@ class BridgeRunner:
         self._next_status = 0.0
         self._status_dirty = False     # a change whose status is not written yet
         self._memo = StatusMemo()      # rows that already hold their status
+        self._link_fd: int | None = None   # watched while bonds have Linux members
         self._stopped = False
 
     def _wakeup_threadsafe(self) -> None:
@@ -99,6 +103,7 @@ class BridgeRunner:
     def close(self, cleanup: bool = False) -> None:
         """Stops; TAP devices stay for the next ovs-vswitchd unless cleanup."""
         self._stopped = True
+        self._watch_links(False)
         self.conn.close()
         self.switch.close(keep_devices=not cleanup)
 
@@ -131,6 +136,7 @@ class BridgeRunner:
             self.cur_cfg = desired.next_cfg
             self.stats_interval = self._stats_interval()
             self._status_dirty = True
+        self._watch_links(bool(self.bonds.linux_members()))
         deadline = min(self.bonds.run(now), self.switch.run(now))
         # Status is gathered after a change, with each statistics sample, and otherwise
         # once a second (link state); not on every wakeup from the datapath threads.
@@ -142,11 +148,37 @@ class BridgeRunner:
                 self._next_stats = now + self.stats_interval
             self._next_status = now + STATUS_INTERVAL
             self._write_status(with_stats)
+            if self.bonds.stale():      # the status pass read a member's carrier change
+                self._kick.set()
         if self.switch.devices_appeared:
             self.switch.devices_appeared = False
             self.applied_seqno = -1             # reconfigure on the next pass
             self._kick.set()
         return min(deadline, self._next_stats, self._next_status)
+
+    def _watch_links(self, on: bool) -> None:
+        """Watches the kernel's link notifications (or stops), so that a bond
+        member's carrier change runs the loop at once instead of being polled."""
+        if on and self._link_fd is None:
+            try:
+                self._link_fd = self.switch.link_fd()
+            except OSError as e:
+                log.warn("cannot watch link notifications (%s)", e, rl=_RL)
+                return
+            self.loop.add_reader(self._link_fd, self._links_ready)
+        elif not on and self._link_fd is not None:
+            self.loop.remove_reader(self._link_fd)
+            self._link_fd = None
+
+    def _links_ready(self) -> None:
+        try:
+            self.switch.poll_links()
+        except OSError as e:
+            log.warn("reading link notifications failed (%s)", e, rl=_RL)
+            self._watch_links(False)        # watched again from the next pass
+            return
+        if self.bonds.stale():
+            self._kick.set()
 
     def _stats_interval(self) -> float:
         """other_config:stats-update-interval (ms, at least 5000), as OVS reads it."""

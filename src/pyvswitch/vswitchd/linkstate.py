@@ -14,7 +14,8 @@ kernel's link notifications (the RTMGRP_LINK multicast group: an
 RTM_NEWLINK whenever a device appears or its flags, MTU, MAC or name
 change, an RTM_DELLINK when it goes), as OVS's netdev-linux listens to
 them: a status pass then looks again only at the devices that changed,
-not at a thousand that did not.  The kernel drops notifications a full
+not at a thousand that did not, and bonds see a member's carrier go down or
+up as it happens (the daemon's event loop watches the socket, `fileno()`).  The kernel drops notifications a full
 socket buffer cannot hold and says so (ENOBUFS); the monitor then dumps
 everything again.  Counters move without notifications, so a statistics
 pass still dumps.
@@ -62,6 +63,7 @@ IFLA_STATS64 = 23
 
 IFF_UP = 0x1
 IFF_RUNNING = 0x40
+IFF_LOWER_UP = 0x10000      # carrier (the kernel sets it only on a device that is up)
 
 # struct rtnl_link_stats64, in order (later kernels append more fields).
 STATS64_FIELDS = (
@@ -92,6 +94,11 @@ class LinkInfo:
     @property
     def running(self) -> bool:
         return bool(self.flags & IFF_RUNNING)
+
+    @property
+    def carrier(self) -> bool:
+        """What /sys/class/net/NAME/carrier says (0 for a device that is down)."""
+        return bool(self.flags & IFF_LOWER_UP)
 
 
 def parse_links(data: bytes) -> tuple[list[LinkInfo], bool]:
@@ -175,15 +182,7 @@ class LinkMonitor:
         """Brings `links` up to date.  Returns the names that changed (appeared,
         changed or went) since the last refresh, or None after a full dump (asked
         for, the first time, or after the kernel dropped notifications)."""
-        if self._sock is None:
-            s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
-            try:
-                s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, self.RCVBUF)
-            except OSError:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.RCVBUF)
-            s.bind((0, RTMGRP_LINK))
-            s.setblocking(False)
-            self._sock = s
+        self.fileno()
         if full or not self._synced:
             self._drain()
             self._load(dump_links().values(), reset=True)
@@ -202,6 +201,20 @@ class LinkMonitor:
             self._synced = False
             return self.refresh(full=True)
         return changed
+
+    def fileno(self) -> int:
+        """The notification socket (opened on first use): readable when the kernel
+        reported a change, for an event loop to call `refresh` then."""
+        if self._sock is None:
+            s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+            try:
+                s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, self.RCVBUF)
+            except OSError:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.RCVBUF)
+            s.bind((0, RTMGRP_LINK))
+            s.setblocking(False)
+            self._sock = s
+        return self._sock.fileno()
 
     def _drain(self) -> None:
         """Discards queued notifications: the dump that follows supersedes them."""

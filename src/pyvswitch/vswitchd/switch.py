@@ -95,6 +95,7 @@ class Switch:
         self._links: dict[str, list] = {}          # name -> [last link state, resets seen]
         self._absent_seen: set[str] = set()        # failed interfaces already retried as present
         self._linkmon = LinkMonitor()              # every device's state, kept current
+        self._link_changes: set[str] | None = set()  # since the last status (None: all)
         self._observed: dict[str, InterfaceStatus] = {}   # last status of each port
         self._reconfigured = True                  # effects applied since the last status
         self.devices_appeared = False              # set by status(): reconfigure to retry
@@ -374,7 +375,8 @@ class Switch:
         changed: set[str] | None = None
         if self.errors or any(self._is_linux(nd) for nd in self.netdevs.values()):
             try:
-                changed = self._linkmon.refresh(full=with_stats)
+                self.poll_links(full=with_stats)
+                changed, self._link_changes = self._link_changes, set()
                 links = self._linkmon.links
             except OSError as e:
                 log.warn("reading interface states failed (%s)", linux.strerror(e), rl=_RL)
@@ -405,6 +407,27 @@ class Switch:
                     if sample:
                         self._stats_seen.add(p.name)
         return ifaces, bridges
+
+    def poll_links(self, full: bool = False) -> set[str] | None:
+        """Takes in the kernel's link notifications (a full dump the first time, or
+        with full); returns the names that changed, None for "maybe all".  The next
+        status pass looks again at every one of them."""
+        changed = self._linkmon.refresh(full)
+        if changed is None:
+            self._link_changes = None
+        elif self._link_changes is not None:
+            self._link_changes |= changed
+        return changed
+
+    def link_fd(self) -> int:
+        """The descriptor that polls readable when a link notification waits."""
+        return self._linkmon.fileno()
+
+    def carrier(self, name: str) -> bool:
+        """Whether the Linux device called name has carrier, as of the last
+        `poll_links` (False if it does not exist)."""
+        link = self._linkmon.links.get(name)
+        return link is not None and link.carrier
 
     def _port_status(self, backer: Backer, kind: str, p, with_stats: bool,
                      links: dict[str, LinkInfo]) -> InterfaceStatus:
