@@ -2,6 +2,10 @@
 
 Every test puts tests/ on sys.path (for util, netns and the other helpers).
 
+Property tests run without hypothesis's per-example deadline and its too-slow health
+check: on a loaded CI machine an ordinary example can take longer than 200 ms, and
+that says nothing about the code under test.
+
 Leftovers: the session marks its environment with PYVSWITCH_TEST_SESSION, which every
 process a test starts inherits (daemons that detach included).  When the session ends,
 after every fixture is torn down, a process still carrying the mark is a leak; so is a
@@ -22,12 +26,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from hypothesis import HealthCheck, settings  # noqa: E402
+
 from netns import ip  # noqa: E402
 from util import process_gone, stop_pid  # noqa: E402
 
 SESSION_VAR = "PYVSWITCH_TEST_SESSION"
 NETNS_DIR = Path("/run/netns")
 NET_DIR = Path("/sys/class/net")
+
+settings.register_profile("pyvswitch", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("pyvswitch")
 
 _mark = f"{os.getpid()}.{time.time_ns()}"
 _tag = re.compile(rf"(?<!\d){os.getpid() % 10000}(?!\d)")
