@@ -98,7 +98,8 @@ DEFAULT_PROBE_INTERVAL = 5.0
 # waits as a trigger of its database and runs again after each commit to that
 # database and at its deadline, when the engine reports "timed out".  Every
 # commit is logged, recorded in the database's bounded history under a new
-# transaction id (for "monitor_cond_since"), and turned into update
+# transaction id (for "monitor_cond_since"; the id is made when a client is
+# first told it, which without monitors is rarely), and turned into update
 # notifications for every monitor of that database, computed and encoded
 # once per set of identical monitors.
 #
