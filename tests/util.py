@@ -60,11 +60,16 @@ def ovs_env(d: Path) -> dict:
 
 
 def process_gone(pid: int) -> bool:
-    """True once pid has exited (a zombie counts as gone: PID 1 here does not reap)."""
+    """True once pid has exited with all its threads (a zombie counts as gone: PID 1 here
+    does not reap).  The main thread turns zombie while the process's other threads may
+    still be exiting, and the last of them closes the files (sockets, TAP devices): until
+    then a successor cannot have them (a TAP says "Device or resource busy")."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             state = f.read().rsplit(")", 1)[1].split()[0]
-        return state in ("Z", "X")
+        if state not in ("Z", "X"):
+            return False
+        return os.listdir(f"/proc/{pid}/task") in ([], [str(pid)])
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return True
 
