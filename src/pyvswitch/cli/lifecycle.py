@@ -132,10 +132,15 @@ class PidStatus:
 
 
 def process_gone(pid: int) -> bool:
-    """True once pid has exited; a zombie counts as gone (its parent may never reap it)."""
+    """True once pid has exited with all its threads; a zombie counts as gone (its parent
+    may never reap it).  The main thread turns zombie while other threads may still be
+    exiting, and the last of them closes the files: until then a daemon started in its
+    place finds its TAP devices busy."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+            if f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                return False
+        return os.listdir(f"/proc/{pid}/task") in ([], [str(pid)])
     except (OSError, IndexError):
         return True
 
