@@ -32,7 +32,8 @@ def stack():
              "--enable-dummy"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         wait_until(lambda: (d / "vs.ctl").exists() or procs[-1].poll() is not None, 30, what="ovs-vswitchd")
         if procs[-1].poll() is not None:
-            pytest.skip("pyvswitch's ovs-vswitchd did not start")
+            log = (d / "vs.log").read_text() if (d / "vs.log").exists() else "(no log)"
+            pytest.fail(f"pyvswitch's ovs-vswitchd exited at start (status {procs[-1].returncode}):\n{log}")
         yield d, env
     finally:
         if len(procs) > 1 and procs[-1].poll() is None:
