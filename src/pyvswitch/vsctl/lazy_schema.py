@@ -48,10 +48,32 @@ class _Lazy:
         return f"{type(self).__name__}({dict(self.items())!r})"
 
 
-class LazyTables(_Lazy):
+class _LazyJson(_Lazy):
+    """A _Lazy over a JSON object: each member's value is parsed by the
+    subclass's `_parse(name, json)` at its first lookup, then kept."""
+
+    __slots__ = ("_json", "_parsed")
+
+    def __getitem__(self, name: str):
+        v = self._parsed.get(name)
+        if v is None:
+            v = self._parsed[name] = self._parse(name, self._json[name])
+        return v
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._json
+
+    def __iter__(self):
+        return iter(self._json)
+
+    def __len__(self) -> int:
+        return len(self._json)
+
+
+class LazyTables(_LazyJson):
     """Table name -> TableSchema."""
 
-    __slots__ = ("_json", "_parsed", "_all_root")
+    __slots__ = ("_all_root",)
 
     def __init__(self, tables_json: dict) -> None:
         self._json = tables_json
@@ -61,12 +83,6 @@ class LazyTables(_Lazy):
     def is_root(self, name: str) -> bool:
         t = self._json.get(name)
         return self._all_root or (isinstance(t, dict) and t.get("isRoot") is True)
-
-    def __getitem__(self, name: str) -> TableSchema:
-        ts = self._parsed.get(name)
-        if ts is None:
-            ts = self._parsed[name] = self._parse(name, self._json[name])
-        return ts
 
     def _parse(self, name: str, j) -> TableSchema:
         p = Parser(j, f"table schema for table {name}")
@@ -78,32 +94,17 @@ class LazyTables(_Lazy):
         return TableSchema(name, columns, self.is_root(name), math.inf if max_rows is None else max_rows,
                            [tuple(ix) for ix in indexes or ()], AllColumns(columns))
 
-    def __contains__(self, name: object) -> bool:
-        return name in self._json
 
-    def __iter__(self):
-        return iter(self._json)
-
-    def __len__(self) -> int:
-        return len(self._json)
-
-
-class LazyColumns(_Lazy):
+class LazyColumns(_LazyJson):
     """Column name -> ColumnSchema, for one table."""
 
-    __slots__ = ("_tables", "_json", "_parsed", "_index")
+    __slots__ = ("_tables", "_index")
 
     def __init__(self, tables: LazyTables, columns_json: dict) -> None:
         self._tables = tables
         self._json = columns_json
         self._parsed: dict[str, ColumnSchema] = {}
         self._index: dict[str, int] | None = None
-
-    def __getitem__(self, name: str) -> ColumnSchema:
-        c = self._parsed.get(name)
-        if c is None:
-            c = self._parsed[name] = self._parse(name, self._json[name])
-        return c
 
     def _parse(self, name: str, j) -> ColumnSchema:
         if self._index is None:
@@ -114,15 +115,6 @@ class LazyColumns(_Lazy):
                 if base is not None and base.is_strong_ref and not self._tables.is_root(base.ref_table):
                     return ColumnSchema(c.name, c.type, c.mutable, False, c.index)
         return c
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._json
-
-    def __iter__(self):
-        return iter(self._json)
-
-    def __len__(self) -> int:
-        return len(self._json)
 
 
 _IMPLICIT = {"_uuid": ColumnSchema("_uuid", UUID_TYPE, False, False, -1),
