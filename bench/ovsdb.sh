@@ -16,7 +16,7 @@ REFB=/usr/sbin   # the daemons; tools not there are found on PATH
 OUT=$(mktemp -d)
 BIG=$OUT/big.db
 
-tool() { [ -x "$1/$2" ] && echo "$1/$2" || command -v "$2"; }
+. "$HERE/lib.sh"
 start() {  # bindir dir
   local b=$1 d=$2
   "$(tool "$b" ovsdb-tool)" create "$d/conf.db" >/dev/null
@@ -24,21 +24,12 @@ start() {  # bindir dir
       --unixctl="$d/ctl" --log-file="$d/s.log" --detach
   ovs-vsctl --db=unix:"$d/db.sock" --no-wait init
 }
-stop() {  # dir
-  local pid; pid=$(cat "$1/s.pid" 2>/dev/null) || return 0
-  kill "$pid" 2>/dev/null
-  for _ in $(seq 100); do
-    st=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || break
-    [ "$st" = Z ] && break; sleep 0.05
-  done
-  kill -9 "$pid" 2>/dev/null || true
-}
 load() { python3 "$SHARED/ovsdb_load.py" "$@" | awk '{print $2}'; }
 
 # The large database is built once, by the reference server, and opened by both.
 d=$(mktemp -d); start "$REFB" "$d"
 python3 "$HERE/ovsdb_bigdb.py" fill "$d/db.sock" --rows "$ROWS"
-stop "$d"; ovsdb-tool compact "$d/conf.db" "$BIG"; rm -rf "$d"
+stop_pidfile "$d/s.pid"; ovsdb-tool compact "$d/conf.db" "$BIG"; rm -rf "$d"
 
 for v in ovs pyvswitch; do
   b=$REFB; [ $v = pyvswitch ] && b=$OURS
@@ -48,7 +39,7 @@ for v in ovs pyvswitch; do
     echo "txn_16 $(load "$d/db.sock" --n 5000 --window 16)"
     echo "fanout_50 $(load "$d/db.sock" --n 2000 --window 16 --monitors 50)"
   } > "$OUT/$v"
-  stop "$d"; rm -rf "$d"
+  stop_pidfile "$d/s.pid"; rm -rf "$d"
   python3 "$HERE/ovsdb_bigdb.py" open "$b" "$BIG" >> "$OUT/$v"
 done
 

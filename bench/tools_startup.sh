@@ -19,7 +19,7 @@ W=$(mktemp -d)
 unset PYTHONDONTWRITEBYTECODE
 export WORKLOADS=${WORKLOADS:-version,vlog,list-dbs,get-schema,transact,dump}
 
-tool() { [ -x "$1/$2" ] && echo "$1/$2" || command -v "$2"; }
+. "$HERE/lib.sh"
 start() {  # bindir dir
   local b=$1 d=$2
   mkdir -p "$d"
@@ -35,15 +35,6 @@ start() {  # bindir dir
     ovs-vsctl --db=unix:"$d/db.sock" --timeout=30 wait-until interface p1 'ofport>0' >/dev/null;;
   esac
   unset OVS_RUNDIR OVS_LOGDIR OVS_DBDIR
-}
-stop() {  # pidfile
-  local pid; pid=$(cat "$1" 2>/dev/null) || return 0
-  kill "$pid" 2>/dev/null
-  for _ in $(seq 100); do
-    st=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || break
-    [ "$st" = Z ] && break; sleep 0.05
-  done
-  kill -9 "$pid" 2>/dev/null || true
 }
 
 start "$REFB" "$W/ovs"
@@ -124,5 +115,5 @@ for wname in os.environ["WORKLOADS"].split(","):
         print("  ovsdb-server CPU per call (ms, 10 ms ticks averaged): ovs %.3f  ours %.3f" % (
             server_cpu["ovs"], server_cpu["ours"]))
 PY
-for s in ovs ours; do stop "$W/$s/ovs-vswitchd.pid"; stop "$W/$s/ovsdb-server.pid"; done
+for s in ovs ours; do stop_pidfile "$W/$s/ovs-vswitchd.pid"; stop_pidfile "$W/$s/ovsdb-server.pid"; done
 rm -rf "$W"

@@ -17,7 +17,7 @@ REFB=/usr/sbin
 W=$(mktemp -d)
 unset PYTHONDONTWRITEBYTECODE
 
-tool() { [ -x "$1/$2" ] && echo "$1/$2" || command -v "$2"; }
+. "$HERE/lib.sh"
 start() {  # bindir dir
   local b=$1 d=$2
   mkdir -p "$d"
@@ -25,15 +25,6 @@ start() {  # bindir dir
   OVS_RUNDIR=$d OVS_LOGDIR=$d OVS_DBDIR=$d "$(tool "$b" ovsdb-server)" "$d/conf.db" \
       --remote=punix:"$d/db.sock" --pidfile="$d/s.pid" --unixctl="$d/ctl" --log-file="$d/s.log" --detach 2>/dev/null
   ovs-vsctl --db=unix:"$d/db.sock" --no-wait init -- add-br pvb0 >/dev/null
-}
-stop() {  # dir
-  local pid; pid=$(cat "$1/s.pid" 2>/dev/null) || return 0
-  kill "$pid" 2>/dev/null
-  for _ in $(seq 100); do
-    st=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || break
-    [ "$st" = Z ] && break; sleep 0.05
-  done
-  kill -9 "$pid" 2>/dev/null || true
 }
 
 start "$REFB" "$W/ovs"
@@ -94,4 +85,4 @@ for wname in only:
     print("  ovsdb-server CPU per call (ms): ovs %.3f  ours %.3f" % tuple(
         (server_cpu_ms(side) - server0[side]) / (2 * calls) for side in ("ovs", "ours")))
 PY
-stop "$W/ovs"; stop "$W/ours"; rm -rf "$W"
+stop_pidfile "$W/ovs/s.pid"; stop_pidfile "$W/ours/s.pid"; rm -rf "$W"
