@@ -7,9 +7,10 @@ from __future__ import annotations
 from pyvswitch.datapath.userspace import UserspaceDatapath
 from pyvswitch.netdev import Packet
 from pyvswitch.netdev.dummy import DummyNetdev
+from pyvswitch.ofproto import xlate
 from pyvswitch.ofproto.ofproto import Backer
 from pyvswitch.ofproto.vlan import VlanConfig
-from pyvswitch.packet.flow import extract
+from pyvswitch.packet.flow import WIDTHS, FlowKey, extract
 
 BCAST = 0xFFFFFFFFFFFF
 
@@ -80,6 +81,19 @@ class Switch:
         self.dp.close()
         for d in self.devs.values():
             d.close()
+
+
+def assert_mask_sound(sw: Switch, br, key: FlowKey, other: FlowKey, learn) -> None:
+    """After translating each of `learn` (learning MACs), `key` translates to a megaflow
+    mask; `other` with the masked bits of `key` must get the same datapath actions."""
+    for k in learn:
+        xlate.translate(sw.backer, br, k, may_learn=True)
+    res = xlate.translate(sw.backer, br, key, may_learn=False)
+    mask = res.mask
+    mixed = FlowKey(*((k & m) | (o & ~m & ((1 << w) - 1))
+                      for k, o, m, w in zip(key, other, mask, WIDTHS)))
+    res2 = xlate.translate(sw.backer, br, mixed, may_learn=False)
+    assert res2.actions == res.actions, (key, mixed, mask)
 
 
 def vlan_of(data: bytes) -> int | None:
