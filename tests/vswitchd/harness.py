@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from util import ours, ovs_env, ref, stop_pid, wait_until
@@ -110,3 +111,30 @@ class DbServer:
         self.stop_vswitchd()
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_vswitchd(db: DbServer, tool: str, *options: str, netns: str | None = None) -> None:
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    db.vswitchd = subprocess.Popen(
+        [*prefix, tool, db.remote, *options, "-vconsole:off",
+         f"--log-file={db.dir}/ovs-vswitchd.log", f"--unixctl={db.dir}/ovs-vswitchd.ctl",
+         f"--pidfile={db.dir}/ovs-vswitchd.pid"],
+        env=db.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(lambda: answers(db.dir / "ovs-vswitchd.ctl"), 20, what="ovs-vswitchd")
+
+
+@contextmanager
+def dummy_vswitchd(who: str, script: list[list[str]]):
+    """The reference ("ref") or our ("ours") ovs-vswitchd, --enable-dummy=override, on its
+    own reference ovsdb-server, configured by `script` (ovs-vsctl argument lists that
+    create br0); yields the DbServer, deletes br0 after a clean exit, stops both daemons."""
+    db = DbServer("ref")
+    try:
+        tool = ref("ovs-vswitchd") if who == "ref" else ours("ovs-vswitchd")
+        run_vswitchd(db, tool, "--enable-dummy=override")
+        for cmd in script:
+            db.vsctl(*cmd)
+        yield db
+        db.vsctl("del-br", "br0")
+    finally:
+        db.close()

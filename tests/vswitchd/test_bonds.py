@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import DbServer
-from util import have_reference, ours, ref, wait_until
+from harness import DbServer, dummy_vswitchd
+from util import have_reference, wait_until
 
 from pyvswitch.datapath.userspace import UserspaceDatapath
 from pyvswitch.netdev.dummy import DummyNetdev
@@ -234,15 +234,9 @@ def admissible(db: DbServer, members) -> list[bool]:
 @pytest.mark.skipif(not have_reference("ovs-vswitchd"),
                     reason="the reference ovs-vswitchd is not installed")
 def test_bond_show_and_admissibility_match_the_reference():
-    from test_reference_status import run_vswitchd
     results = {}
     for who in ("ref", "ours"):
-        db = DbServer("ref")
-        try:
-            tool = ref("ovs-vswitchd") if who == "ref" else ours("ovs-vswitchd")
-            run_vswitchd(db, tool, "--enable-dummy=override")
-            for cmd in REF_SCRIPT:
-                db.vsctl(*cmd)
+        with dummy_vswitchd(who, REF_SCRIPT) as db:
 
             def ready():
                 text = db.appctl("bond/show").stdout
@@ -265,9 +259,6 @@ def test_bond_show_and_admissibility_match_the_reference():
                             db.appctl("bond/show", "nope").stderr.splitlines()[0],
                             db.appctl("bond/list").stdout.splitlines()[0],
                             [(r.returncode, r.stdout, r.stderr.splitlines()[:1]) for r in migrate])
-            db.vsctl("del-br", "br0")
-        finally:
-            db.close()
     assert results["ours"] == results["ref"]
     shows, adm = results["ours"][:2]
     assert "updelay: 100 ms" in shows["bondab"] and "bond-hash-basis: 3" in shows["bondslb"]

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from harness import DbServer, answers
+from harness import DbServer, dummy_vswitchd, run_vswitchd
 from netns import ip
 from util import have_reference, needs_root, ours, ref, stop_pid, wait_until
 
@@ -39,30 +39,12 @@ def empty(v) -> bool:
     return v in (["set", []], ["map", []])
 
 
-def run_vswitchd(db: DbServer, tool: str, *options: str, netns: str | None = None) -> None:
-    prefix = ["ip", "netns", "exec", netns] if netns else []
-    db.vswitchd = subprocess.Popen(
-        [*prefix, tool, db.remote, *options, "-vconsole:off",
-         f"--log-file={db.dir}/ovs-vswitchd.log", f"--unixctl={db.dir}/ovs-vswitchd.ctl",
-         f"--pidfile={db.dir}/ovs-vswitchd.pid"],
-        env=db.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_until(lambda: answers(db.dir / "ovs-vswitchd.ctl"), 20, what="ovs-vswitchd")
-
-
 def test_status_columns_match_the_reference():
     results = {}
     for who in ("ref", "ours"):
-        db = DbServer("ref")
-        try:
-            tool = ref("ovs-vswitchd") if who == "ref" else ours("ovs-vswitchd")
-            run_vswitchd(db, tool, "--enable-dummy=override")
-            for cmd in SCRIPT:
-                db.vsctl(*cmd)
+        with dummy_vswitchd(who, SCRIPT) as db:
             results[who] = wait_until(lambda: settled(interfaces(db)), 15,
                                       what="statistics and the patch port's error")
-            db.vsctl("del-br", "br0")
-        finally:
-            db.close()
     compare(results["ref"], results["ours"])
 
 
