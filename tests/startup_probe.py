@@ -14,11 +14,15 @@ the same list for ovs-vsctl.
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
 
 from pyvswitch.launchers import package_dir
-from util import REPO
+from util import REPO, ours, ovs_env, stop_pid, wait_until
 
 HEAVY = frozenset({
     "dataclasses", "inspect", "ast", "dis", "typing", "socket", "uuid", "platform", "decimal", "copy",
@@ -58,3 +62,25 @@ def probe(env: dict, module: str, program: str, *args: str, stdin: str | None = 
     if report is not None:
         report.update(got)
     return got["status"], set(got["modules"]), out, r.stderr
+
+
+@contextmanager
+def our_ovsdb_server(prefix: str, *options: str, ready: str):
+    """Our ovsdb-server on a fresh Open_vSwitch database in a private run directory,
+    listening on DIR/db.sock, with `options` (formatted with dir=DIR).  Yields (env, DIR, pid) once DIR/`ready`
+    (formatted with the server's pid) exists; stops the server and removes DIR."""
+    d = Path(tempfile.mkdtemp(prefix=prefix))
+    env = ovs_env(d)
+    subprocess.run([ours("ovsdb-tool"), "create", str(d / "conf.db")], env=env, check=True)
+    proc = subprocess.Popen([ours("ovsdb-server"), str(d / "conf.db"), f"--remote=punix:{d}/db.sock",
+                             *(o.format(dir=d) for o in options), f"--log-file={d}/ovsdb-server.log"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        path = d / ready.format(pid=proc.pid)
+        wait_until(lambda: path.exists() or proc.poll() is not None, 20, what=f"ovsdb-server's {ready}")
+        assert proc.poll() is None
+        yield env, d, proc.pid
+    finally:
+        stop_pid(proc.pid)
+        proc.wait()
+        shutil.rmtree(d, ignore_errors=True)

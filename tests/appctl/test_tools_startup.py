@@ -9,40 +9,29 @@ daemon that is not there, a command it refuses.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
-from pathlib import Path
-
 import pytest
 
 from pyvswitch.unixctl.client import pidfile_owner
-from startup_probe import HEAVY, probe
-from util import ours, ovs_env, stop_pid, wait_until
+from startup_probe import HEAVY, our_ovsdb_server, probe
 
 
 @pytest.fixture(scope="module")
 def server():
     """Our ovsdb-server with its pidfile and control socket in a private run directory."""
-    d = Path(tempfile.mkdtemp(prefix="appctl-"))
-    env = ovs_env(d)
-    subprocess.run([ours("ovsdb-tool"), "create", str(d / "conf.db")], env=env, check=True)
-    proc = subprocess.Popen([ours("ovsdb-server"), str(d / "conf.db"), f"--remote=punix:{d}/db.sock",
-                             "--pidfile", f"--log-file={d}/ovsdb-server.log"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: (d / f"ovsdb-server.{proc.pid}.ctl").exists() or proc.poll() is not None, 20,
-                   what="ovsdb-server's control socket")
-        assert proc.poll() is None
-        yield env, d, proc.pid
-    finally:
-        stop_pid(proc.pid)
-        proc.wait()
-        shutil.rmtree(d, ignore_errors=True)
+    with our_ovsdb_server("appctl-", "--pidfile", ready="ovsdb-server.{pid}.ctl") as (env, d, pid):
+        yield env, d, pid
 
 
 APPCTL = ("pyvswitch.cli.ovs_appctl", "ovs-appctl")
 DPCTL = ("pyvswitch.cli.ovs_dpctl", "ovs-dpctl")
+
+
+def assert_lean(server, module: tuple[str, str], args: list[str], status: int) -> None:
+    """One call of `module` with `args` exits with `status` and loads nothing HEAVY."""
+    env, _, _ = server
+    got, loaded, _, _ = probe(env, *module, *args)
+    assert got == status
+    assert not loaded & HEAVY, sorted(loaded & HEAVY)
 
 
 @pytest.mark.parametrize("args,status", [
@@ -56,10 +45,7 @@ DPCTL = ("pyvswitch.cli.ovs_dpctl", "ovs-dpctl")
     (["--help"], 0),
 ])
 def test_an_appctl_call_stays_lean(server, args, status):
-    env, _, _ = server
-    got, loaded, _, _ = probe(env, *APPCTL, *args)
-    assert got == status
-    assert not loaded & HEAVY, sorted(loaded & HEAVY)
+    assert_lean(server, APPCTL, args, status)
 
 
 @pytest.mark.parametrize("module,args", [
@@ -100,10 +86,7 @@ def test_the_appctl_probe_sees_real_work(server):
     (["-V"], 0),
 ])
 def test_a_dpctl_call_stays_lean(server, args, status):
-    env, _, _ = server
-    got, loaded, _, _ = probe(env, *DPCTL, *args)
-    assert got == status
-    assert not loaded & HEAVY, sorted(loaded & HEAVY)
+    assert_lean(server, DPCTL, args, status)
 
 
 def test_a_dpctl_call_through_a_control_socket_stays_lean(server):

@@ -10,15 +10,12 @@ storage log's checker, which imports re: an error path).
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from startup_probe import HEAVY, probe
-from util import ours, ovs_env, stop_pid, wait_until
+from startup_probe import HEAVY, our_ovsdb_server, probe
+from util import ours
 
 CLIENT = ("pyvswitch.cli.ovsdb_client", "ovsdb-client")
 SELECT = '["Open_vSwitch",{"op":"select","table":"Open_vSwitch","where":[],"columns":["ovs_version"]}]'
@@ -28,20 +25,8 @@ INSERT = '["Open_vSwitch",{"op":"insert","table":"Bridge","row":{"name":"br0","d
 @pytest.fixture(scope="module")
 def server():
     """Our ovsdb-server on a fresh Open_vSwitch database in a private directory."""
-    d = Path(tempfile.mkdtemp(prefix="client-"))
-    env = ovs_env(d)
-    subprocess.run([ours("ovsdb-tool"), "create", str(d / "conf.db")], env=env, check=True)
-    proc = subprocess.Popen([ours("ovsdb-server"), str(d / "conf.db"), f"--remote=punix:{d}/db.sock",
-                             f"--unixctl={d}/ctl", f"--log-file={d}/ovsdb-server.log"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: (d / "db.sock").exists() or proc.poll() is not None, 20, what="ovsdb-server's socket")
-        assert proc.poll() is None
+    with our_ovsdb_server("client-", "--unixctl={dir}/ctl", ready="db.sock") as (env, d, _):
         yield env, f"unix:{d}/db.sock"
-    finally:
-        stop_pid(proc.pid)
-        proc.wait()
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.mark.parametrize("args,status", [
