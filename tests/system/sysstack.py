@@ -3,7 +3,7 @@ starts our ovsdb-server and ovs-vswitchd; our ovs-vsctl and ovs-appctl talk to t
 OVS_RUNDIR.  `close()` deletes every bridge first (so the daemon removes its TAP devices),
 then stops both daemons by pid and removes the directory.
 
-Also here: what tests ask of a namespace host (ping, its MAC address)."""
+Also here: namespace hosts on a bridge, and what tests ask of a host (ping, its MAC address)."""
 
 from __future__ import annotations
 
@@ -100,6 +100,17 @@ class Stack:
         finally:
             self._stop_all()
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def bridged_hosts(stack: Stack, topo, br: str, subnet: str, n: int) -> list[tuple[str, str]]:
+    """Hosts 1..n at SUBNET.i/24 (subnet like "10.230.0"), their ports on a new bridge `br`
+    added in one ovs-vsctl call; returns their (namespace, port) pairs."""
+    hosts = [topo.host(i, f"{subnet}.{i}/24") for i in range(1, n + 1)]
+    args = ["add-br", br]
+    for _, port in hosts:
+        args += ["--", "add-port", br, port]
+    stack.vsctl(*args)
+    return hosts
 
 
 def ping(topo, ns, addr, *extra: str, count: int = 3, deadline: int = 10) -> bool:

@@ -15,7 +15,7 @@ import pytest
 from netns import ip
 from sysframes import (BROADCAST, ETH_P_8021Q, ETH_P_ARP, ETH_P_IP, Port, ethernet, ipv4, mac,
                        udp_frame)
-from sysstack import hwaddr, ping, unreachable
+from sysstack import bridged_hosts, hwaddr, ping, unreachable
 from util import needs_root, process_gone, wait_until
 
 pytestmark = needs_root
@@ -42,11 +42,7 @@ def statistic(stack, iface: str, name: str) -> int:
 
 
 def test_interface_deleted_from_under_its_port(stack, topo, br):
-    h1, p1 = topo.host(1, "10.220.0.1/24")
-    h2, p2 = topo.host(2, "10.220.0.2/24")
-    h3, p3 = topo.host(3, "10.220.0.3/24")
-    stack.vsctl("add-br", br, "--", "add-port", br, p1, "--", "add-port", br, p2, "--",
-                "add-port", br, p3)
+    [(h1, p1), (h2, p2), (h3, p3)] = bridged_hosts(stack, topo, br, "10.220.0", 3)
     assert ping(topo, h1, "10.220.0.3")
     ip("link", "del", p3)
     # As the reference does with a userspace datapath: the port keeps its number, the
@@ -213,8 +209,7 @@ def test_malformed_frames_are_counted_and_survived(stack, topo, br):
 def test_vswitchd_restart_keeps_the_internal_port_and_its_address(stack, topo, br):
     """The reference leaves a bridge's internal device in place when it exits, so the host's
     addresses on it, and the datapath ID taken from its MAC, survive a restart."""
-    h1, p1 = topo.host(1, "10.225.0.1/24")
-    stack.vsctl("add-br", br, "--", "add-port", br, p1)
+    [(h1, p1)] = bridged_hosts(stack, topo, br, "10.225.0", 1)
     ip("addr", "add", "10.225.0.254/24", "dev", br)
     ip("link", "set", br, "up")
     assert ping(topo, h1, "10.225.0.254")

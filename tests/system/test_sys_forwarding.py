@@ -16,7 +16,7 @@ import pytest
 from netns import ip
 from sysframes import (BROADCAST, ETH_P_IP, Port, arp_request, mac, mac_bytes, tcp_transfer,
                        udp_frame)
-from sysstack import hwaddr, hwaddr_text, ping, unreachable
+from sysstack import bridged_hosts, hwaddr, hwaddr_text, ping, unreachable
 from util import needs_root, wait_until
 
 pytestmark = needs_root
@@ -28,11 +28,7 @@ def probe(marker: bytes):
 
 
 def test_learning_then_unicast_reaches_only_its_host(stack, topo, br):
-    h1, p1 = topo.host(1, "10.210.0.1/24")
-    h2, p2 = topo.host(2, "10.210.0.2/24")
-    h3, p3 = topo.host(3, "10.210.0.3/24")
-    stack.vsctl("add-br", br, "--", "add-port", br, p1, "--", "add-port", br, p2, "--",
-                "add-port", br, p3)
+    [(h1, p1), (h2, p2), (h3, p3)] = bridged_hosts(stack, topo, br, "10.210.0", 3)
     with Port(h3) as spy:
         assert ping(topo, h1, "10.210.0.2")
         seen = spy.frames(0.5)
@@ -199,8 +195,7 @@ def test_two_bridges_joined_by_patch_ports(stack, topo, br, br2):
 
 
 def test_internal_port_with_an_address_carries_host_traffic(stack, topo, br):
-    h1, p1 = topo.host(1, "10.213.0.1/24")
-    stack.vsctl("add-br", br, "--", "add-port", br, p1)
+    [(h1, p1)] = bridged_hosts(stack, topo, br, "10.213.0", 1)
     ip("addr", "add", "10.213.0.254/24", "dev", br)
     ip("link", "set", br, "up")
     assert ping(topo, h1, "10.213.0.254")
@@ -249,8 +244,7 @@ def test_tcp_with_offloads_on(stack, topo, br):
 def test_tcp_to_the_internal_port(stack, topo, br):
     """TCP between a host and the root namespace through the bridge's internal port (TAP),
     both ways: TSO segments from the veth go out of the TAP, and the TAP's come back."""
-    h1, p1 = topo.host(1, "10.217.0.1/24")
-    stack.vsctl("add-br", br, "--", "add-port", br, p1)
+    [(h1, p1)] = bridged_hosts(stack, topo, br, "10.217.0", 1)
     ip("addr", "add", "10.217.0.254/24", "dev", br)
     ip("link", "set", br, "up")
     assert ping(topo, h1, "10.217.0.254")
@@ -262,9 +256,7 @@ def test_tcp_to_the_internal_port(stack, topo, br):
 
 
 def test_normal_by_default_and_fail_mode_secure_drops(stack, topo, br):
-    h1, p1 = topo.host(1, "10.216.0.1/24")
-    h2, p2 = topo.host(2, "10.216.0.2/24")
-    stack.vsctl("add-br", br, "--", "add-port", br, p1, "--", "add-port", br, p2)
+    [(h1, p1), (h2, p2)] = bridged_hosts(stack, topo, br, "10.216.0", 2)
     assert ping(topo, h1, "10.216.0.2")
     flows = stack.appctl("bridge/dump-flows", br).stdout
     assert "actions=NORMAL" in flows

@@ -14,7 +14,7 @@ import os
 import pytest
 
 from sysframes import ETH_P_8021Q, Port, udp_frame
-from sysstack import hwaddr, hwaddr_text, ping, unreachable
+from sysstack import bridged_hosts, hwaddr, hwaddr_text, ping, unreachable
 from util import needs_root, process_gone, wait_until
 
 pytestmark = needs_root
@@ -58,9 +58,7 @@ def burst(port: Port, frame: bytes, n: int) -> None:
 
 @needs_kfast
 def test_normal_traffic_moves_into_the_kernel(stack, topo, br):
-    h1, p1 = topo.host(1, "10.230.0.1/24")
-    h2, p2 = topo.host(2, "10.230.0.2/24")
-    stack.vsctl("add-br", br, "--", "add-port", br, p1, "--", "add-port", br, p2)
+    [(h1, p1), (h2, p2)] = bridged_hosts(stack, topo, br, "10.230.0", 2)
     assert ping(topo, h1, "10.230.0.2")
     wait_until(lambda: len(offloaded(stack)) >= 2, 10, what="kernel entries for both directions")
     lines = offloaded(stack)
@@ -169,11 +167,7 @@ def _ofport(stack, iface: str) -> str:
 
 @needs_kfast
 def test_port_removed_with_traffic_flowing(stack, topo, br):
-    h1, p1 = topo.host(1, "10.231.0.1/24")
-    h2, p2 = topo.host(2, "10.231.0.2/24")
-    h3, p3 = topo.host(3, "10.231.0.3/24")
-    stack.vsctl("add-br", br, "--", "add-port", br, p1, "--", "add-port", br, p2, "--",
-                "add-port", br, p3)
+    [(h1, p1), (h2, p2), (h3, p3)] = bridged_hosts(stack, topo, br, "10.231.0", 3)
     assert ping(topo, h1, "10.231.0.2")
     assert ping(topo, h1, "10.231.0.3")
     wait_until(lambda: len(offloaded(stack)) >= 4, 10, what="kernel entries")
@@ -193,9 +187,7 @@ def test_port_removed_with_traffic_flowing(stack, topo, br):
 
 @needs_kfast
 def test_fast_path_off_still_forwards_and_on_again(stack, topo, br):
-    h1, p1 = topo.host(1, "10.232.0.1/24")
-    h2, p2 = topo.host(2, "10.232.0.2/24")
-    stack.vsctl("add-br", br, "--", "add-port", br, p1, "--", "add-port", br, p2)
+    [(h1, p1), (h2, p2)] = bridged_hosts(stack, topo, br, "10.232.0", 2)
     assert ping(topo, h1, "10.232.0.2")
     wait_until(lambda: offloaded(stack), 10, what="kernel entries")
     stack.vsctl("set", "Open_vSwitch", ".", "other_config:kernel-fastpath=false")
@@ -237,9 +229,7 @@ def test_mac_learning_kept_alive_by_kernel_traffic(stack, topo, br):
 @needs_kfast
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_nothing_forwards_after_vswitchd_dies(stack, topo, br, sig):
-    h1, p1 = topo.host(1, "10.234.0.1/24")
-    h2, p2 = topo.host(2, "10.234.0.2/24")
-    stack.vsctl("add-br", br, "--", "add-port", br, p1, "--", "add-port", br, p2)
+    [(h1, p1), (h2, p2)] = bridged_hosts(stack, topo, br, "10.234.0", 2)
     assert ping(topo, h1, "10.234.0.2")
     wait_until(lambda: len(offloaded(stack)) >= 2, 10, what="kernel entries")
     assert all(_programs(p) for p in (p1, p2))
@@ -256,8 +246,7 @@ def test_nothing_forwards_after_vswitchd_dies(stack, topo, br, sig):
 @needs_kfast
 def test_host_traffic_through_the_internal_port_in_the_kernel(stack, topo, br):
     from netns import ip
-    h1, p1 = topo.host(1, "10.235.0.1/24")
-    stack.vsctl("add-br", br, "--", "add-port", br, p1)
+    [(h1, p1)] = bridged_hosts(stack, topo, br, "10.235.0", 1)
     ip("addr", "add", "10.235.0.254/24", "dev", br)
     ip("link", "set", br, "up")
     assert ping(topo, h1, "10.235.0.254")
