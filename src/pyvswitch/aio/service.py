@@ -34,7 +34,7 @@ from typing import Awaitable, Callable, NoReturn
 
 from pyvswitch import dirs, vlog
 from pyvswitch.aio.unixctl import UnixctlServer, server_path
-from pyvswitch.cli.options import Arg, Option, OptionError, parse
+from pyvswitch.cli.options import SSL_KEY_OPTIONS, Arg, Option, OptionError, parse
 from pyvswitch.daemon import Daemon, DaemonError, die_by_signal, signal_description
 from pyvswitch.unixctl.commands import add_builtins, version_string
 from pyvswitch.unixctl.core import CommandTable
@@ -58,10 +58,7 @@ COMMON_OPTIONS = [
 
 # The SSL options of OVS's daemons (stream-ssl), parsed by each daemon itself.
 SSL_OPTIONS = [
-    Option("private-key", Arg.REQUIRED, "p"),
-    Option("certificate", Arg.REQUIRED, "c"),
-    Option("ca-cert", Arg.REQUIRED, "C"),
-    Option("bootstrap-ca-cert", Arg.REQUIRED),
+    *SSL_KEY_OPTIONS,
     Option("peer-ca-cert", Arg.REQUIRED),
     Option("ssl-protocols", Arg.REQUIRED),
     Option("ssl-ciphers", Arg.REQUIRED),

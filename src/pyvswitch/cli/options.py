@@ -49,6 +49,16 @@ class Option:
         return f"Option(name={self.name!r}, arg={self.arg!r}, short={self.short!r})"
 
 
+# The SSL key and certificate options every OVS program that opens SSL remotes takes
+# (the daemons add the rest of stream-ssl's: aio.service.SSL_OPTIONS).
+SSL_KEY_OPTIONS = [
+    Option("private-key", Arg.REQUIRED, "p"),
+    Option("certificate", Arg.REQUIRED, "c"),
+    Option("ca-cert", Arg.REQUIRED, "C"),
+    Option("bootstrap-ca-cert", Arg.REQUIRED),
+]
+
+
 class OptionError(Exception):
     pass
 

@@ -41,7 +41,7 @@ import sys
 import time
 
 from pyvswitch import OVS_COMPAT_VERSION, vlog
-from pyvswitch.cli.options import Arg, Option, OptionError, parse
+from pyvswitch.cli.options import SSL_KEY_OPTIONS, Arg, Option, OptionError, parse
 from pyvswitch.ovsdb.errors import OvsdbError
 from pyvswitch.ovsdb.types import ZERO_UUID, is_uuid
 from pyvswitch.ovsdb.client import Client, ClientError, ConnectionClosed, RpcError, SslConfig
@@ -845,10 +845,7 @@ OPTIONS = [
     Option("timestamp", Arg.NONE),
     Option("timeout", Arg.REQUIRED, "t"),
     Option("force", Arg.NONE),
-    Option("private-key", Arg.REQUIRED, "p"),
-    Option("certificate", Arg.REQUIRED, "c"),
-    Option("ca-cert", Arg.REQUIRED, "C"),
-    Option("bootstrap-ca-cert", Arg.REQUIRED),
+    *SSL_KEY_OPTIONS,
     Option("db-change-aware", Arg.NONE),
     Option("no-db-change-aware", Arg.NONE),
     Option("pidfile", Arg.OPTIONAL),
