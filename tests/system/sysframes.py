@@ -26,6 +26,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from pyvswitch.packet.headers import checksum
+
 ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
@@ -84,15 +86,6 @@ def mac_text(m: bytes) -> str:
 
 def mac_bytes(text: str) -> bytes:
     return bytes(int(x, 16) for x in text.split(":"))
-
-
-def checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
 
 
 def ethernet(dst: bytes, src: bytes, ethertype: int, payload: bytes, vlan: int | None = None,
